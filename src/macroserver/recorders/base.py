@@ -1,0 +1,89 @@
+"""The recorder plug-in contract.
+
+A recorder class is instantiated once per scan with a `RecorderContext`, then receives
+`start(info)`, `record(point)` for every point in order, and always `end(end)`, all in
+its own worker thread (see `manager.py`). It may buffer; `flush()` is called whenever its
+queue runs empty, so a buffering writer can bound the data at risk in time.
+
+How a recorder is selected for a scan is declared by class attributes:
+
+- `extensions`: a file recorder, chosen for each `ScanFile` entry with one of these
+  extensions (or by name through `ScanRecorder`); it gets `context.path`.
+- `enable_env`: a non-file recorder that is on when that environment variable is set
+  to a true value (`JsonRecorder`, `SharedMemory`); `None` means always on (the table).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from macroserver.datafiles import FilePolicy
+from macroserver.records import Point, ScanEnd, ScanInfo
+from macroserver.streams import Level, MacroListener, NullListener
+
+
+@dataclass
+class RecorderContext:
+    """What a recorder may use: its file, the environment, and the macro's streams."""
+
+    listener: MacroListener = field(default_factory=NullListener)
+    env: Mapping[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    file_policy: FilePolicy = field(default_factory=FilePolicy)
+    door_name: str = "local"
+
+    def message(self, level: Level, text: str) -> None:
+        self.listener.message(level, text)
+
+
+class Recorder:
+    """Base class of all recorders; override `start`, `record`, `end` (and maybe `flush`)."""
+
+    #: Registry name, as used in `ScanRecorder` (the class name is accepted too).
+    name: ClassVar[str] = ""
+    #: Human-readable format name for "Operation will be saved in <file> (<format>)".
+    format_name: ClassVar[str] = ""
+    #: File extensions (lower case, with the dot) this recorder writes.
+    extensions: ClassVar[tuple[str, ...]] = ()
+    #: Environment variable that switches a non-file recorder on; None = always on.
+    enable_env: ClassVar[str | None] = None
+    #: Value suggested in the hint when `enable_env` is not defined.
+    enable_example: ClassVar[str] = "True"
+    #: A critical recorder's failure stops the scan instead of only disabling it.
+    critical: ClassVar[bool] = False
+    #: Points a recorder may lag behind before the scan waits for it.
+    queue_size: ClassVar[int] = 256
+
+    def __init__(self, context: RecorderContext) -> None:
+        self.context = context
+
+    @classmethod
+    def is_file_recorder(cls) -> bool:
+        return bool(cls.extensions)
+
+    def start(self, info: ScanInfo) -> None:
+        """Called once before any point."""
+
+    def record(self, point: Point) -> None:
+        """Called for every point, in order."""
+
+    def flush(self) -> None:
+        """Called when the recorder has caught up with the scan; write what is buffered."""
+
+    def end(self, end: ScanEnd) -> None:
+        """Always called last, also after a failure of this recorder (to close files)."""
+
+
+def ensure_parent(path: Path, policy: FilePolicy) -> None:
+    """Create the folders leading to `path` with the configured mode and group."""
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        os.mkdir(folder, policy.dir_mode)
+        policy.apply(folder, is_dir=True)

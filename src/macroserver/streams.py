@@ -1,0 +1,98 @@
+"""The one interface through which a running macro talks to whoever started it.
+
+The local runner prints these; the Door turns each call into a Tango change event.
+Implementations must be thread-safe: recorders call them from their own workers.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import threading
+from typing import Any, Protocol, TextIO
+
+
+class Level(enum.StrEnum):
+    """Message streams, named as the Door attributes that carry them."""
+
+    OUTPUT = "Output"
+    INFO = "Info"
+    WARNING = "Warning"
+    ERROR = "Error"
+    DEBUG = "Debug"
+
+
+class MacroListener(Protocol):
+    """Receives what a macro produces: messages, record packets, status and result."""
+
+    def message(self, level: Level, text: str) -> None:
+        """One message (it may hold several lines); one Door event per call."""
+
+    def record_data(self, codec: str, payload: bytes) -> None:
+        """An encoded record packet (the JSON recorder's `utf8_json` packets)."""
+
+    def status(self, status: dict[str, Any]) -> None:
+        """Macro status: id, state (start/step/finish/stop/abort/exception/pause/resume), range."""
+
+    def result(self, values: list[str]) -> None:
+        """The macro's result as strings, once, when it returned one."""
+
+
+class NullListener:
+    """Discards everything; for benchmarks and embedded use."""
+
+    def message(self, level: Level, text: str) -> None:
+        pass
+
+    def record_data(self, codec: str, payload: bytes) -> None:
+        pass
+
+    def status(self, status: dict[str, Any]) -> None:
+        pass
+
+    def result(self, values: list[str]) -> None:
+        pass
+
+
+class ConsoleListener(NullListener):
+    """Prints Output/Info to stdout and Warning/Error to stderr, as the local runner does."""
+
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, debug: bool = False
+    ) -> None:
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._debug = debug
+        self._lock = threading.Lock()
+
+    def message(self, level: Level, text: str) -> None:
+        if level is Level.DEBUG and not self._debug:
+            return
+        stream = self._err if level in (Level.WARNING, Level.ERROR) else self._out
+        prefix = "" if level in (Level.OUTPUT, Level.INFO) else f"{level.value}: "
+        with self._lock:
+            stream.write(prefix + text + "\n")
+            stream.flush()
+
+
+class FanoutListener(NullListener):
+    """Sends every call to several listeners (e.g. the Door and a test collector)."""
+
+    def __init__(self, *listeners: MacroListener) -> None:
+        self._listeners = listeners
+
+    def message(self, level: Level, text: str) -> None:
+        for listener in self._listeners:
+            listener.message(level, text)
+
+    def record_data(self, codec: str, payload: bytes) -> None:
+        for listener in self._listeners:
+            listener.record_data(codec, payload)
+
+    def status(self, status: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            listener.status(status)
+
+    def result(self, values: list[str]) -> None:
+        for listener in self._listeners:
+            listener.result(values)
