@@ -1,0 +1,163 @@
+"""JSON recorder: Sardana-shaped `data_desc` / `record_data` / `record_end` packets.
+
+Packets go to `context.listener.record_data("utf8_json", bytes)` (the Door's `RecordData`).
+Unlike Sardana's, they are strict RFC 8259 JSON (NaN and ±Inf become `null`, numpy types
+become plain numbers), carry a `schema_version`, and keep 1D/2D columns: spectra of at
+most `MAX_INLINE_VALUES` values are sent inline, larger arrays and images as
+`{"shape": [...], "ref": <data file or null>}`. See docs/json-packets.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
+from macroserver.recorders.base import Recorder, RecorderContext
+
+SCHEMA_VERSION = 1
+CODEC = "utf8_json"
+#: Largest 1D column sent inline; above it (and for every 2D column) a description is sent.
+MAX_INLINE_VALUES = 1024
+#: Data-file extensions preferred as the `ref` of described arrays (they hold every point).
+_REF_PREFERRED = (".h5", ".nxs", ".hdf5")
+
+
+def _numpy_default(value: Any) -> Any:
+    """`json.dumps` hook: numpy scalars and arrays to Python types (NaN checked after)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def clean(value: Any) -> Any:
+    """Return `value` as plain JSON types with every non-finite float replaced by None.
+
+    Only used when the fast path failed, so it may be slow.
+    """
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def encode(packet: dict[str, Any]) -> bytes:
+    """Strict JSON bytes for `packet`: fast when all values are finite, cleaned otherwise."""
+    try:
+        text = json.dumps(packet, allow_nan=False, default=_numpy_default, separators=(",", ":"))
+    except ValueError:
+        text = json.dumps(clean(packet), allow_nan=False, separators=(",", ":"))
+    return text.encode()
+
+
+def data_ref(info: ScanInfo) -> str | None:
+    """The data file that holds arrays not sent inline (a NeXus file if any), or None."""
+    if not info.scan_files:
+        return None
+    name = next((f for f in info.scan_files if f.lower().endswith(_REF_PREFERRED)),
+                info.scan_files[0])
+    return str(info.scan_dir / name) if info.scan_dir is not None else name
+
+
+def _is_inline(column: Column) -> bool:
+    return column.ndim == 0 or (column.ndim == 1 and column.shape[0] <= MAX_INLINE_VALUES)
+
+
+class JsonRecorder(Recorder):
+    """Streams the scan as strict-JSON packets for GUIs and web clients."""
+
+    name: ClassVar[str] = "json"
+    format_name: ClassVar[str] = "JSON packets"
+    enable_env: ClassVar[str | None] = "JsonRecorder"
+
+    def __init__(self, context: RecorderContext) -> None:
+        super().__init__(context)
+        self._info: ScanInfo | None = None
+        self._ref: str | None = None
+        self._getters: list[tuple[str, Callable[[Point], Any]]] = []
+
+    def start(self, info: ScanInfo) -> None:
+        self._info = info
+        self._ref = data_ref(info)
+        self._getters = [(c.name, self._getter(c)) for c in info.columns]
+        self._send("data_desc", self._data_desc(info))
+
+    def record(self, point: Point) -> None:
+        data: dict[str, Any] = {"point_nb": point.index}
+        for name, get in self._getters:
+            data[name] = get(point)
+        self._send("record_data", data)
+
+    def end(self, end: ScanEnd) -> None:
+        info = self._info  # None if start() failed; end() is still called
+        start_time = info.start_time if info else end.end_time
+        counting = info.integration_time * end.points if info else 0.0
+        self._send("record_end", {
+            "endtime": time.ctime(end.end_time),
+            "deadtime": max(0.0, end.end_time - start_time - counting),
+            "status": str(end.status),
+            "reason": end.reason,
+            "points": end.points,
+        })
+
+    def _getter(self, column: Column) -> Callable[[Point], Any]:
+        """How one column's value is read from a point (chosen once, at start)."""
+        name = column.name
+        if column.role is Role.POINT_NB:
+            return lambda point: point.index
+        if column.ndim == 0:
+            return lambda point: point.values.get(name)
+        if _is_inline(column):
+            return lambda point: self._inline_or_described(point.values.get(name), column)
+        return lambda point: self._describe(point.values.get(name), column)
+
+    def _inline_or_described(self, value: Any, column: Column) -> Any:
+        if isinstance(value, np.ndarray) and value.size > MAX_INLINE_VALUES:
+            return self._describe(value, column)
+        return value
+
+    def _describe(self, value: Any, column: Column) -> dict[str, Any]:
+        shape = value.shape if isinstance(value, np.ndarray) else column.shape
+        return {"shape": list(shape), "ref": self._ref}
+
+    def _data_desc(self, info: ScanInfo) -> dict[str, Any]:
+        reference = info.ref_motors[0] if info.ref_motors else None
+        column_desc = []
+        for column in info.columns:
+            desc = column.to_dict()
+            desc["data_units"] = column.unit
+            desc["value_ref_enabled"] = not _is_inline(column)
+            if column.role is Role.MOTOR:
+                desc["is_reference"] = column.name == reference
+            column_desc.append(desc)
+        return {
+            "column_desc": column_desc,
+            "ref_moveables": list(info.ref_motors),
+            "estimatedtime": info.estimated_time,
+            "total_scan_intervals": info.npoints - 1 if info.npoints else None,
+            "npoints": info.npoints,
+            "starttime": time.ctime(info.start_time),
+            "title": info.title,
+            "macro": info.macro,
+            "user": info.user,
+            "counters": list(info.counters),
+            "scanfile": list(info.scan_files),
+            "scandir": str(info.scan_dir) if info.scan_dir is not None else None,
+            "serialno": info.scan_id,
+            "max_inline_values": MAX_INLINE_VALUES,
+        }
+
+    def _send(self, kind: str, data: dict[str, Any]) -> None:
+        macro_id = self._info.macro_id if self._info else ""
+        packet = {"type": kind, "data": data, "macro_id": macro_id,
+                  "schema_version": SCHEMA_VERSION}
+        self.context.listener.record_data(CODEC, encode(packet))
