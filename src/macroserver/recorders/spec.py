@@ -1,0 +1,275 @@
+"""SPEC file recorder: scans appended to one text file that silx and PyMca read cleanly.
+
+The SPEC C parser shared by silx and PyMca never raises: it silently zeroes or drops what
+it cannot read and prints "Error on scan" on stdout. So everything written here follows
+the rules measured in `reference/formats.md` §1: ASCII, `\\n` line ends, two-space
+separated blank-free labels, one `write()` per point holding its `@A` spectra and its data
+line (an abort never leaves a spectrum without its line), and no `nan`/`inf` tokens
+(they read back as 0): non-finite values become documented sentinels, announced by a
+`#C` line before the first line that holds one. Images go to EDF files (`edf.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence, TextIO
+
+import numpy as np
+
+from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
+from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
+from macroserver.records import Point, Role, ScanEnd, ScanInfo
+
+#: Non-finite values as written (silx/PyMca would read `nan`/`inf` as 0).
+NONFINITE_TEXT = {
+    "nan": "-1e+300",
+    "inf": "1.7976931348623157e+308",
+    "-inf": "-1.7976931348623157e+308",
+}
+NONFINITE_NOTE = "#C non-finite values written as: " + ", ".join(
+    f"{k} -> {v}" for k, v in NONFINITE_TEXT.items()
+)
+_SENTINELS = frozenset(NONFINITE_TEXT.values())
+IMAGE_COLUMN = "EDF_nb"
+MCA_PER_LINE = 16
+MOTORS_PER_LINE = 8
+_LABEL_JUNK = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def spec_label(text: str, fallback: str) -> str:
+    """A label safe in `#L`/`#O` lines and EDF mnemonics: `[A-Za-z0-9_]`, blanks to `_`."""
+    return _LABEL_JUNK.sub("", text.strip().replace(" ", "_")) or fallback
+
+
+def unique_labels(texts: Iterable[str], prefix: str) -> list[str]:
+    """Sanitised labels, made unique with `_2`, `_3` suffixes (readers look up by label)."""
+    seen: set[str] = set()
+    out = []
+    for i, text in enumerate(texts):
+        label = base = spec_label(text, f"{prefix}{i}")
+        n = 1
+        while label in seen:
+            n += 1
+            label = f"{base}_{n}"
+        seen.add(label)
+        out.append(label)
+    return out
+
+
+def format_number(value: Any) -> str:
+    """Full precision (`repr`), integers as integers, non-finite as sentinels."""
+    if value is None:
+        return NONFINITE_TEXT["nan"]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    number = float(value)
+    if math.isfinite(number):
+        return repr(number)
+    return NONFINITE_TEXT[repr(number)]
+
+
+def format_array(values: np.ndarray) -> list[str]:
+    """Tokens of a spectrum; the common all-finite case stays a plain `repr` per item."""
+    data = np.asarray(values).ravel()
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        return [format_number(v) for v in data.tolist()]
+    return [repr(v) if isinstance(v, float) else str(v) for v in data.tolist()]
+
+
+def mca_lines(tokens: Sequence[str]) -> str:
+    """`@A` lines, `MCA_PER_LINE` values each, continued with a trailing backslash."""
+    rows = [
+        " ".join(tokens[i : i + MCA_PER_LINE]) for i in range(0, len(tokens), MCA_PER_LINE)
+    ] or [""]
+    return "@A " + "\\\n ".join(rows) + "\n"
+
+
+def _numbered_lines(key: str, items: Sequence[str], sep: str) -> list[str]:
+    """`#O0 a  b ...`/`#P0 1 2 ...` lines, `MOTORS_PER_LINE` items each, as SPEC writes."""
+    return [
+        f"#{key}{n} " + sep.join(items[i : i + MOTORS_PER_LINE])
+        for n, i in enumerate(range(0, len(items), MOTORS_PER_LINE))
+    ]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def last_header_motors(path: Path) -> list[str] | None:
+    """Motor names of the file header in force at the end of `path` (None: no header)."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        start = m.rfind(b"\n#F ") + 1
+        if start == 0 and not m[:3] == b"#F ":
+            return None
+        end = m.find(b"\n#S ", start)
+        block = m[start : end if end >= 0 else len(m)].decode("ascii", "replace")
+    names: list[str] = []
+    for line in block.split("\n"):
+        if line.startswith("#O"):
+            names.extend(line.split(" ", 1)[1].split("  ") if " " in line else [])
+    return names
+
+
+class SpecRecorder(Recorder):
+    """Appends one `#S` scan per run to a SPEC file; images as EDF files beside it."""
+
+    name = "spec"
+    format_name = "SPEC"
+    extensions = (".dat", ".spec")
+
+    def __init__(self, context: RecorderContext) -> None:
+        super().__init__(context)
+        self._file: TextIO | None = None
+        self._edf: EdfWriter | None = None
+        self._noted_nonfinite = False
+
+    def start(self, info: ScanInfo) -> None:
+        path = self.context.path
+        if path is None:
+            raise ValueError("the SPEC recorder needs a file path")
+        policy = self.context.file_policy
+        ensure_parent(path, policy)
+        self._info = info
+        self._scalars = [c for c in info.columns if c.ndim == 0]
+        self._spectra = [c for c in info.columns if c.ndim == 1]
+        self._images = [c for c in info.columns if c.ndim >= 2]
+        self._motor_names = unique_labels((m.name for m in info.motor_positions), "motor")
+        self._counters = [c for c in self._scalars if c.role in (Role.TIMER, Role.COUNTER)]
+        if self._images:
+            self._edf = EdfWriter(path, info.scan_id, policy)
+            self._start_edf_motors(info)
+
+        size = path.stat().st_size if path.exists() else 0
+        parts = []
+        if size and not _ends_with_newline(path):
+            parts.append("\n")
+        if not size or last_header_motors(path) != self._motor_names:
+            parts.append(("\n" if size else "") + self._file_header(path, info))
+        parts.append(self._scan_header(info))
+        self._file = open(path, "a", encoding="ascii", errors="backslashreplace", newline="\n")
+        if not size:
+            policy.apply(path)
+        self._write("".join(parts))
+
+    def _start_edf_motors(self, info: ScanInfo) -> None:
+        """All motors for the EDF headers: start positions, scanned ones updated per point."""
+        self._edf_positions = {m.name: m.value for m in info.motor_positions}
+        for col in info.columns_with(Role.MOTOR):
+            self._edf_positions.setdefault(col.name, math.nan)
+        self._edf_motor_labels = unique_labels(self._edf_positions, "motor")
+        self._scanned = info.columns_with(Role.MOTOR)
+        self._counter_labels = unique_labels((c.label or c.name for c in self._counters), "ct")
+
+    def _file_header(self, path: Path, info: ScanInfo) -> str:
+        lines = [
+            f"#F {path}",
+            f"#E {int(info.start_time)}",
+            f"#D {time.ctime(info.start_time)}",
+            f"#C tango-macroserver  User = {_one_line(info.user)}",
+            *_numbered_lines("O", self._motor_names, "  "),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _scan_header(self, info: ScanInfo) -> str:
+        started = time.ctime(info.start_time)
+        positions = [format_number(m.value) for m in info.motor_positions]
+        labels = unique_labels((c.label or c.name for c in self._scalars), "col")
+        if self._images:
+            labels.append(IMAGE_COLUMN)
+        lines = [
+            "",
+            f"#S {info.scan_id} {_one_line(info.title)}",
+            f"#U {_one_line(info.user)}",
+            f"#D {started}",
+            f"#T {info.integration_time!r}  (Seconds)",
+            *_numbered_lines("P", positions, " "),
+            f"#C Acquisition started at {started}",
+        ]
+        if self._edf is not None:
+            channels = " ".join(safe_file_part(c.name) for c in self._images)
+            lines.append(
+                f"#C EDF images: {self._edf.folder.name}/{self._edf.pattern}, "
+                f"point = {IMAGE_COLUMN}, channel in: {channels}"
+            )
+        lines += self._mca_header()
+        lines += [f"#N {len(labels)}", "#L " + "  ".join(labels)]
+        return "\n".join(lines) + "\n"
+
+    def _mca_header(self) -> list[str]:
+        if not self._spectra:
+            return []
+        n = self._spectra[0].shape[0]
+        lines = [f"#@MCA %{MCA_PER_LINE}C", f"#@CHANN {n} 0 {n - 1} 1", "#@CALIB 0 1 0"]
+        lines.append(f"#@MCA_NB {len(self._spectra)}")
+        for i, col in enumerate(self._spectra):
+            lines.append(f"#@DET_{i} {spec_label(col.label or col.name, f'mca{i}')}")
+        return lines
+
+    def record(self, point: Point) -> None:
+        values = point.values
+        parts = []
+        nonfinite = False
+        for col in self._spectra:
+            tokens = format_array(values[col.name])
+            nonfinite = nonfinite or not _SENTINELS.isdisjoint(tokens)
+            parts.append(mca_lines(tokens))
+        row = [format_number(values.get(c.name)) for c in self._scalars]
+        if self._images:
+            self._write_images(point)
+            row.append(str(point.index))
+        if not self._noted_nonfinite and (nonfinite or not _SENTINELS.isdisjoint(row)):
+            parts.insert(0, NONFINITE_NOTE + "\n")
+            self._noted_nonfinite = True
+        parts.append(" ".join(row) + "\n")
+        self._write("".join(parts))
+
+    def _write_images(self, point: Point) -> None:
+        assert self._edf is not None
+        for col in self._scanned:
+            self._edf_positions[col.name] = point.values.get(col.name, math.nan)
+        motors = dict(zip(self._edf_motor_labels, self._edf_positions.values()))
+        counters = {
+            label: point.values.get(c.name, math.nan)
+            for label, c in zip(self._counter_labels, self._counters)
+        }
+        header = point_header(
+            self._info.scan_id,
+            self._info.title,
+            point.index,
+            motors,
+            counters,
+            self._info.integration_time,
+            point.timestamp,
+        )
+        for col in self._images:
+            self._edf.write(col.name, point.index, point.values[col.name], header)
+
+    def _write(self, text: str) -> None:
+        assert self._file is not None
+        self._file.write(text)
+        self._file.flush()
+
+    def end(self, end: ScanEnd) -> None:
+        if self._file is None:
+            return
+        try:
+            self._write(
+                f"#C Acquisition ended at {time.ctime(end.end_time)} "
+                f"(status: {_one_line(end.status_text)})\n"
+            )
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+            self._file = None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
