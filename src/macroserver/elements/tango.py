@@ -1,0 +1,300 @@
+"""Motors and channels backed by Tango devices (see docs/tango-elements.md for the keys).
+
+A motor is any device with a `Position`-like attribute whose State is MOVING while it
+moves; a channel reads any scalar, spectrum or image attribute. Device proxies are made
+on first use, so a server starts even while some hardware is off; every Tango failure is
+re-raised as ElementError naming the element, the device or attribute and Tango's reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+import tango
+
+from macroserver.elements.base import ElementError
+
+POLL_INTERVAL = 0.02
+BUSY_STATES = (tango.DevState.MOVING, tango.DevState.RUNNING)
+SCALAR_KINDS = ("timer", "counter")
+CHANNEL_KINDS = (*SCALAR_KINDS, "spectrum", "image")
+MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit"}
+CHANNEL_KEYS = {"type", "kind", "attribute", "label", "unit", "shape",
+                "start_command", "stop_command"}
+
+
+def _describe(exc: tango.DevFailed) -> str:
+    return exc.args[0].desc.strip() if exc.args else str(exc)
+
+
+class _TangoDevice:
+    """One device reached lazily, whose failures become ElementError naming `what`."""
+
+    def __init__(self, what: str, device: str) -> None:
+        self.what = what
+        self.device = device
+        self._proxy: tango.DeviceProxy | None = None
+
+    @contextmanager
+    def call(self, target: str) -> Iterator[tango.DeviceProxy]:
+        """The proxy, with DevFailed inside the block reported against `target`."""
+        try:
+            if self._proxy is None:
+                self._proxy = tango.DeviceProxy(self.device)
+            yield self._proxy
+        except tango.DevFailed as exc:
+            raise ElementError(f"{self.what} ({target}): {_describe(exc)}") from None
+
+    def state(self) -> tango.DevState:
+        with self.call(self.device) as proxy:
+            return proxy.state()
+
+    def has_command(self, name: str) -> bool:
+        with self.call(self.device) as proxy:
+            return name.lower() in (c.lower() for c in proxy.get_command_list())
+
+    def wait_not_busy(self, timeout: float) -> bool:
+        """Poll State until it is neither MOVING nor RUNNING; False after `timeout`.
+
+        FAULT is raised as an error with the device's Status, since waiting longer will
+        not help.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            if state == tango.DevState.FAULT:
+                with self.call(self.device) as proxy:
+                    status = proxy.status()
+                raise ElementError(f"{self.what} ({self.device}) is in FAULT: {status}")
+            if state not in BUSY_STATES:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+
+
+def _configured_limit(value: str, default: float) -> float:
+    """An attribute's min/max_value as a float, `default` when it is "Not specified"."""
+    try:
+        return float(value)
+    except ValueError:
+        return default
+
+
+class TangoMotor:
+    """A Tango device moved by writing its position attribute.
+
+    `stop` runs the device's `Stop` command when it has one; a device without one cannot
+    be stopped from here, so the move runs to its end.
+    """
+
+    def __init__(self, name: str, device: str, attribute: str = "Position",
+                 limits: tuple[float, float] | None = None, unit: str | None = None) -> None:
+        if limits is not None and limits[0] > limits[1]:
+            raise ValueError(f"motor {name}: low limit {limits[0]} above high limit {limits[1]}")
+        self.name = name
+        self.attribute = attribute
+        self._target = f"{device}/{attribute}"
+        self._device = _TangoDevice(f"motor {name}", device)
+        self._limits = limits
+        self._unit = unit
+
+    @property
+    def unit(self) -> str:
+        """The configured unit, else the attribute's; "" while the device is unreachable."""
+        if self._unit is None:
+            try:
+                self._unit = self._attribute_config().unit
+            except ElementError:
+                return ""
+        return self._unit
+
+    def _attribute_config(self) -> tango.AttributeInfoEx:
+        with self._device.call(self._target) as proxy:
+            return proxy.get_attribute_config(self.attribute)
+
+    def limits(self) -> tuple[float, float]:
+        """The configured limits, else the attribute's min/max_value (unbounded if unset)."""
+        if self._limits is None:
+            config = self._attribute_config()
+            self._limits = (_configured_limit(config.min_value, -math.inf),
+                            _configured_limit(config.max_value, math.inf))
+        return self._limits
+
+    def position(self) -> float:
+        with self._device.call(self._target) as proxy:
+            return float(proxy.read_attribute(self.attribute).value)
+
+    def start_move(self, target: float) -> None:
+        low, high = self.limits()
+        if not low <= target <= high:
+            raise ElementError(f"motor {self.name}: target {target} outside limits [{low}, {high}]")
+        with self._device.call(self._target) as proxy:
+            proxy.write_attribute(self.attribute, float(target))
+
+    def wait_move(self, timeout: float) -> bool:
+        return self._device.wait_not_busy(timeout)
+
+    def stop(self) -> None:
+        if self._device.has_command("Stop"):
+            with self._device.call(f"{self._device.device}/Stop") as proxy:
+                proxy.command_inout("Stop")
+
+
+class TangoChannel:
+    """A channel reading one Tango attribute, `device/attribute`.
+
+    Without a `start_command` it is a passive reader: `start` notes the time, `wait`
+    lets the integration time pass, `read` reads the attribute. With one, `start` runs
+    that command (with the integration time as argument if it takes one) and `wait`
+    polls State until the device is no longer RUNNING or MOVING.
+    """
+
+    def __init__(self, name: str, attribute: str, kind: str = "counter", *,
+                 label: str | None = None, unit: str | None = None,
+                 shape: tuple[int, ...] | None = None, start_command: str | None = None,
+                 stop_command: str | None = None) -> None:
+        if kind not in CHANNEL_KINDS:
+            raise ValueError(f"channel {name}: kind must be one of {CHANNEL_KINDS}, not {kind!r}")
+        device, _, attr = attribute.rpartition("/")
+        if not device or not attr:
+            raise ValueError(f"channel {name}: attribute must be device/attribute, not {attribute!r}")
+        self.name = name
+        self.kind = kind
+        self.label = label or name
+        self.attribute = attribute
+        self.start_command = start_command
+        self.stop_command = stop_command
+        self._attr = attr
+        self._device = _TangoDevice(f"channel {name}", device)
+        self._unit = unit
+        self._shape = () if kind in SCALAR_KINDS else shape
+        self._dtype = "float64" if kind in SCALAR_KINDS else None
+        self._count_until = 0.0
+
+    @property
+    def unit(self) -> str:
+        """The configured unit, else the attribute's; "" while the device is unreachable."""
+        if self._unit is None:
+            try:
+                with self._device.call(self.attribute) as proxy:
+                    self._unit = proxy.get_attribute_config(self._attr).unit
+            except ElementError:
+                return ""
+        return self._unit
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """`()` for scalars; else the configured shape or that of the current value."""
+        if self._shape is None:
+            self._learn_array()
+        assert self._shape is not None
+        return self._shape
+
+    @property
+    def dtype(self) -> str:
+        """float64 for scalars; else the dtype of the current value."""
+        if self._dtype is None:
+            self._learn_array()
+        assert self._dtype is not None
+        return self._dtype
+
+    def _learn_array(self) -> None:
+        value = self.read()
+        if value.size == 0:
+            raise ElementError(f"channel {self.name} ({self.attribute}) is empty now; "
+                               f"give its shape in the configuration")
+        if self._shape is None:
+            self._shape = value.shape
+        self._dtype = value.dtype.name
+
+    def start(self, integration_time: float) -> None:
+        self._count_until = time.monotonic() + integration_time
+        if self.start_command:
+            with self._device.call(f"{self._device.device}/{self.start_command}") as proxy:
+                takes_argument = proxy.command_query(self.start_command).in_type != tango.DevVoid
+                proxy.command_inout(self.start_command,
+                                    integration_time if takes_argument else None)
+
+    def wait(self, timeout: float) -> bool:
+        if self.start_command:
+            return self._device.wait_not_busy(timeout)
+        remaining = self._count_until - time.monotonic()
+        time.sleep(max(0.0, min(remaining, timeout)))
+        return remaining <= timeout
+
+    def read(self) -> Any:
+        with self._device.call(self.attribute) as proxy:
+            value = proxy.read_attribute(self._attr).value
+        if self.kind in SCALAR_KINDS:
+            return float(value)
+        return np.asarray(value)
+
+    def stop(self) -> None:
+        self._count_until = 0.0
+        if self.stop_command:
+            with self._device.call(f"{self._device.device}/{self.stop_command}") as proxy:
+                proxy.command_inout(self.stop_command)
+
+
+def _check_keys(where: str, spec: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown} (allowed: {sorted(allowed)})")
+
+
+def _text(spec: dict[str, Any], key: str, where: str, required: bool = False) -> str | None:
+    value = spec.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not (value or key == "unit"):
+        raise ValueError(f"{where}: {key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _numbers(spec: dict[str, Any], key: str, where: str, count: int | None,
+             kind: type) -> tuple | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    accepted = (int, float) if kind is float else (int,)
+    ok = isinstance(value, list) and (count is None or len(value) == count) and all(
+        isinstance(v, accepted) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise ValueError(f"{where}: {key} must be a list of {count or 'some'} "
+                         f"{kind.__name__}s, not {value!r}")
+    return tuple(kind(v) for v in value)
+
+
+def build_tango_element(kind: str, name: str, spec: dict[str, Any]) -> TangoMotor | TangoChannel:
+    """Build the element of a `type = "tango"` table; `kind` is "motor" or "channel".
+
+    Bad keys or values raise ValueError naming the table; nothing contacts the device.
+    """
+    if kind in ("motor", "motors"):
+        where = f"motors.{name}"
+        _check_keys(where, spec, MOTOR_KEYS)
+        return TangoMotor(name, _text(spec, "device", where, required=True),
+                          attribute=_text(spec, "attribute", where) or "Position",
+                          limits=_numbers(spec, "limits", where, 2, float),
+                          unit=_text(spec, "unit", where))
+    if kind in ("channel", "channels"):
+        where = f"channels.{name}"
+        _check_keys(where, spec, CHANNEL_KEYS)
+        shape = _numbers(spec, "shape", where, None, int)
+        channel_kind = spec.get("kind", "counter")
+        expected = {"spectrum": 1, "image": 2}.get(channel_kind)
+        if shape is not None and (len(shape) != expected or min(shape) <= 0):
+            raise ValueError(f"{where}: a {channel_kind} takes no shape" if expected is None
+                             else f"{where}: a {channel_kind} needs a shape of "
+                                  f"{expected} positive sizes")
+        return TangoChannel(name, _text(spec, "attribute", where, required=True),
+                            channel_kind, label=_text(spec, "label", where),
+                            unit=_text(spec, "unit", where), shape=shape,
+                            start_command=_text(spec, "start_command", where),
+                            stop_command=_text(spec, "stop_command", where))
+    raise ValueError(f"unknown Tango element kind {kind!r} (motor or channel)")

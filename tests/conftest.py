@@ -1,0 +1,119 @@
+"""Shared fixtures: one embedded Tango database per session, and device servers on it.
+
+- `tango_db` (session): an EmbeddedDatabase on a free loopback port; TANGO_HOST points
+  at it for the whole session, so plain device names such as "test/simmotor/1" resolve.
+- `device_server` (per test) and `module_device_server` (per module): a DeviceServers
+  factory, `start(executable_args, server, instance, devices=None, env=None)`, that
+  registers the instance (a dsconfig `{class: {device: {"properties": ...}}}` dict) when
+  `devices` is given, starts it on loopback, waits until its devices answer and stops
+  it (its own PID) at teardown.
+- `sim_motor` / `sim_detector` (per module): names of running simulated devices
+  (tests/devices/), for tests that need real Tango hardware stand-ins.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pytest
+
+from macroserver.tango.database import (
+    EmbeddedDatabase,
+    apply_dsconfig,
+    start_device_server,
+    stop_process,
+)
+
+DEVICES_DIR = Path(__file__).parent / "devices"
+SIM_MOTOR_SERVER = [sys.executable, str(DEVICES_DIR / "sim_motor.py")]
+SIM_DETECTOR_SERVER = [sys.executable, str(DEVICES_DIR / "sim_detector.py")]
+SIM_MOTOR = "test/simmotor/1"
+SIM_DETECTOR = "test/simdetector/1"
+SIM_MOTOR_VELOCITY = 20.0
+
+
+@pytest.fixture(scope="session")
+def tango_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDatabase]:
+    database = EmbeddedDatabase(None, tmp_path_factory.mktemp("tango-db"))
+    database.start(timeout=30)
+    previous = os.environ.get("TANGO_HOST")
+    os.environ["TANGO_HOST"] = database.tango_host
+    try:
+        yield database
+    finally:
+        if previous is None:
+            os.environ.pop("TANGO_HOST", None)
+        else:
+            os.environ["TANGO_HOST"] = previous
+        database.stop()
+
+
+class DeviceServers:
+    """Starts device servers against one database and stops every one it started."""
+
+    def __init__(self, tango_host: str, log_dir: Path) -> None:
+        self.tango_host = tango_host
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen] = []
+
+    def __call__(
+        self,
+        executable_args: list[str],
+        server: str,
+        instance: str,
+        devices: Mapping[str, Mapping[str, Any]] | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> subprocess.Popen:
+        if devices is not None:
+            apply_dsconfig({"servers": {server: {instance: dict(devices)}}}, self.tango_host)
+        process = start_device_server(
+            executable_args, instance, self.tango_host, env, server=server, timeout=timeout,
+            log_path=self.log_dir / f"{server}-{instance}.log",
+        )
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        while self.processes:
+            stop_process(self.processes.pop())
+
+
+def _device_servers(tango_db: EmbeddedDatabase,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeviceServers]:
+    servers = DeviceServers(tango_db.tango_host, tmp_path_factory.mktemp("device-servers"))
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
+
+
+@pytest.fixture
+def device_server(tango_db: EmbeddedDatabase,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeviceServers]:
+    yield from _device_servers(tango_db, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def module_device_server(tango_db: EmbeddedDatabase,
+                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeviceServers]:
+    yield from _device_servers(tango_db, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def sim_motor(module_device_server: DeviceServers) -> str:
+    properties = {"Velocity": [str(SIM_MOTOR_VELOCITY)]}
+    module_device_server(SIM_MOTOR_SERVER, "SimMotor", "test",
+                         {"SimMotor": {SIM_MOTOR: {"properties": properties}}})
+    return SIM_MOTOR
+
+
+@pytest.fixture(scope="module")
+def sim_detector(module_device_server: DeviceServers) -> str:
+    module_device_server(SIM_DETECTOR_SERVER, "SimDetector", "test",
+                         {"SimDetector": {SIM_DETECTOR: {}}})
+    return SIM_DETECTOR

@@ -1,0 +1,167 @@
+"""Tango-backed motors and channels against the simulated device servers (tests/devices)."""
+
+from __future__ import annotations
+
+import math
+import time
+import tomllib
+
+import numpy as np
+import pytest
+
+from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
+from macroserver.elements.tango import TangoChannel, TangoMotor, build_tango_element
+
+pytestmark = pytest.mark.timeout(60)
+
+RATE = 1000.0  # SimDetector's default counts per second
+
+
+def _tables(text: str) -> dict:
+    return tomllib.loads(text)
+
+
+def test_motor_from_toml_moves_and_reads_back(sim_motor: str) -> None:
+    spec = _tables(f'[motors.m1]\ntype = "tango"\ndevice = "{sim_motor}"\n')["motors"]["m1"]
+    motor = build_tango_element("motor", "m1", spec)
+    assert isinstance(motor, Motor)
+    target = motor.position() + 5.0  # 0.25 s at the sim velocity
+    motor.start_move(target)
+    assert motor.wait_move(0.0) is False  # still MOVING
+    assert motor.wait_move(5.0) is True
+    assert motor.position() == pytest.approx(target)
+
+
+def test_motor_unit_and_limits_come_from_the_attribute(sim_motor: str) -> None:
+    motor = TangoMotor("m1", sim_motor)
+    assert motor.unit == "mm"
+    assert motor.limits() == (-1000.0, 1000.0)
+
+
+def test_configured_limits_refuse_a_target_before_moving(sim_motor: str) -> None:
+    motor = TangoMotor("m1", sim_motor, limits=(-20.0, 20.0), unit="deg")
+    before = motor.position()
+    with pytest.raises(ElementError, match=r"m1: target 25.0 outside limits \[-20.0, 20.0\]"):
+        motor.start_move(25.0)
+    assert motor.wait_move(0.0) is True
+    assert motor.position() == before
+    assert motor.unit == "deg"
+
+
+def test_stop_ends_a_move_half_way(sim_motor: str) -> None:
+    motor = TangoMotor("m1", sim_motor)
+    start = motor.position()
+    target = start + 10.0 * (1 if start < 0 else -1)  # 0.5 s at the sim velocity
+    motor.start_move(target)
+    time.sleep(0.1)
+    motor.stop()
+    assert motor.wait_move(1.0) is True
+    stopped = motor.position()
+    assert min(start, target) < stopped < max(start, target)
+    time.sleep(0.1)
+    assert motor.position() == stopped
+
+
+def _triggered(name: str, device: str, attribute: str, kind: str) -> TangoChannel:
+    return TangoChannel(name, f"{device}/{attribute}", kind, start_command="Start",
+                        stop_command="Stop")
+
+
+def test_counter_counts_for_the_integration_time(sim_detector: str) -> None:
+    channel = _triggered("ct", sim_detector, "Counts", "counter")
+    assert isinstance(channel, Channel)
+    assert (channel.shape, channel.dtype, channel.unit) == ((), "float64", "counts")
+    channel.start(0.2)
+    assert channel.wait(0.0) is False  # RUNNING
+    assert channel.wait(5.0) is True
+    value = channel.read()
+    assert isinstance(value, float) and value == pytest.approx(0.2 * RATE, rel=0.05)
+
+
+def test_spectrum_and_image_have_the_device_shapes(sim_detector: str) -> None:
+    spectrum = _triggered("spec", sim_detector, "Spectrum", "spectrum")
+    image = _triggered("img", sim_detector, "Image", "image")
+    assert (spectrum.shape, spectrum.dtype) == ((256,), "float64")
+    assert (image.shape, image.dtype) == ((64, 64), "int32")
+    spectrum.start(0.1)
+    assert spectrum.wait(5.0)
+    values = spectrum.read()
+    assert values.shape == (256,) and values.argmax() == 128
+    pixels = image.read()
+    assert isinstance(pixels, np.ndarray) and pixels.shape == (64, 64)
+    assert (pixels[0, 0], pixels[63, 63]) == (100, 226)  # rows + columns + counts
+
+
+def test_passive_channel_waits_out_the_integration_time(sim_detector: str) -> None:
+    channel = build_tango_element("channel", "c1", {
+        "type": "tango", "kind": "counter", "attribute": f"{sim_detector}/Elapsed",
+        "label": "Elapsed time", "unit": ""})
+    assert (channel.label, channel.unit) == ("Elapsed time", "")
+    began = time.monotonic()
+    channel.start(0.3)
+    assert channel.wait(0.05) is False
+    assert channel.wait(5.0) is True
+    assert 0.3 <= time.monotonic() - began < 1.0
+    channel.start(10.0)
+    channel.stop()
+    assert channel.wait(0.0) is True
+
+
+def test_missing_device_is_an_element_error_naming_it(tango_db) -> None:
+    channel = TangoChannel("ghost", "test/nosuch/1/Counts")
+    with pytest.raises(ElementError, match="channel ghost .test/nosuch/1/Counts.: .*test/nosuch/1"):
+        channel.read()
+    motor = TangoMotor("gm", "test/nosuch/2")
+    with pytest.raises(ElementError, match="motor gm .test/nosuch/2/Position.: .*test/nosuch/2"):
+        motor.position()
+    assert motor.unit == ""
+
+
+def test_measurement_group_of_tango_channels_counts_and_reads(sim_detector: str) -> None:
+    tables = _tables(f"""
+        [channels.t1]
+        type = "tango"
+        kind = "timer"
+        attribute = "{sim_detector}/Elapsed"
+        start_command = "Start"
+        stop_command = "Stop"
+        [channels.ct1]
+        type = "tango"
+        attribute = "{sim_detector}/Counts"
+        [channels.spec1]
+        type = "tango"
+        kind = "spectrum"
+        attribute = "{sim_detector}/Spectrum"
+        shape = [256]
+    """)["channels"]
+    channels = [build_tango_element("channel", n, s) for n, s in tables.items()]
+    group = MeasurementGroup("mg", channels[::-1], timer="t1")
+    assert [c.name for c in group.channels][0] == "t1"
+    group.start(0.2)
+    assert group.wait(5.0)
+    values = group.read()
+    assert set(values) == {"t1", "ct1", "spec1"}
+    assert values["t1"] == pytest.approx(0.2, abs=0.02)
+    assert values["ct1"] == pytest.approx(0.2 * RATE, rel=0.1)
+    assert values["spec1"].shape == (256,)
+
+
+@pytest.mark.parametrize(("kind", "spec", "message"), [
+    ("motor", {"type": "tango"}, "motors.x: device must be a non-empty string"),
+    ("motor", {"type": "tango", "device": "a/b/c", "speed": 3}, r"unknown keys \['speed'\]"),
+    ("motor", {"type": "tango", "device": "a/b/c", "limits": [1]}, "limits must be a list of 2"),
+    ("channel", {"type": "tango", "attribute": "nodevice"}, "must be device/attribute"),
+    ("channel", {"type": "tango", "kind": "image", "attribute": "a/b/c/d", "shape": [4]},
+     "image needs a shape of 2 positive sizes"),
+    ("channel", {"type": "tango", "kind": "histogram", "attribute": "a/b/c/d"},
+     "kind must be one of"),
+    ("detector", {}, "unknown Tango element kind"),
+])
+def test_bad_tables_are_refused_with_their_name(kind: str, spec: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_tango_element(kind, "x", spec)
+
+
+def test_unbounded_when_the_attribute_sets_no_limits(sim_detector: str) -> None:
+    motor = TangoMotor("fake", sim_detector, attribute="Counts")
+    assert motor.limits() == (-math.inf, math.inf)
