@@ -1,0 +1,179 @@
+"""Server configuration: elements, measurement groups, data roots and plug-in folders.
+
+Read from a TOML file (see `examples/demo.toml`, which ships inside the package as the
+configuration named "demo"). Element tables name a `type`: "sim" (the default) builds
+simulated elements, "tango" builds Tango-backed ones (`elements/tango.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from macroserver.datafiles import FilePolicy
+from macroserver.elements.base import Channel, MeasurementGroup, Motor
+from macroserver.elements.models import DEFAULT_MODEL, build_model
+from macroserver.elements.pool import Pool
+from macroserver.elements.sim import SimChannel, SimMotor
+from macroserver.errors import ConfigError, MacroServerError
+
+CHANNEL_KINDS = ("timer", "counter", "spectrum", "image")
+
+
+@dataclass
+class ServerConfig:
+    """Everything a macro server needs that is not in the environment."""
+
+    pool: Pool
+    data_roots: list[Path] = field(default_factory=list)
+    macro_path: list[Path] = field(default_factory=list)
+    recorder_path: list[Path] = field(default_factory=list)
+    file_policy: FilePolicy = field(default_factory=FilePolicy)
+    source: str = "<memory>"
+
+
+def demo_config_path() -> Path:
+    """The demo configuration shipped inside the package."""
+    return Path(str(resources.files("macroserver") / "data" / "demo.toml"))
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    """Read and build a configuration; "demo" names the packaged demo configuration."""
+    path = demo_config_path() if str(path) == "demo" else Path(path)
+    try:
+        with open(path, "rb") as stream:
+            document = tomllib.load(stream)
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+    try:
+        return build_config(document, source=str(path))
+    except MacroServerError as exc:
+        raise ConfigError(f"configuration {path}: {exc}") from None
+
+
+def build_config(document: Mapping[str, Any], source: str = "<memory>") -> ServerConfig:
+    """Build elements and settings from a parsed TOML document."""
+    pool = Pool()
+    for name, spec in _tables(document, "motors").items():
+        pool.motors[name] = _build_motor(name, spec)
+    for name, spec in _tables(document, "channels").items():
+        pool.channels[name] = _build_channel(name, spec, pool)
+    for name, spec in _tables(document, "measurement_groups").items():
+        pool.measurement_groups[name] = _build_group(name, spec, pool)
+    files = document.get("files", {})
+    policy = FilePolicy(
+        file_mode=_mode(files.get("file_mode", "0644"), "files.file_mode"),
+        dir_mode=_mode(files.get("dir_mode", "0755"), "files.dir_mode"),
+        group=files.get("group"),
+    )
+    return ServerConfig(
+        pool=pool,
+        data_roots=_paths(document, "data_roots"),
+        macro_path=_paths(document, "macro_path"),
+        recorder_path=_paths(document, "recorder_path"),
+        file_policy=policy,
+        source=source,
+    )
+
+
+def _tables(document: Mapping[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    tables = document.get(key, {})
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
+        raise ConfigError(f"[{key}] must hold one table per element, e.g. [{key}.name]")
+    return tables
+
+
+def _paths(document: Mapping[str, Any], key: str) -> list[Path]:
+    value = document.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of folder names")
+    return [Path(v).expanduser() for v in value]
+
+
+def _mode(value: Any, key: str) -> int:
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise ConfigError(f"{key} must be an octal mode such as \"0640\", not {value!r}") from None
+
+
+def _number(spec: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    value = spec.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
+    return float(value)
+
+
+def _build_motor(name: str, spec: Mapping[str, Any]) -> Motor:
+    kind = spec.get("type", "sim")
+    if kind == "tango":
+        return _tango_element("motor", name, spec)
+    if kind != "sim":
+        raise ConfigError(f"motors.{name}: unknown type {kind!r} (sim or tango)")
+    where = f"motors.{name}"
+    limits = spec.get("limits", [-math.inf, math.inf])
+    if not (isinstance(limits, list) and len(limits) == 2):
+        raise ConfigError(f"{where}: limits must be [low, high]")
+    low = _number({"low": limits[0]}, "low", where, 0)
+    high = _number({"high": limits[1]}, "high", where, 0)
+    velocity = _number(spec, "velocity", where, 0.0)
+    try:
+        return SimMotor(
+            name,
+            position=_number(spec, "position", where, 0.0),
+            limits=(low, high),
+            velocity=velocity if velocity > 0 else None,
+            unit=str(spec.get("unit", "")),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _build_channel(name: str, spec: Mapping[str, Any], pool: Pool) -> Channel:
+    kind = spec.get("kind", "counter")
+    if kind not in CHANNEL_KINDS:
+        raise ConfigError(f"channels.{name}: kind must be one of {CHANNEL_KINDS}, not {kind!r}")
+    if spec.get("type", "sim") == "tango":
+        return _tango_element("channel", name, spec)
+    if spec.get("type", "sim") != "sim":
+        raise ConfigError(f"channels.{name}: unknown type {spec.get('type')!r} (sim or tango)")
+    shape = tuple(spec.get("shape", ()))
+    expected = {"timer": 0, "counter": 0, "spectrum": 1, "image": 2}[kind]
+    if len(shape) != expected or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise ConfigError(f"channels.{name}: a {kind} needs a shape of {expected} positive sizes")
+    motor_name = spec.get("motor")
+    motor = pool.motor(motor_name) if motor_name else None
+    try:
+        model = build_model(spec.get("model", DEFAULT_MODEL[kind]), spec, motor, shape)
+    except ValueError as exc:
+        raise ConfigError(f"channels.{name}: {exc}") from None
+    return SimChannel(name, kind, model, shape=shape, unit=str(spec.get("unit", "")),
+                      label=spec.get("label"))
+
+
+def _build_group(name: str, spec: Mapping[str, Any], pool: Pool) -> MeasurementGroup:
+    names = spec.get("channels", [])
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"measurement_groups.{name}: channels must list channel names")
+    timer = spec.get("timer", names[0])
+    try:
+        return MeasurementGroup(name, [pool.channel(n) for n in names], timer)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _tango_element(kind: str, name: str, spec: Mapping[str, Any]) -> Any:
+    from macroserver.elements.tango import build_tango_element
+
+    try:
+        return build_tango_element(kind, name, dict(spec))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{kind} {name}: {exc}") from None

@@ -1,0 +1,82 @@
+"""The macro server without Tango: configuration, environment, macros and recorders.
+
+One `MacroServerCore` is shared by all doors of a server (or by the local runner);
+each door gets its own `MacroRunner`, which runs one macro at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from macroserver.config import ServerConfig
+from macroserver.datafiles import DataRoots
+from macroserver.env import Environment, check_name
+from macroserver.envcheck import check_env_value
+from macroserver.errors import ParamError
+from macroserver.macros.base import Macro, MacroContext
+from macroserver.macros.control import MacroControl
+from macroserver.macros.parser import bind, tokenize, tokens_from_args
+from macroserver.macros.registry import MacroRegistry
+from macroserver.recorders.registry import RecorderRegistry
+from macroserver.streams import MacroListener
+
+
+class MacroServerCore:
+    """Elements, environment, data roots and the macro and recorder registries."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        env: Environment,
+        extra_data_roots: Iterable[Path] = (),
+        extra_macro_path: Iterable[Path] = (),
+        extra_recorder_path: Iterable[Path] = (),
+    ) -> None:
+        self.config = config
+        self.pool = config.pool
+        self.env = env
+        self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
+        self.macros = MacroRegistry([*config.macro_path, *extra_macro_path])
+        self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
+
+    @property
+    def load_problems(self) -> list[str]:
+        """Plug-ins that could not be loaded (reported at start-up, never fatal)."""
+        return [str(p) for p in (*self.macros.problems, *self.recorders.problems)]
+
+    def parse(self, command: str | Sequence[str]) -> tuple[type[Macro], list[Any], str]:
+        """Macro class, typed values and the normalised command line, or a clear error."""
+        if isinstance(command, str):
+            tokens = tokenize(command)
+        elif len(command) == 1:
+            tokens = tokenize(command[0])
+        else:
+            tokens = tokens_from_args(list(command))
+        if not tokens:
+            raise ParamError("empty command: give a macro name and its parameters")
+        name = tokens[0]
+        if not isinstance(name, str):
+            raise ParamError("a command must start with a macro name, not a [ ] group")
+        cls = self.macros.get(name)
+        values = bind(cls.params, tokens[1:], self.pool)
+        line = command if isinstance(command, str) else " ".join(command)
+        return cls, values, line.strip()
+
+    def prepare(self, command: str | Sequence[str], parent: MacroContext) -> tuple[Macro, list[Any]]:
+        """A macro instance bound to `parent`'s streams and control (macros calling macros)."""
+        cls, values, _ = self.parse(command)
+        return cls(parent), values
+
+    def set_env(self, changes: dict[str, Any], remove: Sequence[str] = ()) -> None:
+        """Check and store environment changes (senv, usenv, the Environment attribute)."""
+        for name, value in changes.items():
+            check_name(name)
+            check_env_value(name, value, self)
+        self.env.update(changes, list(remove))
+
+    def new_context(
+        self, listener: MacroListener, control: MacroControl, door_name: str, command: str
+    ) -> MacroContext:
+        return MacroContext(self, listener, control, door_name, uuid.uuid4().hex[:12], command)

@@ -1,0 +1,52 @@
+"""The elements a server knows: motors, channels and measurement groups, by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from macroserver.elements.base import Channel, MeasurementGroup, Motor
+from macroserver.errors import UnknownElement
+
+
+@dataclass
+class Pool:
+    """Look-up of elements by name, with "did you mean" errors for unknown names."""
+
+    motors: dict[str, Motor] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    measurement_groups: dict[str, MeasurementGroup] = field(default_factory=dict)
+
+    def motor(self, name: str) -> Motor:
+        try:
+            return self.motors[name]
+        except KeyError:
+            raise UnknownElement("motor", name, self.motors) from None
+
+    def channel(self, name: str) -> Channel:
+        try:
+            return self.channels[name]
+        except KeyError:
+            raise UnknownElement("channel", name, self.channels) from None
+
+    def measurement_group(self, name: str) -> MeasurementGroup:
+        try:
+            return self.measurement_groups[name]
+        except KeyError:
+            raise UnknownElement("measurement group", name, self.measurement_groups) from None
+
+    def describe(self) -> dict[str, list[dict]]:
+        """Plain-JSON description of every element (the MacroServer `Elements` attribute)."""
+        return {
+            "motors": [
+                {"name": m.name, "unit": m.unit, "limits": list(m.limits())}
+                for m in self.motors.values()
+            ],
+            "channels": [
+                {"name": c.name, "kind": c.kind, "shape": list(c.shape), "unit": c.unit}
+                for c in self.channels.values()
+            ],
+            "measurement_groups": [
+                {"name": g.name, "timer": g.timer, "channels": [c.name for c in g.channels]}
+                for g in self.measurement_groups.values()
+            ],
+        }

@@ -1,0 +1,180 @@
+"""The environment: typed variables (ScanDir, ScanFile, ScanID, ...) that outlive a macro.
+
+Values are Python literals. Text typed by a user is parsed with `ast.literal_eval`,
+never `eval`. The store is a JSON file replaced atomically (write, fsync, rename) on
+every change, so a kill at any moment leaves either the old or the new version.
+A damaged file is never silently replaced: loading it fails with a clear message and a
+copy is kept aside.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from macroserver.errors import EnvError
+
+FORMAT_VERSION = 1
+Listener = Callable[[dict[str, Any], list[str]], None]
+
+
+def default_env_path(instance: str = "local") -> Path:
+    """A per-user state folder (XDG_STATE_HOME), never a temporary directory."""
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "tango-macroserver" / instance / "environment.json"
+
+
+def parse_value(text: str) -> Any:
+    """A typed value from what a user typed: a Python literal, `true`/`false`, or a string.
+
+    `ast.literal_eval` only builds literals (numbers, strings, lists, dicts, ...): nothing
+    typed here is ever executed.
+    """
+    stripped = text.strip()
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        pass
+    lowered = stripped.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
+
+
+def _check_storable(name: str, value: Any, depth: int = 0) -> None:
+    """Only JSON-representable literals are kept (no NaN, no sets, no bytes)."""
+    if depth > 20:
+        raise EnvError(f"value of {name} is nested too deeply")
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise EnvError(f"value of {name} must be a finite number, not {value}")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_storable(name, item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EnvError(f"value of {name}: dictionary keys must be strings, not {key!r}")
+            _check_storable(name, item, depth + 1)
+        return
+    raise EnvError(f"value of {name} has type {type(value).__name__}, which cannot be stored")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() and not _is_scoped(name):
+        raise EnvError(f"{name!r} is not a valid environment variable name")
+    return name
+
+
+def _is_scoped(name: str) -> bool:
+    return all(part.isidentifier() for part in name.replace("/", ".").split("."))
+
+
+class Environment:
+    """Environment variables persisted in one JSON file; thread-safe."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._values: dict[str, Any] = {}
+        self._listeners: list[Listener] = []
+        if path is not None and path.exists():
+            self._values = self._load(path)
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Any]:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("version") != FORMAT_VERSION or not isinstance(document["env"], dict):
+                raise ValueError(f"unknown format (version {document.get('version')!r})")
+            return document["env"]
+        except (ValueError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            kept.write_bytes(path.read_bytes())
+            raise EnvError(
+                f"environment file {path} is damaged ({exc}); a copy was kept as {kept}. "
+                "Repair the file, or move it away to start with an empty environment."
+            ) from None
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(changed, removed)` after every change (for Environment events)."""
+        self._listeners.append(listener)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._values))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._values))
+
+    def update(self, changes: dict[str, Any], remove: list[str] = ()) -> None:
+        """Set and remove several variables in one atomic write."""
+        with self._lock:
+            for name, value in changes.items():
+                check_name(name)
+                _check_storable(name, value)
+            missing = [n for n in remove if n not in self._values]
+            if missing:
+                raise EnvError(f"environment variable {missing[0]!r} is not defined")
+            values = dict(self._values)
+            values.update(changes)
+            for name in remove:
+                del values[name]
+            self._save(values)
+            self._values = values
+        for listener in self._listeners:
+            listener(dict(changes), list(remove))
+
+    def set(self, name: str, value: Any) -> None:
+        self.update({name: value})
+
+    def unset(self, *names: str) -> None:
+        self.update({}, list(names))
+
+    def next_scan_id(self) -> int:
+        """Increment and persist `ScanID` before the scan starts, so no id is ever reused."""
+        with self._lock:
+            current = self._values.get("ScanID", 0)
+            if not isinstance(current, int) or isinstance(current, bool) or current < 0:
+                raise EnvError(f"ScanID must be a non-negative integer, not {current!r}")
+            self.set("ScanID", current + 1)
+            return current + 1
+
+    def _save(self, values: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"version": FORMAT_VERSION, "env": values}, indent=1, sort_keys=True)
+        fd, tmp = tempfile.mkstemp(prefix=".env-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

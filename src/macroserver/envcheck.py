@@ -1,0 +1,141 @@
+"""Checks of the environment variables the server itself reads.
+
+A value that would make the next scan fail (a ScanDir outside the data roots, a
+ScanFile no recorder writes, a measurement group that does not exist) is refused when
+it is set, with a message naming the variable and the value. Other names are free.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from macroserver.datafiles import DataPathError, check_file_name
+from macroserver.errors import EnvError, MacroServerError
+
+if TYPE_CHECKING:
+    from macroserver.core import MacroServerCore
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names(value: Any) -> list[str] | None:
+    """A str or a list of str as a list, else None."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _scan_dir(value: Any, server: "MacroServerCore") -> None:
+    if not isinstance(value, str):
+        raise EnvError(f"ScanDir must be a folder name, not {value!r}")
+    server.data_roots.resolve_dir(value)
+
+
+def _scan_file(value: Any, server: "MacroServerCore") -> None:
+    names = _names(value)
+    if not names:
+        raise EnvError(f"ScanFile must be a file name or a list of file names, not {value!r}")
+    for name in names:
+        check_file_name(name)
+        server.recorders.for_file(name)
+
+
+def _scan_recorder(value: Any, server: "MacroServerCore") -> None:
+    names = _names(value)
+    if names is None:
+        raise EnvError(f"ScanRecorder must be a recorder name or a list of names, not {value!r}")
+    for name in names:
+        server.recorders.by_name(name)
+
+
+def _scan_id(value: Any, server: "MacroServerCore") -> None:
+    if not _is_int(value) or value < 0:
+        raise EnvError(f"ScanID must be a non-negative integer, not {value!r}")
+
+
+def _boolean(name: str) -> Callable[[Any, "MacroServerCore"], None]:
+    def check(value: Any, server: "MacroServerCore") -> None:
+        if not isinstance(value, bool):
+            raise EnvError(f"{name} must be True or False, not {value!r}")
+    return check
+
+
+def _output_cols(value: Any, server: "MacroServerCore") -> None:
+    if not ((_is_int(value) and value > 0) or _names(value)):
+        raise EnvError(f"OutputCols must be a positive number or a list of column names, "
+                       f"not {value!r}")
+
+
+def _active_group(value: Any, server: "MacroServerCore") -> None:
+    if not isinstance(value, str):
+        raise EnvError(f"ActiveMntGrp must be a measurement group name, not {value!r}")
+    server.pool.measurement_group(value)
+
+
+def _compression(value: Any, server: "MacroServerCore") -> None:
+    if not _is_int(value):
+        raise EnvError(f"DataCompressionRank must be an integer (-1: no compression), "
+                       f"not {value!r}")
+
+
+def _snapshot(value: Any, server: "MacroServerCore") -> None:
+    if not isinstance(value, (list, tuple)):
+        raise EnvError(f"PreScanSnapshot must be a list of motor names, not {value!r}")
+    for entry in value:
+        name = entry if isinstance(entry, str) else (
+            entry[0] if isinstance(entry, (list, tuple)) and entry else None)
+        if not isinstance(name, str):
+            raise EnvError(f"PreScanSnapshot entry {entry!r} is not a motor name")
+        server.pool.motor(name)
+
+
+def _text(name: str) -> Callable[[Any, "MacroServerCore"], None]:
+    def check(value: Any, server: "MacroServerCore") -> None:
+        if not isinstance(value, str):
+            raise EnvError(f"{name} must be a string, not {value!r}")
+    return check
+
+
+def _timeout(value: Any, server: "MacroServerCore") -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise EnvError(f"RecorderTimeout must be a positive number of seconds, not {value!r}")
+
+
+def _critical(value: Any, server: "MacroServerCore") -> None:
+    if _names(value) is None:
+        raise EnvError(f"CriticalRecorders must be a list of recorder names, not {value!r}")
+
+
+CHECKS: dict[str, Callable[[Any, "MacroServerCore"], None]] = {
+    "ScanDir": _scan_dir,
+    "ScanFile": _scan_file,
+    "ScanRecorder": _scan_recorder,
+    "ScanID": _scan_id,
+    "JsonRecorder": _boolean("JsonRecorder"),
+    "OutputCols": _output_cols,
+    "ActiveMntGrp": _active_group,
+    "DataCompressionRank": _compression,
+    "PreScanSnapshot": _snapshot,
+    "ScanUser": _text("ScanUser"),
+    "RecorderTimeout": _timeout,
+    "CriticalRecorders": _critical,
+}
+
+
+def check_env_value(name: str, value: Any, server: "MacroServerCore") -> None:
+    """Raise EnvError if `value` cannot be used for the server variable `name`."""
+    check = CHECKS.get(name)
+    if check is None:
+        return
+    try:
+        check(value, server)
+    except DataPathError as exc:
+        raise EnvError(str(exc)) from None
+    except EnvError:
+        raise
+    except MacroServerError as exc:
+        raise EnvError(f"{name}: {exc}") from None

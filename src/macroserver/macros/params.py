@@ -1,0 +1,133 @@
+"""Typed macro parameters, declared once per macro and checked before it runs.
+
+A macro lists `Param`s (and `Repeat` groups such as `mv [m1 p1] [m2 p2]`). Each type
+turns the text a user typed into a value, or raises `ParamError` naming the parameter
+and the value; element types look the name up in the pool.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from macroserver.elements.pool import Pool
+from macroserver.env import check_name
+from macroserver.errors import EnvError, ParamError
+
+REQUIRED: Any = object()
+"""Default of a mandatory parameter."""
+
+
+@dataclass(frozen=True)
+class ParamType:
+    """A named conversion from text to a typed value."""
+
+    name: str
+    convert: Callable[[str, Pool], Any]
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _float(text: str, pool: Pool) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _integer(text: str, pool: Pool) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise ValueError(f"{text!r} is not an integer") from None
+        return int(value)
+
+
+def _boolean(text: str, pool: Pool) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true or false)")
+
+
+def _env_name(text: str, pool: Pool) -> str:
+    try:
+        return check_name(text)
+    except EnvError as exc:
+        raise ValueError(str(exc)) from None
+
+
+FLOAT = ParamType("Float", _float)
+INTEGER = ParamType("Integer", _integer)
+BOOLEAN = ParamType("Boolean", _boolean)
+STRING = ParamType("String", lambda text, pool: text)
+MOTOR = ParamType("Motor", lambda text, pool: pool.motor(text))
+CHANNEL = ParamType("Channel", lambda text, pool: pool.channel(text))
+MEASUREMENT_GROUP = ParamType("MeasurementGroup", lambda text, pool: pool.measurement_group(text))
+ENV_NAME = ParamType("Env", _env_name)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: name, type, default (REQUIRED if mandatory) and description."""
+
+    name: str
+    type: ParamType
+    default: Any = REQUIRED
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def convert(self, text: str, pool: Pool) -> Any:
+        try:
+            return self.type.convert(text, pool)
+        except (ValueError, OverflowError) as exc:
+            raise ParamError(
+                f"parameter {self.name} ({self.type.name}): cannot use {text!r}: {exc}"
+            ) from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type.name,
+            "default_value": None if self.required else self.default,
+            "required": self.required,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A group of parameters given one or more times: `[m1 p1] [m2 p2]` or `m1 p1 m2 p2`."""
+
+    name: str
+    params: Sequence[Param]
+    min: int = 1
+    max: int | None = None
+    description: str = ""
+    default: Any = field(default=REQUIRED)
+
+    @property
+    def required(self) -> bool:
+        return self.min > 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": "Repeat",
+            "min": self.min,
+            "max": self.max,
+            "description": self.description,
+            "params": [p.describe() for p in self.params],
+        }
+
+
+ParamDef = Param | Repeat

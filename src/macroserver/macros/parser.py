@@ -1,0 +1,153 @@
+"""Command lines to typed parameter values.
+
+`ascan theta 0 0.5 5 1`, quoted strings (`senv ScanFile "a b.h5"`) and `[ ]` groups for
+repeated parameters (`mv [theta 1] [chi 2]`, or flat: `mv theta 1 chi 2`). Every error
+names the parameter and the offending text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence, Union
+
+from macroserver.elements.pool import Pool
+from macroserver.errors import MissingParam, ParamError
+from macroserver.macros.params import Param, ParamDef, Repeat
+
+Token = Union[str, list["Token"]]
+
+MAX_LINE = 65536
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split a command line into words and nested `[ ]` groups."""
+    if len(line) > MAX_LINE:
+        raise ParamError(f"command line is {len(line)} characters long (at most {MAX_LINE})")
+    if "\x00" in line:
+        raise ParamError("command line contains a NUL character")
+    stack: list[list[Token]] = [[]]
+    i, n = 0, len(line)
+    while i < n:
+        char = line[i]
+        if char.isspace():
+            i += 1
+        elif char == "[":
+            stack.append([])
+            i += 1
+        elif char == "]":
+            if len(stack) == 1:
+                raise ParamError(f"unbalanced ']' at column {i + 1}")
+            group = stack.pop()
+            stack[-1].append(group)
+            i += 1
+        elif char in "\"'":
+            end = line.find(char, i + 1)
+            if end < 0:
+                raise ParamError(f"unterminated {char} quote starting at column {i + 1}")
+            stack[-1].append(line[i + 1 : end])
+            i = end + 1
+        else:
+            start = i
+            while i < n and not line[i].isspace() and line[i] not in "[]\"'":
+                i += 1
+            stack[-1].append(line[start:i])
+    if len(stack) != 1:
+        raise ParamError("unbalanced '[': a group is not closed with ']'")
+    return stack[0]
+
+
+def tokens_from_args(args: Sequence[str]) -> list[Token]:
+    """Tokens from an argument list (RunMacro's form): items are words, `[`/`]` group them."""
+    stack: list[list[Token]] = [[]]
+    for arg in args:
+        if arg == "[":
+            stack.append([])
+        elif arg == "]":
+            if len(stack) == 1:
+                raise ParamError("unbalanced ']' in the argument list")
+            group = stack.pop()
+            stack[-1].append(group)
+        else:
+            stack[-1].append(arg)
+    if len(stack) != 1:
+        raise ParamError("unbalanced '[' in the argument list")
+    return stack[0]
+
+
+def _single(param: Param, token: Token, pool: Pool) -> Any:
+    if isinstance(token, list):
+        raise ParamError(f"parameter {param.name} expects one value, not a [ ] group")
+    return param.convert(token, pool)
+
+
+def bind(params: Sequence[ParamDef], tokens: list[Token], pool: Pool) -> list[Any]:
+    """Typed values for `params` from `tokens`, or a ParamError naming what is wrong."""
+    values: list[Any] = []
+    position = 0
+    for index, param in enumerate(params):
+        if isinstance(param, Repeat):
+            trailing = sum(1 for p in params[index + 1 :] if p.required)
+            taken, value = _bind_repeat(param, tokens[position:], trailing, pool)
+            values.append(value)
+            position += taken
+        elif position < len(tokens):
+            values.append(_single(param, tokens[position], pool))
+            position += 1
+        elif param.required:
+            raise MissingParam(f"parameter {param.name} ({param.type.name}) is missing")
+        else:
+            values.append(param.default)
+    if position < len(tokens):
+        extra = " ".join(_show(t) for t in tokens[position:])
+        raise ParamError(f"unexpected extra parameter(s): {extra}")
+    return values
+
+
+def _bind_repeat(
+    repeat: Repeat, tokens: list[Token], trailing: int, pool: Pool
+) -> tuple[int, list[Any]]:
+    """Bind one repeat group; returns (tokens consumed, list of repetitions)."""
+    width = len(repeat.params)
+    groups: list[list[Token]] = []
+    taken = 0
+    if tokens and isinstance(tokens[0], list):
+        first = tokens[0]
+        if first and all(isinstance(t, list) for t in first):
+            groups = list(first)  # [[m1 p1] [m2 p2]]
+            taken = 1
+        else:
+            while taken < len(tokens) and isinstance(tokens[taken], list):
+                groups.append(tokens[taken])  # [m1 p1] [m2 p2]
+                taken += 1
+    else:
+        usable = max(0, len(tokens) - trailing)
+        while taken + width <= usable and not any(
+            isinstance(t, list) for t in tokens[taken : taken + width]
+        ):
+            groups.append(tokens[taken : taken + width])
+            taken += width
+    if len(groups) < repeat.min:
+        raise MissingParam(
+            f"parameter {repeat.name} needs at least {repeat.min} repetition(s) of "
+            f"({' '.join(p.name for p in repeat.params)}), got {len(groups)}"
+        )
+    if repeat.max is not None and len(groups) > repeat.max:
+        raise ParamError(
+            f"parameter {repeat.name} allows at most {repeat.max} repetition(s), got {len(groups)}"
+        )
+    values = []
+    for group in groups:
+        if len(group) != width:
+            raise ParamError(
+                f"parameter {repeat.name}: each repetition needs {width} value(s) "
+                f"({' '.join(p.name for p in repeat.params)}), got [{_show(group)[1:-1]}]"
+            )
+        converted = [_single(p, t, pool) for p, t in zip(repeat.params, group)]
+        values.append(converted[0] if width == 1 else tuple(converted))
+    return taken, values
+
+
+def _show(token: Token) -> str:
+    if isinstance(token, list):
+        return "[" + " ".join(_show(t) for t in token) + "]"
+    return token if token and not any(c.isspace() for c in token) else repr(token)
+

@@ -1,0 +1,181 @@
+"""Running macros one at a time on a door, in a worker thread.
+
+`start` parses and checks the command in the caller's thread (so bad input is refused
+at once, before anything moves) and returns the macro id while the macro runs in the
+door's worker. Stop, abort, pause and resume reach the macro through `MacroControl`.
+Messages, status, result and record packets reach the caller through one listener.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from macroserver.core import MacroServerCore
+from macroserver.errors import MacroBusy, MacroServerError, WrongState
+from macroserver.macros.control import MacroControl, MacroInterrupted
+from macroserver.streams import Level, MacroListener
+
+
+class DoorState(enum.StrEnum):
+    """Sardana's door states, as Tango state names."""
+
+    ON = "ON"  # idle, or the last macro finished, stopped or aborted
+    RUNNING = "RUNNING"
+    STANDBY = "STANDBY"  # paused
+    ALARM = "ALARM"  # the last macro failed
+
+
+@dataclass
+class Outcome:
+    """How the last macro ended: finish, stop, abort or exception (with the error)."""
+
+    macro_id: str
+    command: str
+    state: str
+    error: str = ""
+    result: Any = None
+
+
+def _result_strings(result: Any) -> list[str]:
+    if result is None:
+        return []
+    if isinstance(result, (list, tuple)):
+        return [str(v) for v in result]
+    return [str(result)]
+
+
+class MacroRunner:
+    """One door's macro executor."""
+
+    def __init__(
+        self,
+        server: MacroServerCore,
+        listener: MacroListener,
+        door_name: str = "local",
+        on_state: Callable[[DoorState, str], None] | None = None,
+    ) -> None:
+        self.server = server
+        self.listener = listener
+        self.door_name = door_name
+        self._on_state = on_state or (lambda state, status: None)
+        self._lock = threading.Lock()
+        self._state = DoorState.ON
+        self._status = "idle"
+        self._control: MacroControl | None = None
+        self._thread: threading.Thread | None = None
+        self.last: Outcome | None = None
+
+    @property
+    def state(self) -> DoorState:
+        return self._state
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    def _set_state(self, state: DoorState, status: str) -> None:
+        self._state, self._status = state, status
+        self._on_state(state, status)
+
+    def start(self, command: str | Sequence[str]) -> str:
+        """Check `command` and start it in the worker; returns the macro id."""
+        with self._lock:
+            if self._state in (DoorState.RUNNING, DoorState.STANDBY):
+                raise MacroBusy(
+                    f"a macro is already running on {self.door_name} ({self._status}); "
+                    "stop it or wait for it to end")
+            cls, values, line = self.server.parse(command)
+            control = MacroControl(on_pause=self._paused)
+            context = self.server.new_context(self.listener, control, self.door_name, line)
+            macro = cls(context)
+            self._control = control
+            self._set_state(DoorState.RUNNING, f"running {line}")
+            self._thread = threading.Thread(
+                target=self._execute, args=(macro, values), name=f"door-{self.door_name}",
+                daemon=True)
+            self._thread.start()
+            return context.macro_id
+
+    def _status_event(self, macro: Any, state: str, **extra: Any) -> None:
+        ctx = macro.context
+        self.listener.status({"id": ctx.macro_id, "name": macro.name, "state": state,
+                              "range": [0, 100], "macro_line": ctx.command, **extra})
+
+    def _execute(self, macro: Any, values: list[Any]) -> None:
+        ctx = macro.context
+        self._status_event(macro, "start")
+        outcome = Outcome(ctx.macro_id, ctx.command, "finish")
+        try:
+            outcome.result = macro.run(*values)
+            results = _result_strings(outcome.result)
+            if results:
+                self.listener.result(results)
+        except MacroInterrupted as exc:
+            outcome.state = "stop" if exc.status == "stopped" else "abort"
+            self.listener.message(Level.WARNING, f"{ctx.command}: {exc}")
+        except MacroServerError as exc:
+            outcome.state, outcome.error = "exception", str(exc)
+            self.listener.message(Level.ERROR, f"Error: {exc}")
+        except Exception as exc:
+            outcome.state = "exception"
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            self.listener.message(Level.ERROR, f"Error: {outcome.error}")
+            self.listener.message(Level.DEBUG, traceback.format_exc())
+        self.last = outcome
+        extra = {"exc_value": outcome.error} if outcome.error else {}
+        self._status_event(macro, outcome.state, **extra)
+        with self._lock:
+            failed = outcome.state == "exception"
+            self._set_state(DoorState.ALARM if failed else DoorState.ON,
+                            f"{ctx.command}: {outcome.state}" + (f" ({outcome.error})" if failed else ""))
+            self._control = None
+
+    def _paused(self, paused: bool) -> None:
+        if paused:
+            self._set_state(DoorState.STANDBY, "paused")
+        else:
+            self._set_state(DoorState.RUNNING, "running")
+
+    def _require_running(self, action: str) -> MacroControl:
+        control = self._control
+        if control is None:
+            raise WrongState(f"cannot {action}: no macro is running on {self.door_name}")
+        return control
+
+    def stop(self) -> None:
+        self._require_running("stop").request_stop()
+
+    def abort(self) -> None:
+        self._require_running("abort").request_abort()
+
+    def pause(self) -> None:
+        control = self._require_running("pause")
+        if control.paused:
+            raise WrongState(f"cannot pause: the macro on {self.door_name} is already paused")
+        control.request_pause()
+
+    def resume(self) -> None:
+        control = self._require_running("resume")
+        if not control.paused:
+            raise WrongState(f"cannot resume: the macro on {self.door_name} is not paused")
+        control.request_resume()
+
+    def wait(self, timeout: float | None = None) -> Outcome | None:
+        """Wait for the running macro to end; returns its outcome (None on timeout)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return None
+        return self.last
+
+    def run(self, command: str | Sequence[str]) -> Outcome:
+        """Start `command` and wait for it (the local runner's way)."""
+        self.start(command)
+        outcome = self.wait()
+        assert outcome is not None
+        return outcome

@@ -1,0 +1,103 @@
+"""Environment macros: senv, usenv, lsenv, genv and newfile."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from macroserver.env import parse_value
+from macroserver.errors import EnvError, ParamError
+from macroserver.macros.base import Macro
+from macroserver.macros.params import ENV_NAME, INTEGER, STRING, Param, Repeat
+
+VALUE_WIDTH = 54
+
+
+class senv(Macro):
+    """Set an environment variable: senv ScanDir /data/sample1, senv JsonRecorder True.
+
+    The value is read as a Python literal (number, string, list, True/False, None);
+    anything else is kept as text. Several words make a list. Nothing is ever executed.
+    """
+
+    params = [
+        Param("name", ENV_NAME, description="environment variable name"),
+        Repeat("value", [Param("value", STRING, description="value")], min=1,
+               description="value (several words make a list)"),
+    ]
+
+    def run(self, name: str, words: list[str]) -> None:
+        value = parse_value(words[0]) if len(words) == 1 else [parse_value(w) for w in words]
+        self.server.set_env({name: value})
+        self.output(f"{name} = {value!r}")
+
+
+class usenv(Macro):
+    """Remove environment variables."""
+
+    params = [Repeat("names", [Param("name", ENV_NAME, description="variable to remove")],
+                     min=1)]
+
+    def run(self, names: list[str]) -> None:
+        self.server.set_env({}, names)
+        self.output("Success!")
+
+
+class genv(Macro):
+    """Show the value of one environment variable."""
+
+    params = [Param("name", ENV_NAME, description="environment variable name")]
+
+    def run(self, name: str) -> Any:
+        if name not in self.env:
+            raise EnvError(f"environment variable {name!r} is not defined")
+        value = self.env.get(name)
+        self.output(f"{name} = {value!r}")
+        return repr(value)
+
+
+class lsenv(Macro):
+    """List the environment: name, value and type of every variable."""
+
+    def run(self) -> None:
+        rows = [("Name", "Value", "Type")]
+        for name in self.env:
+            value = self.env.get(name)
+            text = repr(value)
+            if len(text) > VALUE_WIDTH:
+                text = text[: VALUE_WIDTH - 3] + "..."
+            rows.append((name, text, type(value).__name__))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:
+            self.output("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+class newfile(Macro):
+    """Choose the scan files: newfile /data/s1/scans.h5 /data/s1/scans.dat [ScanID].
+
+    Sets ScanDir (the folder, the same for all files), ScanFile (the names) and, when a
+    ScanID is given, the number the next scan continues from. Give files as a [ ] group
+    when a ScanID follows: newfile [/data/s1/a.h5 /data/s1/a.dat] 10.
+    """
+
+    params = [
+        Repeat("ScanFile_path_list", [Param("ScanFile_path", STRING,
+                                            description="(ScanDir/)ScanFile")], min=1),
+        Param("ScanID", INTEGER, -1, "number of the scan before the next one (-1: keep)"),
+    ]
+
+    def run(self, paths: list[str], scan_id: int) -> None:
+        folders = {os.path.dirname(p) for p in paths}
+        if len(folders) > 1:
+            raise ParamError(f"all scan files must be in one folder, got {sorted(folders)}")
+        folder = folders.pop() or self.env.get("ScanDir")
+        if not folder:
+            raise ParamError("give the folder with the file name (ScanDir is not defined)")
+        changes: dict[str, Any] = {"ScanDir": folder,
+                                   "ScanFile": [os.path.basename(p) for p in paths]}
+        if scan_id >= 0:
+            changes["ScanID"] = scan_id
+        self.server.set_env(changes)
+        self.output(f"ScanDir is: {folder}")
+        self.output(f"ScanFile set to: {', '.join(changes['ScanFile'])}")
+        self.output(f"Next scan is #{self.env.get('ScanID', 0) + 1}")

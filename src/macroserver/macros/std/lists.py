@@ -1,0 +1,45 @@
+"""Listing what the server knows: motors, macros, measurement groups."""
+
+from __future__ import annotations
+
+from macroserver.macros.base import Macro
+
+
+def _table(macro: Macro, rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        macro.output("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+class lsm(Macro):
+    """List the motors with their position, limits and unit."""
+
+    def run(self) -> None:
+        rows = [["Name", "Position", "Low limit", "High limit", "Unit"]]
+        for motor in self.pool.motors.values():
+            low, high = motor.limits()
+            rows.append([motor.name, f"{motor.position():g}", f"{low:g}", f"{high:g}",
+                         motor.unit])
+        _table(self, rows)
+
+
+class lsmac(Macro):
+    """List the macros with their usage."""
+
+    def run(self) -> None:
+        rows = [["Name", "Usage"]]
+        for name in self.server.macros.names():
+            rows.append([name, self.server.macros.get(name).usage()])
+        _table(self, rows)
+
+
+class lsmg(Macro):
+    """List the measurement groups: timer and channels (* marks the active one)."""
+
+    def run(self) -> None:
+        active = self.env.get("ActiveMntGrp")
+        rows = [["", "Name", "Timer", "Channels"]]
+        for group in self.pool.measurement_groups.values():
+            rows.append(["*" if group.name == active else "", group.name, group.timer,
+                         ", ".join(c.name for c in group.channels)])
+        _table(self, rows)

@@ -1,0 +1,105 @@
+"""Moving and reading motors, and counting without a scan."""
+
+from __future__ import annotations
+
+from macroserver.elements.base import Motor
+from macroserver.errors import ParamError
+from macroserver.macros.base import Macro
+from macroserver.macros.params import FLOAT, MOTOR, Param, Repeat
+from macroserver.recorders.output import format_cell
+from macroserver.scan import active_measurement_group, check_time
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+
+
+def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:
+    """Check every target against its limits, then move all motors together and wait."""
+    seen = set()
+    for motor, target in targets:
+        if motor.name in seen:
+            raise ParamError(f"motor {motor.name} is given more than once")
+        seen.add(motor.name)
+        low, high = motor.limits()
+        if not low <= target <= high:
+            raise ParamError(f"motor {motor.name}: target {target:g} is outside its limits "
+                             f"[{low:g}, {high:g}]; nothing was moved")
+    motors = [motor for motor, _ in targets]
+    for motor, target in targets:
+        motor.start_move(target)
+
+    def stop_all() -> None:
+        for motor in motors:
+            motor.stop()
+
+    macro.context.control.wait_until(
+        lambda timeout: all(m.wait_move(timeout) for m in motors), stop_all)
+
+
+MOVES = Repeat("motor_pos_list", [
+    Param("motor", MOTOR, description="motor to move"),
+    Param("pos", FLOAT, description="position to move to"),
+], min=1, description="motors and positions")
+
+
+class mv(Macro):
+    """Move motors to absolute positions (all together): mv theta 1 chi 2."""
+
+    params = [MOVES]
+
+    def run(self, moves: list[tuple[Motor, float]]) -> None:
+        move(self, moves)
+
+
+class mvr(Macro):
+    """Move motors by a distance from where they are: mvr theta 0.1."""
+
+    params = [Repeat("motor_disp_list", [
+        Param("motor", MOTOR, description="motor to move"),
+        Param("disp", FLOAT, description="distance to move by"),
+    ], min=1, description="motors and displacements")]
+
+    def run(self, moves: list[tuple[Motor, float]]) -> None:
+        move(self, [(motor, motor.position() + distance) for motor, distance in moves])
+
+
+class wa(Macro):
+    """Show where all motors are."""
+
+    def run(self) -> None:
+        rows = [["Motor", "Position", "Unit"]]
+        rows += [[m.name, format_cell(m.position()), m.unit] for m in self.pool.motors.values()]
+        for line in _table(rows):
+            self.output(line)
+
+
+class wm(Macro):
+    """Show the position and limits of the given motors."""
+
+    params = [Repeat("motor_list", [Param("motor", MOTOR, description="motor")], min=1)]
+
+    def run(self, motors: list[Motor]) -> None:
+        rows = [["", *[m.name for m in motors]]]
+        rows.append(["User High", *[format_cell(m.limits()[1]) for m in motors]])
+        rows.append(["Current", *[format_cell(m.position()) for m in motors]])
+        rows.append(["User Low", *[format_cell(m.limits()[0]) for m in motors]])
+        for line in _table(rows):
+            self.output(line)
+
+
+class ct(Macro):
+    """Count with the active measurement group and show each channel (not a scan)."""
+
+    params = [Param("integ_time", FLOAT, 1.0, "integration time, in seconds")]
+
+    def run(self, integ_time: float) -> None:
+        check_time(integ_time)
+        group = active_measurement_group(self)
+        group.start(integ_time)
+        self.context.control.wait_until(group.wait, group.stop)
+        values = group.read()
+        rows = [[name, "=", format_cell(value)] for name, value in values.items()]
+        for line in _table(rows):
+            self.output(line)

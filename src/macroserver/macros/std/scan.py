@@ -1,0 +1,188 @@
+"""Step-scan macros with Sardana's names and semantics.
+
+The number given is of intervals: points = intervals + 1, so `ascan theta 0 0.5 5 1`
+counts 1 s at 0, 0.1, ..., 0.5. Relative scans (`dscan`, `d2scan`) return the motors to
+where they started, also after stop, abort or an error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any, Iterator, Sequence
+
+from macroserver.elements.base import Motor
+from macroserver.errors import ParamError
+from macroserver.macros.base import Macro
+from macroserver.macros.params import BOOLEAN, FLOAT, INTEGER, MOTOR, Param
+from macroserver.scan import ScanPlan, StepScan, check_intervals, check_time, linear
+
+RETURN_TIMEOUT = 300.0
+
+
+def _motor_params(count: int) -> list[Param]:
+    params: list[Param] = []
+    for n in range(1, count + 1):
+        suffix = str(n) if count > 1 else ""
+        params += [
+            Param(f"motor{suffix}", MOTOR, description=f"motor {n} to move"),
+            Param(f"start_pos{suffix}", FLOAT, description=f"scan start position of motor {n}"),
+            Param(f"final_pos{suffix}", FLOAT, description=f"scan final position of motor {n}"),
+        ]
+    return params
+
+
+TAIL = [
+    Param("nr_interv", INTEGER, description="number of scan intervals (points = intervals + 1)"),
+    Param("integ_time", FLOAT, description="integration time per point, in seconds"),
+]
+
+
+def _distinct(motors: Sequence[Motor]) -> None:
+    names = [m.name for m in motors]
+    for name in names:
+        if names.count(name) > 1:
+            raise ParamError(f"motor {name} is given more than once")
+
+
+def linear_plan(
+    motors: Sequence[Motor], starts: Sequence[float], finals: Sequence[float],
+    intervals: int, integ_time: float,
+) -> ScanPlan:
+    """All motors move together in `intervals` equal steps from start to final."""
+    check_intervals(intervals)
+    check_time(integ_time)
+    _distinct(motors)
+
+    def positions() -> Iterator[tuple[float, ...]]:
+        for i in range(intervals + 1):
+            yield tuple(linear(s, f, intervals, i) for s, f in zip(starts, finals))
+
+    return ScanPlan(
+        motors, positions(), intervals + 1, integ_time,
+        ranges=[(min(s, f), max(s, f)) for s, f in zip(starts, finals)])
+
+
+def return_to(macro: Macro, motors: Sequence[Motor], positions: Sequence[float]) -> None:
+    """Move back to `positions`, ignoring stop/abort requests (the scan already ended)."""
+    macro.info("Returning to start positions...")
+    for motor, position in zip(motors, positions):
+        motor.start_move(position)
+    deadline = time.monotonic() + RETURN_TIMEOUT
+    while not all(m.wait_move(0.1) for m in motors):
+        if time.monotonic() > deadline:
+            raise TimeoutError("motors did not reach their start positions in time")
+
+
+class _AbsoluteScan(Macro):
+    def run(self, *args: Any) -> None:
+        groups, (intervals, integ_time) = args[:-2], args[-2:]
+        triples = [groups[i : i + 3] for i in range(0, len(groups), 3)]
+        motors = [t[0] for t in triples]
+        plan = linear_plan(motors, [t[1] for t in triples], [t[2] for t in triples],
+                           intervals, integ_time)
+        StepScan(self, plan).run()
+
+
+class ascan(_AbsoluteScan):
+    """Absolute scan of one motor: nr_interv + 1 points from start_pos to final_pos."""
+
+    params = [*_motor_params(1), *TAIL]
+
+
+class a2scan(_AbsoluteScan):
+    """Absolute scan of two motors moving together (the first is the plot axis)."""
+
+    params = [*_motor_params(2), *TAIL]
+
+
+class a3scan(_AbsoluteScan):
+    """Absolute scan of three motors moving together (the first is the plot axis)."""
+
+    params = [*_motor_params(3), *TAIL]
+
+
+class _RelativeScan(Macro):
+    def run(self, *args: Any) -> None:
+        groups, (intervals, integ_time) = args[:-2], args[-2:]
+        triples = [groups[i : i + 3] for i in range(0, len(groups), 3)]
+        motors = [t[0] for t in triples]
+        _distinct(motors)
+        origins = [m.position() for m in motors]
+        plan = linear_plan(motors, [o + t[1] for o, t in zip(origins, triples)],
+                           [o + t[2] for o, t in zip(origins, triples)], intervals, integ_time)
+        try:
+            StepScan(self, plan).run()
+        finally:
+            return_to(self, motors, origins)
+
+
+class dscan(_RelativeScan):
+    """Scan of one motor relative to its current position; it returns there afterwards."""
+
+    params = [*_motor_params(1), *TAIL]
+
+
+class d2scan(_RelativeScan):
+    """Relative scan of two motors moving together; both return to where they started."""
+
+    params = [*_motor_params(2), *TAIL]
+
+
+class mesh(Macro):
+    """Grid scan: motor1 is the inner (fast) axis, motor2 the outer one.
+
+    (nr_interv1 + 1) * (nr_interv2 + 1) points; with bidirectional the inner motor goes
+    back and forth (snake) instead of returning to its start on every row.
+    """
+
+    params = [
+        Param("motor1", MOTOR, description="inner (fast) motor"),
+        Param("m1_start_pos", FLOAT, description="start position of motor1"),
+        Param("m1_final_pos", FLOAT, description="final position of motor1"),
+        Param("m1_nr_interv", INTEGER, description="intervals of motor1"),
+        Param("motor2", MOTOR, description="outer (slow) motor"),
+        Param("m2_start_pos", FLOAT, description="start position of motor2"),
+        Param("m2_final_pos", FLOAT, description="final position of motor2"),
+        Param("m2_nr_interv", INTEGER, description="intervals of motor2"),
+        Param("integ_time", FLOAT, description="integration time per point, in seconds"),
+        Param("bidirectional", BOOLEAN, False, "snake: reverse the inner motor every row"),
+    ]
+
+    def run(self, m1: Motor, s1: float, f1: float, n1: int, m2: Motor, s2: float, f2: float,
+            n2: int, integ_time: float, bidirectional: bool) -> None:
+        check_intervals(n1, "m1_nr_interv")
+        check_intervals(n2, "m2_nr_interv")
+        check_time(integ_time)
+        _distinct([m1, m2])
+
+        def positions() -> Iterator[tuple[float, float]]:
+            for j in range(n2 + 1):
+                outer = linear(s2, f2, n2, j)
+                inner = range(n1, -1, -1) if bidirectional and j % 2 else range(n1 + 1)
+                for i in inner:
+                    yield linear(s1, f1, n1, i), outer
+
+        plan = ScanPlan(
+            [m1, m2], positions(), (n1 + 1) * (n2 + 1), integ_time,
+            ranges=[(min(s1, f1), max(s1, f1)), (min(s2, f2), max(s2, f2))],
+            scan_shape=(n1 + 1, n2 + 1))
+        StepScan(self, plan).run()
+
+
+class timescan(Macro):
+    """Count nr_interv + 1 times without moving anything, latency_time apart."""
+
+    params = [
+        Param("nr_interv", INTEGER, description="number of intervals (points = intervals + 1)"),
+        Param("integ_time", FLOAT, description="integration time per point, in seconds"),
+        Param("latency_time", FLOAT, 0.0, "extra wait between points, in seconds"),
+    ]
+
+    def run(self, intervals: int, integ_time: float, latency_time: float) -> None:
+        check_intervals(intervals)
+        check_time(integ_time)
+        check_time(latency_time, "latency_time")
+        plan = ScanPlan([], itertools.repeat((), intervals + 1), intervals + 1, integ_time,
+                        latency=latency_time)
+        StepScan(self, plan).run()

@@ -1,0 +1,154 @@
+"""Running one scan's recorders: a worker thread and a bounded queue each.
+
+A slow recorder does not slow acquisition until its queue is full; then the scan waits,
+so no point is dropped from a file. A recorder that raises is reported on the Error
+stream, gets `end` with status failed (to close its file) and is disabled for the rest
+of the scan; the others go on. A critical recorder's failure makes `check()` raise, so
+the engine stops the scan cleanly. One that stops taking points for `hang_timeout`
+seconds is declared hung and left behind.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+from macroserver.errors import MacroServerError
+from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
+from macroserver.recorders.base import Recorder, RecorderContext
+from macroserver.recorders.registry import Selection
+from macroserver.streams import Level, MacroListener
+
+
+class RecorderFailed(MacroServerError):
+    """A critical recorder failed; the scan stops with this reason."""
+
+    reason = "RecorderFailed"
+
+
+class _Worker:
+    """One recorder, its queue and its thread."""
+
+    def __init__(self, recorder: Recorder, critical: bool, listener: MacroListener) -> None:
+        self.recorder = recorder
+        self.name = type(recorder).name or type(recorder).__name__
+        self.critical = critical
+        self.listener = listener
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, type(recorder).queue_size))
+        self.failure: str | None = None
+        self.thread = threading.Thread(target=self._loop, name=f"recorder-{self.name}", daemon=True)
+
+    def _loop(self) -> None:
+        handle = self._handle
+        get, empty = self.queue.get, self.queue.empty
+        while True:
+            item = get()
+            if self.failure is None:
+                try:
+                    handle(item)
+                    if empty():
+                        self.recorder.flush()
+                except Exception as exc:  # isolate: report, close, disable
+                    self._fail(item, exc)
+            if isinstance(item, ScanEnd):
+                return
+
+    def _handle(self, item: Any) -> None:
+        if type(item) is Point:
+            self.recorder.record(item)
+        elif isinstance(item, ScanInfo):
+            self.recorder.start(item)
+        else:
+            self.recorder.end(item)
+
+    def _fail(self, item: Any, exc: Exception) -> None:
+        where = f"at point {item.index}" if type(item) is Point else (
+            "at scan start" if isinstance(item, ScanInfo) else "at scan end")
+        self.failure = f"recorder {self.name} failed {where}: {type(exc).__name__}: {exc}"
+        consequence = "the scan stops" if self.critical else "it is disabled for this scan"
+        self.listener.message(Level.ERROR, f"{self.failure}; {consequence}")
+        if not isinstance(item, ScanEnd):
+            try:
+                self.recorder.end(ScanEnd(EndStatus.FAILED, time.time(), -1, self.failure))
+            except Exception as close_exc:
+                self.listener.message(
+                    Level.ERROR, f"recorder {self.name} could not close cleanly: {close_exc}")
+
+    def put(self, item: Any, hang_timeout: float) -> None:
+        try:
+            self.queue.put(item, timeout=hang_timeout)
+        except queue.Full:
+            self.failure = (
+                f"recorder {self.name} took no data for {hang_timeout:g} s (hung?)")
+            self.listener.message(
+                Level.ERROR, f"{self.failure}; it is disabled for this scan")
+
+
+class RecorderManager:
+    """Fans one scan's records out to its recorders."""
+
+    def __init__(
+        self,
+        selection: Selection,
+        listener: MacroListener,
+        critical: frozenset[str] = frozenset(),
+        hang_timeout: float = 60.0,
+    ) -> None:
+        self._selection = selection
+        self._listener = listener
+        self._critical = critical
+        self._hang_timeout = hang_timeout
+        self._workers: list[_Worker] = []
+
+    def _create(self, cls: type[Recorder], context: RecorderContext) -> None:
+        name = cls.name or cls.__name__
+        critical = cls.critical or name in self._critical or cls.__name__ in self._critical
+        try:
+            recorder = cls(context)
+        except Exception as exc:
+            message = f"recorder {name} could not be created: {type(exc).__name__}: {exc}"
+            if critical:
+                raise RecorderFailed(message) from exc
+            self._listener.message(Level.ERROR, message + "; the scan goes on without it")
+            return
+        self._workers.append(_Worker(recorder, critical, self._listener))
+
+    def start(self, info: ScanInfo) -> None:
+        for cls, context in self._selection.chosen:
+            self._create(cls, context)
+        for worker in self._workers:
+            worker.thread.start()
+            worker.put(info, self._hang_timeout)
+
+    def record(self, point: Point) -> None:
+        for worker in self._workers:
+            if worker.failure is None:
+                worker.put(point, self._hang_timeout)
+
+    def check(self) -> None:
+        """Raise RecorderFailed if a critical recorder has failed."""
+        for worker in self._workers:
+            if worker.critical and worker.failure is not None:
+                raise RecorderFailed(worker.failure)
+
+    def end(self, end: ScanEnd) -> None:
+        """Deliver `end` to every recorder and wait until they have all finished."""
+        deadline = time.monotonic() + self._hang_timeout
+        for worker in self._workers:
+            if worker.thread.is_alive():
+                try:
+                    worker.queue.put(end, timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Full:
+                    pass
+        for worker in self._workers:
+            worker.thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            if worker.thread.is_alive():
+                self._listener.message(
+                    Level.ERROR, f"recorder {worker.name} did not finish within "
+                    f"{self._hang_timeout:g} s; its file may be incomplete")
+
+    @property
+    def failures(self) -> list[str]:
+        return [w.failure for w in self._workers if w.failure]

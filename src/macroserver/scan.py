@@ -1,0 +1,263 @@
+"""The step-scan engine: move, count, record, point after point.
+
+A scan macro describes *where* to go (`ScanPlan`: motors and a stream of positions);
+this module does the rest the same way for every scan: checks limits before anything
+moves, picks recorders, allocates the ScanID, describes the columns once, then streams
+points to the `RecorderManager` and always ends it with an explicit status. Nothing of
+the scan is kept in memory beyond the current point.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from macroserver.elements.base import MeasurementGroup, Motor
+from macroserver.errors import EnvError, ParamError
+from macroserver.macros.control import MacroInterrupted
+from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo, SnapshotValue
+from macroserver.recorders.manager import RecorderManager
+from macroserver.streams import Level
+
+if TYPE_CHECKING:
+    from macroserver.macros.base import Macro
+
+CHANNEL_ROLES = {
+    "timer": Role.TIMER, "counter": Role.COUNTER, "spectrum": Role.SPECTRUM, "image": Role.IMAGE,
+}
+SCAN_HISTORY_LENGTH = 20
+PROGRESS_INTERVAL = 0.2
+
+
+@dataclass
+class ScanPlan:
+    """Where a scan goes: motors, one position tuple per point, and how long to count."""
+
+    motors: Sequence[Motor]
+    positions: Iterable[tuple[float, ...]]
+    npoints: int
+    integration_time: float
+    ranges: Sequence[tuple[float, float]] = ()
+    scan_shape: tuple[int, ...] = ()
+    latency: float = 0.0
+    after_point: Callable[[], None] | None = field(default=None, repr=False)
+
+    def check_limits(self) -> None:
+        """Refuse, before anything moves, a scan that would leave a motor's limits."""
+        for motor, (low, high) in zip(self.motors, self.ranges):
+            min_limit, max_limit = motor.limits()
+            for target in (low, high):
+                if not min_limit <= target <= max_limit:
+                    raise ParamError(
+                        f"motor {motor.name}: position {target:g} is outside its limits "
+                        f"[{min_limit:g}, {max_limit:g}]; nothing was moved")
+
+
+def active_measurement_group(macro: "Macro") -> MeasurementGroup:
+    """The group named by `ActiveMntGrp`; the first one (and say so) when it is unset."""
+    name = macro.env.get("ActiveMntGrp")
+    groups = macro.pool.measurement_groups
+    if name is None:
+        if not groups:
+            raise EnvError("no measurement group is configured, so nothing can be counted")
+        name = next(iter(groups))
+        macro.env.set("ActiveMntGrp", name)
+        macro.info(f"ActiveMntGrp not defined. Using {name}")
+    if not isinstance(name, str):
+        raise EnvError(f"ActiveMntGrp must be the name of a measurement group, not {name!r}")
+    return macro.pool.measurement_group(name)
+
+
+def _columns(motors: Sequence[Motor], group: MeasurementGroup) -> tuple[Column, ...]:
+    reference = motors[0].name if motors else "point_nb"
+    columns = [Column("point_nb", "#Pt No", Role.POINT_NB, dtype="int64")]
+    columns += [Column(m.name, m.name, Role.MOTOR, unit=m.unit) for m in motors]
+    columns += [
+        Column(c.name, c.label, CHANNEL_ROLES[c.kind], dtype=c.dtype, shape=tuple(c.shape),
+               unit=c.unit, plot_axes=(reference,) if c.kind in ("timer", "counter") else ())
+        for c in group.channels
+    ]
+    columns.append(Column("dt", "dt", Role.TIMESTAMP, unit="s", output=False))
+    return tuple(columns)
+
+
+def _read_positions(macro: "Macro") -> tuple[SnapshotValue, ...]:
+    values = []
+    for motor in macro.pool.motors.values():
+        try:
+            values.append(SnapshotValue(motor.name, motor.name, motor.position(), motor.unit))
+        except Exception as exc:
+            macro.warning(f"cannot read {motor.name} for the pre-scan snapshot: {exc}")
+    return tuple(values)
+
+
+def _snapshot(macro: "Macro") -> tuple[SnapshotValue, ...]:
+    """`PreScanSnapshot`: a list of motor names (or [name, label] pairs) read once."""
+    wanted = macro.env.get("PreScanSnapshot") or []
+    values = []
+    for entry in wanted:
+        name, label = (entry, entry) if isinstance(entry, str) else (entry[0], entry[-1])
+        motor = macro.pool.motor(name)
+        values.append(SnapshotValue(name, label, motor.position(), motor.unit))
+    return tuple(values)
+
+
+def _estimate(plan: ScanPlan) -> float:
+    motion = 0.0
+    for motor, (low, high) in zip(plan.motors, plan.ranges):
+        velocity = getattr(motor, "velocity", None)
+        if velocity:
+            motion = max(motion, abs(high - low) / velocity)
+    return plan.npoints * (plan.integration_time + plan.latency) + motion
+
+
+class StepScan:
+    """One run of a step scan on behalf of a macro."""
+
+    def __init__(self, macro: "Macro", plan: ScanPlan) -> None:
+        self.macro = macro
+        self.plan = plan
+        self.control = macro.context.control
+        self.listener = macro.context.listener
+        self.points_done = 0
+
+    def run(self) -> ScanEnd:
+        """Run the scan; re-raises stop/abort/errors after the recorders were ended."""
+        macro, plan = self.macro, self.plan
+        plan.check_limits()
+        if plan.npoints < 1:
+            raise ParamError("a scan needs at least one point")
+        group = active_measurement_group(macro)
+        env = macro.env.snapshot()
+        server = macro.server
+        selection = server.recorders.select(
+            env, server.data_roots, self.listener, server.config.file_policy,
+            macro.context.door_name)
+        critical = frozenset(env.get("CriticalRecorders") or ())
+        manager = RecorderManager(selection, self.listener, critical,
+                                  float(env.get("RecorderTimeout", 60.0)))
+        info = self._describe(group, selection.files)
+        for level, text in selection.hints:
+            self.listener.message(level, text)
+        for path, fmt in selection.files:
+            macro.output(f"Operation will be saved in {path} ({fmt})")
+        status, reason = EndStatus.DONE, ""
+        manager.start(info)
+        try:
+            self._loop(group, manager, info.start_time)
+        except MacroInterrupted as exc:
+            status, reason = EndStatus(exc.status), str(exc)
+            raise
+        except Exception as exc:
+            status, reason = EndStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            end = ScanEnd(status, time.time(), self.points_done, reason)
+            manager.end(end)
+            self._remember(info, end, selection.files)
+        return end
+
+    def _describe(self, group: MeasurementGroup, files: list) -> ScanInfo:
+        macro, plan, env = self.macro, self.plan, self.macro.env
+        motor_positions = _read_positions(macro)
+        snapshot = _snapshot(macro)
+        scan_id = env.next_scan_id()
+        rank = env.get("DataCompressionRank", -1)
+        return ScanInfo(
+            scan_id=scan_id,
+            title=macro.context.command,
+            macro=macro.name,
+            user=str(env.get("ScanUser") or getpass.getuser()),
+            start_time=time.time(),
+            columns=_columns(plan.motors, group),
+            ref_motors=tuple(m.name for m in plan.motors),
+            npoints=plan.npoints,
+            integration_time=plan.integration_time,
+            estimated_time=_estimate(plan),
+            scan_dir=files[0][0].parent if files else None,
+            scan_files=tuple(str(path) for path, _ in files),
+            motor_positions=motor_positions,
+            snapshot=snapshot,
+            compression_rank=rank if isinstance(rank, int) else -1,
+            scan_shape=plan.scan_shape or (plan.npoints,),
+            macro_id=macro.context.macro_id,
+        )
+
+    def _loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
+        plan, control = self.plan, self.control
+        motors = list(plan.motors)
+        names = [m.name for m in motors]
+        integration_time = plan.integration_time
+        npoints = plan.npoints
+        next_progress = 0.0
+        monotonic, wall = time.monotonic, time.time
+
+        def stop_motors() -> None:
+            for motor in motors:
+                motor.stop()
+
+        def motors_stopped(timeout: float) -> bool:
+            return all(motor.wait_move(timeout) for motor in motors)
+
+        for index, targets in enumerate(plan.positions):
+            control.checkpoint()
+            if motors:
+                for motor, target in zip(motors, targets):
+                    motor.start_move(target)
+                control.wait_until(motors_stopped, stop_motors)
+            group.start(integration_time)
+            control.wait_until(group.wait, group.stop)
+            values: dict[str, Any] = {"point_nb": index}
+            for name, motor in zip(names, motors):
+                values[name] = motor.position()
+            values.update(group.read())
+            now = wall()
+            values["dt"] = now - t0
+            manager.record(Point(index, values, now))
+            self.points_done = index + 1
+            manager.check()
+            if plan.after_point is not None:
+                plan.after_point()
+            if plan.latency > 0 and index + 1 < npoints:
+                control.sleep(plan.latency)
+            if monotonic() >= next_progress:
+                next_progress = monotonic() + PROGRESS_INTERVAL
+                self.macro.progress(100.0 * (index + 1) / npoints)
+        self.macro.progress(100.0)
+
+    def _remember(self, info: ScanInfo, end: ScanEnd, files: list) -> None:
+        """Append the scan to `ScanHistory` (the last 20), as Sardana does."""
+        entry = {
+            "serialno": info.scan_id, "title": info.title, "startts": info.start_time,
+            "endts": end.end_time, "endstatus": str(end.status), "points": end.points,
+            "ScanDir": str(info.scan_dir) if info.scan_dir else None,
+            "ScanFile": [path.name for path, _ in files],
+            "channels": list(info.counters),
+        }
+        try:
+            history = list(self.macro.env.get("ScanHistory") or [])[-(SCAN_HISTORY_LENGTH - 1):]
+            self.macro.env.set("ScanHistory", history + [entry])
+        except Exception as exc:
+            self.listener.message(Level.WARNING, f"cannot update ScanHistory: {exc}")
+
+
+def linear(start: float, final: float, intervals: int, index: int) -> float:
+    """Position `index` of `intervals` equal steps from start to final (exact at both ends)."""
+    if index == intervals:
+        return final
+    return start + (final - start) * index / intervals
+
+
+def check_intervals(intervals: int, name: str = "nr_interv") -> None:
+    if intervals < 1:
+        raise ParamError(f"parameter {name} must be at least 1, not {intervals}")
+
+
+def check_time(integration_time: float, name: str = "integ_time") -> None:
+    if integration_time < 0 or not math.isfinite(integration_time):
+        raise ParamError(
+            f"parameter {name} must be a finite time of 0 or more seconds, not {integration_time}")
+
