@@ -46,19 +46,23 @@ def spec_label(text: str, fallback: str) -> str:
     return _LABEL_JUNK.sub("", text.strip().replace(" ", "_")) or fallback
 
 
-def unique_labels(texts: Iterable[str], prefix: str) -> list[str]:
-    """Sanitised labels, made unique with `_2`, `_3` suffixes (readers look up by label)."""
+def make_unique(names: Iterable[str]) -> list[str]:
+    """Names made unique with `_2`, `_3` suffixes (readers look columns up by name)."""
     seen: set[str] = set()
     out = []
-    for i, text in enumerate(texts):
-        label = base = spec_label(text, f"{prefix}{i}")
-        n = 1
-        while label in seen:
+    for base in names:
+        name, n = base, 1
+        while name in seen:
             n += 1
-            label = f"{base}_{n}"
-        seen.add(label)
-        out.append(label)
+            name = f"{base}_{n}"
+        seen.add(name)
+        out.append(name)
     return out
+
+
+def unique_labels(texts: Iterable[str], prefix: str) -> list[str]:
+    """Sanitised, unique labels; `prefix<i>` stands in for a label with nothing usable."""
+    return make_unique(spec_label(t, f"{prefix}{i}") for i, t in enumerate(texts))
 
 
 def format_number(value: Any) -> str:

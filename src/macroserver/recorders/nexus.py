@@ -1,0 +1,390 @@
+"""NeXus/HDF5 recorder: one `/entry<ScanID>` per scan, readable live and after a crash.
+
+Everything of an entry (groups, attributes, growing datasets, placeholders for the end
+time and status) is created at start, then the file switches to SWMR mode: from then on
+a reader in another process sees every flushed point, and a writer killed by SIGKILL
+leaves a file that SWMR readers (h5py `swmr=True`, silx) open with all flushed points.
+Rows are buffered and written in blocks, all datasets growing in lock-step, at most
+`FLUSH_INTERVAL` seconds after they arrived (HDF5's per-call overhead dominates
+single-row writes). The layout follows `reference/formats.md` §3.3 so silx, punx and
+nexusformat find the default plot; see docs/file-formats.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import h5py
+import numpy as np
+
+from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
+from macroserver.recorders.spec import make_unique
+from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
+from macroserver.streams import Level
+
+try:  # Blosc/bitshuffle is much faster than gzip; readers then need hdf5plugin too.
+    import hdf5plugin
+except ImportError:  # pragma: no cover - depends on the installation
+    hdf5plugin = None
+
+FLUSH_INTERVAL = 0.5  # seconds of data at risk at most
+MAX_BUFFER_BYTES = 64 << 20  # flush earlier when fast big frames pile up
+CHUNK_BYTES = 256 << 10  # chunk size aimed at; one image frame per chunk when larger
+MAX_CHUNK_ROWS = 1024  # 8 KiB of float64 scalars per chunk: ~100 chunks for 100,000 points
+TIME_LENGTH = 32  # "2026-11-25T13:47:22.123456+01:00"
+STATUS_LENGTH = 256
+PROGRAM = "tango-macroserver"
+_NAME_JUNK = re.compile(r"[^a-z0-9_]+")
+
+
+def nexus_name(text: str, fallback: str) -> str:
+    """A name matching NeXus' strict pattern `[a-z_][a-z0-9_]*` (punx, nexusformat)."""
+    name = _NAME_JUNK.sub("_", text.lower()).strip("_")
+    if not name:
+        return fallback
+    return f"_{name}" if name[0].isdigit() else name
+
+
+def nexus_names(texts: Iterable[str], fallback: str) -> list[str]:
+    return make_unique(nexus_name(t, f"{fallback}{i}") for i, t in enumerate(texts))
+
+
+def iso_time(epoch: float) -> str:
+    """ISO 8601 with the local time zone, as NX_DATE_TIME wants."""
+    return datetime.datetime.fromtimestamp(epoch).astimezone().isoformat()
+
+
+def chunk_rows(row_bytes: int, npoints: int | None) -> int:
+    """Rows per chunk: about `CHUNK_BYTES`, no more rows than the scan is expected to have."""
+    rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_BYTES // max(row_bytes, 1)))
+    return min(rows, npoints) if npoints and npoints > 0 else rows
+
+
+def compression(rank: int, ndim: int) -> dict[str, Any]:
+    """`DataCompressionRank`: -1 none; r >= 0 compresses columns whose per-point rank
+    (0 scalar, 1 spectrum, 2 image) is at least r. Blosc/LZ4 with bitshuffle when
+    hdf5plugin is importable, else gzip level 1 with shuffle (readable everywhere)."""
+    if rank < 0 or ndim < rank:
+        return {}
+    if hdf5plugin is not None:
+        return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+    return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+
+def _column_dtype(column: Column) -> np.dtype:
+    try:
+        dtype = np.dtype(column.dtype)
+    except TypeError:
+        return np.dtype("float64")
+    if dtype.kind == "b":
+        return np.dtype("int8")  # NeXus has no boolean type
+    return dtype if dtype.kind in "iuf" else np.dtype("float64")
+
+
+def _fill(dtype: np.dtype) -> Any:
+    return np.nan if dtype.kind == "f" else 0
+
+
+def _fixed_text(text: str, length: int) -> bytes:
+    return text.encode("utf-8")[:length].decode("utf-8", "ignore").encode("utf-8")
+
+
+class _Series:
+    """One growing measurement dataset and the rows not yet written to it."""
+
+    def __init__(self, dataset: h5py.Dataset, column: Column) -> None:
+        self.dataset = dataset
+        self.key = column.name
+        self.shape = column.shape
+        self.fill = _fill(dataset.dtype)
+        self.rows: list[Any] = []
+
+    def value(self, values: Mapping[str, Any]) -> tuple[Any, int]:
+        """This column's value of a point (checked) and its size in bytes."""
+        value = values.get(self.key)
+        if value is None:
+            return (np.full(self.shape, self.fill) if self.shape else self.fill), 8
+        if not self.shape:
+            return value, 8
+        array = np.asarray(value)
+        if array.shape != self.shape:
+            raise ValueError(
+                f"column {self.key!r}: value of shape {array.shape}, declared {self.shape}"
+            )
+        return array, array.nbytes
+
+    def grow(self, rows: int) -> None:
+        self.dataset.resize(rows, axis=0)
+
+    def write(self, start: int) -> None:
+        block = np.asarray(self.rows, dtype=self.dataset.dtype)
+        self.dataset[start : start + len(block)] = block
+        self.rows.clear()
+
+
+class NexusRecorder(Recorder):
+    """Appends `/entry<ScanID>` to an HDF5 file: measurement, instrument, snapshot, plot."""
+
+    name = "nexus"
+    format_name = "NeXus"
+    extensions = (".h5", ".nxs", ".hdf5")
+
+    def __init__(self, context: RecorderContext) -> None:
+        super().__init__(context)
+        self._file: h5py.File | None = None
+        self._series: list[_Series] = []
+        self._entry: h5py.Group | None = None
+        self._written = 0
+        self._pending = 0
+        self._pending_bytes = 0
+        self._last_flush = time.monotonic()
+
+    # -- start --------------------------------------------------------------------------
+
+    def start(self, info: ScanInfo) -> None:
+        path = self.context.path
+        if path is None:
+            raise ValueError("the NeXus recorder needs a file path")
+        ensure_parent(path, self.context.file_policy)
+        self._file = _open(path, self.context)
+        entry = self._entry = self._new_entry(info)
+        keys = [c.name for c in info.columns]
+        names = dict(zip(keys, nexus_names(keys, "column")))
+        self._create_measurement(entry, info, names)
+        self._create_snapshot(entry, info)
+        self._create_instrument(entry, info, names)
+        self._create_plot(entry, info, names)
+        self._start_swmr(path)
+        self._last_flush = time.monotonic()
+
+    def _new_entry(self, info: ScanInfo) -> h5py.Group:
+        f = self._file
+        assert f is not None
+        base = name = f"entry{info.scan_id}"
+        n = 0
+        while name in f:
+            n += 1
+            name = f"{base}_{n}"
+        if name != base:
+            self.context.message(
+                Level.WARNING,
+                f"{f.filename} already holds {base} (ScanID reused?); "
+                f"this scan is written to {name}",
+            )
+        f.attrs["default"] = name
+        entry = f.create_group(name)
+        entry.attrs.update(NX_class="NXentry", default="data")
+        entry["title"] = info.title
+        entry["start_time"] = iso_time(info.start_time)
+        entry.create_dataset("end_time", shape=(), dtype=h5py.string_dtype("utf-8", TIME_LENGTH))
+        entry["entry_identifier"] = str(info.scan_id)
+        entry["program_name"] = PROGRAM
+        entry["program_name"].attrs["version"] = _version()
+        if info.extra.get("experiment_identifier"):
+            entry["experiment_identifier"] = str(info.extra["experiment_identifier"])
+        user = entry.create_group("user")
+        user.attrs["NX_class"] = "NXuser"
+        user["name"] = info.user
+        notes = entry.create_group("notes")
+        notes.attrs["NX_class"] = "NXnote"
+        notes["type"] = "text/plain"
+        notes["description"] = "how the scan ended: done, stopped, aborted or failed: <why>"
+        notes.create_dataset("data", shape=(), dtype=h5py.string_dtype("utf-8", STATUS_LENGTH))
+        return entry
+
+    def _create_measurement(
+        self, entry: h5py.Group, info: ScanInfo, names: Mapping[str, str]
+    ) -> None:
+        group = entry.create_group("measurement")
+        group.attrs["NX_class"] = "NXcollection"
+        for column in info.columns:
+            dtype = _column_dtype(column)
+            row_bytes = dtype.itemsize * int(np.prod(column.shape, dtype=np.int64))
+            ds = group.create_dataset(
+                names[column.name],
+                shape=(0, *column.shape),
+                maxshape=(None, *column.shape),
+                dtype=dtype,
+                chunks=(chunk_rows(row_bytes, info.npoints), *column.shape),
+                fillvalue=_fill(dtype),
+                **compression(info.compression_rank, column.ndim),
+            )
+            ds.attrs["long_name"] = column.label or column.name
+            if column.unit:
+                ds.attrs["units"] = column.unit
+            if column.ndim in (1, 2):
+                ds.attrs["interpretation"] = "spectrum" if column.ndim == 1 else "image"
+            self._series.append(_Series(ds, column))
+
+    def _create_snapshot(self, entry: h5py.Group, info: ScanInfo) -> None:
+        group = entry.create_group("pre_scan_snapshot")
+        group.attrs["NX_class"] = "NXcollection"
+        for item, name in zip(info.snapshot, nexus_names((s.name for s in info.snapshot), "v")):
+            group[name] = _stored(item.value)
+            group[name].attrs["long_name"] = item.label or item.name
+            if item.unit:
+                group[name].attrs["units"] = item.unit
+
+    def _create_instrument(
+        self, entry: h5py.Group, info: ScanInfo, names: Mapping[str, str]
+    ) -> None:
+        """One NXpositioner per motor; a scanned motor's `value` links its measurement."""
+        instrument = entry.create_group("instrument")
+        instrument.attrs["NX_class"] = "NXinstrument"
+        motors = {m.name: m for m in info.motor_positions}
+        scanned = {c.name: c for c in info.columns_with(Role.MOTOR)}
+        all_motors = list(motors) + [m for m in scanned if m not in motors]
+        for motor, group_name in zip(all_motors, nexus_names(all_motors, "motor")):
+            positioner = instrument.create_group(group_name)
+            positioner.attrs["NX_class"] = "NXpositioner"
+            positioner["name"] = motor
+            if motor in scanned:
+                positioner["value"] = _linkable(entry["measurement"][names[motor]])
+            else:
+                positioner["value"] = _stored(motors[motor].value)
+                if motors[motor].unit:
+                    positioner["value"].attrs["units"] = motors[motor].unit
+
+    def _create_plot(self, entry: h5py.Group, info: ScanInfo, names: Mapping[str, str]) -> None:
+        """The default plot: first counter against the reference motor(s); mesh scans
+        get both motors as axes of the 1D signal (a scatter plot in silx)."""
+        signal, axes = plot_columns(info)
+        plot = entry.create_group("data")
+        plot.attrs["NX_class"] = "NXdata"
+        measurement = entry["measurement"]
+        plot[names[signal]] = _linkable(measurement[names[signal]])
+        plot.attrs["signal"] = names[signal]
+        if axes:
+            plot.attrs["axes"] = [names[a] for a in axes]
+        for axis in axes:
+            plot[names[axis]] = _linkable(measurement[names[axis]])
+            plot.attrs[f"{names[axis]}_indices"] = 0
+
+    def _start_swmr(self, path: Path) -> None:
+        assert self._file is not None
+        try:
+            self._file.swmr_mode = True
+        except RuntimeError as exc:
+            self.context.message(
+                Level.WARNING,
+                f"{path} was not created for SWMR ({exc}); it cannot be read while this "
+                "scan runs and a crash may leave it unreadable. Use a new file for live reading.",
+            )
+        self._file.flush()
+
+    # -- points ---------------------------------------------------------------------------
+
+    def record(self, point: Point) -> None:
+        values = [s.value(point.values) for s in self._series]  # all checked before any kept
+        for series, (value, size) in zip(self._series, values):
+            series.rows.append(value)
+            self._pending_bytes += size
+        self._pending += 1
+        if (
+            time.monotonic() - self._last_flush >= FLUSH_INTERVAL
+            or self._pending_bytes >= MAX_BUFFER_BYTES
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows of every dataset, then make them visible to readers."""
+        self._last_flush = time.monotonic()
+        if not self._pending or self._file is None:
+            return
+        rows = self._written + self._pending
+        for series in self._series:
+            series.grow(rows)
+        for series in self._series:
+            series.write(self._written)
+        self._written = rows
+        self._pending = self._pending_bytes = 0
+        self._file.flush()
+
+    # -- end ------------------------------------------------------------------------------
+
+    def end(self, end: ScanEnd) -> None:
+        f = self._file
+        if f is None:
+            return
+        try:
+            try:
+                self.flush()
+            finally:
+                entry = self._entry
+                if entry is not None and "notes/data" in entry:
+                    entry["end_time"][()] = _fixed_text(iso_time(end.end_time), TIME_LENGTH)
+                    entry["notes/data"][()] = _fixed_text(end.status_text, STATUS_LENGTH)
+        finally:
+            f.close()
+            self._file = None
+            _fsync(self.context.path)
+
+
+def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
+    """Signal and axes (column names) of the default plot."""
+    by_role = {role: [c.name for c in info.columns_with(role)] for role in Role}
+    signal = (by_role[Role.COUNTER] or by_role[Role.TIMER] or by_role[Role.POINT_NB] or [""])[0]
+    motors = [m for m in info.ref_motors if m in by_role[Role.MOTOR]] or by_role[Role.MOTOR]
+    if len(info.scan_shape) == 2 and len(motors) >= 2:
+        axes = [motors[1], motors[0]]  # silx scatter: x = last axis = the fast motor
+    else:
+        axes = motors[:1] or by_role[Role.POINT_NB][:1]
+    return signal, [a for a in axes if a != signal]
+
+
+def _open(path: Path, context: RecorderContext) -> h5py.File:
+    """Open an existing file for appending, or create a new SWMR-capable one."""
+    if path.exists() and path.stat().st_size:
+        try:
+            return h5py.File(path, "r+", libver="latest")
+        except OSError as exc:
+            raise OSError(
+                f"cannot append to {path}: {exc}. If a writer was killed, "
+                f"'h5clear -s -i {path}' marks the file closed again"
+            ) from exc
+    f = h5py.File(path, "w", libver="latest")
+    context.file_policy.apply(path)
+    f.attrs.update(
+        NX_class="NXroot",
+        file_name=str(path),
+        file_time=iso_time(time.time()),
+        creator=PROGRAM,
+        HDF5_Version=h5py.version.hdf5_version,
+        h5py_version=h5py.version.version,
+    )
+    return f
+
+
+def _stored(value: Any) -> Any:
+    """A snapshot value as HDF5 can hold it: numbers as numbers, anything else as text."""
+    array = np.asarray(value) if value is not None else np.asarray(np.nan)
+    return array if array.dtype.kind in "biuf" else str(value)
+
+
+def _linkable(dataset: h5py.Dataset) -> h5py.Dataset:
+    """Mark `dataset` as a NeXus link source (nxvalidate wants `@target`), then share it."""
+    dataset.attrs["target"] = dataset.name
+    return dataset
+
+
+def _fsync(path: Path | None) -> None:
+    if path is None:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _version() -> str:
+    try:
+        return metadata.version(PROGRAM)
+    except metadata.PackageNotFoundError:
+        return "unknown"
