@@ -166,18 +166,21 @@ def test_no_segment_left_after_writer_process_ends(backend: str, program: str) -
     assert not _segments_exist(backend, program)
 
 
-def test_shm_segments_removed_even_when_writer_is_killed(program: str) -> None:
-    """SIGKILL skips atexit; the stdlib resource tracker still unlinks the segments."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_segments_removed_even_when_writer_is_killed(backend: str, program: str) -> None:
+    """SIGKILL skips atexit: sps segments are pre-marked for removal, and the stdlib
+    resource tracker unlinks shm segments."""
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, "shm", program, str(TESTS_DIR)],
+        [sys.executable, "-c", WRITER, backend, program, str(TESTS_DIR)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert writer.stdout and writer.stdout.readline().strip() == "written"
+    assert _segments_exist(backend, program)
     writer.kill()
     writer.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while _shm_names(program) and time.monotonic() < deadline:
+    while _segments_exist(backend, program) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _shm_names(program) == []
+    assert not _segments_exist(backend, program)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -260,3 +263,23 @@ def test_shm_reader_cli_prints_rows(program: str) -> None:
     lines = out.splitlines()
     assert json.loads(lines[0])["labels"][0] == "mot01"
     assert len(lines) == 3
+
+
+def test_missing_sps_fails_at_start_saying_how_to_install() -> None:
+    """Run where PyMca5 cannot be imported (a None entry in sys.modules blocks it)."""
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["PyMca5"] = None
+        sys.path.insert(0, sys.argv[1])
+        from json_feed_helpers import make_info
+        from macroserver.recorders.base import RecorderContext
+        from macroserver.recorders.sharedmem import SharedMemRecorder
+        recorder = SharedMemRecorder(RecorderContext(env={"SharedMemory": "sps"}))
+        try:
+            recorder.start(make_info())
+        except RuntimeError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", script, str(TESTS_DIR)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "not installed" in out and "pip install" in out and "shm" in out
