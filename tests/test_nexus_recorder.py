@@ -85,6 +85,7 @@ def test_three_scans_read_back_by_h5py_and_silx(tmp_path):
                 positioners["mot01/value"][()], column_values(points, "mot01")
             )
         assert f["entry1/measurement/img00"].shape == (4, 251, 251)
+        assert f["entry1/measurement/img00"].chunks == (1, 251, 251)
         assert f["entry1/measurement/mca00"].shape == (4, 256)
 
     with silx.io.open(str(path)) as f:

@@ -37,6 +37,7 @@ FLUSH_INTERVAL = 0.5  # seconds of data at risk at most
 MAX_BUFFER_BYTES = 64 << 20  # flush earlier when fast big frames pile up
 CHUNK_BYTES = 256 << 10  # chunk size aimed at; one image frame per chunk when larger
 MAX_CHUNK_ROWS = 1024  # 8 KiB of float64 scalars per chunk: ~100 chunks for 100,000 points
+DIRECT_ROW_BYTES = 64 << 10  # rows this big are written one call each, not copied to a block
 TIME_LENGTH = 32  # "2026-11-25T13:47:22.123456+01:00"
 STATUS_LENGTH = 256
 PROGRAM = "tango-macroserver"
@@ -103,6 +104,7 @@ class _Series:
         self.key = column.name
         self.shape = column.shape
         self.fill = _fill(dataset.dtype)
+        self.row_bytes = dataset.dtype.itemsize * int(np.prod(column.shape, dtype=np.int64))
         self.rows: list[Any] = []
 
     def value(self, values: Mapping[str, Any]) -> tuple[Any, int]:
@@ -123,8 +125,13 @@ class _Series:
         self.dataset.resize(rows, axis=0)
 
     def write(self, start: int) -> None:
-        block = np.asarray(self.rows, dtype=self.dataset.dtype)
-        self.dataset[start : start + len(block)] = block
+        """Small rows go as one block; big frames one call each (no copy into a block)."""
+        if self.row_bytes >= DIRECT_ROW_BYTES:
+            for i, row in enumerate(self.rows, start):
+                self.dataset[i] = row
+        else:
+            block = np.asarray(self.rows, dtype=self.dataset.dtype)
+            self.dataset[start : start + len(block)] = block
         self.rows.clear()
 
 
