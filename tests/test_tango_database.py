@@ -128,3 +128,11 @@ def test_sim_servers_run_under_the_session_database(sim_motor: str, sim_detector
     db = tango.Database()
     assert db.get_device_info(sim_motor).exported
     assert tango.DeviceProxy(sim_detector).state() == tango.DevState.ON
+
+
+def test_starting_a_running_server_again_is_refused(sim_motor: str,
+                                                    tango_db: EmbeddedDatabase) -> None:
+    with pytest.raises(RuntimeError, match="SimMotor/test is already running"):
+        start_device_server([sys.executable, "-c", "pass"], "test", tango_db.tango_host,
+                            server="SimMotor")
+    assert tango.DeviceProxy(sim_motor).state() == tango.DevState.ON

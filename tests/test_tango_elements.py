@@ -51,7 +51,7 @@ def test_configured_limits_refuse_a_target_before_moving(sim_motor: str) -> None
 def test_stop_ends_a_move_half_way(sim_motor: str) -> None:
     motor = TangoMotor("m1", sim_motor)
     start = motor.position()
-    target = start + 10.0 * (1 if start < 0 else -1)  # 0.5 s at the sim velocity
+    target = start + 20.0 * (1 if start < 0 else -1)  # 1 s at the sim velocity
     motor.start_move(target)
     time.sleep(0.1)
     motor.stop()
@@ -150,7 +150,8 @@ def test_measurement_group_of_tango_channels_counts_and_reads(sim_detector: str)
     ("motor", {"type": "tango"}, "motors.x: device must be a non-empty string"),
     ("motor", {"type": "tango", "device": "a/b/c", "speed": 3}, r"unknown keys \['speed'\]"),
     ("motor", {"type": "tango", "device": "a/b/c", "limits": [1]}, "limits must be a list of 2"),
-    ("channel", {"type": "tango", "attribute": "nodevice"}, "must be device/attribute"),
+    ("channel", {"type": "tango", "attribute": "test/counter/1"},
+     "must be domain/family/member/attribute"),
     ("channel", {"type": "tango", "kind": "image", "attribute": "a/b/c/d", "shape": [4]},
      "image needs a shape of 2 positive sizes"),
     ("channel", {"type": "tango", "kind": "histogram", "attribute": "a/b/c/d"},

@@ -161,8 +161,9 @@ class TangoChannel:
         if kind not in CHANNEL_KINDS:
             raise ValueError(f"channel {name}: kind must be one of {CHANNEL_KINDS}, not {kind!r}")
         device, _, attr = attribute.rpartition("/")
-        if not device or not attr:
-            raise ValueError(f"channel {name}: attribute must be device/attribute, not {attribute!r}")
+        if attribute.count("/") < 3 or not attr:
+            raise ValueError(f"channel {name}: attribute must be domain/family/member/attribute,"
+                             f" not {attribute!r}")
         self.name = name
         self.kind = kind
         self.label = label or name

@@ -201,6 +201,8 @@ def start_device_server(
     devices = _server_devices(db, full_name)
     if not devices:
         raise RuntimeError(f"device server {full_name} is not registered in {tango_host}")
+    if any(_device_answers(tango_host, device) for device in devices):
+        raise RuntimeError(f"device server {full_name} is already running on {tango_host}")
     if log_path is None:
         handle, name = tempfile.mkstemp(prefix=f"{server}-{instance}-", suffix=".log")
         os.close(handle)
@@ -210,22 +212,23 @@ def start_device_server(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
-    waiting = list(devices)
-    while waiting:
+    waiting = devices
+    while True:
+        waiting = [device for device in waiting if not _device_answers(tango_host, device)]
+        if not waiting:
+            return process
         if process.poll() is not None:
             reason = f"it exited with code {process.returncode}"
-        elif time.monotonic() >= deadline:
-            reason = f"{', '.join(waiting)} did not answer within {timeout} s"
+            break
+        if time.monotonic() >= deadline:
             stop_process(process)
-        else:
-            waiting = [d for d in waiting if not _device_answers(tango_host, d)]
-            time.sleep(POLL_INTERVAL if waiting else 0)
-            continue
-        raise RuntimeError(
-            f"device server {full_name} ({' '.join(command)}) failed to start: {reason}; "
-            f"its output ({log_path}):\n{_tail(log_path)}"
-        )
-    return process
+            reason = f"{', '.join(waiting)} did not answer within {timeout} s"
+            break
+        time.sleep(POLL_INTERVAL)
+    raise RuntimeError(
+        f"device server {full_name} ({' '.join(command)}) failed to start: {reason}; "
+        f"its output ({log_path}):\n{_tail(log_path)}"
+    )
 
 
 def _device_answers(tango_host: str, device: str) -> bool:
