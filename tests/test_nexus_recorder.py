@@ -297,3 +297,6 @@ def test_sigkill_leaves_a_file_with_the_flushed_points(tmp_path):
     with silx.io.open(str(path)) as f:  # silx retries in SWMR mode
         plot = nxdata.get_default(f)
         assert plot is not None and len(plot.signal) == 7
+    info = make_info(12, 2)
+    with pytest.raises(OSError, match="h5clear -s -i"):  # HDF5 still marks it as being written
+        run_scan(NexusRecorder, path, info, make_points(info, 2))

@@ -13,6 +13,7 @@ nexusformat find the default plot; see docs/file-formats.md.
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import re
 import time
@@ -351,10 +352,7 @@ def _open(path: Path, context: RecorderContext) -> h5py.File:
         try:
             return h5py.File(path, "r+", libver="latest")
         except OSError as exc:
-            raise OSError(
-                f"cannot append to {path}: {exc}. If a writer was killed, "
-                f"'h5clear -s -i {path}' marks the file closed again"
-            ) from exc
+            raise OSError(f"cannot append to {path}: {exc}{_open_hint(path, exc)}") from exc
     f = h5py.File(path, "w", libver="latest")
     context.file_policy.apply(path)
     f.attrs.update(
@@ -366,6 +364,18 @@ def _open(path: Path, context: RecorderContext) -> h5py.File:
         h5py_version=h5py.version.version,
     )
     return f
+
+
+def _open_hint(path: Path, exc: OSError) -> str:
+    """What the user can do about the two usual reasons an HDF5 file will not open."""
+    if exc.errno == errno.EAGAIN:
+        return (
+            ". Another process (a viewer?) keeps the file open; close it between scans "
+            "or write to a new ScanFile"
+        )
+    if "already open for write" in str(exc):
+        return f". If its writer was killed, 'h5clear -s -i {path}' marks it closed again"
+    return ""
 
 
 def _stored(value: Any) -> Any:
