@@ -136,7 +136,10 @@ class StepScan:
         selection = server.recorders.select(
             env, server.data_roots, self.listener, server.config.file_policy,
             macro.context.door_name)
-        critical = frozenset(env.get("CriticalRecorders") or ())
+        critical_names = env.get("CriticalRecorders") or ()
+        if isinstance(critical_names, str):  # one name, as senv accepts it
+            critical_names = (critical_names,)
+        critical = frozenset(critical_names)
         manager = RecorderManager(selection, self.listener, critical,
                                   float(env.get("RecorderTimeout", 60.0)))
         info = self._describe(group, selection.files)
@@ -226,6 +229,7 @@ class StepScan:
             if monotonic() >= next_progress:
                 next_progress = monotonic() + PROGRESS_INTERVAL
                 self.macro.progress(100.0 * (index + 1) / npoints)
+        manager.settle()
         self.macro.progress(100.0)
 
     def _remember(self, info: ScanInfo, end: ScanEnd, files: list) -> None:

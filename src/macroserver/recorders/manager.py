@@ -52,8 +52,21 @@ class _Worker:
                         self.recorder.flush()
                 except Exception as exc:  # isolate: report, close, disable
                     self._fail(item, exc)
+            self.queue.task_done()
             if isinstance(item, ScanEnd):
                 return
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every item put so far was handled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        done = self.queue.all_tasks_done
+        with done:
+            while self.queue.unfinished_tasks and self.failure is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.thread.is_alive():
+                    return False
+                done.wait(min(remaining, 0.1))
+        return True
 
     def _handle(self, item: Any) -> None:
         if type(item) is Point:
@@ -132,6 +145,18 @@ class RecorderManager:
         for worker in self._workers:
             if worker.critical and worker.failure is not None:
                 raise RecorderFailed(worker.failure)
+
+    def settle(self) -> None:
+        """After the last point: let critical recorders catch up, then `check()`.
+
+        A critical recorder failing on one of the last points would otherwise go
+        unnoticed, and the scan would end `done` although its file is broken.
+        """
+        deadline = time.monotonic() + self._hang_timeout
+        for worker in self._workers:
+            if worker.critical and worker.failure is None:
+                worker.wait_idle(max(0.0, deadline - time.monotonic()))
+        self.check()
 
     def end(self, end: ScanEnd) -> None:
         """Deliver `end` to every recorder and wait until they have all finished."""
