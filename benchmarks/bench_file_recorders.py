@@ -35,7 +35,7 @@ SHAPE = (251, 251)
 SCALAR_POINTS = 10_000
 
 
-def timed(action: Callable[[int], object], repeat: int = 3) -> float:
+def timed(action: Callable[[int], object], repeat: int = 5) -> float:
     """Best of `repeat` runs (this is a busy 2-core machine); `action` gets the run number."""
     best = math.inf
     for run in range(repeat):

@@ -62,7 +62,9 @@ def make_info(
     cols += [Column("timer", "timer", Role.TIMER, unit="s")]
     cols += [Column("ct01", "ct01", Role.COUNTER, unit="counts")]
     cols += [Column(counter2, counter2, Role.COUNTER)]
-    cols += [Column(f"mca{i:02d}", f"mca{i:02d}", Role.SPECTRUM, shape=(256,)) for i in range(spectra)]
+    cols += [
+        Column(f"mca{i:02d}", f"mca{i:02d}", Role.SPECTRUM, shape=(256,)) for i in range(spectra)
+    ]
     image_names = ["ccd/image µ" if odd_names and i == 0 else f"img{i:02d}" for i in range(images)]
     cols += [Column(n, n, Role.IMAGE, shape=image_shape) for n in image_names]
     cols += [Column("dt", "dt", Role.TIMESTAMP, unit="s", output=False)]

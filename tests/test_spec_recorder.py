@@ -17,10 +17,9 @@ from macroserver.records import EndStatus, Point, Role, ScanEnd
 from recorder_feed import make_info, make_points, run_scan
 
 
-def expected_rows(info, points, images: bool = False) -> np.ndarray:
+def expected_rows(info, points) -> np.ndarray:
     scalars = [c for c in info.columns if c.ndim == 0]
-    rows = [[float(p.values[c.name]) for c in scalars] + ([p.index] if images else []) for p in points]
-    return np.array(rows, dtype=float)
+    return np.array([[float(p.values[c.name]) for c in scalars] for p in points])
 
 
 def test_three_scans_read_back_by_silx(tmp_path, capfd):

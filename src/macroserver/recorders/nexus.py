@@ -105,6 +105,7 @@ class _Series:
         self.key = column.name
         self.shape = column.shape
         self.fill = _fill(dataset.dtype)
+        self.scalar = dataset.dtype.type
         self.row_bytes = dataset.dtype.itemsize * int(np.prod(column.shape, dtype=np.int64))
         self.rows: list[Any] = []
 
@@ -114,7 +115,7 @@ class _Series:
         if value is None:
             return (np.full(self.shape, self.fill) if self.shape else self.fill), 8
         if not self.shape:
-            return value, 8
+            return self.scalar(value), 8  # converted now: a bad value fails this point only
         array = np.asarray(value)
         if array.shape != self.shape:
             raise ValueError(

@@ -178,14 +178,13 @@ class SpecRecorder(Recorder):
             f"#C tango-macroserver  User = {_one_line(info.user)}",
             *_numbered_lines("O", self._motor_names, "  "),
         ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(line.rstrip() for line in lines) + "\n"
 
     def _scan_header(self, info: ScanInfo) -> str:
         started = time.ctime(info.start_time)
         positions = [format_number(m.value) for m in info.motor_positions]
-        labels = unique_labels((c.label or c.name for c in self._scalars), "col")
-        if self._images:
-            labels.append(IMAGE_COLUMN)
+        texts = [c.label or c.name for c in self._scalars]
+        labels = unique_labels(texts + [IMAGE_COLUMN] if self._images else texts, "col")
         lines = [
             "",
             f"#S {info.scan_id} {_one_line(info.title)}",
@@ -203,7 +202,7 @@ class SpecRecorder(Recorder):
             )
         lines += self._mca_header()
         lines += [f"#N {len(labels)}", "#L " + "  ".join(labels)]
-        return "\n".join(lines) + "\n"
+        return "\n".join(line.rstrip() for line in lines) + "\n"
 
     def _mca_header(self) -> list[str]:
         if not self._spectra:
