@@ -1,4 +1,4 @@
-"""`macroserver`: the server-side command (run macros locally, serve, bring the demo up)."""
+"""`macroserver`: run macros locally, serve the Tango devices, bring a system or the demo up."""
 
 from __future__ import annotations
 
@@ -56,6 +56,59 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, extra: list[str]) -> int:
+    from macroserver.tango.server import serve
+
+    serve(args.instance, extra, listen=args.listen)
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from macroserver.tango.database import EmbeddedDatabase
+
+    with EmbeddedDatabase(args.port, Path(args.dir).expanduser()) as database:
+        print(f"Tango database running: TANGO_HOST={database.tango_host} (Ctrl-C stops it)")
+        _wait_for_ctrl_c()
+    return 0
+
+
+def _wait_for_ctrl_c() -> None:
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+
+
+def _up(args: argparse.Namespace) -> int:
+    from macroserver.tango.stack import bring_up
+
+    properties = {"Config": [args.config]}
+    if args.data_root:
+        properties["DataRoots"] = [str(Path(r).resolve()) for r in args.data_root]
+    stack = bring_up(args.instance, args.port, Path(args.dir).expanduser(), properties)
+    try:
+        for note in stack.notes:
+            print(note)
+        print(f"export TANGO_HOST={stack.tango_host}")
+        print(f"doors: {', '.join(stack.doors)}   (mspock --door {stack.doors[0]})")
+        print("Ctrl-C stops what was started here.")
+        _wait_for_ctrl_c()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from macroserver.tango.demo import run_demo
+
+    return run_demo(Path.cwd(), use_tango_host=args.use_tango_host,
+                    state_dir=Path(args.dir).expanduser())
+
+
+def _state_dir() -> str:
+    return str(default_env_path("up").parent.parent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macroserver", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,12 +121,45 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add a folder scan files may be written in (repeatable)")
     run.add_argument("--debug", action="store_true", help="show the Debug stream")
     run.set_defaults(handler=_run)
+
+    serve = commands.add_parser("serve", help="run the Tango device server MacroServer/INSTANCE")
+    serve.add_argument("instance")
+    serve.add_argument("--listen", help="address to accept CORBA calls on (default 127.0.0.1)")
+    serve.set_defaults(handler=_serve, passes_extra=True)
+
+    db = commands.add_parser("db", help="run PyTango's embedded Tango database (sqlite3)")
+    db.add_argument("--port", type=int, default=10000)
+    db.add_argument("--dir", default=str(Path(_state_dir()) / "db"),
+                    help="folder of the database file")
+    db.set_defaults(handler=_db)
+
+    up = commands.add_parser(
+        "up", help="database (TANGO_HOST's or an embedded one) + registration + server")
+    up.add_argument("--port", type=int, default=10000, help="embedded database port")
+    up.add_argument("--instance", default="demo")
+    up.add_argument("--config", default="demo", help="TOML element configuration")
+    up.add_argument("--data-root", action="append", default=[],
+                    help="folder scan files may be written in (repeatable)")
+    up.add_argument("--dir", default=_state_dir(), help="state folder (database, logs)")
+    up.set_defaults(handler=_up)
+
+    demo = commands.add_parser(
+        "demo", help="bring a demo system up, run ascan theta 0 0.5 5 1 through Tango, stop")
+    demo.add_argument("--use-tango-host", action="store_true",
+                      help="register and run in the database TANGO_HOST names")
+    demo.add_argument("--dir", default=_state_dir(), help="state folder (environment, logs)")
+    demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if getattr(args, "passes_extra", False):
+            return args.handler(args, extra)
         return args.handler(args)
     except MacroServerError as exc:
         print(f"Error: {exc}", file=sys.stderr)

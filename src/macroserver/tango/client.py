@@ -1,0 +1,207 @@
+"""A Python client of a Door and its MacroServer (used by mspock, the demo and tests).
+
+Run a macro and wait or not, get callbacks per stream, stop/abort/pause/resume, read and
+write the environment, list macros and elements. Events for a run are matched by macro
+id; the first event of each subscription (the attribute's current value, which Tango
+sends on subscribe) is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import tango
+
+STREAMS = ("Output", "Info", "Warning", "Error", "Debug", "Result")
+FINAL_STATES = ("finish", "stop", "abort", "exception")
+
+StreamCallback = Callable[[str, list[str]], None]
+RecordCallback = Callable[[dict[str, Any]], None]
+StatusCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunOutcome:
+    """How a macro run ended, with the messages it produced on this client."""
+
+    macro_id: str
+    state: str = ""
+    error: str = ""
+    messages: dict[str, list[str]] = field(default_factory=lambda: {s: [] for s in STREAMS})
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "finish"
+
+
+class DoorClient:
+    """Talks to one Door; subscribe first (`connect`), then run macros."""
+
+    def __init__(self, door_name: str, timeout_ms: int = 10000) -> None:
+        self.name = door_name
+        self.door = tango.DeviceProxy(door_name)
+        self.door.set_timeout_millis(timeout_ms)
+        self._macro_server: tango.DeviceProxy | None = None
+        self._stream_callbacks: list[StreamCallback] = []
+        self._record_callbacks: list[RecordCallback] = []
+        self._status_callbacks: list[StatusCallback] = []
+        self._event_ids: list[int] = []
+        self._skip_first: set[str] = set()
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[RunOutcome, threading.Event]] = {}
+        self._current: RunOutcome | None = None
+        self._early_status: dict[str, list[dict[str, Any]]] = {}
+
+    # -- subscriptions -------------------------------------------------------------
+
+    def on_stream(self, callback: StreamCallback) -> None:
+        """`callback(stream, lines)` for every Output/Info/Warning/Error/Debug/Result event."""
+        self._stream_callbacks.append(callback)
+
+    def on_record(self, callback: RecordCallback) -> None:
+        """`callback(packet)` for every JSON record packet (JsonRecorder must be on)."""
+        self._record_callbacks.append(callback)
+
+    def on_status(self, callback: StatusCallback) -> None:
+        self._status_callbacks.append(callback)
+
+    def connect(self) -> "DoorClient":
+        """Subscribe to the door's streams, RecordData and MacroStatus."""
+        for attr in (*STREAMS, "RecordData", "MacroStatus"):
+            self._skip_first.add(attr)
+            self._event_ids.append(self.door.subscribe_event(
+                attr, tango.EventType.CHANGE_EVENT, self._on_event, stateless=False))
+        return self
+
+    def close(self) -> None:
+        for event_id in self._event_ids:
+            try:
+                self.door.unsubscribe_event(event_id)
+            except tango.DevFailed:
+                pass
+        self._event_ids.clear()
+
+    def __enter__(self) -> "DoorClient":
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_event(self, event: tango.EventData) -> None:
+        attr = event.attr_name.rsplit("/", 1)[-1]
+        attr = next((a for a in (*STREAMS, "RecordData", "MacroStatus")
+                     if a.lower() == attr.lower()), attr)
+        with self._lock:
+            if attr in self._skip_first:
+                self._skip_first.discard(attr)
+                return
+        if event.err or event.attr_value is None:
+            return
+        value = event.attr_value.value
+        if attr == "MacroStatus":
+            for status in json.loads(value[1]):
+                self._status(status)
+        elif attr == "RecordData":
+            if value[1]:
+                packet = json.loads(value[1])
+                for callback in self._record_callbacks:
+                    callback(packet)
+        else:
+            lines = list(value) if value is not None else []
+            with self._lock:
+                if self._current is not None:
+                    self._current.messages[attr].extend(lines)
+            for callback in self._stream_callbacks:
+                callback(attr, lines)
+
+    def _status(self, status: dict[str, Any]) -> None:
+        for callback in self._status_callbacks:
+            callback(status)
+        with self._lock:
+            run = self._runs.get(status.get("id", ""))
+            if run is None:
+                self._early_status.setdefault(status.get("id", ""), []).append(status)
+                return
+        self._finish_if_final(run, status)
+
+    @staticmethod
+    def _finish_if_final(run: tuple[RunOutcome, threading.Event], status: dict[str, Any]) -> None:
+        outcome, done = run
+        if status.get("state") in FINAL_STATES:
+            outcome.state = status["state"]
+            outcome.error = status.get("exc_value", "")
+            done.set()
+
+    # -- running -------------------------------------------------------------------
+
+    def start(self, command: str | Sequence[str]) -> RunOutcome:
+        """Start a macro; returns its (growing) outcome at once. Raises DevFailed on bad input."""
+        args = [command] if isinstance(command, str) else list(command)
+        outcome = RunOutcome("")
+        with self._lock:
+            self._current = outcome
+        macro_id = self.door.RunMacro(args)[0]
+        outcome.macro_id = macro_id
+        done = threading.Event()
+        with self._lock:
+            self._runs[macro_id] = (outcome, done)
+            early = self._early_status.pop(macro_id, [])
+        for status in early:
+            self._finish_if_final((outcome, done), status)
+        return outcome
+
+    def wait(self, outcome: RunOutcome, timeout: float | None = None) -> RunOutcome:
+        """Wait until the run ends (its final MacroStatus event arrives)."""
+        _, done = self._runs[outcome.macro_id]
+        if not done.wait(timeout):
+            raise TimeoutError(f"{outcome.macro_id} did not end within {timeout} s")
+        return outcome
+
+    def run(self, command: str | Sequence[str], timeout: float | None = None) -> RunOutcome:
+        """Run a macro and wait for its end."""
+        return self.wait(self.start(command), timeout)
+
+    def stop(self) -> None:
+        self.door.StopMacro()
+
+    def abort(self) -> None:
+        self.door.AbortMacro()
+
+    def pause(self) -> None:
+        self.door.PauseMacro()
+
+    def resume(self) -> None:
+        self.door.ResumeMacro()
+
+    def state(self) -> tango.DevState:
+        return self.door.state()
+
+    # -- the MacroServer -----------------------------------------------------------
+
+    @property
+    def macro_server(self) -> tango.DeviceProxy:
+        if self._macro_server is None:
+            name = self.door.read_attribute("MacroServer").value
+            if self.name.startswith("tango://"):  # same database as the door
+                name = self.name.rsplit("/", 3)[0] + "/" + name
+            self._macro_server = tango.DeviceProxy(name)
+        return self._macro_server
+
+    def environment(self) -> dict[str, Any]:
+        return json.loads(self.macro_server.read_attribute("Environment").value[1])
+
+    def set_environment(self, changes: dict[str, Any], remove: Sequence[str] = ()) -> None:
+        payload = json.dumps({"change": changes, "del": list(remove)})
+        self.macro_server.write_attribute("Environment", ("utf8_json", payload.encode()))
+
+    def macros(self) -> list[str]:
+        return list(self.macro_server.read_attribute("MacroList").value or [])
+
+    def elements(self) -> dict[str, Any]:
+        return json.loads(self.macro_server.read_attribute("Elements").value[1])
+
+    def macro_info(self, name: str) -> dict[str, Any]:
+        return json.loads(self.macro_server.GetMacroInfo([name])[0])

@@ -1,0 +1,327 @@
+"""The Tango device server: `MacroServer` and `Door` devices (Sardana's names).
+
+The MacroServer device owns the `MacroServerCore` (elements, environment, macros,
+recorders); each Door owns a `MacroRunner` on it and turns what its macros produce into
+change events. Started as `macroserver serve <instance>`: a normal device server that a
+facility can run under Starter/Astor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import tango
+from tango import AttrWriteType, DevState
+from tango.server import Device, attribute, command, device_property
+
+from macroserver.config import load_config
+from macroserver.core import MacroServerCore
+from macroserver.env import Environment, default_env_path
+from macroserver.errors import ConfigError, EnvError, MacroServerError
+from macroserver.macros.runner import DoorState, MacroRunner
+from macroserver.streams import Level
+from macroserver.tango.events import EventPump
+
+MAX_MESSAGES = 512
+CODEC = "utf8_json"
+LOOPBACK_ENDPOINT = "giop:tcp:127.0.0.1:0"
+
+_servers: dict[str, "MacroServer"] = {}
+"""MacroServer devices of this process by lower-case name, for their doors."""
+
+DOOR_STATES = {
+    DoorState.ON: DevState.ON,
+    DoorState.RUNNING: DevState.RUNNING,
+    DoorState.STANDBY: DevState.STANDBY,
+    DoorState.ALARM: DevState.ALARM,
+}
+
+
+def _throw(exc: Exception, origin: str) -> None:
+    """Re-raise as a DevFailed whose reason and description name the problem."""
+    reason = getattr(exc, "reason", type(exc).__name__)
+    tango.Except.throw_exception(reason, str(exc), origin)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, allow_nan=False, default=str).encode()
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    """Property values: entries may hold several os.pathsep-separated folders."""
+    return [Path(p).expanduser() for entry in paths for p in entry.split(os.pathsep) if p]
+
+
+class MacroServer(Device):
+    """Macros, elements and the environment shared by the doors of this server."""
+
+    Config = device_property(dtype=str, default_value="demo",
+                             doc='TOML element configuration; "demo" is the packaged demo')
+    EnvironmentDb = device_property(dtype=str, default_value="",
+                                    doc="environment file (default: per-user state folder)")
+    MacroPath = device_property(dtype=(str,), default_value=[], doc="extra macro folders")
+    RecorderPath = device_property(dtype=(str,), default_value=[], doc="extra recorder folders")
+    DataRoots = device_property(dtype=(str,), default_value=[],
+                                doc="folders scan files may be written in (added to Config's)")
+
+    core: MacroServerCore
+
+    def init_device(self) -> None:
+        super().init_device()
+        self.set_state(DevState.INIT)
+        name = self.get_name()
+        instance = tango.Util.instance().get_ds_inst_name()
+        try:
+            config = load_config(self.Config)
+            env_path = Path(self.EnvironmentDb).expanduser() if self.EnvironmentDb else (
+                default_env_path(instance))
+            env = Environment(env_path)
+            self.core = MacroServerCore(
+                config, env, extra_data_roots=_expand(self.DataRoots),
+                extra_macro_path=_expand(self.MacroPath),
+                extra_recorder_path=_expand(self.RecorderPath))
+        except MacroServerError as exc:
+            self.set_state(DevState.FAULT)
+            self.set_status(f"cannot start: {exc}")
+            print(f"{name}: cannot start: {exc}", file=sys.stderr, flush=True)
+            return
+        self._pump = EventPump(self.push_change_event, name)
+        for attr in ("Environment", "Elements", "MacroList", "DoorList"):
+            self.set_change_event(attr, True, False)
+        self.core.env.subscribe(lambda changed, removed: self._pump.send(
+            "Environment", CODEC, _json(self.core.env.snapshot())))
+        problems = self.core.load_problems
+        self.set_state(DevState.ON)
+        self.set_status("ready" + "".join(f"\nwarning: {p}" for p in problems))
+        _servers[name.lower()] = self
+
+    def delete_device(self) -> None:
+        _servers.pop(self.get_name().lower(), None)
+        if hasattr(self, "_pump"):
+            self._pump.close()
+
+    def _core(self) -> MacroServerCore:
+        if not hasattr(self, "core"):
+            tango.Except.throw_exception("ConfigError", self.get_status(), "MacroServer")
+        return self.core
+
+    def door_names(self) -> list[str]:
+        return sorted(d.get_name() for d in _doors if d.server is self)
+
+    @attribute(dtype=(str,), max_dim_x=4096, doc="names of the macros")
+    def MacroList(self) -> list[str]:
+        return self._core().macros.names()
+
+    @attribute(dtype=(str,), max_dim_x=256, doc="names of the doors of this server")
+    def DoorList(self) -> list[str]:
+        return self.door_names()
+
+    @attribute(dtype=tango.DevEncoded, access=AttrWriteType.READ_WRITE,
+               doc='utf8_json; write {"change": {...}, "del": [...]} or {name: value}')
+    def Environment(self) -> tuple[str, bytes]:
+        return CODEC, _json(self._core().env.snapshot())
+
+    def write_Environment(self, value: tuple[str, bytes]) -> None:
+        try:
+            changes, removed = _parse_env_write(value)
+            self._core().set_env(changes, removed)
+        except MacroServerError as exc:
+            _throw(exc, "MacroServer.write_Environment")
+
+    @attribute(dtype=tango.DevEncoded, doc="utf8_json: motors, channels, groups, macros")
+    def Elements(self) -> tuple[str, bytes]:
+        core = self._core()
+        description = core.pool.describe()
+        description["macros"] = [core.macros.get(n).describe() for n in core.macros.names()]
+        description["recorders"] = core.recorders.names()
+        description["doors"] = self.door_names()
+        return CODEC, _json(description)
+
+    @command(dtype_in=(str,), dtype_out=(str,), doc_out="one JSON description per macro")
+    def GetMacroInfo(self, names: list[str]) -> list[str]:
+        core = self._core()
+        try:
+            return [json.dumps(core.macros.get(n).describe()) for n in names]
+        except MacroServerError as exc:
+            _throw(exc, "MacroServer.GetMacroInfo")
+            raise
+
+
+def _parse_env_write(value: Any) -> tuple[dict[str, Any], list[str]]:
+    """Changes and removals from a written Environment value (JSON, never evaluated)."""
+    fmt, data = value
+    if fmt not in ("utf8_json", "json"):
+        raise EnvError(f"Environment must be written as utf8_json, not {fmt!r}")
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else str(data)
+        document = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EnvError(f"Environment value is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise EnvError("Environment value must be a JSON object")
+    if set(document) <= {"new", "change", "del"} and document:
+        changes = {**document.get("new", {}), **document.get("change", {})}
+        removed = document.get("del", [])
+        if not isinstance(changes, dict) or not isinstance(removed, list):
+            raise EnvError('"new"/"change" must be objects and "del" a list of names')
+        return changes, [str(n) for n in removed]
+    return document, []
+
+
+_doors: list["Door"] = []
+
+
+class Door(Device):
+    """Runs one macro at a time and streams what it produces as change events."""
+
+    MacroServerName = device_property(
+        dtype=str, default_value="", doc="MacroServer device (default: the first in this server)")
+
+    STREAMS = ("Output", "Info", "Warning", "Error", "Debug")
+
+    def init_device(self) -> None:
+        super().init_device()
+        self._last: dict[str, Any] = {name: [] for name in self.STREAMS}
+        self._last["Result"] = []
+        self._last["RecordData"] = (CODEC, b"")
+        self._last["MacroStatus"] = (CODEC, b"[]")
+        self.server = self._find_server()
+        if self.server is None or not hasattr(self.server, "core"):
+            self.set_state(DevState.FAULT)
+            self.set_status(f"no working MacroServer ({self.MacroServerName or 'none in process'})")
+            return
+        self._pump = EventPump(self._push, self.get_name())
+        for attr in (*self.STREAMS, "Result", "RecordData", "MacroStatus", "State", "Status"):
+            self.set_change_event(attr, True, False)
+        self.runner = MacroRunner(self.server.core, _DoorListener(self), self.get_name(),
+                                  on_state=self._on_state)
+        self.set_state(DevState.ON)
+        self.set_status("idle")
+        _doors.append(self)
+
+    def delete_device(self) -> None:
+        if self in _doors:
+            _doors.remove(self)
+        if hasattr(self, "_pump"):
+            self._pump.close()
+
+    def _find_server(self) -> "MacroServer | None":
+        if self.MacroServerName:
+            return _servers.get(self.MacroServerName.lower())
+        return next(iter(_servers.values()), None)
+
+    def _push(self, name: str, *value: Any) -> None:
+        if name == "State":
+            self.push_change_event("State", value[0])
+        elif name == "Status":
+            self.push_change_event("Status", value[0])
+        else:
+            self.push_change_event(name, *value)
+
+    def publish(self, name: str, *value: Any) -> None:
+        """Remember the value for reads and push it as a change event (in order)."""
+        self._last[name] = value[0] if len(value) == 1 else value
+        self._pump.send(name, *value)
+
+    def _on_state(self, state: DoorState, status: str) -> None:
+        tango_state = DOOR_STATES[state]
+        self.set_state(tango_state)
+        self.set_status(status)
+        self._pump.send("State", tango_state)
+        self._pump.send("Status", status)
+
+    def _call(self, action: Callable[[], Any], origin: str) -> Any:
+        if not hasattr(self, "runner"):
+            tango.Except.throw_exception("DoorFault", self.get_status(), origin)
+        try:
+            return action()
+        except MacroServerError as exc:
+            _throw(exc, origin)
+
+    # -- commands ------------------------------------------------------------------
+
+    @command(dtype_in=(str,), dtype_out=(str,),
+             doc_in='["ascan", "theta", "0", "0.5", "5", "1"] or ["ascan theta 0 0.5 5 1"]',
+             doc_out="[macro id]")
+    def RunMacro(self, argin: list[str]) -> list[str]:
+        for name in (*self.STREAMS, "Result"):
+            self._last[name] = []
+        return [self._call(lambda: self.runner.start(list(argin)), "Door.RunMacro")]
+
+    @command
+    def StopMacro(self) -> None:
+        self._call(self.runner.stop, "Door.StopMacro")
+
+    @command
+    def AbortMacro(self) -> None:
+        self._call(self.runner.abort, "Door.AbortMacro")
+
+    @command
+    def PauseMacro(self) -> None:
+        self._call(self.runner.pause, "Door.PauseMacro")
+
+    @command
+    def ResumeMacro(self) -> None:
+        self._call(self.runner.resume, "Door.ResumeMacro")
+
+    @command(doc_in="abort, for clients that expect Sardana's ReleaseMacro")
+    def ReleaseMacro(self) -> None:
+        self._call(self.runner.abort, "Door.ReleaseMacro")
+
+    # -- attributes ----------------------------------------------------------------
+
+    def _stream(self, attr: tango.Attribute) -> None:
+        attr.set_value(self._last[attr.get_name()])
+
+    Output = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
+    Info = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
+    Warning = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
+    Error = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
+    Debug = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
+    Result = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
+
+    def _read_stream(self, attr: tango.Attribute) -> None:
+        attr.set_value(self._last[attr.get_name()])
+
+    @attribute(dtype=tango.DevEncoded, doc="utf8_json record packets (JsonRecorder)")
+    def RecordData(self) -> tuple[str, bytes]:
+        return self._last["RecordData"]
+
+    @attribute(dtype=tango.DevEncoded, doc="utf8_json list of macro status dicts")
+    def MacroStatus(self) -> tuple[str, bytes]:
+        return self._last["MacroStatus"]
+
+    @attribute(dtype=str, doc="the MacroServer device this door runs macros on")
+    def MacroServer(self) -> str:
+        return self.server.get_name() if self.server is not None else ""
+
+
+class _DoorListener:
+    """Turns a macro's messages, packets, status and result into Door events."""
+
+    def __init__(self, door: Door) -> None:
+        self._door = door
+
+    def message(self, level: Level, text: str) -> None:
+        self._door.publish(level.value, text.split("\n")[:MAX_MESSAGES])
+
+    def record_data(self, codec: str, payload: bytes) -> None:
+        self._door.publish("RecordData", codec, payload)
+
+    def status(self, status: dict[str, Any]) -> None:
+        self._door.publish("MacroStatus", CODEC, _json([status]))
+
+    def result(self, values: list[str]) -> None:
+        self._door.publish("Result", values[:MAX_MESSAGES])
+
+
+def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = None) -> None:
+    """Run the device server `MacroServer/<instance>` (bound to loopback unless `listen`)."""
+    endpoint = [] if "-ORBendPoint" in extra_args else [
+        "-ORBendPoint", f"giop:tcp:{listen}:0" if listen else LOOPBACK_ENDPOINT]
+    args = ["MacroServer", instance, *endpoint, *extra_args]
+    tango.server.run((MacroServer, Door), args=args)

@@ -1,0 +1,115 @@
+"""Bringing a whole system up: a Tango database (the facility's or our embedded one),
+the server registered in it (dsconfig JSON from the package), and the device server.
+
+`macroserver up` and `macroserver demo` use this; each stops only what it started.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from macroserver.tango.database import (
+    EmbeddedDatabase,
+    apply_dsconfig,
+    database_answers,
+    start_device_server,
+    stop_process,
+)
+
+SERVER = "MacroServer"
+
+
+def server_description(instance: str, properties: dict[str, list[str]]) -> dict[str, Any]:
+    """The packaged dsconfig description, renamed to `instance`, with extra properties."""
+    text = resources.files("macroserver").joinpath("data", "tango_db.json").read_text()
+    template = json.loads(text)["servers"][SERVER]
+    (_, classes), = template.items()
+    renamed: dict[str, Any] = {}
+    for cls, devices in classes.items():
+        renamed[cls] = {}
+        for device, body in devices.items():
+            body = copy.deepcopy(body)
+            props = body.setdefault("properties", {})
+            if cls == "MacroServer":
+                props.update(properties)
+            else:
+                props["MacroServerName"] = [f"macroserver/{instance}/1"]
+            renamed[cls][device.replace("/demo/", f"/{instance}/")] = body
+    return {"servers": {SERVER: {instance: renamed}}}
+
+
+def doors_of(description: dict[str, Any]) -> list[str]:
+    (instance,) = description["servers"][SERVER].values()
+    return sorted(instance.get("Door", {}))
+
+
+@dataclass
+class Stack:
+    """What `bring_up` started (and will stop) and how to reach it."""
+
+    tango_host: str
+    doors: list[str]
+    database: EmbeddedDatabase | None = None
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            stop_process(process)
+        self.processes.clear()
+        if self.database is not None:
+            self.database.stop()
+            self.database = None
+
+
+def _database(port: int, state_dir: Path, use_tango_host: bool, notes: list[str]
+              ) -> tuple[str, EmbeddedDatabase | None]:
+    current = os.environ.get("TANGO_HOST")
+    if use_tango_host and current and database_answers(current, 3.0):
+        notes.append(f"using the Tango database at TANGO_HOST={current}")
+        return current, None
+    host = f"127.0.0.1:{port}"
+    if database_answers(host, 0.5):
+        notes.append(f"a Tango database already answers on {host}; using it")
+        return host, None
+    database = EmbeddedDatabase(port, state_dir / "db")
+    database.start(timeout=30)
+    notes.append(f"started an embedded Tango database on {host} ({database.workdir})")
+    return host, database
+
+
+def bring_up(
+    instance: str,
+    port: int,
+    state_dir: Path,
+    properties: dict[str, list[str]],
+    use_tango_host: bool = True,
+) -> Stack:
+    """Database, registration and device server.
+
+    A second `up` of a running instance fails (RuntimeError "already running") before it
+    touches anything; an embedded database already answering on `port` is reused.
+    """
+    notes: list[str] = []
+    tango_host, database = _database(port, state_dir, use_tango_host, notes)
+    stack = Stack(tango_host, [], database, notes=notes)
+    try:
+        description = server_description(instance, properties)
+        apply_dsconfig(description, tango_host)
+        stack.doors = doors_of(description)
+        env = {"TANGO_HOST": tango_host}
+        stack.processes.append(start_device_server(
+            [sys.executable, "-m", "macroserver.cli.admin", "serve"], instance, tango_host,
+            env, server=SERVER, timeout=60, log_path=state_dir / f"{instance}-server.log"))
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
