@@ -17,7 +17,7 @@ from macroserver.envcheck import check_env_value
 from macroserver.errors import ParamError
 from macroserver.macros.base import Macro, MacroContext
 from macroserver.macros.control import MacroControl
-from macroserver.macros.parser import bind, tokenize, tokens_from_args
+from macroserver.macros.parser import MAX_LINE, bind, tokenize, tokens_from_args
 from macroserver.macros.registry import MacroRegistry
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.streams import MacroListener
@@ -48,6 +48,8 @@ class MacroServerCore:
 
     def parse(self, command: str | Sequence[str]) -> tuple[type[Macro], list[Any], str]:
         """Macro class, typed values and the normalised command line, or a clear error."""
+        if not isinstance(command, str) and sum(len(arg) for arg in command) > MAX_LINE:
+            raise ParamError(f"command is longer than {MAX_LINE} characters")
         if isinstance(command, str):
             tokens = tokenize(command)
         elif len(command) == 1:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
-from macroserver.elements.base import Channel, MeasurementGroup, Motor
+from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
 from macroserver.errors import UnknownElement
 
 
@@ -35,18 +37,31 @@ class Pool:
             raise UnknownElement("measurement group", name, self.measurement_groups) from None
 
     def describe(self) -> dict[str, list[dict]]:
-        """Plain-JSON description of every element (the MacroServer `Elements` attribute)."""
+        """Plain-JSON description of every element (the MacroServer `Elements` attribute).
+
+        An element that cannot be reached right now is listed with `error` instead of
+        failing the whole description.
+        """
         return {
-            "motors": [
-                {"name": m.name, "unit": m.unit, "limits": list(m.limits())}
-                for m in self.motors.values()
-            ],
-            "channels": [
-                {"name": c.name, "kind": c.kind, "shape": list(c.shape), "unit": c.unit}
-                for c in self.channels.values()
-            ],
+            "motors": [_describe(m, lambda m: {"unit": m.unit, "limits": [
+                _finite(v) for v in m.limits()]}) for m in self.motors.values()],
+            "channels": [_describe(c, lambda c: {"kind": c.kind, "shape": list(c.shape),
+                                                 "unit": c.unit})
+                         for c in self.channels.values()],
             "measurement_groups": [
                 {"name": g.name, "timer": g.timer, "channels": [c.name for c in g.channels]}
                 for g in self.measurement_groups.values()
             ],
         }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: an unlimited side is null."""
+    return value if math.isfinite(value) else None
+
+
+def _describe(element: Any, details: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return {"name": element.name, **details(element)}
+    except ElementError as exc:
+        return {"name": element.name, "error": str(exc)}

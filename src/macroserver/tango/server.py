@@ -274,9 +274,6 @@ class Door(Device):
 
     # -- attributes ----------------------------------------------------------------
 
-    def _stream(self, attr: tango.Attribute) -> None:
-        attr.set_value(self._last[attr.get_name()])
-
     Output = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
     Info = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
     Warning = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")

@@ -9,6 +9,7 @@ from macroserver.env import parse_value
 from macroserver.errors import EnvError, ParamError
 from macroserver.macros.base import Macro
 from macroserver.macros.params import ENV_NAME, INTEGER, STRING, Param, Repeat
+from macroserver.macros.std.tables import table_lines
 
 VALUE_WIDTH = 54
 
@@ -60,16 +61,15 @@ class lsenv(Macro):
     """List the environment: name, value and type of every variable."""
 
     def run(self) -> None:
-        rows = [("Name", "Value", "Type")]
+        rows = [["Name", "Value", "Type"]]
         for name in self.env:
             value = self.env.get(name)
             text = repr(value)
             if len(text) > VALUE_WIDTH:
                 text = text[: VALUE_WIDTH - 3] + "..."
-            rows.append((name, text, type(value).__name__))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        for row in rows:
-            self.output("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            rows.append([name, text, type(value).__name__])
+        for line in table_lines(rows):
+            self.output(line)
 
 
 class newfile(Macro):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from macroserver.macros.base import Macro
+from macroserver.macros.std.tables import table_lines
 
 
 def _table(macro: Macro, rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        macro.output("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for line in table_lines(rows):
+        macro.output(line)
 
 
 class lsm(Macro):

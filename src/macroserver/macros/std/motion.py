@@ -7,12 +7,8 @@ from macroserver.errors import ParamError
 from macroserver.macros.base import Macro
 from macroserver.macros.params import FLOAT, MOTOR, Param, Repeat
 from macroserver.recorders.output import format_cell
+from macroserver.macros.std.tables import table_lines
 from macroserver.scan import active_measurement_group, check_time
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
 
 
 def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:
@@ -71,7 +67,7 @@ class wa(Macro):
     def run(self) -> None:
         rows = [["Motor", "Position", "Unit"]]
         rows += [[m.name, format_cell(m.position()), m.unit] for m in self.pool.motors.values()]
-        for line in _table(rows):
+        for line in table_lines(rows, numbers_right=True):
             self.output(line)
 
 
@@ -85,7 +81,7 @@ class wm(Macro):
         rows.append(["User High", *[format_cell(m.limits()[1]) for m in motors]])
         rows.append(["Current", *[format_cell(m.position()) for m in motors]])
         rows.append(["User Low", *[format_cell(m.limits()[0]) for m in motors]])
-        for line in _table(rows):
+        for line in table_lines(rows, numbers_right=True):
             self.output(line)
 
 
@@ -101,5 +97,5 @@ class ct(Macro):
         self.context.control.wait_until(group.wait, group.stop)
         values = group.read()
         rows = [[name, "=", format_cell(value)] for name, value in values.items()]
-        for line in _table(rows):
+        for line in table_lines(rows, numbers_right=True):
             self.output(line)
