@@ -126,6 +126,7 @@ class Environment:
 
     def update(self, changes: dict[str, Any], remove: list[str] = ()) -> None:
         """Set and remove several variables in one atomic write."""
+        remove = list(dict.fromkeys(remove))  # `usenv X X` removes X once
         with self._lock:
             for name, value in changes.items():
                 check_name(name)

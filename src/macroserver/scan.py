@@ -255,9 +255,14 @@ def linear(start: float, final: float, intervals: int, index: int) -> float:
     return start + (final - start) * index / intervals
 
 
+MAX_INTERVALS = 100_000_000
+
+
 def check_intervals(intervals: int, name: str = "nr_interv") -> None:
     if intervals < 1:
         raise ParamError(f"parameter {name} must be at least 1, not {intervals}")
+    if intervals > MAX_INTERVALS:
+        raise ParamError(f"parameter {name} must be at most {MAX_INTERVALS}, not {intervals}")
 
 
 def check_time(integration_time: float, name: str = "integ_time") -> None:

@@ -16,6 +16,7 @@ from macroserver.macros.params import Param, ParamDef, Repeat
 Token = Union[str, list["Token"]]
 
 MAX_LINE = 65536
+MAX_DEPTH = 32
 
 
 def tokenize(line: str) -> list[Token]:
@@ -31,6 +32,8 @@ def tokenize(line: str) -> list[Token]:
         if char.isspace():
             i += 1
         elif char == "[":
+            if len(stack) > MAX_DEPTH:
+                raise ParamError(f"[ ] groups nested more than {MAX_DEPTH} deep at column {i + 1}")
             stack.append([])
             i += 1
         elif char == "]":
@@ -60,6 +63,8 @@ def tokens_from_args(args: Sequence[str]) -> list[Token]:
     stack: list[list[Token]] = [[]]
     for arg in args:
         if arg == "[":
+            if len(stack) > MAX_DEPTH:
+                raise ParamError(f"[ ] groups nested more than {MAX_DEPTH} deep")
             stack.append([])
         elif arg == "]":
             if len(stack) == 1:
