@@ -1,0 +1,244 @@
+"""Stop, abort, pause/resume, busy doors and the runner's status events."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from collect import Collect, collector_class, make_core, write_collector
+from macroserver.errors import MacroBusy, WrongState
+from macroserver.macros.runner import DoorState, MacroRunner
+from macroserver.records import EndStatus
+from macroserver.streams import Level
+
+
+@pytest.fixture
+def core(tmp_path):
+    folder = tmp_path / "recorders"
+    write_collector(folder)
+    write_collector(folder, name="second", cls="SecondRecorder")
+    config = {
+        "motors": {
+            "m1": {"position": 0.0, "limits": [-100.0, 100.0]},
+            "slow": {"position": 0.0, "limits": [-100.0, 100.0], "velocity": 1.0},
+        },
+        "channels": {"t": {"kind": "timer"}, "c1": {"kind": "counter", "motor": "m1"},
+                     "spec": {"kind": "spectrum", "shape": [64]}},
+        "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "c1", "spec"]}},
+    }
+    return make_core(tmp_path, config=config, recorder_path=[folder])
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def points_seen(core, name: str = "collector") -> int:
+    scans = collector_class(core, name).scans
+    return len(scans[-1]["points"]) if scans else 0
+
+
+class States:
+    """Door states as the runner reports them."""
+
+    def __init__(self) -> None:
+        self.seen: list[DoorState] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, state: DoorState, status: str) -> None:
+        with self.lock:
+            self.seen.append(state)
+
+
+def test_abort_during_long_count_is_prompt(core):
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("ascan m1 0 1 2 10")  # 3 points of 10 s
+    wait_for(lambda: collector_class(core).scans and collector_class(core, "second").scans)
+    time.sleep(0.3)  # well inside the first 10 s count
+    asked = time.monotonic()
+    runner.abort()
+    outcome = runner.wait(5)
+    took = time.monotonic() - asked
+    assert outcome is not None and outcome.state == "abort"
+    assert took < 1.0, f"abort took {took:.2f} s"
+    for name in ("collector", "second"):
+        scan = collector_class(core, name).scans[-1]
+        assert scan["end"] is not None, f"{name} got no end"
+        assert scan["end"].status is EndStatus.ABORTED
+        assert scan["end"].points == 0 and scan["points"] == []
+    # the Output recorder ended its table too
+    assert any("aborted after 0 point(s)" in line for line in listener.output)
+    assert runner.state is DoorState.ON
+    # the channels were stopped: a new count is not blocked by the old one
+    group = core.pool.measurement_group("mg")
+    assert group.wait(0.01)
+
+
+def test_abort_during_ct_and_long_move(core):
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("ct 10")
+    time.sleep(0.2)
+    asked = time.monotonic()
+    runner.abort()
+    assert runner.wait(5).state == "abort"
+    assert time.monotonic() - asked < 1.0
+
+    runner.start("mv slow 10")  # 10 s at 1 unit/s
+    time.sleep(0.3)
+    asked = time.monotonic()
+    runner.abort()
+    assert runner.wait(5).state == "abort"
+    assert time.monotonic() - asked < 1.0
+    position = core.pool.motor("slow").position()
+    assert 0.1 < position < 2.0, "the motor stops where it was when aborted"
+    time.sleep(0.1)
+    assert core.pool.motor("slow").position() == position
+
+
+def test_stop_ends_at_next_point(core):
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("ascan m1 0 10 100 0.02")
+    wait_for(lambda: points_seen(core) >= 3)
+    runner.stop()
+    at_request = points_seen(core)
+    outcome = runner.wait(5)
+    assert outcome is not None and outcome.state == "stop"
+    scan = collector_class(core).scans[-1]
+    assert scan["end"].status is EndStatus.STOPPED
+    # the point being measured is finished, then the scan ends
+    assert at_request <= scan["end"].points <= at_request + 2
+    assert len(scan["points"]) == scan["end"].points
+    assert any("stopped after" in line for line in listener.output)
+    assert runner.state is DoorState.ON
+
+
+def test_pause_holds_between_points_and_resume_completes(core):
+    states = States()
+    listener = Collect()
+    runner = MacroRunner(core, listener, on_state=states)
+    runner.start("ascan m1 0 1 20 0.02")
+    wait_for(lambda: points_seen(core) >= 2)
+    runner.pause()
+    wait_for(lambda: runner.state is DoorState.STANDBY)
+    held = points_seen(core)
+    time.sleep(0.5)  # 25 points' worth of time
+    assert points_seen(core) == held, "points were measured while paused"
+    assert runner.state is DoorState.STANDBY
+    with pytest.raises(WrongState):
+        runner.pause()
+    runner.resume()
+    outcome = runner.wait(10)
+    assert outcome is not None and outcome.state == "finish"
+    scan = collector_class(core).scans[-1]
+    assert scan["end"].status is EndStatus.DONE
+    assert [index for index, _ in scan["points"]] == list(range(21))
+    assert DoorState.STANDBY in states.seen
+    assert states.seen[-1] is DoorState.ON
+    with pytest.raises(WrongState):
+        runner.resume()
+
+
+def test_abort_while_paused(core):
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("ascan m1 0 1 20 0.02")
+    wait_for(lambda: points_seen(core) >= 1)
+    runner.pause()
+    wait_for(lambda: runner.state is DoorState.STANDBY)
+    runner.abort()
+    outcome = runner.wait(5)
+    assert outcome is not None and outcome.state == "abort"
+    assert collector_class(core).scans[-1]["end"].status is EndStatus.ABORTED
+
+
+def test_run_while_running_is_refused(core):
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("ascan m1 0 1 5 0.1")
+    with pytest.raises(MacroBusy, match="a macro is already running on local"):
+        runner.start("wa")
+    runner.pause()
+    wait_for(lambda: runner.state is DoorState.STANDBY)
+    with pytest.raises(MacroBusy):
+        runner.start("wa")
+    runner.resume()
+    assert runner.wait(10).state == "finish"
+    # once it ended, the door takes the next macro
+    assert runner.run("wa").state == "finish"
+
+
+def test_commands_when_idle_are_refused(core):
+    runner = MacroRunner(core, Collect())
+    for action in (runner.stop, runner.abort, runner.pause, runner.resume):
+        with pytest.raises(WrongState, match="no macro is running"):
+            action()
+
+
+def test_status_events_of_a_scan(core):
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    macro_id = runner.start("ascan m1 0 1 10 0.05")  # ~0.55 s: progress steps are sent
+    outcome = runner.wait(10)
+    assert outcome.state == "finish"
+    statuses = listener.statuses
+    assert all(s["id"] == macro_id for s in statuses)
+    states = [s["state"] for s in statuses]
+    assert states[0] == "start" and states[-1] == "finish"
+    assert set(states[1:-1]) == {"step"} and len(states) >= 3
+    steps = [s["step"] for s in statuses if s["state"] == "step"]
+    assert steps == sorted(steps) and steps[-1] == 100.0
+    assert statuses[0]["macro_line"] == "ascan m1 0 1 10 0.05"
+    assert statuses[0]["name"] == "ascan"
+
+
+@pytest.mark.parametrize("command, final, door", [
+    ("ascan m1 0 1 200 0", "finish", DoorState.ON),
+    ("ascan m1 0 1000 2 0", "exception", DoorState.ALARM),
+])
+def test_final_status_and_door_state(core, command, final, door):
+    states = States()
+    listener = Collect()
+    runner = MacroRunner(core, listener, on_state=states)
+    runner.start(command)
+    outcome = runner.wait(10)
+    assert outcome.state == final
+    last = listener.statuses[-1]
+    assert last["state"] == final
+    if final == "exception":
+        assert last["exc_value"] == outcome.error
+        assert "outside its limits" in outcome.error
+    assert runner.state is door
+    assert states.seen[0] is DoorState.RUNNING and states.seen[-1] is door
+
+
+def test_stop_and_abort_status_events(core):
+    for action, final in (("stop", "stop"), ("abort", "abort")):
+        listener = Collect()
+        runner = MacroRunner(core, listener)
+        runner.start("ascan m1 0 1 50 0.02")
+        wait_for(lambda: points_seen(core) >= 2)
+        getattr(runner, action)()
+        assert runner.wait(5).state == final
+        assert listener.states()[0] == "start"
+        assert listener.states()[-1] == final
+        warnings = listener.text(Level.WARNING)
+        assert f"{'stopped' if action == 'stop' else 'aborted'} by request" in warnings
+
+
+def test_macro_result_reaches_the_listener(core):
+    core.set_env({"MyVar": [1, 2]})
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    outcome = runner.run("genv MyVar")
+    assert outcome.state == "finish"
+    assert outcome.result == "[1, 2]"
+    assert listener.results == [["[1, 2]"]]
+    assert "MyVar = [1, 2]" in listener.output
