@@ -39,9 +39,11 @@ def _scan_file(value: Any, server: "MacroServerCore") -> None:
     names = _names(value)
     if not names:
         raise EnvError(f"ScanFile must be a file name or a list of file names, not {value!r}")
-    for name in names:
+    recorders = _names(server.env.get("ScanRecorder")) or []
+    for index, name in enumerate(names):
         check_file_name(name)
-        server.recorders.for_file(name)
+        if index >= len(recorders) or not recorders[index]:  # ScanRecorder names the writer
+            server.recorders.for_file(name)
 
 
 def _scan_recorder(value: Any, server: "MacroServerCore") -> None:
