@@ -194,8 +194,11 @@ class DoorClient:
         return json.loads(self.macro_server.read_attribute("Environment").value[1])
 
     def set_environment(self, changes: dict[str, Any], remove: Sequence[str] = ()) -> None:
+        """Raises DevFailed (reason EnvError, say) naming the problem when refused."""
         payload = json.dumps({"change": changes, "del": list(remove)})
-        self.macro_server.write_attribute("Environment", ("utf8_json", payload.encode()))
+        # the command, not a write of Environment: cppTango hides the reason of a refused
+        # DevEncoded write behind API_NotSupportedFeature
+        self.macro_server.SetEnvironment(payload)
 
     def macros(self) -> list[str]:
         return list(self.macro_server.read_attribute("MacroList").value or [])

@@ -126,11 +126,22 @@ class MacroServer(Device):
         return CODEC, _json(self._core().env.snapshot())
 
     def write_Environment(self, value: tuple[str, bytes]) -> None:
+        # A refused write reaches the client as a DevFailed, but cppTango replaces its
+        # reason and description by API_NotSupportedFeature ("rollback" is not supported
+        # for DevEncoded attributes); SetEnvironment gives the real reason.
+        self._set_env(value, "MacroServer.write_Environment")
+
+    @command(dtype_in=str, doc_in='JSON: {"change": {...}, "del": [...]} or {name: value}')
+    def SetEnvironment(self, text: str) -> None:
+        """Like writing Environment, with the reason of a refusal kept in the DevFailed."""
+        self._set_env((CODEC, text), "MacroServer.SetEnvironment")
+
+    def _set_env(self, value: tuple[str, Any], origin: str) -> None:
         try:
             changes, removed = _parse_env_write(value)
             self._core().set_env(changes, removed)
         except MacroServerError as exc:
-            _throw(exc, "MacroServer.write_Environment")
+            _throw(exc, origin)
 
     @attribute(dtype=tango.DevEncoded, doc="utf8_json: motors, channels, groups, macros")
     def Elements(self) -> tuple[str, bytes]:
@@ -274,15 +285,13 @@ class Door(Device):
 
     # -- attributes ----------------------------------------------------------------
 
-    Output = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
-    Info = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
-    Warning = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
-    Error = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
-    Debug = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
-    Result = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget="_read_stream")
-
-    def _read_stream(self, attr: tango.Attribute) -> None:
-        attr.set_value(self._last[attr.get_name()])
+    # (PyTango calls a read method with `self` only: one reader per stream attribute)
+    Output = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget=_last_value("Output"))
+    Info = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget=_last_value("Info"))
+    Warning = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget=_last_value("Warning"))
+    Error = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget=_last_value("Error"))
+    Debug = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget=_last_value("Debug"))
+    Result = attribute(dtype=(str,), max_dim_x=MAX_MESSAGES, fget=_last_value("Result"))
 
     @attribute(dtype=tango.DevEncoded, doc="utf8_json record packets (JsonRecorder)")
     def RecordData(self) -> tuple[str, bytes]:

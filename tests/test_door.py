@@ -1,0 +1,403 @@
+"""The Door device through a real database and a real `macroserver serve` process.
+
+One MacroServer device server (instance "t1", two doors) is shared by the module; tests
+talk to it through plain DeviceProxy calls, change-event subscriptions and DoorClient.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+import tango
+from tango import DevState
+
+from macroserver.tango.client import DoorClient
+from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
+
+pytestmark = pytest.mark.timeout(90)
+
+DATA_ROW = "data row"
+
+
+@pytest.fixture(scope="module")
+def ms(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
+    folder = tmp_path_factory.mktemp("ms-t1")
+    config = write_config(folder)
+    instance = start_macroserver(module_device_server, tango_db.tango_host, "t1", folder, config)
+    client = DoorClient(instance.door_name(0))
+    client.set_environment({"ScanDir": str(instance.data_dir),
+                            "ScanFile": ["scans.dat", "scans.h5"],
+                            "ActiveMntGrp": "mg1"})
+    return instance
+
+
+@pytest.fixture
+def door(ms) -> tango.DeviceProxy:
+    proxy = tango.DeviceProxy(ms.door_name(0))
+    proxy.set_timeout_millis(10000)
+    wait_state(proxy, DevState.ON, 10) if proxy.state() == DevState.RUNNING else None
+    return proxy
+
+
+def data_rows(lines: list[str]) -> list[list[str]]:
+    """Table rows (lines whose first cell is an integer point number), split in cells."""
+    rows = []
+    for line in lines:
+        cells = line.split()
+        if cells and cells[0].isdigit():
+            rows.append(cells)
+    return rows
+
+
+def run_and_wait(proxy: tango.DeviceProxy, events: Events, args: list[str],
+                 timeout: float = 30.0) -> dict:
+    macro_id = proxy.RunMacro(args)[0]
+    events.wait_for(lambda ev: any(s["id"] == macro_id and s["state"] in (
+        "finish", "stop", "abort", "exception") for s in ev.statuses()), timeout)
+    return next(s for s in events.statuses() if s["id"] == macro_id and s["state"] in (
+        "finish", "stop", "abort", "exception"))
+
+
+# -- the nominal scan ------------------------------------------------------------------
+
+
+def test_ascan_output_events_in_order_state_and_progress(ms, door) -> None:
+    events = Events(ms.door_name(0), ["Output", "State", "MacroStatus"])
+    try:
+        final = run_and_wait(door, events, ["ascan", "m1", "0", "10", "20", "0"])
+        assert final["state"] == "finish"
+        # State: ON -> RUNNING -> ON
+        events.wait_for(lambda ev: ev.of("State")[-1:] == [DevState.ON], 10)
+        assert events.of("State") == [DevState.RUNNING, DevState.ON]
+        # every table line, in order, as separate events
+        lines = events.lines("Output")
+        assert all(len(v) == 1 for v in events.of("Output")), "one event per message"
+        header = next(i for i, line in enumerate(lines) if "#Pt No" in line)
+        rows = data_rows(lines[header + 1:])
+        assert [int(r[0]) for r in rows] == list(range(21))
+        assert [float(r[1]) for r in rows] == pytest.approx([0.5 * i for i in range(21)])
+        assert lines[0].startswith("Scan #") and "started" in lines[0] or any(
+            line.startswith("Scan #") and "started" in line for line in lines[:header])
+        assert "ended at" in lines[-1]
+        # MacroStatus: start, steps up to 100, finish
+        statuses = [s for s in events.statuses() if s["id"] == final["id"]]
+        assert statuses[0]["state"] == "start"
+        steps = [s["step"] for s in statuses if s["state"] == "step"]
+        assert steps and steps == sorted(steps) and steps[-1] == 100
+        assert statuses[-1]["state"] == "finish"
+        assert door.state() == DevState.ON
+        # the Output attribute read after the run holds the last message
+        assert door.read_attribute("Output").value[-1] == lines[-1]
+    finally:
+        events.close()
+
+
+def test_door_client_run_collects_the_table(ms) -> None:
+    seen: list[tuple[str, list[str]]] = []
+    statuses: list[dict] = []
+    with DoorClient(ms.door_name(0)) as client:
+        client.on_stream(lambda stream, lines: seen.append((stream, lines)))
+        client.on_status(statuses.append)
+        outcome = client.run("ascan m1 0 1 5 0", timeout=30)
+        assert outcome.ok, outcome
+        rows = data_rows(outcome.messages["Output"])
+        assert [int(r[0]) for r in rows] == list(range(6))
+        assert [line for s, ls in seen if s == "Output" for line in ls] == \
+            outcome.messages["Output"]
+        assert statuses[-1]["state"] == "finish" and statuses[-1]["id"] == outcome.macro_id
+        assert client.state() == DevState.ON
+        assert "ascan" in client.macros()
+        assert client.macro_info("ascan")["name"] == "ascan"
+        assert "m1" in json.dumps(client.elements()["motors"])
+
+
+# -- stop, abort, pause ----------------------------------------------------------------
+
+
+def _last_spec_scan(path: Path) -> list[str]:
+    text = path.read_text()
+    return ("#S" + text.rsplit("\n#S", 1)[1]).splitlines()
+
+
+@pytest.mark.parametrize("how, status, final", [("StopMacro", "stopped", "stop"),
+                                                 ("AbortMacro", "aborted", "abort")])
+def test_stop_and_abort_mid_scan_end_every_recorder(ms, door, how, status, final) -> None:
+    events = Events(ms.door_name(0), ["Output", "MacroStatus"])
+    try:
+        macro_id = door.RunMacro(["ascan", "m1", "0", "100", "400", "0.01"])[0]
+        events.wait_for(lambda ev: len(data_rows(ev.lines())) >= 5, 20)
+        door.command_inout(how)
+        end = events.wait_status(final, 20)
+        assert end["id"] == macro_id
+        wait_state(door, DevState.ON, 10)
+        lines = events.lines()
+        scan_line = next(line for line in lines if "started at" in line)
+        scan_id = int(scan_line.split("#")[1].split()[0])
+        assert any(line.startswith(f"Scan #{scan_id} {status} after") for line in lines), lines
+        npoints = len(data_rows(lines))
+        assert 5 <= npoints < 401
+        spec = _last_spec_scan(ms.data_dir / "scans.dat")
+        assert spec[0].startswith(f"#S {scan_id} ")
+        assert spec[-1].startswith("#C ") and spec[-1].endswith(f"(status: {status})")
+        spec_rows = [line for line in spec if line and not line.startswith("#")]
+        assert len(spec_rows) == npoints
+        with h5py.File(ms.data_dir / "scans.h5", "r") as f:
+            entry = f[f"entry{scan_id}"]
+            note = entry["notes/data"][()]
+            note = note.decode() if isinstance(note, bytes) else str(note)
+            assert note.strip("\x00 ") == status
+            assert len(entry["measurement/m1"]) == npoints
+    finally:
+        events.close()
+
+
+def test_pause_holds_between_points_and_resume_continues(ms, door) -> None:
+    events = Events(ms.door_name(0), ["Output", "State", "MacroStatus"])
+    try:
+        macro_id = door.RunMacro(["ascan", "m1", "0", "10", "40", "0.02"])[0]
+        events.wait_for(lambda ev: len(data_rows(ev.lines())) >= 3, 20)
+        door.PauseMacro()
+        wait_state(door, DevState.STANDBY, 5)
+        events.wait_for(lambda ev: DevState.STANDBY in ev.of("State"), 5)
+        assert "paused" in door.status()
+        time.sleep(0.1)  # a point being acquired when pausing may still arrive
+        held = len(data_rows(events.lines()))
+        time.sleep(0.6)
+        assert len(data_rows(events.lines())) == held, "no new points while paused"
+        assert door.state() == DevState.STANDBY
+        door.ResumeMacro()
+        end = events.wait_status("finish", 30)
+        assert end["id"] == macro_id
+        rows = data_rows(events.lines())
+        assert [int(r[0]) for r in rows] == list(range(41))
+        assert events.of("State")[:3] == [DevState.RUNNING, DevState.STANDBY, DevState.RUNNING]
+        events.wait_for(lambda ev: ev.of("State")[-1:] == [DevState.ON], 10)
+    finally:
+        events.close()
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+def _refused(call, reason: str, *needles: str) -> tango.DevError:
+    with pytest.raises(tango.DevFailed) as info:
+        call()
+    error = info.value.args[0]
+    assert error.reason == reason, (error.reason, error.desc)
+    for needle in needles:
+        assert needle in error.desc, error.desc
+    return error
+
+
+@pytest.mark.parametrize("args, reason, needles", [
+    ([], "WrongParam", ["empty command"]),
+    ([""], "WrongParam", ["empty command"]),
+    (["ascna", "m1", "0", "1", "2", "0"], "UnknownMacro", ["ascna", "did you mean ascan"]),
+    (["ascan", "m1", "zero", "1", "2", "0"], "WrongParam", ["zero"]),
+    (["ascan", "m1", "0", "1", "2.5", "0"], "WrongParam", ["2.5"]),
+    (["ascan", "nomotor", "0", "1", "2", "0"], "WrongParam", ["nomotor"]),
+    (["ascan", "m1", "0", "1"], "MissingParam", []),
+])
+def test_bad_arguments_are_refused_and_the_door_stays_on(ms, door, args, reason,
+                                                         needles) -> None:
+    _refused(lambda: door.RunMacro(args), reason, *needles)
+    assert door.state() == DevState.ON
+
+
+def test_a_100_kB_argument_is_refused_with_a_short_description(ms, door) -> None:
+    huge = "x" * 100_000
+    error = _refused(lambda: door.RunMacro(["ascan", huge, "0", "1", "2", "0"]), "WrongParam")
+    assert len(error.desc) < 2000, len(error.desc)
+    error = _refused(lambda: door.RunMacro([huge]), "WrongParam")
+    assert len(error.desc) < 2000, len(error.desc)
+    assert door.state() == DevState.ON
+    assert door.RunMacro(["wa"])  # still usable
+
+
+@pytest.mark.parametrize("args", [
+    ["ascan", "m1", "0", "1", "2", "0\u00e9"],  # latin-1 text (PyTango sends it as latin-1)
+    ["ascan", b"m1\xff\xfe", "0", "1", "2", "0"],  # raw invalid UTF-8 bytes
+    [b"asc\xe9an m1 0 1 2 0"],
+])
+def test_non_utf8_input_is_refused_cleanly(ms, door, args) -> None:
+    with pytest.raises(tango.DevFailed) as info:
+        door.command_inout("RunMacro", args)
+    error = info.value.args[0]
+    assert error.reason in ("WrongParam", "UnknownMacro", "WrongEncoding"), error
+    assert door.state() == DevState.ON
+
+
+def test_run_while_running_and_commands_in_the_wrong_state(ms, door) -> None:
+    for command, action in [("StopMacro", "stop"), ("AbortMacro", "abort"),
+                            ("PauseMacro", "pause"), ("ResumeMacro", "resume")]:
+        _refused(lambda: door.command_inout(command), "WrongState", f"cannot {action}",
+                 "no macro is running")
+    assert door.state() == DevState.ON
+    events = Events(ms.door_name(0), ["MacroStatus"])
+    try:
+        door.RunMacro(["ascan", "m1", "0", "1", "100", "0.01"])
+        _refused(lambda: door.RunMacro(["wa"]), "MacroRunning", "already running")
+        _refused(lambda: door.ResumeMacro(), "WrongState", "not paused")
+        door.PauseMacro()
+        _refused(lambda: door.PauseMacro(), "WrongState", "already paused")
+        door.StopMacro()
+        events.wait_status("stop", 20)
+    finally:
+        events.close()
+    wait_state(door, DevState.ON, 10)
+
+
+def test_malformed_environment_writes_are_refused(ms) -> None:
+    server = tango.DeviceProxy(ms.ms_name())
+    before = json.loads(server.read_attribute("Environment").value[1])
+    cases = [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"change": {"bad name!": 1}}).encode(), "bad name!"),
+        (json.dumps({"change": [1]}).encode(), "objects"),
+    ]
+    for payload, needle in cases:
+        # the command keeps the reason and description ...
+        _refused(lambda: server.SetEnvironment(payload.decode()), "EnvError", needle)
+        # ... a write of the DevEncoded attribute is refused too, but cppTango (10.x)
+        # replaces the reason by API_NotSupportedFeature (no rollback for DevEncoded)
+        with pytest.raises(tango.DevFailed):
+            server.write_attribute("Environment", ("utf8_json", payload))
+    for value in [("utf8_json", b"\xff\xfe"), ("pickle", b"{}")]:
+        with pytest.raises(tango.DevFailed):
+            server.write_attribute("Environment", value)
+    with pytest.raises(tango.DevFailed) as info:
+        DoorClient(ms.door_name(0)).set_environment({"bad name!": 1})
+    assert info.value.args[0].reason == "EnvError"
+    assert json.loads(server.read_attribute("Environment").value[1]) == before
+    assert server.state() == DevState.ON
+
+
+def test_failing_macro_sets_alarm_and_the_next_run_is_allowed(ms, door) -> None:
+    events = Events(ms.door_name(0), ["Error", "MacroStatus", "State"])
+    try:
+        final = run_and_wait(door, events, ["ascan", "theta", "0", "50", "5", "0"])
+        assert final["state"] == "exception"
+        assert "theta" in final["exc_value"]
+        wait_state(door, DevState.ALARM, 5)
+        assert "exception" in door.status()
+        assert any("theta" in line for line in events.lines("Error"))
+        final = run_and_wait(door, events, ["ascan", "theta", "0", "1", "2", "0"])
+        assert final["state"] == "finish"
+        wait_state(door, DevState.ON, 5)
+    finally:
+        events.close()
+
+
+# -- clients ---------------------------------------------------------------------------
+
+CLIENT = textwrap.dedent("""
+    import sys, time
+    from macroserver.tango.client import DoorClient
+    client = DoorClient(sys.argv[1]).connect()
+    client.on_stream(lambda s, lines: print(*lines, sep="\\n", flush=True))
+    client.start(sys.argv[2])
+    time.sleep(60)
+""")
+
+
+def test_a_client_killed_mid_scan_neither_stops_nor_slows_it(ms, door) -> None:
+    command = "ascan m1 0 10 60 0.01"
+    events = Events(ms.door_name(0), ["Output", "MacroStatus"])
+    try:
+        started = time.monotonic()
+        run_and_wait(door, events, command.split())
+        reference = time.monotonic() - started
+    finally:
+        events.close()
+    events = Events(ms.door_name(0), ["Output", "MacroStatus"])
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, ms.door_name(0), command],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        events.wait_for(lambda ev: len(data_rows(ev.lines())) >= 3, 30)
+        started = time.monotonic()
+        os.kill(client.pid, signal.SIGKILL)
+        end = events.wait_status("finish", 30)
+        elapsed = time.monotonic() - started
+        assert end["state"] == "finish"
+        assert len(data_rows(events.lines())) == 61
+        assert elapsed < reference + 1.0, (elapsed, reference)
+    finally:
+        events.close()
+        if client.poll() is None:
+            client.kill()
+        client.wait(5)
+    wait_state(door, DevState.ON, 5)
+
+
+def test_two_doors_at_once_each_client_gets_only_its_own_output(ms) -> None:
+    clients = [DoorClient(ms.door_name(i)).connect() for i in (0, 1)]
+    try:
+        first = clients[0].start("ascan m1 0 1 30 0.01")
+        second = clients[1].start("ascan m2 5 6 20 0.01")
+        outcomes = [clients[0].wait(first, 30), clients[1].wait(second, 30)]
+        assert [o.state for o in outcomes] == ["finish", "finish"]
+        rows0 = data_rows(outcomes[0].messages["Output"])
+        rows1 = data_rows(outcomes[1].messages["Output"])
+        assert [int(r[0]) for r in rows0] == list(range(31))
+        assert [int(r[0]) for r in rows1] == list(range(21))
+        assert all(0.0 <= float(r[1]) <= 1.0 for r in rows0)
+        assert all(5.0 <= float(r[1]) <= 6.0 for r in rows1)
+        header0 = next(line for line in outcomes[0].messages["Output"] if "#Pt No" in line)
+        header1 = next(line for line in outcomes[1].messages["Output"] if "#Pt No" in line)
+        assert "m1" in header0.split() and "m2" not in header0.split()
+        assert "m2" in header1.split() and "m1" not in header1.split()
+    finally:
+        for client in clients:
+            client.close()
+
+
+# -- environment -----------------------------------------------------------------------
+
+
+def test_environment_round_trip_and_change_events(ms) -> None:
+    client = DoorClient(ms.door_name(0))
+    server = tango.DeviceProxy(ms.ms_name())
+    events = Events(ms.ms_name(), ["Environment"])
+    try:
+        value = {"a": [1, 2.5, "x"], "b": {"c": None, "d": True}, "t": "é ü"}
+        client.set_environment({"RoundTrip": value})
+        assert client.environment()["RoundTrip"] == value
+        events.wait_for(lambda ev: any(
+            json.loads(v[1]).get("RoundTrip") == value for v in ev.of("Environment")), 10)
+        # a plain {name: value} write, then a removal
+        server.write_attribute("Environment", ("utf8_json", json.dumps({"Other": 3}).encode()))
+        assert json.loads(server.read_attribute("Environment").value[1])["Other"] == 3
+        client.set_environment({}, remove=["RoundTrip", "Other"])
+        env = client.environment()
+        assert "RoundTrip" not in env and "Other" not in env
+        events.wait_for(lambda ev: "RoundTrip" not in json.loads(ev.of("Environment")[-1][1]), 10)
+        # senv from a door changes the attribute and pushes an event too
+        with DoorClient(ms.door_name(1)) as other:
+            assert other.run("senv FromDoor 42", timeout=10).ok
+        events.wait_for(lambda ev: json.loads(ev.of("Environment")[-1][1]).get("FromDoor") == 42,
+                        10)
+        assert client.environment()["FromDoor"] == 42
+    finally:
+        events.close()
+
+
+def test_macroserver_lists(ms) -> None:
+    server = tango.DeviceProxy(ms.ms_name())
+    assert server.state() == DevState.ON
+    assert sorted(server.DoorList) == ms.doors
+    assert {"ascan", "mv", "senv", "ct"} <= set(server.MacroList)
+    elements = json.loads(server.Elements[1])
+    assert ms.doors == sorted(elements["doors"])
+    info = json.loads(server.GetMacroInfo(["ascan"])[0])
+    assert info["name"] == "ascan" and len(info["parameters"]) == 5
+    _refused(lambda: server.GetMacroInfo(["nosuch"]), "UnknownMacro", "nosuch")
