@@ -131,6 +131,9 @@ class Environment:
             for name, value in changes.items():
                 check_name(name)
                 _check_storable(name, value)
+            # kept as the file keeps them (tuples become lists), so a value reads back
+            # the same before and after a restart
+            changes = {name: json.loads(json.dumps(value)) for name, value in changes.items()}
             missing = [n for n in remove if n not in self._values]
             if missing:
                 raise EnvError(f"environment variable {missing[0]!r} is not defined")

@@ -30,7 +30,7 @@ class senv(Macro):
     def run(self, name: str, words: list[str]) -> None:
         value = parse_value(words[0]) if len(words) == 1 else [parse_value(w) for w in words]
         self.server.set_env({name: value})
-        self.output(f"{name} = {value!r}")
+        self.output(f"{name} = {self.env.get(name)!r}")  # as stored
 
 
 class usenv(Macro):
