@@ -105,6 +105,12 @@ def _demo(args: argparse.Namespace) -> int:
                     state_dir=Path(args.dir).expanduser())
 
 
+def _register(args: argparse.Namespace) -> int:
+    from macroserver.tango.register import command
+
+    return command(args)
+
+
 def _state_dir() -> str:
     return str(default_env_path("up").parent.parent)
 
@@ -149,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="register and run in the database TANGO_HOST names")
     demo.add_argument("--dir", default=_state_dir(), help="state folder (environment, logs)")
     demo.set_defaults(handler=_demo)
+
+    register = commands.add_parser(
+        "register", help="write the servers into the Tango database TANGO_HOST names")
+    register.add_argument("--file", help="dsconfig JSON (default: the packaged template, "
+                          "tango_db/macroserver.json)")
+    register.add_argument("--instance", help="MacroServer instance name (renames devices "
+                          "/OLD/ -> /NAME/, e.g. door/demo/1 -> door/NAME/1)")
+    register.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                          help="MacroServer device property, e.g. DataRoots=/data/bl01 "
+                          "(repeatable; a repeated KEY gives several values)")
+    register.add_argument("--doors", type=int, help="number of Door devices")
+    register.add_argument("--dry-run", action="store_true",
+                          help="show what would change, write nothing")
+    register.set_defaults(handler=_register)
     return parser
 
 
