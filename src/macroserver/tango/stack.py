@@ -16,6 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tango
+
+from macroserver.errors import MacroServerError
 from macroserver.tango.database import (
     EmbeddedDatabase,
     apply_dsconfig,
@@ -25,6 +28,12 @@ from macroserver.tango.database import (
 )
 
 SERVER = "MacroServer"
+
+
+class AlreadyRunning(MacroServerError):
+    """`up` of an instance whose devices already answer (nothing was changed)."""
+
+    reason = "AlreadyRunning"
 
 
 def server_description(instance: str, properties: dict[str, list[str]]) -> dict[str, Any]:
@@ -44,6 +53,20 @@ def server_description(instance: str, properties: dict[str, list[str]]) -> dict[
                 props["MacroServerName"] = [f"macroserver/{instance}/1"]
             renamed[cls][device.replace("/demo/", f"/{instance}/")] = body
     return {"servers": {SERVER: {instance: renamed}}}
+
+
+def _answering(description: dict[str, Any], tango_host: str) -> list[str]:
+    """Devices of the description that answer at `tango_host` now."""
+    (instance,) = description["servers"][SERVER].values()
+    answering = []
+    for devices in instance.values():
+        for device in devices:
+            try:
+                tango.DeviceProxy(f"tango://{tango_host}/{device}").ping()
+                answering.append(device)
+            except tango.DevFailed:
+                pass
+    return answering
 
 
 def doors_of(description: dict[str, Any]) -> list[str]:
@@ -95,14 +118,22 @@ def bring_up(
 ) -> Stack:
     """Database, registration and device server.
 
-    A second `up` of a running instance fails (RuntimeError "already running") before it
-    touches anything; an embedded database already answering on `port` is reused.
+    A second `up` of a running instance fails (AlreadyRunning, a MacroServerError that
+    `macroserver up` prints as one line) before it touches anything; an embedded database already answering on `port` is reused.
     """
     notes: list[str] = []
     tango_host, database = _database(port, state_dir, use_tango_host, notes)
     stack = Stack(tango_host, [], database, notes=notes)
     try:
         description = server_description(instance, properties)
+        # checked before registering: re-registering would change the properties a
+        # running server was started with (and uses at its next restart)
+        running = _answering(description, tango_host)
+        if running:
+            raise AlreadyRunning(
+                f"{SERVER}/{instance} is already running on {tango_host} "
+                f"({', '.join(running)} answer); nothing was changed. Use it with "
+                f"TANGO_HOST={tango_host}, or stop the 'macroserver up' that started it first")
         apply_dsconfig(description, tango_host)
         stack.doors = doors_of(description)
         env = {"TANGO_HOST": tango_host}
