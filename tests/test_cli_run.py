@@ -1,0 +1,171 @@
+"""`macroserver run`: the local runner, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("macroserver")
+
+FAST_TOML = """
+[motors.m1]
+limits = [-5.0, 5.0]
+
+[channels.t]
+kind = "timer"
+
+[channels.c]
+kind = "counter"
+motor = "m1"
+
+[measurement_groups.mg]
+timer = "t"
+channels = ["t", "c"]
+"""
+
+
+def macroserver(*args: str, cwd: Path, env_extra: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
+                                                      "macroserver.cli.admin"]
+    return subprocess.run([*command, "run", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout)
+
+
+def rows(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if re.match(r"\s+\d+\s", line)]
+
+
+def test_several_commands_in_a_row(tmp_path):
+    env_file = tmp_path / "env" / "environment.json"
+    data = tmp_path / "beamtime"
+    data.mkdir()
+    result = macroserver(
+        "--env", str(env_file), "--data-root", str(data),
+        f"senv ScanDir {data / 's1'}", "senv ScanFile scan.dat", "senv JsonRecorder False",
+        "ascan theta 0 1 4 0", "wm theta", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"ScanDir = '{data / 's1'}'" in out
+    assert f"Operation will be saved in {data / 's1' / 'scan.dat'}" in out
+    assert re.search(r"^Scan #1 started at .*", out, re.M)
+    assert len(rows(out)) == 5
+    assert re.search(r"^Scan #1 ended at .*, taking ", out, re.M)
+    assert (data / "s1" / "scan.dat").exists()
+    assert re.search(r"Current\s+1\b", out)  # wm after the scan: theta at 1
+    stored = json.loads(env_file.read_text())["env"]
+    assert stored["ScanID"] == 1 and stored["ScanFile"] == "scan.dat"
+    # a second run on the same environment file continues the numbering
+    result = macroserver("--env", str(env_file), "--data-root", str(data),
+                         "timescan 1 0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Scan #2 started at" in result.stdout
+
+
+def test_exit_status_on_failure_and_stop_at_first_failure(tmp_path):
+    env_file = tmp_path / "env.json"
+    result = macroserver("--env", str(env_file), "ascan theta 0 20 2 0", "senv Marker 1",
+                         cwd=tmp_path)
+    assert result.returncode == 1
+    assert ("Error: motor theta: position 20 is outside its limits [-10, 10]; "
+            "nothing was moved") in result.stderr
+    assert "Marker" not in result.stdout
+    assert "Marker" not in json.loads(env_file.read_text())["env"] if env_file.exists() else True
+
+    result = macroserver("--env", str(env_file), "ascn theta 0 1 2 0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Error: unknown macro 'ascn'; did you mean ascan" in result.stderr
+
+    result = macroserver("--env", str(env_file), "--config", str(tmp_path / "nope.toml"),
+                         "wa", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "cannot read configuration" in result.stderr
+
+
+def test_default_env_file_is_in_the_state_folder(tmp_path):
+    state = tmp_path / "state"
+    result = macroserver("senv Hello 'world'", cwd=tmp_path,
+                         env_extra={"XDG_STATE_HOME": str(state)})
+    assert result.returncode == 0, result.stderr
+    path = state / "tango-macroserver" / "local" / "environment.json"
+    assert json.loads(path.read_text())["env"]["Hello"] == "world"
+
+
+def test_data_root_default_is_the_current_directory(tmp_path):
+    config = tmp_path / "fast.toml"
+    config.write_text(FAST_TOML)  # no data_roots configured
+    work = tmp_path / "work"
+    work.mkdir()
+    env_file = tmp_path / "env.json"
+    result = macroserver("--config", str(config), "--env", str(env_file),
+                         "senv ScanDir here", "senv ScanFile a.dat", "ascan m1 0 1 1 0",
+                         cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert (work / "here" / "a.dat").exists()
+    result = macroserver("--config", str(config), "--env", str(env_file),
+                         f"senv ScanDir {tmp_path / 'outside'}", cwd=work)
+    assert result.returncode == 1
+    assert "is outside the data roots" in result.stderr
+    # --data-root replaces the default
+    other = tmp_path / "other"
+    other.mkdir()
+    result = macroserver("--config", str(config), "--env", str(env_file),
+                         "--data-root", str(other), f"senv ScanDir {other}", cwd=work)
+    assert result.returncode == 0, result.stderr
+    result = macroserver("--config", str(config), "--env", str(env_file),
+                         "--data-root", str(other), f"senv ScanDir {work / 'x'}", cwd=work)
+    assert result.returncode == 1
+
+
+def test_ctrl_c_stops_the_scan(tmp_path):
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
+                                                      "macroserver.cli.admin"]
+    process = subprocess.Popen(
+        [*command, "run", "--env", str(tmp_path / "env.json"), "ascan theta 0 1 100 0.05",
+         "wa"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        for line in process.stdout:
+            if re.match(r"\s+2\s", line):
+                break
+            assert time.monotonic() < deadline
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1
+    assert "Ctrl-C received: Stopping..." in err
+    assert re.search(r"Scan #1 stopped after \d+ point\(s\)", out)
+    assert "Motor" not in out  # wa did not run after the stop
+
+
+def test_ascan_with_one_second_points_takes_six_seconds(tmp_path):
+    """The only slow test: simulated counting really lasts the integration time."""
+    started = time.monotonic()
+    result = macroserver("--env", str(tmp_path / "env.json"), "ascan theta 0 0.5 5 1",
+                         cwd=tmp_path)
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert took >= 6.0
+    out = result.stdout
+    assert "It will take at least 0:00:06" in out
+    assert re.search(r"^\s*#Pt No\s+theta\s+uxtimer\s+value\s+wave\s+beam\s*$", out, re.M)
+    table = rows(out)
+    assert len(table) == 6
+    assert all("(256,)" in row and "(251, 251)" in row for row in table)
+    assert [row.split()[1] for row in table] == ["0", "0.1", "0.2", "0.3", "0.4", "0.5"]
+    ended = re.search(r"^Scan #1 ended at .*, taking 0:00:(\d\d\.\d+)", out, re.M)
+    assert ended and float(ended.group(1)) >= 6.0
