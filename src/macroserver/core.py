@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from macroserver.config import ServerConfig
-from macroserver.datafiles import DataRoots
+from macroserver.datafiles import DataPathError, DataRoots, check_file_name
 from macroserver.env import Environment, check_name
 from macroserver.envcheck import check_env_value
-from macroserver.errors import ParamError
+from macroserver.errors import EnvError, ParamError
 from macroserver.macros.base import Macro, MacroContext
 from macroserver.macros.control import MacroControl
 from macroserver.macros.parser import MAX_LINE, bind, tokenize, tokens_from_args
@@ -76,7 +76,34 @@ class MacroServerCore:
         for name, value in changes.items():
             check_name(name)
             check_env_value(name, value, self)
+        self._check_scan_files(changes, remove)
         self.env.update(changes, list(remove))
+
+    def _check_scan_files(self, changes: dict[str, Any], remove: Sequence[str]) -> None:
+        """ScanDir and ScanFile together: no ScanFile entry may lead out of the data roots
+        (a symlink in ScanDir pointing elsewhere). A value not being changed that is
+        already unusable is left to the scan to report, so it can still be corrected."""
+        if not {"ScanDir", "ScanFile"} & set(changes):
+            return
+        merged = {name: None if name in remove else changes.get(name, self.env.get(name))
+                  for name in ("ScanDir", "ScanFile")}
+        scan_dir, files = merged["ScanDir"], merged["ScanFile"]
+        files = [files] if isinstance(files, str) else files
+        if not isinstance(scan_dir, str) or not scan_dir or not isinstance(files, list):
+            return
+        try:
+            folder = self.data_roots.resolve_dir(scan_dir)
+        except DataPathError:
+            return  # an unchanged, already unusable ScanDir: the scan will say so
+        for name in files:
+            try:
+                check_file_name(name)
+            except DataPathError:
+                continue  # an unchanged, already unusable ScanFile entry
+            try:
+                self.data_roots.resolve_file(folder, name)
+            except DataPathError as exc:
+                raise EnvError(str(exc)) from None
 
     def new_context(
         self, listener: MacroListener, control: MacroControl, door_name: str, command: str

@@ -40,8 +40,14 @@ def _check_text(what: str, text: str) -> None:
         raise DataPathError(f"{what} is empty")
     if "\x00" in text or "\n" in text or "\r" in text:
         raise DataPathError(f"{what} {text!r} contains a NUL or newline character")
-    if len(text) > MAX_PATH:
-        raise DataPathError(f"{what} is {len(text)} characters long (at most {MAX_PATH})")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise DataPathError(
+            f"{what} {text[:80]!r} contains characters that are not valid text "
+            "(lone surrogates); file names must be valid UTF-8") from None
+    if size > MAX_PATH:
+        raise DataPathError(f"{what} is {size} bytes long (at most {MAX_PATH})")
     for part in Path(text).parts:
         if len(part.encode()) > MAX_NAME:
             raise DataPathError(f"{what} has a name longer than {MAX_NAME} bytes: {part[:40]}...")

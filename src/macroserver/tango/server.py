@@ -172,14 +172,17 @@ def _parse_env_write(value: Any) -> tuple[dict[str, Any], list[str]]:
         document = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvError(f"Environment value is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise EnvError("Environment value is not usable: JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise EnvError("Environment value must be a JSON object")
     if set(document) <= {"new", "change", "del"} and document:
-        changes = {**document.get("new", {}), **document.get("change", {})}
+        new, change = document.get("new", {}), document.get("change", {})
         removed = document.get("del", [])
-        if not isinstance(changes, dict) or not isinstance(removed, list):
+        if not (isinstance(new, dict) and isinstance(change, dict) and isinstance(removed, list)
+                and all(isinstance(n, str) for n in removed)):
             raise EnvError('"new"/"change" must be objects and "del" a list of names')
-        return changes, [str(n) for n in removed]
+        return {**new, **change}, removed
     return document, []
 
 
