@@ -189,6 +189,16 @@ def _parse_env_write(value: Any) -> tuple[dict[str, Any], list[str]]:
 _doors: list["Door"] = []
 
 
+def _last_value(name: str) -> Callable[["Door"], Any]:
+    """The read method of a stream attribute: the last value pushed."""
+
+    def read(self: "Door") -> Any:
+        return self._last[name]
+
+    read.__name__ = f"read_{name}"
+    return read
+
+
 class Door(Device):
     """Runs one macro at a time and streams what it produces as change events."""
 
