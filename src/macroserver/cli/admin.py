@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--dry-run", action="store_true",
                           help="show what would change, write nothing")
     register.set_defaults(handler=_register)
+
+    from macroserver.web import add_parser as add_web_parser
+
+    add_web_parser(commands)
     return parser
 
 

@@ -1,0 +1,32 @@
+"""`macroserver web`: a read-only live view of the doors' scans in the browser.
+
+`bridge.Hub` subscribes to the doors (found through TANGO_HOST) and keeps what the page
+shows; `server` serves the page, its static files and a server-sent-events stream.
+See docs/web.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_PORT = 8642
+
+
+def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register the `web` subcommand on the `macroserver` command line."""
+    web = commands.add_parser(
+        "web", help="read-only live scan view in the browser (doors found through TANGO_HOST)")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only)")
+    web.add_argument("--port", type=int, default=DEFAULT_PORT,
+                     help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    web.add_argument("--door", action="append", default=[],
+                     help="show only this door (repeatable; default: every exported Door)")
+    web.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    web.set_defaults(handler=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from macroserver.web.server import run
+
+    return run(args.host, args.port, args.door, verbose=args.verbose)

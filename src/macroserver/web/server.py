@@ -1,0 +1,173 @@
+"""The HTTP side of `macroserver web`: one page, its static files, an event stream.
+
+Stdlib only (`http.server.ThreadingHTTPServer`, one thread per connection). Routes, all
+GET/HEAD (anything else is 405: the view is read-only):
+
+- `/` — the page; `/static/<file>` — its JavaScript and CSS (in this package);
+- `/events` — server-sent events: a `snapshot` message, then one message per change;
+- `/api/state` — the snapshot as JSON (for scripts and debugging);
+- `/image?door=<name>` — the door's latest image frame as PNG (404 if none).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from macroserver.web.bridge import Hub
+
+KEEPALIVE = 15.0  # seconds between comment lines on an idle event stream
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+
+
+def _static(name: str) -> bytes | None:
+    if "/" in name or name.startswith("."):
+        return None
+    try:
+        return resources.files("macroserver.web").joinpath("static", name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: "WebServer"
+    server_version = "macroserver-web"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _not_found(self) -> None:
+        self._reply(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        path = url.path
+        if path in ("/", "/index.html"):
+            body = _static("index.html")
+            assert body is not None
+            self._reply(HTTPStatus.OK, body, STATIC_TYPES[".html"])
+        elif path.startswith("/static/"):
+            name = path[len("/static/"):]
+            body = _static(name)
+            suffix = name[name.rfind("."):] if "." in name else ""
+            if body is None or suffix not in STATIC_TYPES:
+                self._not_found()
+            else:
+                self._reply(HTTPStatus.OK, body, STATIC_TYPES[suffix])
+        elif path == "/api/state":
+            self._reply(HTTPStatus.OK, self.server.hub.snapshot_json().encode(),
+                        "application/json")
+        elif path == "/image":
+            door = parse_qs(url.query).get("door", [""])[0]
+            png = self.server.hub.image_png(door)
+            if png:
+                self._reply(HTTPStatus.OK, png, "image/png")
+            else:
+                self._not_found()
+        elif path == "/events" and self.command == "GET":
+            self._events()
+        else:
+            self._not_found()
+
+    def _refuse(self) -> None:
+        self._reply(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only\n", "text/plain; charset=utf-8")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
+
+    def _events(self) -> None:
+        hub = self.server.hub
+        snapshot, box = hub.connect()
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self._write("retry: 2000\n\n")
+            self._write(f"data: {snapshot}\n\n")
+            while True:
+                try:
+                    message = box.get(timeout=KEEPALIVE)
+                except queue.Empty:
+                    self._write(": keepalive\n\n")
+                    continue
+                if message is None:  # server closing, or this client fell too far behind
+                    return
+                self._write(f"data: {message}\n\n")
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass
+        finally:
+            hub.disconnect(box)
+            self.close_connection = True
+
+    def _write(self, text: str) -> None:
+        self.wfile.write(text.encode("utf-8"))
+        self.wfile.flush()
+
+
+class WebServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], hub: Hub, verbose: bool = False) -> None:
+        super().__init__(address, Handler)
+        self.hub = hub
+        self.verbose = verbose
+
+
+def run(host: str, port: int, doors: list[str] | None = None, verbose: bool = False) -> int:
+    """Serve until Ctrl-C/SIGTERM; prints the address once it listens."""
+    import signal
+
+    hub = Hub(doors or None)
+    try:
+        httpd = WebServer((host, port), hub, verbose)
+    except OSError as exc:
+        print(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        hub.start()
+        bound_host, bound_port = httpd.server_address[:2]
+        shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"Warning: listening on {host}: anyone who reaches this address sees the "
+                  "scans (read-only)", file=sys.stderr)
+        names = ", ".join(sorted(hub.doors)) or "none yet"
+        if hub.discovery_error:
+            print(f"Warning: {hub.discovery_error}", file=sys.stderr)
+        print(f"doors: {names}", flush=True)
+        print(f"live scan view on http://{shown}:{bound_port}/ (Ctrl-C stops it)", flush=True)
+        httpd.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hub.close()
+        httpd.server_close()
+    return 0
