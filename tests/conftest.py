@@ -1,6 +1,7 @@
 """Shared fixtures: one embedded Tango database per session, and device servers on it.
 
-- `tango_db` (session): an EmbeddedDatabase on a free loopback port; TANGO_HOST points
+- `tango_db` (session): an EmbeddedDatabase on a free loopback port (with
+  MACROSERVER_TEST_DB=mariadb: Debian's DataBaseds on MariaDB); TANGO_HOST points
   at it for the whole session, so plain device names such as "test/simmotor/1" resolve.
 - `device_server` (per test) and `module_device_server` (per module): a DeviceServers
   factory, `start(executable_args, server, instance, devices=None, env=None)`, that
@@ -36,10 +37,50 @@ SIM_DETECTOR = "test/simdetector/1"
 SIM_MOTOR_VELOCITY = 20.0
 
 
+# Which Tango database the session runs on: "sqlite" (PyTango's embedded server, the
+# default) or "mariadb" (Debian's C++ DataBaseds on MariaDB, tests/facility_db.py; the
+# session is skipped loudly where it cannot be installed). One per process: PyTango keeps
+# the first TANGO_HOST database it resolves plain device names with.
+TEST_DB = os.environ.get("MACROSERVER_TEST_DB", "sqlite").strip().lower() or "sqlite"
+
+
+def pytest_report_header() -> str:
+    return f"Tango database for the tests: {TEST_DB} (MACROSERVER_TEST_DB=sqlite|mariadb)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tango_db: uses the session Tango database (set "
+                            "automatically); `-m tango_db` selects the Tango integration tests")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tango_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.tango_db)
+
+
+def _start_session_database(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedDatabase:
+    if TEST_DB == "sqlite":
+        database = EmbeddedDatabase(None, tmp_path_factory.mktemp("tango-db"))
+        database.start(timeout=30)
+        return database
+    if TEST_DB != "mariadb":
+        raise pytest.UsageError(f"MACROSERVER_TEST_DB must be sqlite or mariadb, not {TEST_DB!r}")
+    from facility_db import FacilityDatabase, FacilityUnavailable, ensure_installed, \
+        skip_unavailable
+
+    try:
+        ensure_installed()
+    except FacilityUnavailable as exc:
+        skip_unavailable(exc, "Tango tests (MACROSERVER_TEST_DB=mariadb)")
+    facility = FacilityDatabase(tmp_path_factory.mktemp("facility-db"))
+    facility.start(timeout=90)
+    return facility  # type: ignore[return-value]  # same tango_host/port/stop interface
+
+
 @pytest.fixture(scope="session")
 def tango_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDatabase]:
-    database = EmbeddedDatabase(None, tmp_path_factory.mktemp("tango-db"))
-    database.start(timeout=30)
+    database = _start_session_database(tmp_path_factory)
     previous = os.environ.get("TANGO_HOST")
     os.environ["TANGO_HOST"] = database.tango_host
     try:
