@@ -85,5 +85,10 @@ def ensure_parent(path: Path, policy: FilePolicy) -> None:
         missing.append(parent)
         parent = parent.parent
     for folder in reversed(missing):
-        os.mkdir(folder, policy.dir_mode)
+        try:
+            os.mkdir(folder, policy.dir_mode)
+        except FileExistsError:  # another recorder of the same scan made it just now
+            if not folder.is_dir():
+                raise
+            continue
         policy.apply(folder, is_dir=True)

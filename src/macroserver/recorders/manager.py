@@ -79,7 +79,9 @@ class _Worker:
     def _fail(self, item: Any, exc: Exception) -> None:
         where = f"at point {item.index}" if type(item) is Point else (
             "at scan start" if isinstance(item, ScanInfo) else "at scan end")
-        self.failure = f"recorder {self.name} failed {where}: {type(exc).__name__}: {exc}"
+        path = getattr(self.recorder.context, "path", None)
+        name = f"{self.name} ({path})" if path is not None else self.name
+        self.failure = f"recorder {name} failed {where}: {type(exc).__name__}: {exc}"
         consequence = "the scan stops" if self.critical else "it is disabled for this scan"
         self.listener.message(Level.ERROR, f"{self.failure}; {consequence}")
         if not isinstance(item, ScanEnd):
@@ -112,7 +114,9 @@ class RecorderManager:
         self._selection = selection
         self._listener = listener
         self._critical = critical
-        self._hang_timeout = hang_timeout
+        # bounded: threading/queue timeouts overflow beyond ~1e9 s (a RecorderTimeout of
+        # 1e308 written straight into the environment file must not break the scan's end)
+        self._hang_timeout = min(hang_timeout, 86400.0)
         self._workers: list[_Worker] = []
 
     def _create(self, cls: type[Recorder], context: RecorderContext) -> None:

@@ -147,6 +147,7 @@ class NexusRecorder(Recorder):
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)
         self._file: h5py.File | None = None
+        self._path: Path | None = context.path  # another file when that one is in use
         self._series: list[_Series] = []
         self._entry: h5py.Group | None = None
         self._written = 0
@@ -161,7 +162,7 @@ class NexusRecorder(Recorder):
         if path is None:
             raise ValueError("the NeXus recorder needs a file path")
         ensure_parent(path, self.context.file_policy)
-        self._file = _open(path, self.context)
+        self._file, self._path = _open(path, self.context, info.scan_id)
         entry = self._entry = self._new_entry(info)
         keys = [c.name for c in info.columns]
         names = dict(zip(keys, nexus_names(keys, "column")))
@@ -169,7 +170,7 @@ class NexusRecorder(Recorder):
         self._create_snapshot(entry, info)
         self._create_instrument(entry, info, names)
         self._create_plot(entry, info, names)
-        self._start_swmr(path)
+        self._start_swmr(self._path)
         self._last_flush = time.monotonic()
 
     def _new_entry(self, info: ScanInfo) -> h5py.Group:
@@ -329,10 +330,14 @@ class NexusRecorder(Recorder):
                 if entry is not None and "notes/data" in entry:
                     entry["end_time"][()] = _fixed_text(iso_time(end.end_time), TIME_LENGTH)
                     entry["notes/data"][()] = _fixed_text(end.status_text, STATUS_LENGTH)
-        finally:
-            f.close()
+            f.flush()  # what close would write: if that fails, it fails here
+        except BaseException:
+            _abandon(f)
             self._file = None
-            _fsync(self.context.path)
+            raise
+        f.close()
+        self._file = None
+        _fsync(self._path)
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
@@ -347,13 +352,28 @@ def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
     return signal, [a for a in axes if a != signal]
 
 
-def _open(path: Path, context: RecorderContext) -> h5py.File:
-    """Open an existing file for appending, or create a new SWMR-capable one."""
+def _open(path: Path, context: RecorderContext, scan_id: int) -> tuple[h5py.File, Path]:
+    """Open an existing file for appending, or create a new SWMR-capable one.
+
+    When the file cannot be appended to because another process holds it open (a viewer:
+    HDF5 readers keep a lock) or because its writer was killed (HDF5 then refuses every
+    writer until 'h5clear -s'), the scan goes to a new file `<stem>_<ScanID><ext>` beside
+    it, announced on the Warning stream, rather than failing: the old file is left as it
+    is (still readable, with silx or h5py `swmr=True` after a kill).
+    """
     if path.exists() and path.stat().st_size:
         try:
-            return h5py.File(path, "r+", libver="latest")
+            return h5py.File(path, "r+", libver="latest"), path
         except OSError as exc:
-            raise OSError(f"cannot append to {path}: {exc}{_open_hint(path, exc)}") from exc
+            if not _in_use(exc):
+                raise OSError(f"cannot append to {path}: {exc}{_open_hint(path, exc)}") from exc
+            other = _free_name(path, scan_id)
+            context.message(
+                Level.WARNING,
+                f"cannot append to {path} ({_in_use_reason(path, exc)}); "
+                f"this scan (entry{scan_id}) is written to {other} instead",
+            )
+            return _open(other, context, scan_id)
     f = h5py.File(path, "w", libver="latest")
     context.file_policy.apply(path)
     f.attrs.update(
@@ -364,7 +384,33 @@ def _open(path: Path, context: RecorderContext) -> h5py.File:
         HDF5_Version=h5py.version.hdf5_version,
         h5py_version=h5py.version.version,
     )
-    return f
+    return f, path
+
+
+def _in_use(exc: OSError) -> bool:
+    """Locked by another process, marked open by a writer that was killed, or cut short
+    by a write that failed (disk full)."""
+    text = str(exc)
+    return exc.errno == errno.EAGAIN or "already open for write" in text or (
+        "truncated file" in text)
+
+
+def _in_use_reason(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.EAGAIN:
+        return "another process, a viewer?, keeps it open"
+    if "truncated file" in str(exc):
+        return "it is truncated: a write to it failed, disk full?"
+    return f"its writer was killed; 'h5clear -s {path}' marks it closed again"
+
+
+def _free_name(path: Path, scan_id: int) -> Path:
+    """`<stem>_<ScanID><ext>`, or with `_2`, `_3`... if that is in use too."""
+    candidate = path.with_name(f"{path.stem}_{scan_id}{path.suffix}")
+    n = 1
+    while candidate.exists() and candidate.stat().st_size and n < 100:
+        n += 1
+        candidate = path.with_name(f"{path.stem}_{scan_id}_{n}{path.suffix}")
+    return candidate
 
 
 def _open_hint(path: Path, exc: OSError) -> str:
@@ -389,6 +435,30 @@ def _linkable(dataset: h5py.Dataset) -> h5py.Dataset:
     """Mark `dataset` as a NeXus link source (nxvalidate wants `@target`), then share it."""
     dataset.attrs["target"] = dataset.name
     return dataset
+
+
+def _abandon(f: h5py.File) -> None:
+    """Close a file HDF5 can no longer write (disk full, file too large, I/O error).
+
+    HDF5 writes its cached metadata when it closes a file; when those writes fail, the
+    file's id stays half-closed and the process crashes (segfault) later, when h5py
+    releases it (h5py issues #914, #2160). So the file's descriptor is first pointed at
+    /dev/null: the close then succeeds, writing nothing more to the file, which keeps
+    what was flushed before the failure (readable in SWMR mode, as after a kill).
+    """
+    try:
+        fd = f.id.get_vfd_handle()
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+        f.close()
+    except Exception:  # nothing more can be done; keep the id alive rather than crash
+        _ABANDONED.append(f)
+
+
+_ABANDONED: list[h5py.File] = []
 
 
 def _fsync(path: Path | None) -> None:

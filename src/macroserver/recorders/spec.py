@@ -149,10 +149,13 @@ class SpecRecorder(Recorder):
             self._edf = EdfWriter(path, info.scan_id, policy)
             self._start_edf_motors(info)
 
-        size = path.stat().st_size if path.exists() else 0
         parts = []
-        if size and not _ends_with_newline(path):
-            parts.append("\n")
+        if path.exists() and path.stat().st_size:
+            removed = _cut_incomplete_point(path)
+            if removed:
+                parts.append(f"#C {removed} bytes of an incomplete last point removed "
+                             "(the previous writer was killed mid-write)\n")
+        size = path.stat().st_size if path.exists() else 0
         if not size or last_header_motors(path) != self._motor_names:
             parts.append(("\n" if size else "") + self._file_header(path, info))
         parts.append(self._scan_header(info))
@@ -272,7 +275,27 @@ class SpecRecorder(Recorder):
             self._file = None
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) == b"\n"
+def _cut_incomplete_point(path: Path) -> int:
+    """Truncate what a killed writer left of its last point; returns the bytes removed.
+
+    A point is one `write()` (its `@A` lines, then its data line), but the kernel may
+    complete only part of a large write when the process is killed. What follows the last
+    `\\n`, and `@A` lines (with their ` ` continuations) not followed by their data line,
+    are cut, so the next scan starts on a clean line and no spectrum lacks its row.
+    """
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - (1 << 20)))
+        tail = f.read()
+        offset = size - len(tail)
+        keep = tail.rfind(b"\n") + 1
+        while keep:
+            start = tail.rfind(b"\n", 0, keep - 1) + 1
+            line = tail[start:keep]
+            if not (line.startswith(b"@A") or line.startswith(b" ")):
+                break
+            keep = start
+        if offset + keep == size or (keep == 0 and offset):
+            return 0
+        f.truncate(offset + keep)
+        return size - offset - keep

@@ -1,0 +1,154 @@
+"""SIGKILL of the device server in the middle of an image scan, then a restart.
+
+Each round runs `ascan theta ...` on the demo beamline (value, a 256-channel spectrum and
+the 251x251 `beam` image) into a SPEC file (+ EDF images) and a NeXus file, kills the
+server at a different moment, checks every file as the kill left it, restarts the
+server and checks the environment, the next ScanID and a scan into the same files.
+"""
+
+from __future__ import annotations
+
+import time
+
+import h5py
+import numpy as np
+import pytest
+import silx.io
+
+from fault_helpers import (
+    DoorEvents,
+    check_edf_folder,
+    data_rows,
+    spec_last_scan_rows,
+    spec_scans,
+    spec_text_is_clean,
+    start_server,
+)
+
+# Seconds after the first table row at which the server is killed, one round each.
+KILL_AFTER = (0.3, 1.2, 2.0, 3.0)
+# Points shown on Output more than this long before the kill must be in every file:
+# NeXus flushes at most FLUSH_INTERVAL = 0.5 s after a point reaches it, plus margin for
+# the recorder queues and the event delivery.
+FLUSHED_MARGIN = 1.0
+NPOINTS = 400
+IMAGE = (251, 251)
+
+
+@pytest.fixture(scope="module")
+def server(module_device_server, tango_db, tmp_path_factory):
+    return start_server(module_device_server, tango_db.tango_host, "faultkill",
+                        tmp_path_factory.mktemp("faultkill"))
+
+
+def check_nexus_after_kill(path, entry, flushed):
+    with h5py.File(path, "r", libver="latest", swmr=True) as f:
+        m = f[entry]["measurement"]
+        lengths = {name: len(ds) for name, ds in m.items()}
+        assert len(set(lengths.values())) == 1, lengths
+        n = lengths["point_nb"]
+        assert n >= flushed, f"{path}: {n} points, {flushed} were flushed before the kill"
+        assert list(m["point_nb"][:flushed]) == list(range(flushed))
+        assert m["beam"].shape[1:] == IMAGE
+        if flushed:
+            assert np.isfinite(m["beam"][flushed - 1]).all()
+            assert np.isfinite(m["value"][:flushed]).all()
+        assert f[entry]["notes/data"][()] in (b"", "")  # no end status: it was killed
+    with silx.io.open(str(path)) as f:  # silx falls back to SWMR mode itself
+        assert len(f[entry]["measurement/point_nb"]) == n
+    return n
+
+
+@pytest.mark.parametrize("round_", range(len(KILL_AFTER)))
+def test_sigkill_mid_scan_then_restart(server, round_):
+    folder = server.data_dir / f"kill{round_}"
+    h5, dat = folder / f"k{round_}.h5", folder / f"k{round_}.dat"
+    server.set_env({"ScanDir": str(folder), "ScanFile": [h5.name, dat.name],
+                    "ActiveMntGrp": "mg_demo", "FaultMarker": [round_, "kept"]})
+    events = DoorEvents(server.door)
+    try:
+        scan_id = server.environment().get("ScanID", 0) + 1
+        server.proxy().RunMacro([f"ascan theta 0 1 {NPOINTS - 1} 0.01"])
+        events.wait_for(lambda: bool(data_rows(l for l, _ in events.lines("Output"))), 30)
+        time.sleep(KILL_AFTER[round_])
+        killed_at = time.monotonic()
+        server.kill()
+        rows = [(int(line.split()[0]), t) for line, t in events.lines("Output")
+                if line.split() and line.split()[0].isdigit()]
+    finally:
+        events.close()
+    assert rows and rows[-1][0] < NPOINTS - 1, "the scan ended before the kill"
+    flushed = sum(1 for _, t in rows if t < killed_at - FLUSHED_MARGIN)
+    seen = len(rows)
+
+    # NeXus: opens (h5py in SWMR mode, silx), every dataset the same length, flushed points
+    in_nexus = check_nexus_after_kill(h5, f"entry{scan_id}", flushed)
+
+    # SPEC: no partial line, the last data line complete, silx reads the scan
+    text = spec_text_is_clean(dat)
+    last = spec_last_scan_rows(text)
+    labels = text[text.rfind("\n#L ") + 4:].split("\n", 1)[0].split("  ")
+    assert all(len(row) == len(labels) for row in last), "a data line is incomplete"
+    assert len(last) >= flushed
+    scans = spec_scans(dat)
+    assert scans[f"{scan_id}.1"][0] == len(last)
+    assert scans[f"{scan_id}.1"][2] == ""  # no closing line: the scan was killed
+
+    # EDF: each file complete with the whole image, or absent; temporaries are not .edf
+    edf_count, temps = check_edf_folder(folder / f"k{round_}_edf", IMAGE)
+    assert edf_count >= len(last) >= flushed
+    assert edf_count <= len(last) + 1 and temps <= 1
+
+    # Restart: environment intact, next ScanID not reused, same files usable
+    server.start()
+    env = server.environment()
+    assert env["ScanID"] == scan_id
+    assert env["FaultMarker"] == [round_, "kept"]
+    assert env["ScanFile"] == [h5.name, dat.name] and env["ActiveMntGrp"] == "mg_demo"
+    events = DoorEvents(server.door)
+    try:
+        macro_id = server.proxy().RunMacro(["ascan theta 0 1 2 0"])[0]
+        assert events.wait_end(macro_id)["state"] == "finish"
+        warnings = [line for line, _ in events.lines("Warning")]
+    finally:
+        events.close()
+    assert server.environment()["ScanID"] == scan_id + 1
+    # HDF5 still marks the killed NeXus file as being written: the scan went beside it
+    other = folder / f"k{round_}_{scan_id + 1}.h5"
+    assert any(str(other) in w and "h5clear" in w for w in warnings), warnings
+    with h5py.File(other, "r") as f:
+        assert list(f) == [f"entry{scan_id + 1}"]
+        assert len(f[f"entry{scan_id + 1}/measurement/beam"]) == 3
+        assert f[f"entry{scan_id + 1}/notes/data"][()] == b"done"
+    text = spec_text_is_clean(dat)
+    scans = spec_scans(dat)
+    assert list(scans) == [f"{scan_id}.1", f"{scan_id + 1}.1"]
+    assert scans[f"{scan_id + 1}.1"][0] == 3 and "status: done" in scans[f"{scan_id + 1}.1"][2]
+    assert scans[f"{scan_id}.1"][0] == len(last)  # the killed scan is unchanged
+    check_edf_folder(folder / f"k{round_}_edf", IMAGE)
+    print(f"round {round_}: killed {KILL_AFTER[round_]} s after the first row; rows seen "
+          f"{seen}, flushed >{FLUSHED_MARGIN} s before {flushed}; NeXus {in_nexus}, "
+          f"SPEC {len(last)}, EDF {edf_count} (+{temps} temp)")
+
+
+def test_next_scan_cuts_what_a_killed_writer_left_of_its_last_point(tmp_path):
+    """A kill inside a large write() leaves part of a point (the kernel may complete only
+    some pages): the next scan removes it, notes it, and starts on a clean line."""
+    from recorder_feed import make_info, make_points, run_scan
+    from macroserver.recorders.spec import SpecRecorder
+
+    path = tmp_path / "cut.dat"
+    info = make_info(1, 3, spectra=1)
+    run_scan(SpecRecorder, path, info, make_points(info, 3))
+    complete = path.read_bytes()
+    scan_1 = complete[:complete.rfind(b"#C Acquisition ended")]
+    # what a killed writer may leave: a whole @A line, half of the next one, no data line
+    path.write_bytes(scan_1 + b"@A 1 2 3\\\n 4 5 6\\\n 7 8")
+    info = make_info(2, 2, spectra=1)
+    run_scan(SpecRecorder, path, info, make_points(info, 2))
+    text = spec_text_is_clean(path)
+    assert text.startswith(scan_1.decode())
+    assert "bytes of an incomplete last point removed" in text
+    scans = spec_scans(path)
+    assert scans["1.1"][0] == 3 and scans["2.1"][0] == 2
+    assert "status: done" in scans["2.1"][2]
