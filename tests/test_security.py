@@ -31,6 +31,7 @@ from macroserver.core import MacroServerCore
 from macroserver.env import Environment, parse_value
 from macroserver.errors import MacroServerError
 from macroserver.macros.runner import MacroRunner
+from macroserver.streams import Level
 from macroserver.tango.database import apply_dsconfig, stop_process
 from macroserver.tango.stack import server_description
 
@@ -84,15 +85,21 @@ def tree(*folders: Path) -> set[str]:
     return found
 
 
+LAST_MESSAGES: list[str] = []  # Error/Warning lines of the last run_args, for diagnosis
+
+
 def run_args(core: MacroServerCore, args: list[str], timeout: float = 20.0) -> tuple[str, str]:
     """("refused"|final state, message) of one command given as RunMacro arguments."""
-    runner = MacroRunner(core, Collect())
+    listener = Collect()
+    LAST_MESSAGES[:] = []
+    runner = MacroRunner(core, listener)
     try:
         runner.start(args)
     except MacroServerError as exc:
         return "refused", str(exc)
     outcome = runner.wait(timeout)
     assert outcome is not None, f"{args!r} did not end within {timeout} s"
+    LAST_MESSAGES[:] = listener.errors + listener.messages[Level.WARNING]
     return outcome.state, outcome.error
 
 
@@ -279,6 +286,7 @@ def test_created_files_and_folders_get_the_configured_mode_and_group(tmp_path) -
         assert run_args(core, ["senv", "ScanFile", "scan.dat", "scan.h5"]) == ("finish", "")
         state, error = run_args(core, ["ascan", "m1", "0", "1", "2", "0"])
         assert state == "finish", error
+        first_scan = list(LAST_MESSAGES)
         # a second scan into a new nested folder, appending to nothing
         assert run_args(core, ["newfile", str(data / "x" / "y" / "s.dat")]) == ("finish", "")
         state, error = run_args(core, ["ascan", "m1", "0", "1", "1", "0"])
@@ -289,7 +297,8 @@ def test_created_files_and_folders_get_the_configured_mode_and_group(tmp_path) -
     folders = [Path(p) for p in created if os.path.isdir(p)]
     files = [Path(p) for p in created if not os.path.isdir(p)]
     names = {p.relative_to(data).as_posix() for p in folders + files}
-    assert {"a", "a/b", "a/b/c", "a/b/c/scan_edf", "x", "x/y", "x/y/s_edf"} <= names, names
+    assert {"a", "a/b", "a/b/c", "a/b/c/scan_edf", "x", "x/y", "x/y/s_edf"} <= names, (
+        names, first_scan, LAST_MESSAGES)
     assert {"a/b/c/scan.dat", "a/b/c/scan.h5", "x/y/s.dat"} <= names, names
     edf = [p for p in files if p.suffix == ".edf"]
     assert len(edf) == 3 + 2, names  # one image per point and scan

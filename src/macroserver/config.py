@@ -7,6 +7,7 @@ simulated elements, "tango" builds Tango-backed ones (`elements/tango.py`).
 
 from __future__ import annotations
 
+import grp
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ def load_config(path: str | Path) -> ServerConfig:
         raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"configuration {path} is not valid TOML: not UTF-8 text "
+                          f"(byte {exc.start})") from None
     try:
         return build_config(document, source=str(path))
     except MacroServerError as exc:
@@ -70,7 +74,7 @@ def build_config(document: Mapping[str, Any], source: str = "<memory>") -> Serve
     policy = FilePolicy(
         file_mode=_mode(files.get("file_mode", "0644"), "files.file_mode"),
         dir_mode=_mode(files.get("dir_mode", "0755"), "files.dir_mode"),
-        group=files.get("group"),
+        group=_group(files.get("group")),
     )
     return ServerConfig(
         pool=pool,
@@ -96,6 +100,19 @@ def _paths(document: Mapping[str, Any], key: str) -> list[Path]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key} must be a list of folder names")
     return [Path(v).expanduser() for v in value]
+
+
+def _group(value: Any) -> str | None:
+    """files.group: the name of a group that exists (checked now, not at the first scan)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"files.group must be a group name, not {value!r}")
+    try:
+        grp.getgrnam(value)
+    except KeyError:
+        raise ConfigError(f"files.group: there is no group {value!r} on this host") from None
+    return value
 
 
 def _mode(value: Any, key: str) -> int:
@@ -161,7 +178,7 @@ def _build_channel(name: str, spec: Mapping[str, Any], pool: Pool) -> Channel:
 
 def _build_group(name: str, spec: Mapping[str, Any], pool: Pool) -> MeasurementGroup:
     names = spec.get("channels", [])
-    if not names or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"measurement_groups.{name}: channels must list channel names")
     timer = spec.get("timer", names[0])
     try:

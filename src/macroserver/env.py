@@ -95,13 +95,18 @@ class Environment:
     @staticmethod
     def _load(path: Path) -> dict[str, Any]:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise EnvError(f"cannot read environment file {path}: {exc.strerror}") from None
+        try:
+            document = json.loads(raw.decode("utf-8"))
             if document.get("version") != FORMAT_VERSION or not isinstance(document["env"], dict):
                 raise ValueError(f"unknown format (version {document.get('version')!r})")
             return document["env"]
-        except (ValueError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, AttributeError, TypeError, UnicodeDecodeError,
+                RecursionError) as exc:
             kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-            kept.write_bytes(path.read_bytes())
+            kept.write_bytes(raw)
             raise EnvError(
                 f"environment file {path} is damaged ({exc}); a copy was kept as {kept}. "
                 "Repair the file, or move it away to start with an empty environment."

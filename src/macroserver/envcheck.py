@@ -102,9 +102,15 @@ def _text(name: str) -> Callable[[Any, "MacroServerCore"], None]:
     return check
 
 
+MAX_RECORDER_TIMEOUT = 86400
+
+
 def _timeout(value: Any, server: "MacroServerCore") -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise EnvError(f"RecorderTimeout must be a positive number of seconds, not {value!r}")
+    if value > MAX_RECORDER_TIMEOUT:
+        raise EnvError(f"RecorderTimeout must be at most {MAX_RECORDER_TIMEOUT} s (one day), "
+                       f"not {value!r}")
 
 
 def _critical(value: Any, server: "MacroServerCore") -> None:

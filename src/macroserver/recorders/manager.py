@@ -79,9 +79,7 @@ class _Worker:
     def _fail(self, item: Any, exc: Exception) -> None:
         where = f"at point {item.index}" if type(item) is Point else (
             "at scan start" if isinstance(item, ScanInfo) else "at scan end")
-        path = getattr(self.recorder.context, "path", None)
-        name = f"{self.name} ({path})" if path is not None else self.name
-        self.failure = f"recorder {name} failed {where}: {type(exc).__name__}: {exc}"
+        self.failure = f"recorder {self.name} failed {where}: {type(exc).__name__}: {exc}"
         consequence = "the scan stops" if self.critical else "it is disabled for this scan"
         self.listener.message(Level.ERROR, f"{self.failure}; {consequence}")
         if not isinstance(item, ScanEnd):
