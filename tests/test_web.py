@@ -238,3 +238,23 @@ def test_cli_binds_loopback_by_default() -> None:
     args = build_parser().parse_args(["web"])
     assert (args.host, args.port) == ("127.0.0.1", 8642)
     assert shutil.which("macroserver") or True  # the console script is optional here
+
+
+def test_image_png_and_strict_messages() -> None:
+    import struct
+    import zlib
+
+    import numpy as np
+
+    from macroserver.web.bridge import dumps, png_image
+
+    frame = np.arange(600 * 300, dtype=np.float64).reshape(600, 300)
+    frame[0, 0] = np.nan
+    png, lo, hi = png_image(frame)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (150, 300)  # decimated to at most 512 a side
+    (length,) = struct.unpack(">I", png[33:37])
+    assert len(zlib.decompress(png[41:41 + length])) == height * (1 + 3 * width)
+    assert (lo, hi) == (2.0, float(598 * 300 + 298))  # of the decimated frame, NaN left out
+    assert json.loads(dumps({"v": [float("nan"), float("inf"), 1.5]})) == {"v": [None, None, 1.5]}
