@@ -382,7 +382,8 @@ class Hub:
         point_nb = data.get("point_nb", len(model.scan["rows"]) - 1)
         for name, values in spectra.items():
             model.spectra[name] = {"point_nb": point_nb, "values": values}
-        images = {k: v for k, v in data.items() if isinstance(v, dict) and len(v.get("shape") or []) == 2}
+        images = {k: v for k, v in data.items()
+                  if isinstance(v, dict) and len(v.get("shape") or []) == 2}
         self._send({"kind": "point", "door": model.name, "row": row,
                     "spectra": {k: model.spectra[k] for k in spectra}})
         if images:
