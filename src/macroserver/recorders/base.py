@@ -54,7 +54,8 @@ class Recorder:
     enable_example: ClassVar[str] = "True"
     #: A critical recorder's failure stops the scan instead of only disabling it.
     critical: ClassVar[bool] = False
-    #: Points a recorder may lag behind before the scan waits for it.
+    #: Points a recorder may lag behind before the scan waits for it. Live recorders
+    #: (table, JSON) keep it small so what clients see trails the scan by milliseconds.
     queue_size: ClassVar[int] = 256
 
     def __init__(self, context: RecorderContext) -> None:

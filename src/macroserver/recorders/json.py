@@ -78,6 +78,7 @@ class JsonRecorder(Recorder):
     name: ClassVar[str] = "json"
     format_name: ClassVar[str] = "JSON packets"
     enable_env: ClassVar[str | None] = "JsonRecorder"
+    queue_size: ClassVar[int] = 8
 
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)

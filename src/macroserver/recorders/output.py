@@ -42,6 +42,7 @@ class OutputRecorder(Recorder):
 
     name = "output"
     format_name = "table"
+    queue_size = 8
 
     def _pick(self, info: ScanInfo) -> list:
         wanted = self.context.env.get("OutputCols")

@@ -2,8 +2,9 @@
 
 Macros and recorders produce messages from several Python threads; cppTango wants
 events pushed from threads it knows (`tango.EnsureOmniThread`). An `EventPump` queues
-every event and pushes them from its own thread: order is kept, the scan never waits
-for a slow client, and a bounded queue keeps memory flat (the producer waits when full).
+every event and pushes them from its own thread: order is kept, and a short bounded
+queue keeps memory flat and what clients see within milliseconds of the scan (the
+producer waits when it is full, so a scan runs no faster than its events can be pushed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Callable
 
 import tango
 
-QUEUE_SIZE = 20000
+QUEUE_SIZE = 32
 log = logging.getLogger(__name__)
 
 Push = Callable[..., None]
