@@ -73,7 +73,7 @@ class DoorClient:
         for attr in (*STREAMS, "RecordData", "MacroStatus"):
             self._skip_first.add(attr)
             self._event_ids.append(self.door.subscribe_event(
-                attr, tango.EventType.CHANGE_EVENT, self._on_event, stateless=False))
+                attr, tango.EventType.CHANGE_EVENT, self._on_event))
         return self
 
     def close(self) -> None:
