@@ -259,3 +259,73 @@ def check_edf_folder(folder: Path, shape: tuple[int, int]) -> tuple[int, int]:
         count += 1
     temps = [p for p in folder.iterdir() if not p.name.endswith(".edf")]
     return count, len(temps)
+
+
+# A Door client in its own process: subscribes to Output with its own DeviceProxy, says
+# "ready", and after `scans` scans ended prints the point numbers of each scan's table
+# rows as JSON. Bounded: it gives up after `timeout` seconds.
+CLIENT_SCRIPT = """
+import json, os, sys, threading, time
+import tango
+door, scans, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+os.nice(int(sys.argv[4]))
+proxy = tango.DeviceProxy(door)
+lock = threading.Condition()
+runs, current, first = [], [], [True]
+def on_event(event):
+    if first[0]:
+        first[0] = False
+        return
+    if event.err:
+        return
+    with lock:
+        for line in event.attr_value.value or []:
+            cells = line.split()
+            if cells and cells[0].isdigit():
+                current.append(int(cells[0]))
+            elif line.startswith("Scan #") and " ended at " in line:
+                runs.append(list(current))
+                current.clear()
+                lock.notify_all()
+proxy.subscribe_event("Output", tango.EventType.CHANGE_EVENT, on_event)
+print("ready", flush=True)
+deadline = time.monotonic() + timeout
+with lock:
+    while len(runs) < scans and time.monotonic() < deadline:
+        lock.wait(0.5)
+print(json.dumps(runs), flush=True)
+"""
+
+
+def start_clients(door: str, count: int, scans: int, timeout: float = 120.0, nice: int = 0
+                  ) -> list[subprocess.Popen]:
+    """`count` client processes, returned once each one is subscribed.
+
+    `nice` lowers their priority: clients normally run on other hosts; on one small test
+    machine they would otherwise take the CPU the server needs, measuring the machine.
+    """
+    processes = [subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, door, str(scans),
+                                   str(timeout), str(nice)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(count)]
+    try:
+        for process in processes:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert line.strip() == "ready", f"client did not subscribe: {line!r}"
+    except BaseException:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)
+        raise
+    return processes
+
+
+def scan_seconds(lines: Iterable[str]) -> float:
+    """The duration the server reports in "Scan #N ended at ..., taking H:MM:SS.ffffff"."""
+    import re
+
+    for line in lines:
+        found = re.search(r"^Scan #\d+ ended at .*, taking (\d+):(\d+):(\d+(?:\.\d+)?)", line)
+        if found:
+            h, m, s = found.groups()
+            return int(h) * 3600 + int(m) * 60 + float(s)
+    raise AssertionError("no 'Scan #N ended ... taking' line")

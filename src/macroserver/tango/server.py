@@ -29,6 +29,7 @@ from macroserver.tango.events import EventPump
 MAX_MESSAGES = 512
 CODEC = "utf8_json"
 LOOPBACK_ENDPOINT = "giop:tcp:127.0.0.1:0"
+EVENT_BUFFER_HWM = 50000  # events queued per subscriber before ZMQ drops (~10 MB each)
 
 _servers: dict[str, "MacroServer"] = {}
 """MacroServer devices of this process by lower-case name, for their doors."""
@@ -343,4 +344,8 @@ def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = No
     endpoint = [] if "-ORBendPoint" in extra_args else [
         "-ORBendPoint", f"giop:tcp:{listen}:0" if listen else LOOPBACK_ENDPOINT]
     args = ["MacroServer", instance, *endpoint, *extra_args]
+    # A fast scan pushes its table rows faster than a busy client takes them; beyond
+    # this many queued events per subscriber ZMQ silently drops them (Tango's default is
+    # 1000, less than one 1,000-point scan). The facility may set its own value.
+    os.environ.setdefault("TANGO_DS_EVENT_BUFFER_HWM", str(EVENT_BUFFER_HWM))
     tango.server.run((MacroServer, Door), args=args)
