@@ -5,7 +5,7 @@
 In-process `ascan` with integration time 0 on simulated elements: one instant motor and
 a measurement group of a timer and three counters (4 scalar channels). The Output
 recorder formats every row and sends it to a listener that discards it (NullListener).
-Peak RSS is measured in a child process per scan length (resource.getrusage), so that
+Peak RSS is measured in a child process per scan length (VmHWM), so that
 1,000 and 100,000 points can be compared: memory must stay flat.
 Target: >= 5,000 points/s.
 """
@@ -15,59 +15,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from macroserver.config import build_config
-from macroserver.core import MacroServerCore
-from macroserver.env import Environment
-from macroserver.macros.runner import MacroRunner
-from macroserver.streams import ConsoleListener, NullListener
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CONFIG = {
-    "motors": {"m1": {"position": 0.0, "limits": [-1e9, 1e9]}},
-    "channels": {
-        "t": {"kind": "timer"},
-        "c1": {"kind": "counter", "motor": "m1"},
-        "c2": {"kind": "counter", "motor": "m1", "center": 3.0},
-        "c3": {"kind": "counter", "motor": "m1", "width": 50.0},
-    },
-    "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "c1", "c2", "c3"]}},
-}
+from _common import (  # noqa: E402
+    SCALAR_GROUP,
+    ascan,
+    current_rss,
+    make_core,
+    peak_rss,
+    scan_env,
+)
+from _common import run_scan as run_command  # noqa: E402
+
+from macroserver.streams import ConsoleListener, NullListener  # noqa: E402
+
 TARGET = 5000.0
 
 
-def make_server(folder: Path) -> MacroServerCore:
-    env = Environment(folder / "environment.json")
-    server = MacroServerCore(build_config(CONFIG), env, extra_data_roots=[folder])
-    server.env.update({"ActiveMntGrp": "mg", "JsonRecorder": False})
-    return server
+def make_server(folder: Path):
+    """A core on the benchmark elements; Output recorder only (no JSON, no files)."""
+    return make_core(folder, env=scan_env(None, SCALAR_GROUP, json=False))
 
 
-def run_scan(server: MacroServerCore, points: int, listener=None) -> float:
+def run_scan(server, points: int, listener=None) -> float:
     """Seconds for one `ascan` of `points` points, start to end (recorders included)."""
-    runner = MacroRunner(server, listener or NullListener())
-    started = time.perf_counter()
-    outcome = runner.run(f"ascan m1 0 {points - 1} {points - 1} 0")
-    took = time.perf_counter() - started
-    if outcome.state != "finish":
-        raise SystemExit(f"scan failed: {outcome.error}")
-    return took
-
-
-def current_rss() -> int:
-    """Resident set size now (KiB), from /proc (0 where there is none)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return run_command(server, ascan(points), listener)
 
 
 def child(points: int) -> None:
@@ -75,10 +53,10 @@ def child(points: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         server = make_server(Path(folder))
         run_scan(server, 10)  # warm-up: imports, threads, first env writes
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss()
         now_before = current_rss()
         took = run_scan(server, points)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        after = peak_rss()
         now_after = current_rss()
     print(json.dumps({"points": points, "seconds": took, "rss_before": before,
                       "rss_after": after, "now_before": now_before, "now_after": now_after}))
@@ -112,7 +90,7 @@ def main() -> None:
 
             # the macro runs in this thread (cProfile sees one thread; recorder workers
             # are not in the profile)
-            cls, values, line = server.parse("ascan m1 0 9999 9999 0")
+            cls, values, line = server.parse(ascan(10_000))
             context = server.new_context(NullListener(), MacroControl(), "bench", line)
             profile = cProfile.Profile()
             profile.enable()

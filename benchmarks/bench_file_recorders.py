@@ -10,20 +10,14 @@ recorder's own bookkeeping costs.
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
-import fabio.edfimage
-import h5py
-import numpy as np
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from _common import best_of, plain_fabio, plain_h5py  # noqa: E402
 from recorder_feed import make_info, make_points, run_scan  # noqa: E402
 
 from macroserver.recorders.base import Recorder  # noqa: E402
@@ -35,50 +29,19 @@ SHAPE = (251, 251)
 SCALAR_POINTS = 10_000
 
 
-def timed(action: Callable[[int], object], repeat: int = 5) -> float:
+def timed(action, repeat: int = 5) -> float:
     """Best of `repeat` runs (this is a busy 2-core machine); `action` gets the run number."""
-    best = math.inf
-    for run in range(repeat):
-        start = time.perf_counter()
-        action(run)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def fsync(path: Path) -> None:
-    """The recorders fsync their files at the end; the plain loops get the same durability."""
-    fd = os.open(path, os.O_RDONLY)
-    os.fsync(fd)
-    os.close(fd)
+    return best_of(action, repeat)
 
 
 def feed(recorder: type[Recorder], path: Path, info, points) -> None:
     run_scan(recorder, path, info, points, flush_every=len(points) + 1)
 
 
-def plain_h5py(path: Path, frames: list[np.ndarray], rank: int) -> None:
-    """What a hand-written loop does: grow by one frame, write it; same chunks/filters."""
-    row_bytes = frames[0].nbytes
-    with h5py.File(path, "w", libver="latest") as f:
-        ds = f.create_dataset(
-            "frames",
-            shape=(0, *SHAPE),
-            maxshape=(None, *SHAPE),
-            dtype="float64",
-            chunks=(chunk_rows(row_bytes, len(frames)), *SHAPE),
-            **compression(rank, 2),
-        )
-        for i, frame in enumerate(frames):
-            ds.resize(i + 1, axis=0)
-            ds[i] = frame
-    fsync(path)
-
-
-def plain_fabio(folder: Path, frames: list[np.ndarray]) -> None:
-    folder.mkdir()
-    for i, frame in enumerate(frames):
-        header = {"scan_number": "1", "point_nb": str(i)}
-        fabio.edfimage.EdfImage(data=frame, header=header).write(str(folder / f"f_{i:05d}.edf"))
+def plain_nexus_like(path: Path, frames: list, rank: int) -> None:
+    """Plain h5py with the chunks and filters the NeXus recorder uses for these frames."""
+    chunks = (chunk_rows(frames[0].nbytes, len(frames)), *SHAPE)
+    plain_h5py(path, frames, chunks, compression(rank, 2))
 
 
 def main() -> None:
@@ -90,7 +53,7 @@ def main() -> None:
             points = make_points(info, FRAMES)
             frames = [p.values["img00"] for p in points]
             ours = timed(lambda n: feed(NexusRecorder, tmpdir / f"rec{rank}_{n}.h5", info, points))
-            plain = timed(lambda n: plain_h5py(tmpdir / f"plain{rank}_{n}.h5", frames, rank))
+            plain = timed(lambda n: plain_nexus_like(tmpdir / f"plain{rank}_{n}.h5", frames, rank))
             rows.append((
                 f"NeXus {FRAMES}x{SHAPE} f64, {label}",
                 f"{FRAMES / ours:8.1f} frames/s vs plain h5py {FRAMES / plain:8.1f}",

@@ -20,92 +20,34 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-CONFIG = """
-data_roots = []
-[motors.m1]
-position = 0.0
-limits = [-100000.0, 100000.0]
-[channels.timer]
-kind = "timer"
-[channels.ct1]
-kind = "counter"
-[channels.ct2]
-kind = "counter"
-[channels.ct3]
-kind = "counter"
-[measurement_groups.mg1]
-timer = "timer"
-channels = ["timer", "ct1", "ct2", "ct3"]
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ENV = {"JsonRecorder": True, "ActiveMntGrp": "mg1"}  # no ScanFile: no file recorders
+from _common import (  # noqa: E402
+    SCALAR_GROUP,
+    Timing,
+    ascan,
+    make_core,
+    scan_env,
+    tango_system,
+)
 
-
-class Timing:
-    """Receive times of data rows (by point number) and dt of record packets."""
-
-    def __init__(self) -> None:
-        self.row_received: dict[int, float] = {}
-        self.dt: dict[int, float] = {}
-        self.records = 0
-        self.lock = threading.Lock()
-
-    def output(self, lines: list[str]) -> None:
-        now = time.time()
-        for line in lines:
-            cells = line.split(None, 1)
-            if cells and cells[0].isdigit():
-                with self.lock:
-                    self.row_received.setdefault(int(cells[0]), now)
-
-    def packet(self, packet: dict) -> None:
-        if packet.get("type") == "record_data":
-            data = packet["data"]
-            with self.lock:
-                self.records += 1
-                self.dt[data["point_nb"]] = data["dt"]
-
-    def delays_ms(self, t0: float) -> list[float]:
-        return [1000.0 * (self.row_received[i] - (t0 + dt)) for i, dt in self.dt.items()
-                if i in self.row_received]
-
-
+ENV = scan_env(None, SCALAR_GROUP)  # JSON on, no ScanFile: no file recorders
 INTEGRATION_TIME = 0.0
 
 
 def command(points: int) -> str:
-    return f"ascan m1 0 {points - 1} {points - 1} {INTEGRATION_TIME}"
+    return ascan(points, INTEGRATION_TIME)
 
 
 def run_in_process(folder: Path, points: int) -> dict:
-    import json
-
-    from macroserver.config import load_config
-    from macroserver.core import MacroServerCore
-    from macroserver.env import Environment
     from macroserver.macros.runner import MacroRunner
-    from macroserver.streams import Level, NullListener
 
     timing = Timing()
-
-    class Listener(NullListener):
-        def message(self, level: Level, text: str) -> None:
-            if level is Level.OUTPUT:
-                timing.output(text.split("\n"))
-
-        def record_data(self, codec: str, payload: bytes) -> None:
-            timing.packet(json.loads(payload))
-
-    config = folder / "elements.toml"
-    config.write_text(CONFIG)
-    core = MacroServerCore(load_config(str(config)), Environment(folder / "env-local.json"),
-                           extra_data_roots=[folder])
-    core.set_env(ENV)
-    runner = MacroRunner(core, Listener())
+    core = make_core(folder / "local", env=ENV)
+    runner = MacroRunner(core, timing.listener())
     started = time.perf_counter()
     outcome = runner.run(command(points))
     elapsed = time.perf_counter() - started
@@ -116,49 +58,22 @@ def run_in_process(folder: Path, points: int) -> dict:
 
 def run_tango(folder: Path, points: int) -> dict:
     from macroserver.tango.client import DoorClient
-    from macroserver.tango.database import (
-        EmbeddedDatabase,
-        apply_dsconfig,
-        start_device_server,
-        stop_process,
-    )
-    from macroserver.tango.stack import server_description
 
-    config = folder / "elements.toml"
-    config.write_text(CONFIG)
-    database = EmbeddedDatabase(None, folder / "db")
-    database.start(timeout=60)
-    process = None
-    try:
-        description = server_description("bench", {
-            "Config": [str(config)], "DataRoots": [str(folder)],
-            "EnvironmentDb": [str(folder / "env-tango.json")]})
-        apply_dsconfig(description, database.tango_host)
-        process = start_device_server(
-            [sys.executable, "-m", "macroserver.cli.admin", "serve"], "bench",
-            database.tango_host, server="MacroServer", timeout=60,
-            log_path=folder / "server.log")
+    with tango_system(folder / "tango") as (door, _process):
         timing = Timing()
-        client = DoorClient(f"tango://{database.tango_host}/door/bench/1", timeout_ms=30000)
-        client.on_stream(lambda stream, lines: stream == "Output" and timing.output(lines))
-        client.on_record(timing.packet)
+        client = DoorClient(door, timeout_ms=30000)
+        timing.attach(client)
         with client:
             client.set_environment(ENV)
-            assert client.run("ascan m1 0 1 2 0", timeout=60).ok  # warm-up
-            timing.__init__()
+            assert client.run(ascan(3), timeout=60).ok  # warm-up
+            timing.reset()
             started = time.perf_counter()
             outcome = client.run(command(points), timeout=600)
             elapsed = time.perf_counter() - started
             assert outcome.ok, outcome
-            deadline = time.monotonic() + 10  # the last events may trail the status
-            while len(timing.row_received) < points and time.monotonic() < deadline:
-                time.sleep(0.01)
+            timing.wait_rows(points)
             t0 = client.environment()["ScanHistory"][-1]["startts"]
         return {"elapsed": elapsed, "timing": timing, "t0": t0}
-    finally:
-        if process is not None:
-            stop_process(process)
-        database.stop()
 
 
 def main() -> int:
@@ -176,7 +91,7 @@ def main() -> int:
     rows = []
     for name, result in (("in-process", local), ("through Tango", remote)):
         timing: Timing = result["timing"]
-        delays = sorted(timing.delays_ms(result["t0"]))
+        delays = timing.delays_ms(result["t0"])
         rows.append((name, args.points / result["elapsed"], len(timing.row_received),
                      timing.records, statistics.median(delays) if delays else float("nan"),
                      delays[int(0.95 * (len(delays) - 1))] if delays else float("nan"),

@@ -2,8 +2,9 @@
 
 A recorder class is instantiated once per scan with a `RecorderContext`, then receives
 `start(info)`, `record(point)` for every point in order, and always `end(end)`, all in
-its own worker thread (see `manager.py`). It may buffer; `flush()` is called whenever its
-queue runs empty, so a buffering writer can bound the data at risk in time.
+its own worker thread (see `manager.py`). It may buffer; a recorder that overrides
+`flush()` gets it once its queue has run empty (at most every `manager.FLUSH_GAP`
+seconds, and within that time of going idle), so it can bound the data at risk in time.
 
 How a recorder is selected for a scan is declared by class attributes:
 

@@ -22,6 +22,11 @@ from macroserver.recorders.registry import Selection
 from macroserver.streams import Level, MacroListener
 
 
+#: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
+#: at most this much); a recorder that went idle is flushed within this time.
+FLUSH_GAP = 0.05
+
+
 class RecorderFailed(MacroServerError):
     """A critical recorder failed; the scan stops with this reason."""
 
@@ -38,18 +43,36 @@ class _Worker:
         self.listener = listener
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, type(recorder).queue_size))
         self.failure: str | None = None
+        self.dirty = False  # handled items not flushed yet
         self.thread = threading.Thread(target=self._loop, name=f"recorder-{self.name}", daemon=True)
 
     def _loop(self) -> None:
-        handle = self._handle
-        get, empty = self.queue.get, self.queue.empty
+        handle, flush = self._handle, self.recorder.flush
+        get, get_nowait = self.queue.get, self.queue.get_nowait
+        # Only recorders that buffer get flush(): once their queue has run empty, at most
+        # every FLUSH_GAP s (per point, HDF5's flush cost more than writing a 2D frame).
+        buffering = type(self.recorder).flush is not Recorder.flush
+        flushed_at = 0.0
         while True:
-            item = get()
+            if self.dirty:
+                wait = flushed_at + FLUSH_GAP - time.monotonic()
+                try:
+                    item = get(timeout=wait) if wait > 0 else get_nowait()
+                except queue.Empty:
+                    if self.failure is None:
+                        try:
+                            flush()
+                        except Exception as exc:
+                            self._fail(None, exc)
+                    self.dirty = False
+                    flushed_at = time.monotonic()
+                    continue
+            else:
+                item = get()
             if self.failure is None:
                 try:
                     handle(item)
-                    if empty():
-                        self.recorder.flush()
+                    self.dirty = buffering and not isinstance(item, ScanEnd)
                 except Exception as exc:  # isolate: report, close, disable
                     self._fail(item, exc)
             self.queue.task_done()
@@ -61,7 +84,7 @@ class _Worker:
         deadline = time.monotonic() + timeout
         done = self.queue.all_tasks_done
         with done:
-            while self.queue.unfinished_tasks and self.failure is None:
+            while (self.queue.unfinished_tasks or self.dirty) and self.failure is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self.thread.is_alive():
                     return False
@@ -78,7 +101,8 @@ class _Worker:
 
     def _fail(self, item: Any, exc: Exception) -> None:
         where = f"at point {item.index}" if type(item) is Point else (
-            "at scan start" if isinstance(item, ScanInfo) else "at scan end")
+            "at scan start" if isinstance(item, ScanInfo) else
+            "writing buffered points" if item is None else "at scan end")
         self.failure = f"recorder {self.name} failed {where}: {type(exc).__name__}: {exc}"
         consequence = "the scan stops" if self.critical else "it is disabled for this scan"
         self.listener.message(Level.ERROR, f"{self.failure}; {consequence}")

@@ -108,6 +108,14 @@ class _Series:
         self.scalar = dataset.dtype.type
         self.row_bytes = dataset.dtype.itemsize * int(np.prod(column.shape, dtype=np.int64))
         self.rows: list[Any] = []
+        # one unfiltered chunk per frame: frames go straight into their chunk, bypassing
+        # HDF5's selection and conversion machinery (about 40% less time per 2D frame)
+        self.direct = (
+            self.row_bytes >= DIRECT_ROW_BYTES
+            and dataset.chunks == (1, *column.shape)
+            and dataset.id.get_create_plist().get_nfilters() == 0
+        )
+        self.zeros = (0,) * len(column.shape)
 
     def value(self, values: Mapping[str, Any]) -> tuple[Any, int]:
         """This column's value of a point (checked) and its size in bytes."""
@@ -129,8 +137,13 @@ class _Series:
     def write(self, start: int) -> None:
         """Small rows go as one block; big frames one call each (no copy into a block)."""
         if self.row_bytes >= DIRECT_ROW_BYTES:
+            dtype, direct = self.dataset.dtype, self.direct
+            write_chunk = self.dataset.id.write_direct_chunk
             for i, row in enumerate(self.rows, start):
-                self.dataset[i] = row
+                if direct and row.dtype == dtype and row.flags.c_contiguous:
+                    write_chunk((i, *self.zeros), row)
+                else:
+                    self.dataset[i] = row
         else:
             block = np.asarray(self.rows, dtype=self.dataset.dtype)
             self.dataset[start : start + len(block)] = block

@@ -82,7 +82,7 @@ def format_array(values: np.ndarray) -> list[str]:
     data = np.asarray(values).ravel()
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         return [format_number(v) for v in data.tolist()]
-    return [repr(v) if isinstance(v, float) else str(v) for v in data.tolist()]
+    return list(map(repr if data.dtype.kind == "f" else str, data.tolist()))
 
 
 def mca_lines(tokens: Sequence[str]) -> str:
