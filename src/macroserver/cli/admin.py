@@ -73,6 +73,12 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _wait_for_ctrl_c() -> None:
+    """Block until Ctrl-C or SIGTERM (how Starter, systemd and `kill` stop a process)."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         signal.pause()
     except KeyboardInterrupt:
@@ -190,6 +196,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not isinstance(exc, (RuntimeError, OSError)) and not _is_dev_failed(exc):
+            raise
+        print(f"Error: {_failure_text(exc)}", file=sys.stderr)
+        return 2
+
+
+def _is_dev_failed(exc: BaseException) -> bool:
+    """Tango's DevFailed, recognised without importing tango for `macroserver run`."""
+    return any(cls.__name__ == "DevFailed" for cls in type(exc).__mro__)
+
+
+def _failure_text(exc: BaseException) -> str:
+    """One readable line for a Tango DevFailed (its last description) or any error."""
+    errors = getattr(exc, "args", ())
+    descriptions = [getattr(e, "desc", "") for e in errors if hasattr(e, "desc")]
+    return descriptions[-1] if descriptions else str(exc)
 
 
 if __name__ == "__main__":

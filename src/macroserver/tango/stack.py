@@ -100,13 +100,14 @@ def _database(port: int, state_dir: Path, use_tango_host: bool, notes: list[str]
         notes.append(f"using the Tango database at TANGO_HOST={current}")
         return current, None
     host = f"127.0.0.1:{port}"
-    if database_answers(host, 0.5):
+    if port and database_answers(host, 0.5):
         notes.append(f"a Tango database already answers on {host}; using it")
         return host, None
-    database = EmbeddedDatabase(port, state_dir / "db")
+    database = EmbeddedDatabase(port or None, state_dir / "db")  # port 0: any free port
     database.start(timeout=30)
-    notes.append(f"started an embedded Tango database on {host} ({database.workdir})")
-    return host, database
+    notes.append(f"started an embedded Tango database on {database.tango_host} "
+                 f"({database.workdir})")
+    return database.tango_host, database
 
 
 def bring_up(
