@@ -10,6 +10,7 @@ seconds is declared hung and left behind.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -25,6 +26,14 @@ from macroserver.streams import Level, MacroListener
 #: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
 #: at most this much); a recorder that went idle is flushed within this time.
 FLUSH_GAP = 0.05
+#: Points waiting in one recorder's queue take at most about this much memory (the
+#: recorder's `queue_size` is lowered for big frames: 256 4-Mpixel images would be 8 GiB).
+MAX_QUEUE_BYTES = 64 << 20
+
+
+def point_bytes(info: ScanInfo) -> int:
+    """Approximate size of one point's values (8 bytes per value)."""
+    return sum(8 * math.prod(c.shape) for c in info.columns)
 
 
 class RecorderFailed(MacroServerError):
@@ -36,12 +45,15 @@ class RecorderFailed(MacroServerError):
 class _Worker:
     """One recorder, its queue and its thread."""
 
-    def __init__(self, recorder: Recorder, critical: bool, listener: MacroListener) -> None:
+    def __init__(self, recorder: Recorder, critical: bool, listener: MacroListener,
+                 max_points: int | None = None) -> None:
         self.recorder = recorder
         self.name = type(recorder).name or type(recorder).__name__
         self.critical = critical
         self.listener = listener
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, type(recorder).queue_size))
+        size = type(recorder).queue_size
+        self.queue: queue.Queue[Any] = queue.Queue(
+            maxsize=max(1, min(size, max_points) if max_points else size))
         self.failure: str | None = None
         self.dirty = False  # handled items not flushed yet
         self.thread = threading.Thread(target=self._loop, name=f"recorder-{self.name}", daemon=True)
@@ -141,7 +153,8 @@ class RecorderManager:
         self._hang_timeout = min(hang_timeout, 86400.0)
         self._workers: list[_Worker] = []
 
-    def _create(self, cls: type[Recorder], context: RecorderContext) -> None:
+    def _create(self, cls: type[Recorder], context: RecorderContext,
+                max_points: int | None = None) -> None:
         name = cls.name or cls.__name__
         critical = cls.critical or name in self._critical or cls.__name__ in self._critical
         try:
@@ -152,11 +165,12 @@ class RecorderManager:
                 raise RecorderFailed(message) from exc
             self._listener.message(Level.ERROR, message + "; the scan goes on without it")
             return
-        self._workers.append(_Worker(recorder, critical, self._listener))
+        self._workers.append(_Worker(recorder, critical, self._listener, max_points))
 
     def start(self, info: ScanInfo) -> None:
+        max_points = max(2, MAX_QUEUE_BYTES // max(1, point_bytes(info)))
         for cls, context in self._selection.chosen:
-            self._create(cls, context)
+            self._create(cls, context, max_points)
         for worker in self._workers:
             worker.thread.start()
             worker.put(info, self._hang_timeout)
