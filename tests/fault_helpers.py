@@ -1,190 +1,19 @@
-"""Helpers for the fault tests: a MacroServer through Tango that can be killed and
-restarted, a collecting Door subscription, and checks of SPEC/NeXus/EDF files.
+"""Helpers for the fault tests: checks of SPEC/NeXus/EDF files, Door client processes
+and the table rows and durations of a scan's Output lines.
 
-The server is registered with `server_description` + `apply_dsconfig` and started with
-the conftest `DeviceServers` factory (its own PID, loopback). `wrapper` lets a test set
-resource limits in the server process before it execs `macroserver serve`.
+The MacroServer they run against (started, killed and restarted) and the Door event
+collector are in tango_helpers.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import h5py
 import numpy as np
-import tango
-
-from macroserver.tango.database import apply_dsconfig
-from macroserver.tango.stack import server_description
-
-SERVE = [sys.executable, "-m", "macroserver.cli.admin", "serve"]
-
-# Sets a file-size limit in the server process, with SIGXFSZ ignored so that a write
-# beyond it fails with EFBIG (an OSError, like ENOSPC on a full disk), then execs serve.
-RLIMIT_WRAPPER = (
-    "import os, resource, signal, sys\n"
-    "limit = int(os.environ['FAULT_FSIZE_LIMIT'])\n"
-    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))\n"
-    "os.execv(sys.executable, [sys.executable, '-m', 'macroserver.cli.admin', 'serve',"
-    " *sys.argv[1:]])\n"
-)
-
-
-def demo_config(folder: Path) -> Path:
-    """The packaged demo beamline (theta, value, wave, 251x251 beam), no relative roots."""
-    text = resources.files("macroserver").joinpath("data", "demo.toml").read_text()
-    text = text.replace('data_roots = ["data"]', "data_roots = []")
-    path = folder / "demo.toml"
-    path.write_text(text)
-    return path
-
-
-@dataclass
-class Server:
-    """One MacroServer instance: how to (re)start, kill and reach it."""
-
-    servers: Any  # conftest DeviceServers
-    tango_host: str
-    instance: str
-    folder: Path
-    config: Path
-    recorder_path: list[Path] = field(default_factory=list)
-    wrapper_env: dict[str, str] | None = None
-    process: subprocess.Popen | None = None
-
-    @property
-    def data_dir(self) -> Path:
-        return self.folder / "data"
-
-    @property
-    def env_path(self) -> Path:
-        return self.folder / "env" / "environment.json"
-
-    @property
-    def door(self) -> str:
-        return f"tango://{self.tango_host}/door/{self.instance}/1"
-
-    @property
-    def ms(self) -> str:
-        return f"tango://{self.tango_host}/macroserver/{self.instance}/1"
-
-    def register(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        properties = {
-            "Config": [str(self.config)],
-            "DataRoots": [str(self.data_dir)],
-            "EnvironmentDb": [str(self.env_path)],
-        }
-        if self.recorder_path:
-            properties["RecorderPath"] = [str(p) for p in self.recorder_path]
-        apply_dsconfig(server_description(self.instance, properties), self.tango_host)
-
-    def start(self) -> None:
-        args = SERVE if self.wrapper_env is None else [sys.executable, "-c", RLIMIT_WRAPPER]
-        self.process = self.servers(args, "MacroServer", self.instance,
-                                    env=self.wrapper_env, timeout=60)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=20)
-
-    def proxy(self, which: str = "door") -> tango.DeviceProxy:
-        proxy = tango.DeviceProxy(self.door if which == "door" else self.ms)
-        proxy.set_timeout_millis(10000)
-        return proxy
-
-    def environment(self) -> dict[str, Any]:
-        return json.loads(self.proxy("ms").read_attribute("Environment").value[1])
-
-    def set_env(self, changes: dict[str, Any], remove: Iterable[str] = ()) -> None:
-        payload = json.dumps({"change": changes, "del": list(remove)}).encode()
-        self.proxy("ms").write_attribute("Environment", ("utf8_json", payload))
-
-
-def start_server(servers: Any, tango_host: str, instance: str, folder: Path,
-                 config: Path | None = None, **kwargs: Any) -> Server:
-    folder.mkdir(parents=True, exist_ok=True)
-    server = Server(servers, tango_host, instance, folder, config or demo_config(folder),
-                    **kwargs)
-    server.register()
-    server.start()
-    return server
-
-
-class DoorEvents:
-    """Change events of a Door (streams and MacroStatus) with arrival times, in order."""
-
-    def __init__(self, door: str, attrs: Iterable[str] = ("Output", "Error", "Warning",
-                                                           "MacroStatus")) -> None:
-        self.proxy = tango.DeviceProxy(door)
-        self.proxy.set_timeout_millis(10000)
-        self.cond = threading.Condition()
-        self.events: list[tuple[str, Any, float]] = []
-        self._first = {a.lower() for a in attrs}
-        self._ids = [self.proxy.subscribe_event(a, tango.EventType.CHANGE_EVENT, self._on)
-                     for a in attrs]
-
-    def _on(self, event: tango.EventData) -> None:
-        now = time.monotonic()
-        attr = event.attr_name.rsplit("/", 1)[-1].lower()
-        with self.cond:
-            if attr in self._first:
-                self._first.discard(attr)
-                return
-            if not event.err:
-                self.events.append((attr, event.attr_value.value, now))
-                self.cond.notify_all()
-
-    def lines(self, attr: str) -> list[tuple[str, float]]:
-        with self.cond:
-            return [(line, t) for a, v, t in self.events if a == attr.lower() for line in v or []]
-
-    def statuses(self) -> list[dict[str, Any]]:
-        with self.cond:
-            values = [v for a, v, _ in self.events if a == "macrostatus" and v[1]]
-        return [s for v in values for s in json.loads(v[1])]
-
-    def clear(self) -> None:
-        with self.cond:
-            self.events.clear()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"not met within {timeout} s; last events "
-                                       f"{self.events[-10:]}")
-                self.cond.wait(min(left, 0.2))
-
-    def wait_end(self, macro_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        final = ("finish", "stop", "abort", "exception")
-
-        def ended() -> list[dict[str, Any]]:
-            return [s for s in self.statuses() if s["id"] == macro_id and s["state"] in final]
-
-        self.wait_for(lambda: bool(ended()), timeout)
-        return ended()[0]
-
-    def close(self) -> None:
-        for event_id in self._ids:
-            try:
-                self.proxy.unsubscribe_event(event_id)
-            except tango.DevFailed:
-                pass
 
 
 def data_rows(lines: Iterable[str]) -> list[int]:

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from fault_helpers import DoorEvents, data_rows, scan_seconds, start_clients, start_server
+from fault_helpers import data_rows, scan_seconds, start_clients
+from tango_helpers import Events, start_macroserver, write_config
 
 CONFIG = """\
 data_roots = []
@@ -53,10 +54,8 @@ CLIENT_NICE = 19
 @pytest.fixture(scope="module")
 def server(module_device_server, tango_db, tmp_path_factory):
     folder = tmp_path_factory.mktemp("faultclients")
-    config = folder / "elements.toml"
-    config.write_text(CONFIG)
-    srv = start_server(module_device_server, tango_db.tango_host, "faultclients", folder,
-                       config=config)
+    srv = start_macroserver(module_device_server, tango_db.tango_host, "faultclients", folder,
+                            write_config(folder, text=CONFIG))
     srv.set_env({"ActiveMntGrp": "mg1", "JsonRecorder": False})
     return srv
 
@@ -67,17 +66,16 @@ def run_scan(server, command=SCAN, timeout=120.0):
     Returns (seconds from RunMacro to the door's final MacroStatus event, as a client
     sees the scan; the scan's own duration as the server reports it; the table rows).
     """
-    events = DoorEvents(server.door)
+    events = Events(server.door)
     try:
         started = time.monotonic()
         macro_id = server.proxy().RunMacro([command])[0]
         status = events.wait_end(macro_id, timeout)
-        ended = next(t for a, v, t in events.events if a == "macrostatus"
-                     and any(s["id"] == macro_id and s["state"] == "finish"
-                             for s in json.loads(v[1])))
-        events.wait_for(lambda: any(" ended at " in line
-                                    for line, _ in events.lines("Output")), 10)
-        lines = [line for line, _ in events.lines("Output")]
+        ended = next(e.at for e in events.received("MacroStatus")
+                     if any(s["id"] == macro_id and s["state"] == "finish"
+                            for s in json.loads(e.value[1])))
+        events.wait_for(lambda ev: any(" ended at " in line for line in ev.lines("Output")), 10)
+        lines = events.lines("Output")
     finally:
         events.close()
     assert status["state"] == "finish", status
@@ -87,17 +85,17 @@ def run_scan(server, command=SCAN, timeout=120.0):
 def test_a_client_killed_mid_scan_does_not_stop_or_slow_the_scan(server):
     baseline = statistics.median(run_scan(server)[0] for _ in range(RUNS))
     (client,) = start_clients(server.door, 1, scans=1)
-    events = DoorEvents(server.door)
+    events = Events(server.door)
     try:
         started = time.monotonic()
         macro_id = server.proxy().RunMacro([SCAN])[0]
-        events.wait_for(lambda: len(data_rows(l for l, _ in events.lines("Output"))) > 50, 30)
+        events.wait_for(lambda ev: len(data_rows(ev.lines("Output"))) > 50, 30)
         client.kill()
         client.wait(timeout=10)
         status = events.wait_end(macro_id, 120)
         seconds = time.monotonic() - started
-        events.wait_for(lambda: any(" ended at " in l for l, _ in events.lines("Output")), 10)
-        lines = [line for line, _ in events.lines("Output")]
+        events.wait_for(lambda ev: any(" ended at " in l for l in ev.lines("Output")), 10)
+        lines = events.lines("Output")
     finally:
         events.close()
         if client.poll() is None:

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from collect import collector_class, make_core, write_collector, Collect
-from fault_helpers import DoorEvents, nexus_points, spec_scans, spec_text_is_clean, start_server
+from fault_helpers import nexus_points, spec_scans, spec_text_is_clean
+from tango_helpers import Events, start_macroserver, write_config
 from macroserver.errors import WrongState
 from macroserver.macros.runner import DoorState, MacroRunner
 
@@ -94,10 +95,8 @@ def server(module_device_server, tango_db, tmp_path_factory):
     from test_faults_clients import CONFIG
 
     folder = tmp_path_factory.mktemp("faultint")
-    config = folder / "elements.toml"
-    config.write_text(CONFIG)
-    srv = start_server(module_device_server, tango_db.tango_host, "faultint", folder,
-                       config=config)
+    srv = start_macroserver(module_device_server, tango_db.tango_host, "faultint", folder,
+                            write_config(folder, text=CONFIG))
     srv.set_env({"ActiveMntGrp": "mg1", "JsonRecorder": False,
                  "ScanDir": str(srv.data_dir), "ScanFile": ["i.h5", "i.dat"]})
     return srv
@@ -138,7 +137,7 @@ def test_random_stop_abort_pause_through_tango(server):
     for trial in range(TANGO_TRIALS):
         intervals, _, action, delay, paused_for = choose(rng)
         intervals *= 10  # slower through Tango's round trips: longer scans
-        events = DoorEvents(server.door)
+        events = Events(server.door)
         try:
             macro_id = door.RunMacro([f"ascan m1 0 1 {intervals} 0.002"])[0]
             time.sleep(delay * 5)

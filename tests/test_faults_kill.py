@@ -16,14 +16,13 @@ import pytest
 import silx.io
 
 from fault_helpers import (
-    DoorEvents,
     check_edf_folder,
     data_rows,
     spec_last_scan_rows,
     spec_scans,
     spec_text_is_clean,
-    start_server,
 )
+from tango_helpers import Events, start_macroserver
 
 # Seconds after the first table row at which the server is killed, one round each.
 KILL_AFTER = (0.3, 1.2, 2.0, 3.0)
@@ -37,8 +36,8 @@ IMAGE = (251, 251)
 
 @pytest.fixture(scope="module")
 def server(module_device_server, tango_db, tmp_path_factory):
-    return start_server(module_device_server, tango_db.tango_host, "faultkill",
-                        tmp_path_factory.mktemp("faultkill"))
+    return start_macroserver(module_device_server, tango_db.tango_host, "faultkill",
+                             tmp_path_factory.mktemp("faultkill"))
 
 
 def check_nexus_after_kill(path, entry, flushed):
@@ -65,15 +64,15 @@ def test_sigkill_mid_scan_then_restart(server, round_):
     h5, dat = folder / f"k{round_}.h5", folder / f"k{round_}.dat"
     server.set_env({"ScanDir": str(folder), "ScanFile": [h5.name, dat.name],
                     "ActiveMntGrp": "mg_demo", "FaultMarker": [round_, "kept"]})
-    events = DoorEvents(server.door)
+    events = Events(server.door)
     try:
         scan_id = server.environment().get("ScanID", 0) + 1
         server.proxy().RunMacro([f"ascan theta 0 1 {NPOINTS - 1} 0.01"])
-        events.wait_for(lambda: bool(data_rows(l for l, _ in events.lines("Output"))), 30)
+        events.wait_for(lambda ev: bool(data_rows(ev.lines("Output"))), 30)
         time.sleep(KILL_AFTER[round_])
         killed_at = time.monotonic()
         server.kill()
-        rows = [(int(line.split()[0]), t) for line, t in events.lines("Output")
+        rows = [(int(line.split()[0]), t) for line, t in events.timed_lines("Output")
                 if line.split() and line.split()[0].isdigit()]
     finally:
         events.close()
@@ -105,11 +104,11 @@ def test_sigkill_mid_scan_then_restart(server, round_):
     assert env["ScanID"] == scan_id
     assert env["FaultMarker"] == [round_, "kept"]
     assert env["ScanFile"] == [h5.name, dat.name] and env["ActiveMntGrp"] == "mg_demo"
-    events = DoorEvents(server.door)
+    events = Events(server.door)
     try:
         macro_id = server.proxy().RunMacro(["ascan theta 0 1 2 0"])[0]
         assert events.wait_end(macro_id)["state"] == "finish"
-        warnings = [line for line, _ in events.lines("Warning")]
+        warnings = events.lines("Warning")
     finally:
         events.close()
     assert server.environment()["ScanID"] == scan_id + 1

@@ -19,16 +19,15 @@ import tango
 
 from collect import collector_class, make_core, run, write_collector
 from fault_helpers import (
-    DoorEvents,
     check_edf_folder,
     data_rows,
     nexus_points,
     spec_scans,
     spec_text_is_clean,
-    start_server,
 )
 from macroserver.records import EndStatus
 from macroserver.streams import Level
+from tango_helpers import Events, start_macroserver
 
 HANG_SOURCE = '''
 import threading
@@ -163,13 +162,13 @@ def server(module_device_server, tango_db, tmp_path_factory):
     plugins = folder / "recorders"
     plugins.mkdir()
     (plugins / "faulty.py").write_text(textwrap.dedent(FAULTY_SOURCE))
-    return start_server(module_device_server, tango_db.tango_host, "faultrec", folder,
-                        recorder_path=[plugins],
-                        wrapper_env={"FAULT_FSIZE_LIMIT": str(FSIZE_LIMIT)})
+    return start_macroserver(module_device_server, tango_db.tango_host, "faultrec", folder,
+                             recorder_path=[plugins],
+                             wrapper_env={"FAULT_FSIZE_LIMIT": str(FSIZE_LIMIT)})
 
 
 def run_on_door(server, command, timeout=60.0):
-    events = DoorEvents(server.door)
+    events = Events(server.door)
     try:
         macro_id = server.proxy().RunMacro([command])[0]
         status = events.wait_end(macro_id, timeout)
@@ -188,11 +187,11 @@ def test_a_raising_recorder_is_reported_on_the_door_error_stream(server):
     finally:
         server.set_env({}, ["FaultyRecorder"])
     assert status["state"] == "finish"
-    errors = [line for line, _ in events.lines("Error")]
+    errors = events.lines("Error")
     assert len(errors) == 1, errors
     assert any("recorder faulty failed at point 3" in e and "faulty recorder broke" in e
                for e in errors), errors
-    assert data_rows(line for line, _ in events.lines("Output")) == list(range(5))
+    assert data_rows(events.lines("Output")) == list(range(5))
     assert server.proxy().state() == tango.DevState.ON
     scan_id = server.environment()["ScanID"]
     assert nexus_points(folder / "e.h5", f"entry{scan_id}") == (5, "done")
@@ -205,13 +204,13 @@ def test_disk_full_names_the_file_and_leaves_the_others_and_the_server_alone(ser
     server.set_env({"ScanDir": str(folder), "ScanFile": ["full.h5", "full.dat"],
                     "ActiveMntGrp": "mg_demo"})
     status, events = run_on_door(server, "ascan theta 0 1 19 0")
-    errors = [line for line, _ in events.lines("Error")]
+    errors = events.lines("Error")
     scan_id = server.environment()["ScanID"]
     # a clear error naming the recorder and its file; the scan went on
     assert status["state"] == "finish", (status, errors)
     assert any("recorder nexus" in e and str(folder / "full.h5") in e for e in errors), errors
     assert any("File too large" in e or "EFBIG" in e or "errno = 27" in e for e in errors), errors
-    assert data_rows(line for line, _ in events.lines("Output")) == list(range(20))
+    assert data_rows(events.lines("Output")) == list(range(20))
     # the SPEC file and its images are complete
     text = spec_text_is_clean(folder / "full.dat")
     rows, _, closing = spec_scans(folder / "full.dat")[f"{scan_id}.1"]
@@ -223,7 +222,7 @@ def test_disk_full_names_the_file_and_leaves_the_others_and_the_server_alone(ser
     assert server.proxy("ms").state() == tango.DevState.ON
     server.set_env({"ScanFile": ["after.dat", "after.h5"], "ActiveMntGrp": "mg_demo"})
     status, events = run_on_door(server, "ascan theta 0 1 2 0")
-    assert status["state"] == "finish", [line for line, _ in events.lines("Error")]
+    assert status["state"] == "finish", events.lines("Error")
     assert nexus_points(folder / "after.h5", f"entry{scan_id + 1}") == (3, "done")
     assert door.state() == tango.DevState.ON
     print(f"disk full errors: {errors}")

@@ -15,7 +15,6 @@ unicode is sent the way a UTF-8 client sends it: its bytes, one Latin-1 characte
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,33 +24,11 @@ import tango
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macroserver.tango.stack import server_description
-from macroserver.tango.database import apply_dsconfig
+from tango_helpers import small_config, start_macroserver, write_config
 
-SERVE = [sys.executable, "-m", "macroserver.cli.admin", "serve"]
 INSTANCE = "fuzz"
-
-CONFIG = """\
-data_roots = []
-
-[motors.m1]
-limits = [-1000.0, 1000.0]
-
-[motors.m2]
-limits = [-10.0, 10.0]
-
-[channels.t]
-kind = "timer"
-
-[channels.c1]
-kind = "counter"
-motor = "m1"
-noise = 0.0
-
-[measurement_groups.mg]
-timer = "t"
-channels = ["t", "c1"]
-"""
+CONFIG = small_config("[-1000.0, 1000.0]", motors="[motors.m2]\nlimits = [-10.0, 10.0]\n\n",
+                      c1="noise = 0.0\n")
 
 #: Reasons a refused RunMacro / Environment write may carry (errors.py + Door/MacroServer).
 KNOWN_REASONS = {
@@ -72,14 +49,9 @@ BASELINE = {"ActiveMntGrp": "mg", "JsonRecorder": False}
 @pytest.fixture(scope="module")
 def server(module_device_server, tango_db, tmp_path_factory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("fuzz-server")
-    (base / "data").mkdir()
-    config = base / "config.toml"
-    config.write_text(CONFIG)
-    description = server_description(INSTANCE, {
-        "Config": [str(config)], "DataRoots": [str(base / "data")],
-        "EnvironmentDb": [str(base / "env" / "environment.json")]})
-    apply_dsconfig(description, tango_db.tango_host)
-    process = module_device_server(SERVE, "MacroServer", INSTANCE, timeout=60)
+    config = write_config(base, name="config.toml", text=CONFIG)
+    process = start_macroserver(module_device_server, tango_db.tango_host, INSTANCE, base,
+                                config).process
     ms = tango.DeviceProxy(f"macroserver/{INSTANCE}/1")
     door = tango.DeviceProxy(f"door/{INSTANCE}/1")
     for proxy in (ms, door):

@@ -7,15 +7,13 @@ a Tango motor and detector channels served by the test devices (tests/devices/).
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pytest
 import tango
 from tango import DevState
 
 from macroserver.tango.client import DoorClient
-from tango_helpers import SERVE, MacroServerInstance, start_macroserver, wait_state, write_config
+from tango_helpers import MacroServerInstance, start_macroserver, wait_state, write_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -100,17 +98,14 @@ def test_a_tango_motor_refusing_a_target_fails_the_macro_not_the_server(ms) -> N
 
 
 def test_sigkill_and_restart_keep_the_environment_and_scan_ids(
-        ms, module_device_server, tango_db) -> None:
+        ms) -> None:
     with DoorClient(ms.door_name(0)) as client:
         client.set_environment({"KeepMe": {"a": [1, 2]}})
         assert client.run("ascan m1 0 1 2 0", timeout=30).ok
         assert client.run("ascan m1 0 1 2 0", timeout=30).ok
         last_id = client.environment()["ScanID"]
-    process = next(p for p in module_device_server.processes if "t2" in p.args)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(10)
-    module_device_server.processes.remove(process)
-    module_device_server(SERVE, "MacroServer", "t2", timeout=60)
+    ms.kill()
+    ms.start()
     with DoorClient(ms.door_name(0)) as client:
         env = client.environment()
         assert env["KeepMe"] == {"a": [1, 2]}
