@@ -18,28 +18,11 @@ from pathlib import Path
 import pytest
 import tango
 
-from macroserver.tango.database import apply_dsconfig
-from macroserver.tango.stack import server_description
+from tango_helpers import SERVE, register_macroserver, small_config
 
 ADMIN = [sys.executable, "-m", "macroserver.cli.admin"]
 
-GOOD = """\
-data_roots = []
-
-[motors.m1]
-limits = [-10.0, 10.0]
-
-[channels.t]
-kind = "timer"
-
-[channels.c1]
-kind = "counter"
-motor = "m1"
-
-[measurement_groups.mg]
-timer = "t"
-channels = ["t", "c1"]
-"""
+GOOD = small_config()
 
 #: (name, configuration text, texts the message must contain besides the file name)
 BAD_CONFIGS = [
@@ -150,18 +133,21 @@ def test_damaged_environment_stops_run_and_is_kept_aside(tmp_path, name, content
     _check_kept_aside(env_file, original)
 
 
+def serve(device_server, tango_db, instance: str, config: Path, data_dir: Path,
+          env_file: Path) -> tango.DeviceProxy:
+    """Register and serve `instance` (data root `data_dir`); its MacroServer's proxy."""
+    register_macroserver(tango_db.tango_host, instance, config, data_dir, env_file)
+    device_server(SERVE, "MacroServer", instance, timeout=60)
+    return tango.DeviceProxy(f"macroserver/{instance}/1")
+
+
 def test_damaged_environment_puts_the_served_macroserver_in_fault(
         device_server, tango_db, tmp_path) -> None:
     instance = "damagedenv"
     env_file = tmp_path / "env" / "environment.json"
     env_file.parent.mkdir()
     original = _write(env_file, DAMAGED_ENV[0][1])
-    description = server_description(instance, {
-        "Config": [str(_good_config(tmp_path))], "DataRoots": [str(tmp_path)],
-        "EnvironmentDb": [str(env_file)]})
-    apply_dsconfig(description, tango_db.tango_host)
-    device_server([*ADMIN, "serve"], "MacroServer", instance, timeout=60)
-    ms = tango.DeviceProxy(f"macroserver/{instance}/1")
+    ms = serve(device_server, tango_db, instance, _good_config(tmp_path), tmp_path, env_file)
     door = tango.DeviceProxy(f"door/{instance}/1")
     assert ms.state() == tango.DevState.FAULT
     status = ms.status()
@@ -186,12 +172,7 @@ def test_damaged_configuration_puts_the_served_macroserver_in_fault(
     instance = "damagedcfg"
     config = tmp_path / "bad.toml"
     config.write_text(GOOD.replace('motor = "m1"', 'motor = "theta"'))
-    description = server_description(instance, {
-        "Config": [str(config)], "DataRoots": [str(tmp_path)],
-        "EnvironmentDb": [str(tmp_path / "env.json")]})
-    apply_dsconfig(description, tango_db.tango_host)
-    device_server([*ADMIN, "serve"], "MacroServer", instance, timeout=60)
-    ms = tango.DeviceProxy(f"macroserver/{instance}/1")
+    ms = serve(device_server, tango_db, instance, config, tmp_path, tmp_path / "env.json")
     assert ms.state() == tango.DevState.FAULT
     assert str(config) in ms.status() and "theta" in ms.status(), ms.status()
     assert not (tmp_path / "env.json").exists()

@@ -32,26 +32,12 @@ from macroserver.env import Environment, parse_value
 from macroserver.errors import MacroServerError
 from macroserver.macros.runner import MacroRunner
 from macroserver.streams import Level
-from macroserver.tango.database import apply_dsconfig, stop_process
-from macroserver.tango.stack import server_description
+from macroserver.tango.database import stop_process
+from tango_helpers import SERVE, register_macroserver, small_config, write_config
 
-SERVE = [sys.executable, "-m", "macroserver.cli.admin", "serve"]
 INSTANCE = "security"
 
-FAST_TOML = """\
-data_roots = []
-
-[motors.m1]
-limits = [-100.0, 100.0]
-
-[channels.t]
-kind = "timer"
-
-[channels.c1]
-kind = "counter"
-motor = "m1"
-noise = 0.0
-
+FAST_TOML = small_config("[-100.0, 100.0]", c1="noise = 0.0\n", extra="""
 [channels.spectrum]
 kind = "spectrum"
 model = "wave"
@@ -64,14 +50,10 @@ model = "spot"
 motor = "m1"
 shape = [6, 5]
 
-[measurement_groups.mg]
-timer = "t"
-channels = ["t", "c1"]
-
 [measurement_groups.mg_images]
 timer = "t"
 channels = ["t", "c1", "spectrum", "image"]
-"""
+""")
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -463,13 +445,9 @@ def server(tango_db, tmp_path_factory) -> Iterator[Server]:
     macros.mkdir()
     (macros / "broken_plugin.py").write_text("raise RuntimeError('broken on purpose')\n")
     (macros / "fine_plugin.py").write_text(plugin_source(base / "m", "macro", "fine_macro"))
-    config = base / "config.toml"
-    config.write_text(FAST_TOML)
-    description = server_description(INSTANCE, {
-        "Config": [str(config)], "DataRoots": [str(layout.data)],
-        "EnvironmentDb": [str(base / "state" / "environment.json")],
-        "MacroPath": [str(macros)]})
-    apply_dsconfig(description, tango_db.tango_host)
+    register_macroserver(tango_db.tango_host, INSTANCE,
+                         write_config(base, name="config.toml", text=FAST_TOML), layout.data,
+                         base / "state" / "environment.json", {"MacroPath": [str(macros)]})
     log = base / "server.log"
     env = {**os.environ, "TANGO_HOST": tango_db.tango_host, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:  # the default endpoint on purpose: no -ORBendPoint
