@@ -66,15 +66,9 @@ def _start_session_database(tmp_path_factory: pytest.TempPathFactory) -> Embedde
         return database
     if TEST_DB != "mariadb":
         raise pytest.UsageError(f"MACROSERVER_TEST_DB must be sqlite or mariadb, not {TEST_DB!r}")
-    from facility_db import FacilityDatabase, FacilityUnavailable, ensure_installed, \
-        skip_unavailable
+    from facility_db import start_facility
 
-    try:
-        ensure_installed()
-    except FacilityUnavailable as exc:
-        skip_unavailable(exc, "Tango tests (MACROSERVER_TEST_DB=mariadb)")
-    facility = FacilityDatabase(tmp_path_factory.mktemp("facility-db"))
-    facility.start(timeout=90)
+    facility = start_facility(tmp_path_factory, "Tango tests (MACROSERVER_TEST_DB=mariadb)")
     return facility  # type: ignore[return-value]  # same tango_host/port/stop interface
 
 

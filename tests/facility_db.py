@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, Callable, NoReturn
 
 from macroserver.tango.database import database_answers, free_port, stop_process
 
@@ -140,6 +140,30 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no output)"
 
 
+def _wait_until(ready: Callable[[], bool], process: subprocess.Popen, name: str, doing: str,
+                log: Path, deadline: float) -> None:
+    """Poll `ready`; RuntimeError with the tail of `log` if `process` exits first or
+    `deadline` passes (the message: "<name> did not <doing> in time")."""
+    while not ready():
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not {doing} in time:\n{_tail(log)}")
+        time.sleep(POLL)
+
+
+def start_facility(tmp_path_factory: Any, what: str) -> FacilityDatabase:
+    """A started FacilityDatabase in a new temporary folder, or a loud skip of `what`
+    (see skip_unavailable) where its packages cannot be installed."""
+    try:
+        ensure_installed()
+    except FacilityUnavailable as exc:
+        skip_unavailable(exc, what)
+    database = FacilityDatabase(tmp_path_factory.mktemp("facility-db"))
+    database.start(timeout=90)
+    return database
+
+
 class FacilityDatabase:
     """A private MariaDB server plus DataBaseds on 127.0.0.1, all files in `workdir`."""
 
@@ -193,13 +217,8 @@ class FacilityDatabase:
                    "--skip-name-resolve", *self._user_args()]
         with open(self.workdir / "mariadb.out", "wb") as out:
             self._mariadb = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        while not self._mysql_ok("SELECT 1"):
-            if self._mariadb.poll() is not None:
-                raise RuntimeError(f"MariaDB exited with code {self._mariadb.returncode}:\n"
-                                   f"{_tail(error_log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"MariaDB did not answer in time:\n{_tail(error_log)}")
-            time.sleep(POLL)
+        _wait_until(lambda: self._mysql_ok("SELECT 1"), self._mariadb, "MariaDB",
+                    "answer", error_log, deadline)
 
     def _mysql(self, sql: str, database: str = "", timeout: float = 30.0
                ) -> subprocess.CompletedProcess:
@@ -246,13 +265,8 @@ class FacilityDatabase:
         with open(log, "wb") as out:
             self._databaseds = subprocess.Popen(command, cwd=self.workdir, env=env,
                                                 stdout=out, stderr=subprocess.STDOUT)
-        while READY_LINE not in log.read_text(errors="replace"):
-            if self._databaseds.poll() is not None:
-                raise RuntimeError(f"DataBaseds exited with code {self._databaseds.returncode}:"
-                                   f"\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"DataBaseds did not get ready in time:\n{_tail(log)}")
-            time.sleep(POLL)
+        _wait_until(lambda: READY_LINE in log.read_text(errors="replace"), self._databaseds,
+                    "DataBaseds", "get ready", log, deadline)
         if not database_answers(self.tango_host, max(deadline - time.monotonic(), 2.0)):
             raise RuntimeError(f"DataBaseds on {self.tango_host} does not answer:\n{_tail(log)}")
 

@@ -23,15 +23,10 @@ from typing import Iterator
 import pytest
 import tango
 
-from facility_db import (
-    FacilityDatabase,
-    FacilityUnavailable,
-    ensure_installed,
-    skip_unavailable,
-)
+from facility_db import FacilityDatabase, start_facility
 from macroserver.tango.client import DoorClient
 from macroserver.tango.database import connect_database, start_device_server, stop_process
-from tango_helpers import SIM_CONFIG
+from tango_helpers import write_config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -60,12 +55,7 @@ def _macroserver_command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def facility(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FacilityDatabase]:
-    try:
-        ensure_installed()
-    except FacilityUnavailable as exc:
-        skip_unavailable(exc, "facility deployment tests")
-    database = FacilityDatabase(tmp_path_factory.mktemp("facility-db"))
-    database.start(timeout=90)
+    database = start_facility(tmp_path_factory, "facility deployment tests")
     try:
         yield database
     finally:
@@ -114,8 +104,7 @@ def deployment(facility: FacilityDatabase, tmp_path_factory: pytest.TempPathFact
     data_dir = folder / "data"
     data_dir.mkdir()
     env_path = folder / "state" / "environment.json"
-    config = folder / "elements.toml"
-    config.write_text(SIM_CONFIG + TANGO_MOTOR_TABLE)
+    config = write_config(folder, TANGO_MOTOR_TABLE)
     motor_json = folder / "simmotor.json"
     motor_json.write_text(json.dumps({"servers": {"SimMotor": {INSTANCE: {"SimMotor": {
         MOTOR: {"properties": {"Velocity": ["50"]}}}}}}}))
