@@ -166,6 +166,14 @@ def release_free_memory() -> None:
         pass
 
 
+def process_cpu(pid: int | None = None) -> float:
+    """CPU seconds (user + system, all threads) of process `pid` (this one by default)."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- Tango ----------------------------------------------------------------------------
 
 @contextlib.contextmanager

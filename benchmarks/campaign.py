@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from _common import (  # noqa: E402
     make_core,
     peak_rss,
     percentile,
+    process_cpu,
     plain_fabio,
     plain_h5py,
     release_free_memory,
@@ -90,13 +92,17 @@ class Case:
     def run(self, points: int) -> None:
         names = _files(self.folder, self.files, f"{self.group}_{self.which}_{self.runs}")
         self.core.set_env(scan_env(self.folder, self.group, files=names, json=self.json_on))
-        self.best = min(self.best, run_scan(self.core, command(points)))
+        cpu = process_cpu()
+        seconds = run_scan(self.core, command(points))
+        cpu = process_cpu() - cpu
+        if seconds < self.best:
+            self.best, self.cpu = seconds, cpu
         self.last_files = [self.folder / n for n in names]
         self.runs, self.points = self.runs + 1, points
 
     def result(self) -> dict:
         return {"label": self.label, "points": self.points, "seconds": self.best,
-                "files": self.last_files}
+                "cpu_seconds": self.cpu, "files": self.last_files}
 
 
 # -- through Tango --------------------------------------------------------------------------
@@ -118,16 +124,18 @@ def through_tango(folder: Path, cases: list[tuple[str, str, str, int]]) -> dict[
                 names = _files(folder, files, "tango_" + key.replace("/", "_"))
                 client.set_environment(scan_env(folder, group, files=names, json=json_on))
                 timing.reset()
+                cpu = process_cpu(process.pid)
                 started = time.perf_counter()
                 outcome = client.run(command(points), timeout=1800)
                 elapsed = time.perf_counter() - started
+                cpu = process_cpu(process.pid) - cpu
                 if not outcome.ok:
                     raise SystemExit(f"through Tango, {key}: {outcome.state} {outcome.error}")
                 timing.wait_rows(points)
                 t0 = client.environment()["ScanHistory"][-1]["startts"]
                 delays = timing.delays_ms(t0)
                 results[key] = {
-                    "label": label, "points": points, "seconds": elapsed,
+                    "label": label, "points": points, "seconds": elapsed, "cpu_seconds": cpu,
                     "rows": len(timing.row_received), "records": timing.records,
                     "delay_median_ms": percentile(delays, 0.5),
                     "delay_p95_ms": percentile(delays, 0.95),
@@ -246,7 +254,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="campaign-") as tmp:
         root = Path(tmp)
         print(f"campaign: {'quick' if q else 'full'} run, {time.ctime(started)}, "
-              f"{platform.node()}, {platform.python_version()}", flush=True)
+              f"{platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
         print("in-process scans...", flush=True)
         local: dict[str, dict] = {}
@@ -295,7 +304,8 @@ def main() -> int:
         lines.append((case, value, target, verdict))
 
     def speed(r: dict) -> str:
-        return f"{_rate(r):9,.0f} points/s  {1e6 / _rate(r):8,.0f} µs/point"
+        cpu = 1e6 * r["cpu_seconds"] / r["points"]
+        return f"{_rate(r):9,.0f} points/s  {1e6 / _rate(r):7,.0f} µs/point  {cpu:7,.0f} CPU µs"
 
     for key in ("scalar/all", "scalar/output", "scalar/json", "scalar/spec", "scalar/nexus"):
         r = local[key]
@@ -357,7 +367,11 @@ def main() -> int:
     print("-" * (width + vwidth + 34))
     for case, value, target, verdict in lines:
         print(f"{case:<{width}}  {value:<{vwidth}}  {target:<18}  {verdict}")
-    print(f"\n{time.time() - started:.0f} s in all")
+    print("\nCPU µs: CPU time per point of all threads of the process that runs the scan "
+          "(in-process: this one; through Tango: the device server). Best of "
+          f"{repeat} runs in-process, one run through Tango.")
+    print(f"{time.time() - started:.0f} s in all; load average at the end "
+          f"{os.getloadavg()[0]:.1f} (other work on this machine slows every row)")
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1, default=str))
     return 0

@@ -161,6 +161,7 @@ class StepScan:
             end = ScanEnd(status, time.time(), self.points_done, reason)
             manager.end(end)
             self._remember(info, end, selection.files)
+            return_free_memory()
         return end
 
     def _describe(self, group: MeasurementGroup, files: list) -> ScanInfo:
@@ -246,6 +247,25 @@ class StepScan:
             self.macro.env.set("ScanHistory", history + [entry])
         except Exception as exc:
             self.listener.message(Level.WARNING, f"cannot update ScanHistory: {exc}")
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def return_free_memory() -> None:
+    """Give the heap freed by a scan back to the system (glibc keeps it otherwise: after
+    a 500-frame 251x251 image scan the server stayed ~65 MiB larger). A few ms."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def linear(start: float, final: float, intervals: int, index: int) -> float:
