@@ -43,6 +43,15 @@ def points_seen(core, name: str = "collector") -> int:
     return len(scans[-1]["points"]) if scans else 0
 
 
+def start_scan(core, command: str, points: int, **runner_args) -> tuple[MacroRunner, Collect]:
+    """A runner (and its listener) started on `command`, once the collector saw `points`."""
+    listener = Collect()
+    runner = MacroRunner(core, listener, **runner_args)
+    runner.start(command)
+    wait_for(lambda: points_seen(core) >= points)
+    return runner, listener
+
+
 class States:
     """Door states as the runner reports them."""
 
@@ -103,10 +112,7 @@ def test_abort_during_ct_and_long_move(core):
 
 
 def test_stop_ends_at_next_point(core):
-    listener = Collect()
-    runner = MacroRunner(core, listener)
-    runner.start("ascan m1 0 10 100 0.02")
-    wait_for(lambda: points_seen(core) >= 3)
+    runner, listener = start_scan(core, "ascan m1 0 10 100 0.02", points=3)
     runner.stop()
     at_request = points_seen(core)
     outcome = runner.wait(5)
@@ -122,10 +128,7 @@ def test_stop_ends_at_next_point(core):
 
 def test_pause_holds_between_points_and_resume_completes(core):
     states = States()
-    listener = Collect()
-    runner = MacroRunner(core, listener, on_state=states)
-    runner.start("ascan m1 0 1 20 0.02")
-    wait_for(lambda: points_seen(core) >= 2)
+    runner, _ = start_scan(core, "ascan m1 0 1 20 0.02", points=2, on_state=states)
     runner.pause()
     wait_for(lambda: runner.state is DoorState.STANDBY)
     time.sleep(0.1)  # the recorder worker may still be writing the last point
@@ -148,10 +151,7 @@ def test_pause_holds_between_points_and_resume_completes(core):
 
 
 def test_abort_while_paused(core):
-    listener = Collect()
-    runner = MacroRunner(core, listener)
-    runner.start("ascan m1 0 1 20 0.02")
-    wait_for(lambda: points_seen(core) >= 1)
+    runner, _ = start_scan(core, "ascan m1 0 1 20 0.02", points=1)
     runner.pause()
     wait_for(lambda: runner.state is DoorState.STANDBY)
     runner.abort()
