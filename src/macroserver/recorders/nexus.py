@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - depends on the installation
     hdf5plugin = None
 
 FLUSH_INTERVAL = 0.5  # seconds of data at risk at most
-MAX_BUFFER_BYTES = 64 << 20  # flush earlier when fast big frames pile up
+MAX_BUFFER_BYTES = 16 << 20  # flush earlier when fast big frames pile up (peak memory)
 CHUNK_BYTES = 256 << 10  # chunk size aimed at; one image frame per chunk when larger
 MAX_CHUNK_ROWS = 1024  # 8 KiB of float64 scalars per chunk: ~100 chunks for 100,000 points
 DIRECT_ROW_BYTES = 64 << 10  # rows this big are written one call each, not copied to a block
