@@ -115,7 +115,9 @@ class _Worker:
         where = f"at point {item.index}" if type(item) is Point else (
             "at scan start" if isinstance(item, ScanInfo) else
             "writing buffered points" if item is None else "at scan end")
-        self.failure = f"recorder {self.name} failed {where}: {type(exc).__name__}: {exc}"
+        path = getattr(self.recorder.context, "path", None)
+        name = f"{self.name} ({path})" if path is not None else self.name
+        self.failure = f"recorder {name} failed {where}: {type(exc).__name__}: {exc}"
         consequence = "the scan stops" if self.critical else "it is disabled for this scan"
         self.listener.message(Level.ERROR, f"{self.failure}; {consequence}")
         if not isinstance(item, ScanEnd):
