@@ -215,7 +215,3 @@ class RecorderManager:
                 self._listener.message(
                     Level.ERROR, f"recorder {worker.name} did not finish within "
                     f"{self._hang_timeout:g} s; its file may be incomplete")
-
-    @property
-    def failures(self) -> list[str]:
-        return [w.failure for w in self._workers if w.failure]
