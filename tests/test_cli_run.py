@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 SCRIPT = Path(sys.executable).with_name("macroserver")
 

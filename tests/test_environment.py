@@ -19,7 +19,6 @@ from macroserver.config import build_config
 from macroserver.core import MacroServerCore
 from macroserver.env import Environment, default_env_path, parse_value
 from macroserver.errors import EnvError, MacroServerError
-from macroserver.streams import Level
 
 from collect import FAST_CONFIG
 

@@ -7,7 +7,6 @@ normal end, a stop, an abort and an error raised mid-scan.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 

@@ -73,26 +73,3 @@ class ConsoleListener(NullListener):
         with self._lock:
             stream.write(prefix + text + "\n")
             stream.flush()
-
-
-class FanoutListener(NullListener):
-    """Sends every call to several listeners (e.g. the Door and a test collector)."""
-
-    def __init__(self, *listeners: MacroListener) -> None:
-        self._listeners = listeners
-
-    def message(self, level: Level, text: str) -> None:
-        for listener in self._listeners:
-            listener.message(level, text)
-
-    def record_data(self, codec: str, payload: bytes) -> None:
-        for listener in self._listeners:
-            listener.record_data(codec, payload)
-
-    def status(self, status: dict[str, Any]) -> None:
-        for listener in self._listeners:
-            listener.status(status)
-
-    def result(self, values: list[str]) -> None:
-        for listener in self._listeners:
-            listener.result(values)

@@ -324,7 +324,7 @@ def choose_door(requested: str | None) -> tuple[str, str]:
         raise SystemExit(
             f"mspock: cannot read the Tango database (TANGO_HOST="
             f"{os.environ.get('TANGO_HOST', 'unset')}): {_reason(exc)}\n"
-            "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR.")
+            "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR.") from None
     if not names:
         raise SystemExit("mspock: no Door in the Tango database; give one with --door or "
                          "MSPOCK_DOOR")

@@ -39,8 +39,6 @@ class Macro:
     params: ClassVar[Sequence[ParamDef]] = ()
     #: Name the macro is called by (default: the class name).
     name: ClassVar[str] = ""
-    #: Environment variables that must be defined before the macro may run.
-    env_needed: ClassVar[Sequence[str]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -40,14 +40,6 @@ class MacroControl:
         self._on_pause = on_pause or (lambda paused: None)
 
     @property
-    def aborted(self) -> bool:
-        return self._abort.is_set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop or self._abort.is_set()
-
-    @property
     def paused(self) -> bool:
         return not self._running.is_set()
 

@@ -26,10 +26,6 @@ class MacroRegistry:
             if not cls.__name__.startswith("_"):  # private bases of macro families
                 self._macros[cls.name] = cls
 
-    @property
-    def problems_text(self) -> list[str]:
-        return [str(p) for p in self.problems]
-
     def names(self) -> list[str]:
         return sorted(self._macros)
 

@@ -62,10 +62,6 @@ class Recorder:
     def __init__(self, context: RecorderContext) -> None:
         self.context = context
 
-    @classmethod
-    def is_file_recorder(cls) -> bool:
-        return bool(cls.extensions)
-
     def start(self, info: ScanInfo) -> None:
         """Called once before any point."""
 

@@ -106,7 +106,7 @@ def edf_header(data: np.ndarray, header: Mapping[str, str]) -> bytes | None:
     }
     approx = 100 + sum(7 + len(k) + len(str(v)) for k, v in fields.items())
     approx = _BLOCK * (approx // _BLOCK + 1)
-    lines = [f"EDF_DataBlockID = 0.Image.Psd ;\n", f"EDF_BinarySize = {data.nbytes} ;\n",
+    lines = ["EDF_DataBlockID = 0.Image.Psd ;\n", f"EDF_BinarySize = {data.nbytes} ;\n",
              f"EDF_HeaderSize = {approx:5d} ;\n"]
     lines += [f"{k} = {v} ;\n" for k, v in fields.items()]
     precise = 4 + sum(map(len, lines))

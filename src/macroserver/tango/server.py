@@ -21,7 +21,7 @@ from tango.server import Device, attribute, command, device_property
 from macroserver.config import load_config
 from macroserver.core import MacroServerCore
 from macroserver.env import Environment, default_env_path
-from macroserver.errors import ConfigError, EnvError, MacroServerError
+from macroserver.errors import EnvError, MacroServerError
 from macroserver.macros.runner import DoorState, MacroRunner
 from macroserver.streams import Level
 from macroserver.tango.events import EventPump
