@@ -591,25 +591,11 @@ def _loopback(ip: str) -> bool:
     return ip.startswith("127.") or ip == "::1"
 
 
-def _subcommands() -> set[str]:
-    from macroserver.cli.admin import build_parser
-
-    parser = build_parser()
-    return {name for action in parser._subparsers._group_actions  # type: ignore[union-attr]
-            for name in getattr(action, "choices", {}) or {}}
-
-
 def test_web_view_binds_to_loopback(tango_db, tmp_path) -> None:
-    """`macroserver web` with default options listens on loopback only."""
-    if "web" not in _subcommands():
-        pytest.skip("no `macroserver web` command yet: its listener is not checked")
+    """`macroserver web` with default options (but a free port) listens on loopback only."""
     from macroserver.tango.database import free_port
 
-    command = [sys.executable, "-m", "macroserver.cli.admin", "web"]
-    help_text = subprocess.run([*command, "--help"], capture_output=True, text=True,
-                               timeout=30).stdout
-    if "--port" in help_text:
-        command += ["--port", str(free_port())]
+    command = [sys.executable, "-m", "macroserver.cli.admin", "web", "--port", str(free_port())]
     env = {**os.environ, "TANGO_HOST": tango_db.tango_host}
     log = tmp_path / "web.log"
     with open(log, "wb") as out:
