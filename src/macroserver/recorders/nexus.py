@@ -275,8 +275,9 @@ class NexusRecorder(Recorder):
                     positioner["value"].attrs["units"] = motors[motor].unit
 
     def _create_plot(self, entry: h5py.Group, info: ScanInfo, names: Mapping[str, str]) -> None:
-        """The default plot: first counter against the reference motor(s); mesh scans
-        get both motors as axes of the 1D signal (a scatter plot in silx)."""
+        """The default plot: first counter against the reference motor. `@axes` names
+        one axis per signal dimension (NeXus; nexusformat rejects more), so a mesh's
+        slow motor is an alternative axis of the same dimension (`<slow>_indices=0`)."""
         signal, axes = plot_columns(info)
         plot = entry.create_group("data")
         plot.attrs["NX_class"] = "NXdata"
@@ -284,7 +285,7 @@ class NexusRecorder(Recorder):
         plot[names[signal]] = _linkable(measurement[names[signal]])
         plot.attrs["signal"] = names[signal]
         if axes:
-            plot.attrs["axes"] = [names[a] for a in axes]
+            plot.attrs["axes"] = [names[axes[0]]]
         for axis in axes:
             plot[names[axis]] = _linkable(measurement[names[axis]])
             plot.attrs[f"{names[axis]}_indices"] = 0
@@ -354,12 +355,13 @@ class NexusRecorder(Recorder):
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
-    """Signal and axes (column names) of the default plot."""
+    """Signal and axes (column names) of the default plot: the default axis first,
+    then, for a mesh, the slow motor (an alternative axis of the same dimension)."""
     by_role = {role: [c.name for c in info.columns_with(role)] for role in Role}
     signal = (by_role[Role.COUNTER] or by_role[Role.TIMER] or by_role[Role.POINT_NB] or [""])[0]
     motors = [m for m in info.ref_motors if m in by_role[Role.MOTOR]] or by_role[Role.MOTOR]
     if len(info.scan_shape) == 2 and len(motors) >= 2:
-        axes = [motors[1], motors[0]]  # silx scatter: x = last axis = the fast motor
+        axes = [motors[0], motors[1]]  # the fast motor is the default axis
     else:
         axes = motors[:1] or by_role[Role.POINT_NB][:1]
     return signal, [a for a in axes if a != signal]
