@@ -242,6 +242,8 @@ BY_TYPE = {
     "Integer": st.sampled_from(["1", "2", "3", "5", "0", "-1", "2.0", "1e1"]),
     "Boolean": st.sampled_from(["True", "false", "1", "no"]),
     "String": st.one_of(WORDS, st.sampled_from(["5", "[1, 2]", "'x'", "m1"])),
+    "Literal": st.one_of(WORDS, st.sampled_from(["5", "[1, 2]", "'x'", "m1", "['a.h5','b.dat']",
+                                                 "[m1,c1]", "True", "[", "]", ","])),
     "Env": st.sampled_from(["ScanID", "OutputCols", "ActiveMntGrp", "ScanFile", "ScanDir",
                             "CriticalRecorders", "PreScanSnapshot", "MyVar", "a.b", "1x"]),
 }

@@ -47,6 +47,12 @@ def test_senv_stores_typed_values(tmp_path):
         ("senv MyText 'hello world'", "MyText", "hello world"),
         ("senv MyBool true", "MyBool", True),
         ("senv MyDict \"{'k': 1.5}\"", "MyDict", {"k": 1.5}),
+        # list literals typed as users type them (README: senv ScanFile ['a.h5','b.dat'])
+        ("senv Files ['s.h5','s.dat']", "Files", ["s.h5", "s.dat"]),
+        ("senv Files ['s.h5', 's.dat']", "Files", ["s.h5", "s.dat"]),
+        ("senv Cols [theta,value]", "Cols", ["theta", "value"]),
+        ("senv Nested [1, [2, 3], 'a b']", "Nested", [1, [2, 3], "a b"]),
+        ("senv Quoted \"['s.h5', 's.dat']\"", "Quoted", ["s.h5", "s.dat"]),
     ]:
         outcome, out = run(core, command)
         assert outcome.state == "finish", out.errors

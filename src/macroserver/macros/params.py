@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from macroserver.elements.pool import Pool
-from macroserver.env import check_name
+from macroserver.env import check_name, parse_value
 from macroserver.errors import EnvError, ParamError
 
 REQUIRED: Any = object()
@@ -21,10 +21,15 @@ REQUIRED: Any = object()
 
 @dataclass(frozen=True)
 class ParamType:
-    """A named conversion from text to a typed value."""
+    """A named conversion from text to a typed value.
+
+    `accepts_group`: the type takes a whole `[ ]` group as one value (a list literal)
+    instead of the group being a repetition of parameters.
+    """
 
     name: str
-    convert: Callable[[str, Pool], Any]
+    convert: Callable[[Any, Pool], Any]
+    accepts_group: bool = False
 
     def __repr__(self) -> str:
         return self.name
@@ -63,6 +68,20 @@ def _env_name(text: str, pool: Pool) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _literal(token: Any, pool: Pool) -> Any:
+    """A Python literal (`parse_value`), or a list from a `[ ]` group such as
+    `['a.h5', 'b.dat']` or `[m1, c1]` (commas separate items, as users type them)."""
+    if isinstance(token, str):
+        return parse_value(token)
+    items: list[Any] = []
+    for part in token:
+        if isinstance(part, list):
+            items.append(_literal(part, pool))
+        else:
+            items.extend(parse_value(word) for word in part.split(",") if word.strip())
+    return items
+
+
 FLOAT = ParamType("Float", _float)
 INTEGER = ParamType("Integer", _integer)
 BOOLEAN = ParamType("Boolean", _boolean)
@@ -71,6 +90,7 @@ MOTOR = ParamType("Motor", lambda text, pool: pool.motor(text))
 CHANNEL = ParamType("Channel", lambda text, pool: pool.channel(text))
 MEASUREMENT_GROUP = ParamType("MeasurementGroup", lambda text, pool: pool.measurement_group(text))
 ENV_NAME = ParamType("Env", _env_name)
+LITERAL = ParamType("Literal", _literal, accepts_group=True)
 
 
 @dataclass(frozen=True)

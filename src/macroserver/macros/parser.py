@@ -79,7 +79,7 @@ def tokens_from_args(args: Sequence[str]) -> list[Token]:
 
 
 def _single(param: Param, token: Token, pool: Pool) -> Any:
-    if isinstance(token, list):
+    if isinstance(token, list) and not param.type.accepts_group:
         raise ParamError(f"parameter {param.name} expects one value, not a [ ] group")
     return param.convert(token, pool)
 
@@ -114,7 +114,10 @@ def _bind_repeat(
     width = len(repeat.params)
     groups: list[list[Token]] = []
     taken = 0
-    if tokens and isinstance(tokens[0], list):
+    if width == 1 and repeat.params[0].type.accepts_group:
+        taken = max(0, len(tokens) - trailing)  # every word or group is one value
+        groups = [[token] for token in tokens[:taken]]
+    elif tokens and isinstance(tokens[0], list):
         first = tokens[0]
         if first and all(isinstance(t, list) for t in first):
             groups = list(first)  # [[m1 p1] [m2 p2]]

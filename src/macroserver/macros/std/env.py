@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from macroserver.env import parse_value
 from macroserver.errors import EnvError, ParamError
 from macroserver.macros.base import Macro
-from macroserver.macros.params import ENV_NAME, INTEGER, STRING, Param, Repeat
+from macroserver.macros.params import ENV_NAME, INTEGER, LITERAL, STRING, Param, Repeat
 from macroserver.macros.std.tables import table_lines
 
 VALUE_WIDTH = 54
@@ -18,17 +17,18 @@ class senv(Macro):
     """Set an environment variable: senv ScanDir /data/sample1, senv JsonRecorder True.
 
     The value is read as a Python literal (number, string, list, True/False, None);
-    anything else is kept as text. Several words make a list. Nothing is ever executed.
+    anything else is kept as text. Several words, or a [ ] group such as
+    ['a.h5', 'b.dat'], make a list. Nothing is ever executed.
     """
 
     params = [
         Param("name", ENV_NAME, description="environment variable name"),
-        Repeat("value", [Param("value", STRING, description="value")], min=1,
-               description="value (several words make a list)"),
+        Repeat("value", [Param("value", LITERAL, description="value")], min=1,
+               description="value (several words or a [ ] group make a list)"),
     ]
 
-    def run(self, name: str, words: list[str]) -> None:
-        value = parse_value(words[0]) if len(words) == 1 else [parse_value(w) for w in words]
+    def run(self, name: str, values: list[Any]) -> None:
+        value = values[0] if len(values) == 1 else values
         self.server.set_env({name: value})
         self.output(f"{name} = {self.env.get(name)!r}")  # as stored
 
