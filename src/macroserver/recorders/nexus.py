@@ -13,8 +13,6 @@ nexusformat find the default plot; see docs/file-formats.md.
 from __future__ import annotations
 
 import datetime
-import errno
-import os
 import re
 import time
 from importlib import metadata
@@ -25,7 +23,8 @@ import h5py
 import numpy as np
 
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
-from macroserver.recorders.spec import make_unique
+from macroserver.recorders.h5file import abandon, fsync_path, open_for_append
+from macroserver.recorders.names import make_unique
 from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
 from macroserver.streams import Level
 
@@ -175,7 +174,16 @@ class NexusRecorder(Recorder):
         if path is None:
             raise ValueError("the NeXus recorder needs a file path")
         ensure_parent(path, self.context.file_policy)
-        self._file, self._path = _open(path, self.context, info.scan_id)
+        self._file, self._path, created = open_for_append(path, self.context, info.scan_id)
+        if created:
+            self._file.attrs.update(
+                NX_class="NXroot",
+                file_name=str(self._path),
+                file_time=iso_time(time.time()),
+                creator=PROGRAM,
+                HDF5_Version=h5py.version.hdf5_version,
+                h5py_version=h5py.version.version,
+            )
         entry = self._entry = self._new_entry(info)
         keys = [c.name for c in info.columns]
         names = dict(zip(keys, nexus_names(keys, "column")))
@@ -346,12 +354,12 @@ class NexusRecorder(Recorder):
                     entry["notes/data"][()] = _fixed_text(end.status_text, STATUS_LENGTH)
             f.flush()  # what close would write: if that fails, it fails here
         except BaseException:
-            _abandon(f)
+            abandon(f)
             self._file = None
             raise
         f.close()
         self._file = None
-        _fsync(self._path)
+        fsync_path(self._path)
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
@@ -367,79 +375,6 @@ def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
     return signal, [a for a in axes if a != signal]
 
 
-def _open(path: Path, context: RecorderContext, scan_id: int) -> tuple[h5py.File, Path]:
-    """Open an existing file for appending, or create a new SWMR-capable one.
-
-    When the file cannot be appended to because another process holds it open (a viewer:
-    HDF5 readers keep a lock) or because its writer was killed (HDF5 then refuses every
-    writer until 'h5clear -s'), the scan goes to a new file `<stem>_<ScanID><ext>` beside
-    it, announced on the Warning stream, rather than failing: the old file is left as it
-    is (still readable, with silx or h5py `swmr=True` after a kill).
-    """
-    if path.exists() and path.stat().st_size:
-        try:
-            return h5py.File(path, "r+", libver="latest"), path
-        except OSError as exc:
-            if not _in_use(exc):
-                raise OSError(f"cannot append to {path}: {exc}{_open_hint(path, exc)}") from exc
-            other = _free_name(path, scan_id)
-            context.message(
-                Level.WARNING,
-                f"cannot append to {path} ({_in_use_reason(path, exc)}); "
-                f"this scan (entry{scan_id}) is written to {other} instead",
-            )
-            return _open(other, context, scan_id)
-    f = h5py.File(path, "w", libver="latest")
-    context.file_policy.apply(path)
-    f.attrs.update(
-        NX_class="NXroot",
-        file_name=str(path),
-        file_time=iso_time(time.time()),
-        creator=PROGRAM,
-        HDF5_Version=h5py.version.hdf5_version,
-        h5py_version=h5py.version.version,
-    )
-    return f, path
-
-
-def _in_use(exc: OSError) -> bool:
-    """Locked by another process, marked open by a writer that was killed, or cut short
-    by a write that failed (disk full)."""
-    text = str(exc)
-    return exc.errno == errno.EAGAIN or "already open for write" in text or (
-        "truncated file" in text)
-
-
-def _in_use_reason(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.EAGAIN:
-        return "another process, a viewer?, keeps it open"
-    if "truncated file" in str(exc):
-        return "it is truncated: a write to it failed, disk full?"
-    return f"its writer was killed; 'h5clear -s {path}' marks it closed again"
-
-
-def _free_name(path: Path, scan_id: int) -> Path:
-    """`<stem>_<ScanID><ext>`, or with `_2`, `_3`... if that is in use too."""
-    candidate = path.with_name(f"{path.stem}_{scan_id}{path.suffix}")
-    n = 1
-    while candidate.exists() and candidate.stat().st_size and n < 100:
-        n += 1
-        candidate = path.with_name(f"{path.stem}_{scan_id}_{n}{path.suffix}")
-    return candidate
-
-
-def _open_hint(path: Path, exc: OSError) -> str:
-    """What the user can do about the two usual reasons an HDF5 file will not open."""
-    if exc.errno == errno.EAGAIN:
-        return (
-            ". Another process (a viewer?) keeps the file open; close it between scans "
-            "or write to a new ScanFile"
-        )
-    if "already open for write" in str(exc):
-        return f". If its writer was killed, 'h5clear -s -i {path}' marks it closed again"
-    return ""
-
-
 def _stored(value: Any) -> Any:
     """A snapshot value as HDF5 can hold it: numbers as numbers, anything else as text."""
     array = np.asarray(value) if value is not None else np.asarray(np.nan)
@@ -450,40 +385,6 @@ def _linkable(dataset: h5py.Dataset) -> h5py.Dataset:
     """Mark `dataset` as a NeXus link source (nxvalidate wants `@target`), then share it."""
     dataset.attrs["target"] = dataset.name
     return dataset
-
-
-def _abandon(f: h5py.File) -> None:
-    """Close a file HDF5 can no longer write (disk full, file too large, I/O error).
-
-    HDF5 writes its cached metadata when it closes a file; when those writes fail, the
-    file's id stays half-closed and the process crashes (segfault) later, when h5py
-    releases it (h5py issues #914, #2160). So the file's descriptor is first pointed at
-    /dev/null: the close then succeeds, writing nothing more to the file, which keeps
-    what was flushed before the failure (readable in SWMR mode, as after a kill).
-    """
-    try:
-        fd = f.id.get_vfd_handle()
-        null = os.open(os.devnull, os.O_RDWR)
-        try:
-            os.dup2(null, fd)
-        finally:
-            os.close(null)
-        f.close()
-    except Exception:  # nothing more can be done; keep the id alive rather than crash
-        _ABANDONED.append(f)
-
-
-_ABANDONED: list[h5py.File] = []
-
-
-def _fsync(path: Path | None) -> None:
-    if path is None:
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _version() -> str:

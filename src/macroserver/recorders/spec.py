@@ -23,6 +23,7 @@ import numpy as np
 
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
+from macroserver.recorders.names import make_unique
 from macroserver.records import Point, Role, ScanEnd, ScanInfo
 
 #: Non-finite values as written (silx/PyMca would read `nan`/`inf` as 0).
@@ -44,20 +45,6 @@ _LABEL_JUNK = re.compile(r"[^A-Za-z0-9_]+")
 def spec_label(text: str, fallback: str) -> str:
     """A label safe in `#L`/`#O` lines and EDF mnemonics: `[A-Za-z0-9_]`, blanks to `_`."""
     return _LABEL_JUNK.sub("", text.strip().replace(" ", "_")) or fallback
-
-
-def make_unique(names: Iterable[str]) -> list[str]:
-    """Names made unique with `_2`, `_3` suffixes (readers look columns up by name)."""
-    seen: set[str] = set()
-    out = []
-    for base in names:
-        name, n = base, 1
-        while name in seen:
-            n += 1
-            name = f"{base}_{n}"
-        seen.add(name)
-        out.append(name)
-    return out
 
 
 def unique_labels(texts: Iterable[str], prefix: str) -> list[str]:
