@@ -289,4 +289,3 @@ def check_time(integration_time: float, name: str = "integ_time") -> None:
     if integration_time < 0 or not math.isfinite(integration_time):
         raise ParamError(
             f"parameter {name} must be a finite time of 0 or more seconds, not {integration_time}")
-

@@ -158,4 +158,3 @@ def _show(token: Token) -> str:
     if isinstance(token, list):
         return "[" + " ".join(_show(t) for t in token) + "]"
     return token if token and not any(c.isspace() for c in token) else repr(token)
-
