@@ -244,7 +244,8 @@ def test_image_png_and_strict_messages() -> None:
 
     import numpy as np
 
-    from macroserver.web.bridge import dumps, png_image
+    from macroserver.web.images import png_image
+    from macroserver.web.messages import dumps
 
     frame = np.arange(600 * 300, dtype=np.float64).reshape(600, 300)
     frame[0, 0] = np.nan

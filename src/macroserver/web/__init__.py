@@ -2,6 +2,9 @@
 
 `bridge.Hub` subscribes to the doors (found through TANGO_HOST) and keeps what the page
 shows; `server` serves the page, its static files and a server-sent-events stream.
+The hub's parts: `tango_events` (finding doors, stateless subscriptions, decoding events),
+`door_model` (one door's state and scan, changed by events into messages), `images`
+(the newest frame from the NeXus file, as PNG) and `messages` (strict JSON).
 See docs/web.md.
 """
 

@@ -148,7 +148,7 @@ def run(host: str, port: int, doors: list[str] | None = None, verbose: bool = Fa
         print(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
-    def on_term(signum: int, frame: object) -> None:
+    def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)

@@ -1,0 +1,137 @@
+"""What the page shows about one door, and how each event changes it.
+
+`DoorModel` holds a door's state, macro status, Output and its current scan (table rows,
+newest spectra, image). Its `apply_*` methods change it and return the messages for the
+browsers; they know nothing of Tango or threads (the hub calls them under its lock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from macroserver.web.images import HDF5_SUFFIXES, FrameRequest
+from macroserver.web.messages import Message
+
+OUTPUT_LINES = 200
+STATE_LOG = 50
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, bool))
+
+
+class DoorModel:
+    """What the page shows about one door."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.state = "UNKNOWN"
+        self.state_error = ""
+        self.state_log: deque[tuple[float, str]] = deque(maxlen=STATE_LOG)
+        self.macro: dict[str, Any] = {}
+        self.output: deque[str] = deque(maxlen=OUTPUT_LINES)
+        self.macro_server = ""
+        self.scan: dict[str, Any] | None = None  # desc, rows, end, macro_id
+        self.spectra: dict[str, Any] = {}  # column -> {point_nb, values}
+        self.image: dict[str, Any] | None = None
+        self.image_png = b""
+        self.image_seq = 0
+        self.image_pending: FrameRequest | None = None  # frame to read next
+        self.image_request: FrameRequest | None = None  # newest frame asked
+        self.image_last_read = 0.0
+
+    def snapshot(self) -> Message:
+        return {
+            "name": self.name, "state": self.state, "state_error": self.state_error,
+            "state_log": [{"t": t, "state": s} for t, s in self.state_log],
+            "macro": self.macro, "output": list(self.output),
+            "macro_server": self.macro_server, "scan": self.scan,
+            "spectra": self.spectra, "image": self.image,
+        }
+
+    # -- door attributes ----------------------------------------------------------------
+
+    def apply_state(self, state: str, error: str) -> list[Message]:
+        if state == self.state and error == self.state_error:
+            return []
+        self.state, self.state_error = state, error
+        now = time.time()
+        if not self.state_log or self.state_log[-1][1] != state:
+            self.state_log.append((now, state))
+        return [{"kind": "state", "door": self.name, "state": state, "error": error,
+                 "t": now}]
+
+    def apply_macro_status(self, status: dict[str, Any]) -> list[Message]:
+        self.macro = status
+        return [{"kind": "macro", "door": self.name, "macro": status}]
+
+    def apply_output(self, lines: list[str]) -> list[Message]:
+        self.output.extend(lines)
+        return [{"kind": "output", "door": self.name, "lines": lines}]
+
+    def apply_macro_server(self, server: str) -> list[Message]:
+        self.macro_server = server
+        return [{"kind": "door_info", "door": self.name, "macro_server": server}]
+
+    # -- the scan (RecordData packets, docs/json-packets.md) ------------------------------
+
+    def apply_record(self, packet: dict[str, Any]) -> tuple[list[Message], bool]:
+        """The messages, and whether a frame read is now pending (`image_pending`)."""
+        kind, data = packet.get("type"), packet.get("data") or {}
+        if kind == "data_desc":
+            self.scan = {"macro_id": packet.get("macro_id"), "desc": data, "rows": [],
+                         "end": None}
+            self.spectra = {}
+            self.image = None
+            self.image_pending = self.image_request = None
+            return [{"kind": "desc", "door": self.name, "scan": self.scan}], False
+        if kind == "record_data" and self.scan is not None:
+            return self._apply_point(data)
+        if kind == "record_end" and self.scan is not None:
+            self.scan["end"] = data
+            read = self.image_request is not None
+            if read:  # the last frame, flushed at the end
+                self.image_pending = self.image_request
+            return [{"kind": "end", "door": self.name, "end": data}], read
+        return [], False
+
+    def _apply_point(self, data: dict[str, Any]) -> tuple[list[Message], bool]:
+        assert self.scan is not None
+        row = {k: v for k, v in data.items() if _scalar(v)}
+        spectra = {k: v for k, v in data.items() if isinstance(v, list)}
+        self.scan["rows"].append(row)
+        point_nb = data.get("point_nb", len(self.scan["rows"]) - 1)
+        for name, values in spectra.items():
+            self.spectra[name] = {"point_nb": point_nb, "values": values}
+        images = {k: v for k, v in data.items()
+                  if isinstance(v, dict) and len(v.get("shape") or []) == 2}
+        messages = [{"kind": "point", "door": self.name, "row": row,
+                     "spectra": {k: self.spectra[k] for k in spectra}}]
+        if not images:
+            return messages, False
+        column, ref = next(iter(images.items()))
+        serialno = self.scan["desc"].get("serialno")
+        path = ref.get("ref") or ""
+        if path.lower().endswith(HDF5_SUFFIXES):
+            self.image_pending = self.image_request = FrameRequest(path, serialno, column,
+                                                                   int(point_nb))
+            return messages, True
+        if self.image is None or self.image.get("column") != column:
+            self.image = {"column": column, "shape": ref.get("shape"), "point_nb": None,
+                          "url": None, "note": "image not readable from "
+                          + (path or "no file") + " (only HDF5/NeXus files are read)"}
+            messages.append({"kind": "image", "door": self.name, "image": self.image})
+        return messages, False
+
+    def apply_frame(self, image: dict[str, Any], png: bytes) -> list[Message]:
+        """A frame read (`images.frame_png`); a failed read keeps the last good frame."""
+        if png:
+            self.image_seq += 1
+            self.image_png = png
+            image["url"] = f"/image?door={self.name}&seq={self.image_seq}"
+        elif self.image and self.image.get("url"):
+            return []
+        self.image = image
+        return [{"kind": "image", "door": self.name, "image": image}]

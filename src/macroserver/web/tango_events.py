@@ -1,0 +1,70 @@
+"""Reading doors through Tango for `macroserver web`: finding them, subscribing to change
+events that survive a door going away (stateless: they retry on their own), and decoding
+the events. Never a command, never a write."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+def exported_doors() -> list[str]:
+    """The doors exported in the Tango database now (TANGO_HOST)."""
+    import tango
+
+    return sorted(tango.Database().get_device_exported_for_class("Door").value_string)
+
+
+def device(name: str) -> Any:
+    import tango
+
+    proxy = tango.DeviceProxy(name)
+    proxy.set_timeout_millis(3000)
+    return proxy
+
+
+class Subscriptions:
+    """Stateless change-event subscriptions: they succeed while the device is down and
+    deliver error events until it is back."""
+
+    def __init__(self) -> None:
+        self._ids: list[tuple[Any, int]] = []
+
+    def add(self, proxy: Any, attr: str, callback: Callable[[Any], None]) -> None:
+        import tango
+
+        kwargs: dict[str, Any] = {}
+        if hasattr(tango, "EventSubMode"):
+            kwargs["sub_mode"] = tango.EventSubMode.AsyncRead
+        else:  # PyTango < 10.1
+            kwargs["stateless"] = True
+        event_id = proxy.subscribe_event(attr, tango.EventType.CHANGE_EVENT, callback, **kwargs)
+        self._ids.append((proxy, event_id))
+
+    def close(self) -> None:
+        for proxy, event_id in self._ids:
+            try:
+                proxy.unsubscribe_event(event_id)
+            except Exception:  # noqa: BLE001 - the device may be gone already
+                pass
+        self._ids.clear()
+
+
+def has_value(event: Any) -> bool:
+    return not event.err and event.attr_value is not None and event.attr_value.value is not None
+
+
+def encoded_text(event: Any) -> str:
+    """The text of a DevEncoded utf8_json event ("" for errors and empty values)."""
+    if not has_value(event):
+        return ""
+    _, data = event.attr_value.value
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data).decode("utf-8") if data else ""
+    return str(data or "")
+
+
+def event_error(event: Any) -> str:
+    try:
+        return str(event.errors[0].desc).strip()
+    except Exception:  # noqa: BLE001
+        return "event error"
