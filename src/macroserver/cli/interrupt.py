@@ -1,0 +1,57 @@
+"""Ctrl-C while a macro runs: each press asks the door for more (stop, abort, release), the
+fourth stops waiting, so the shell stays usable even when a macro never ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tango
+
+from macroserver.cli.console import Console
+from macroserver.cli.door import reason
+from macroserver.tango.client import DoorClient, RunOutcome
+
+POLL = 0.1  # seconds between checks that the door still answers
+
+
+def wait_for_macro(client: DoorClient, outcome: RunOutcome, console: Console,
+                   online: Callable[[], bool]) -> str:
+    """The macro's end state; "lost" when the door went away, "abandoned" after a 4th Ctrl-C."""
+    presses = 0
+    while True:
+        try:
+            try:
+                client.wait(outcome, timeout=POLL)
+                return outcome.state
+            except TimeoutError:
+                if not online():
+                    return "lost"
+        except KeyboardInterrupt:
+            presses += 1
+            while True:  # a Ctrl-C pressed while the previous one is handled counts too
+                try:
+                    if not _escalate(client, console, presses):
+                        return "abandoned"
+                    break
+                except KeyboardInterrupt:
+                    presses += 1
+
+
+def _escalate(client: DoorClient, console: Console, presses: int) -> bool:
+    try:
+        if presses == 1:
+            console.note("Ctrl-C received: Stopping...")
+            client.stop()
+        elif presses == 2:
+            console.note("2nd Ctrl-C received: Aborting...")
+            client.abort()
+        elif presses == 3:
+            console.note("3rd Ctrl-C received: Releasing...")
+            client.door.ReleaseMacro()
+        else:
+            console.error("The macro does not end (probably still in its abort "
+                          "handling); no longer waiting for it.")
+            return False
+    except tango.DevFailed as exc:
+        console.error(f"Error: {reason(exc)}")
+    return True

@@ -1,0 +1,82 @@
+"""The running macro's progress, fed by its events, shown on the console's status line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Self
+
+from macroserver.cli.console import Console
+
+SHOW_AFTER = 1.0  # seconds: short macros get no status line
+REDRAW_EVERY = 0.5
+
+
+@dataclass
+class Progress:
+    """Points done, percentage and timing of the running macro, for the status line."""
+
+    name: str
+    started: float = field(default_factory=time.monotonic)
+    percent: float = 0.0
+    rows: int = 0
+    npoints: int | None = None
+    table: bool = False
+
+    def output(self, lines: Sequence[str]) -> None:
+        """Count the scan table's rows in the Output stream: the points done."""
+        for line in lines:
+            words = line.split()
+            if "#Pt No" in line or (words and words[0] == "#Pt"):
+                self.table = True
+            elif self.table and words and words[0].lstrip("-").isdigit():
+                self.rows += 1
+
+    def text(self) -> str:
+        """The status line: points, percentage, elapsed and remaining time."""
+        elapsed = time.monotonic() - self.started
+        parts = [self.name]
+        if self.table:
+            total = f"/{self.npoints}" if self.npoints else ""
+            parts.append(f"{self.rows}{total} points")
+        fraction = self.percent / 100.0
+        if self.npoints and self.table:
+            fraction = max(fraction, self.rows / self.npoints)
+        if fraction > 0:
+            parts.append(f"{100 * fraction:.0f}%")
+        parts.append(f"elapsed {_duration(elapsed)}")
+        if 0 < fraction < 1:
+            parts.append(f"remaining ~{_duration(elapsed * (1 - fraction) / fraction)}")
+        parts.append("Ctrl-C stops")
+        return " | ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class StatusTicker:
+    """Redraws the status line while a macro runs: the elapsed time moves without events."""
+
+    def __init__(self, console: Console, progress: Progress) -> None:
+        self.console = console
+        self.progress = progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(REDRAW_EVERY):
+            if time.monotonic() - self.progress.started > SHOW_AFTER:
+                self.console.set_status(self.progress.text)
