@@ -248,7 +248,7 @@ def _verdict(ok: bool) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer points (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer points (about 15 s)")
     parser.add_argument("--no-tango", action="store_true", help="skip the Tango rows")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
