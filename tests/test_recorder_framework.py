@@ -290,3 +290,16 @@ def test_scan_dir_outside_data_roots_is_refused_before_the_scan(tmp_path):
     assert collector_class(core).scans == []
     assert core.pool.motor("m1").position() == 0.0
     assert not outside.exists()
+
+
+def test_stored_scan_dir_that_is_not_text_is_refused_with_its_name(tmp_path):
+    folder = tmp_path / "recorders"
+    write_collector(folder)
+    core = make_core(tmp_path, recorder_path=[folder])
+    # set_env refuses it; a value stored before that check (or by hand) reaches the scan
+    core.env.update({"ScanDir": 5, "ScanFile": ["a.dat"]})
+    scan_id = core.env.get("ScanID")
+    outcome, _ = run(core, "ascan m1 0 1 2 0")
+    assert outcome.state == "exception"
+    assert "ScanDir must be a folder name, not 5" in outcome.error
+    assert core.env.get("ScanID") == scan_id

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from macroserver.errors import EnvError
 
@@ -129,7 +129,7 @@ class Environment:
         with self._lock:
             return json.loads(json.dumps(self._values))
 
-    def update(self, changes: dict[str, Any], remove: list[str] = ()) -> None:
+    def update(self, changes: dict[str, Any], remove: Iterable[str] = ()) -> None:
         """Set and remove several variables in one atomic write."""
         remove = list(dict.fromkeys(remove))  # `usenv X X` removes X once
         with self._lock:

@@ -19,7 +19,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -201,8 +201,10 @@ def save_png(data: ScanPlotData, path: Path) -> dict[str, Any]:
     plotted = {
         "scan_id": data.scan_id, "title": data.title, "source": data.source,
         "x_name": data.x_name,
-        "x": [float(v) for v in axes.lines[0].get_xdata()] if axes.lines else [],
-        "series": {line.get_label(): [_finite(v) for v in line.get_ydata()]
+        "x": ([float(v) for v in np.asarray(axes.lines[0].get_xdata(), dtype=float)]
+              if axes.lines else []),
+        "series": {line.get_label(): [_finite(v) for v in np.asarray(line.get_ydata(),
+                                                                     dtype=float)]
                    for line in axes.lines},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,9 +221,11 @@ def _finite(value: Any) -> float | None:
 
 def read_png_data(path: Path) -> dict[str, Any]:
     """The plotted arrays stored in a PNG written by `save_png`."""
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     with Image.open(path) as image:
+        if not isinstance(image, PngImagePlugin.PngImageFile):
+            raise ShowScanError(f"{path} is not a PNG")
         return json.loads(image.text[PNG_DATA_KEY])
 
 
@@ -236,7 +240,7 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def text_plot(x: Sequence[float], series: dict[str, Sequence[float]], width: int = 72,
+def text_plot(x: Sequence[float], series: Mapping[str, Sequence[float]], width: int = 72,
               height: int = 16, x_name: str = "", title: str = "") -> str:
     """A scatter plot in characters: one marker per series, axis ranges on the frame."""
     points = [(name, [(float(a), float(b)) for a, b in zip(x, ys)

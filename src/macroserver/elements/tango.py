@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal, overload
 
 import numpy as np
 import tango
@@ -246,6 +246,14 @@ def _check_keys(where: str, spec: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown} (allowed: {sorted(allowed)})")
+
+
+@overload
+def _text(spec: dict[str, Any], key: str, where: str, required: Literal[True]) -> str: ...
+
+
+@overload
+def _text(spec: dict[str, Any], key: str, where: str, required: bool = False) -> str | None: ...
 
 
 def _text(spec: dict[str, Any], key: str, where: str, required: bool = False) -> str | None:

@@ -106,7 +106,8 @@ class Param:
     def required(self) -> bool:
         return self.default is REQUIRED
 
-    def convert(self, text: str, pool: Pool) -> Any:
+    def convert(self, text: str | list[Any], pool: Pool) -> Any:
+        """`text` is a word, or a `[ ]` group (a list of tokens) if the type accepts one."""
         try:
             return self.type.convert(text, pool)
         except (ValueError, OverflowError) as exc:

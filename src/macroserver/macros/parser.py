@@ -120,11 +120,11 @@ def _bind_repeat(
     elif tokens and isinstance(tokens[0], list):
         first = tokens[0]
         if first and all(isinstance(t, list) for t in first):
-            groups = list(first)  # [[m1 p1] [m2 p2]]
+            groups = [t for t in first if isinstance(t, list)]  # [[m1 p1] [m2 p2]]
             taken = 1
         else:
-            while taken < len(tokens) and isinstance(tokens[taken], list):
-                groups.append(tokens[taken])  # [m1 p1] [m2 p2]
+            while taken < len(tokens) and isinstance(group := tokens[taken], list):
+                groups.append(group)  # [m1 p1] [m2 p2]
                 taken += 1
     else:
         usable = max(0, len(tokens) - trailing)

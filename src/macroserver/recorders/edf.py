@@ -115,8 +115,8 @@ def edf_header(data: np.ndarray, header: Mapping[str, str]) -> bytes | None:
     return ("{\n" + "".join(lines) + " " * (approx - precise) + "}\n").encode("ascii")
 
 
-def _number(value: object) -> str:
-    return "nan" if value is None else repr(float(value))  # type: ignore[arg-type]
+def _number(value: float | None) -> str:
+    return "nan" if value is None else repr(float(value))
 
 
 def point_header(

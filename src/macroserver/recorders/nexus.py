@@ -17,6 +17,7 @@ import re
 import time
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterable, Mapping
 
 import h5py
@@ -28,6 +29,7 @@ from macroserver.recorders.names import make_unique
 from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
 from macroserver.streams import Level
 
+hdf5plugin: ModuleType | None
 try:  # Blosc/bitshuffle is much faster than gzip; readers then need hdf5plugin too.
     import hdf5plugin
 except ImportError:  # pragma: no cover - depends on the installation

@@ -128,17 +128,24 @@ class _ShmArray:
         self.meta_capacity = max(4096, -(-2 * len(encoded) // 64) * 64)
         self.shm = _create_segment(name, fmt.HEADER_SIZE + self.meta_capacity + rows * cols * 8)
         self.seq = 0
-        fmt.HEADER.pack_into(self.shm.buf, 0, fmt.MAGIC, fmt.VERSION, 0, rows, cols,
+        fmt.HEADER.pack_into(self.buf, 0, fmt.MAGIC, fmt.VERSION, 0, rows, cols,
                              self.meta_capacity, 0, 0, 0)
-        self.data = np.ndarray((rows, cols), dtype="<f8", buffer=self.shm.buf,
+        self.data = np.ndarray((rows, cols), dtype="<f8", buffer=self.buf,
                                offset=fmt.HEADER_SIZE + self.meta_capacity)
         self._write_meta(encoded)
+
+    @property
+    def buf(self) -> memoryview:
+        buf = self.shm.buf
+        if buf is None:  # only after retire() closed the segment
+            raise ValueError(f"{self.shm.name}: shared memory segment is closed")
+        return buf
 
     def put_rows(self, first: int, rows: np.ndarray) -> None:
         """Write `rows` from row `first` on; the last of them becomes the last point."""
         self._bump_seq()
         self.data[first:first + len(rows)] = rows
-        struct.pack_into("<Q", self.shm.buf, fmt.NPTS_OFFSET, first + len(rows))
+        struct.pack_into("<Q", self.buf, fmt.NPTS_OFFSET, first + len(rows))
         self._bump_seq()
 
     def update_meta(self, env: Mapping[str, str]) -> None:
@@ -152,19 +159,19 @@ class _ShmArray:
 
     def retire(self) -> None:
         """Flag the segment stale for attached readers, then release and unlink it."""
-        flags = struct.unpack_from("<I", self.shm.buf, fmt.FLAGS_OFFSET)[0]
-        struct.pack_into("<I", self.shm.buf, fmt.FLAGS_OFFSET, flags | fmt.FLAG_STALE)
+        flags = struct.unpack_from("<I", self.buf, fmt.FLAGS_OFFSET)[0]
+        struct.pack_into("<I", self.buf, fmt.FLAGS_OFFSET, flags | fmt.FLAG_STALE)
         del self.data  # the numpy view pins the buffer; close() fails while it exists
         self.shm.close()
         self.shm.unlink()
 
     def _write_meta(self, encoded: bytes) -> None:
-        self.shm.buf[fmt.HEADER_SIZE:fmt.HEADER_SIZE + len(encoded)] = encoded
-        struct.pack_into("<I", self.shm.buf, fmt.META_LEN_OFFSET, len(encoded))
+        self.buf[fmt.HEADER_SIZE:fmt.HEADER_SIZE + len(encoded)] = encoded
+        struct.pack_into("<I", self.buf, fmt.META_LEN_OFFSET, len(encoded))
 
     def _bump_seq(self) -> None:
         self.seq += 1
-        struct.pack_into("<Q", self.shm.buf, fmt.SEQ_OFFSET, self.seq)
+        struct.pack_into("<Q", self.buf, fmt.SEQ_OFFSET, self.seq)
 
 
 def _create_segment(name: str, size: int) -> shared_memory.SharedMemory:
@@ -262,7 +269,7 @@ class SharedMemRecorder(Recorder):
 
     name: ClassVar[str] = "sharedmem"
     format_name: ClassVar[str] = "shared memory"
-    enable_env: ClassVar[str | None] = "SharedMemory"
+    enable_env: ClassVar[str] = "SharedMemory"
     enable_example: ClassVar[str] = "sps"
 
     def __init__(self, context: RecorderContext) -> None:

@@ -107,15 +107,15 @@ class DoorClient:
         elif attr == "RecordData":
             if value[1]:
                 packet = json.loads(value[1])
-                for callback in self._record_callbacks:
-                    callback(packet)
+                for on_record in self._record_callbacks:
+                    on_record(packet)
         else:
             lines = list(value) if value is not None else []
             with self._lock:
                 if self._current is not None:
                     self._current.messages[attr].extend(lines)
-            for callback in self._stream_callbacks:
-                callback(attr, lines)
+            for on_stream in self._stream_callbacks:
+                on_stream(attr, lines)
 
     def _status(self, status: dict[str, Any]) -> None:
         for callback in self._status_callbacks:

@@ -165,10 +165,10 @@ def apply_dsconfig(config: Mapping[str, Any] | str | Path, tango_host: str) -> i
     """
     from dsconfig.json2tango import apply_config, prepare_config
 
-    if not isinstance(config, Mapping):
-        config = json.loads(Path(config).read_text())
+    data: Mapping[str, Any] = (config if isinstance(config, Mapping)
+                               else json.loads(Path(config).read_text()))
     try:
-        _, _, calls, *_ = apply_config(prepare_config(dict(config)),
+        _, _, calls, *_ = apply_config(prepare_config(dict(data)),
                                        connect_database(tango_host), write=True)
     except RuntimeError as exc:
         raise ValueError(f"not a dsconfig description (servers/devices/classes): {exc}") from None

@@ -20,6 +20,8 @@ DEMO_FILES = ["demo.h5", "demo.dat"]
 
 
 def _print_stream(stream: str, lines: list[str]) -> None:
+    if stream == "Debug":
+        return
     out = sys.stderr if stream in ("Warning", "Error") else sys.stdout
     prefix = f"{stream}: " if stream in ("Warning", "Error") else ""
     for line in lines:
@@ -41,7 +43,7 @@ def run_demo(workdir: Path, use_tango_host: bool, state_dir: Path) -> int:
         print(f"TANGO_HOST={stack.tango_host}, door {stack.doors[0]}", flush=True)
         with DoorClient(f"tango://{stack.tango_host}/{stack.doors[0]}") as door:
             door.set_environment({"ScanDir": str(data), "ScanFile": DEMO_FILES})
-            door.on_stream(lambda stream, lines: stream != "Debug" and _print_stream(stream, lines))
+            door.on_stream(_print_stream)
             print(f"Running: {DEMO_COMMAND}", flush=True)
             outcome = door.run(DEMO_COMMAND, timeout=300)
             print(f"Macro ended: {outcome.state}", flush=True)

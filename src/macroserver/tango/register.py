@@ -79,10 +79,10 @@ def customise(
 ) -> dict[str, Any]:
     """A copy of `description` with the MacroServer instance renamed, properties set and
     the doors counted as asked. Other servers in the description are left as they are."""
-    description = copy.deepcopy(dict(description))
+    result: dict[str, Any] = copy.deepcopy(dict(description))
     if instance is None and not properties and doors is None:
-        return description
-    instances = description.get("servers", {}).get(SERVER)
+        return result
+    instances = result.get("servers", {}).get(SERVER)
     if not isinstance(instances, dict) or len(instances) != 1:
         found = sorted(instances) if isinstance(instances, dict) else []
         raise RegisterError(
@@ -114,7 +114,7 @@ def customise(
     if doors is not None:
         if doors < 1:
             raise RegisterError(f"--doors must be at least 1, not {doors}")
-        template = copy.deepcopy(next(iter(door_bodies.values()), {}))
+        template: dict[str, Any] = copy.deepcopy(next(iter(door_bodies.values()), {}))
         template.setdefault("properties", {})["MacroServerName"] = [ms_name]
         existing = list(door_bodies.items())
         wanted: dict[str, Any] = dict(existing[:doors])
@@ -127,8 +127,8 @@ def customise(
         renamed["Door"] = wanted
     if not renamed["Door"]:
         del renamed["Door"]
-    description["servers"][SERVER] = {new_instance: renamed}
-    return description
+    result["servers"][SERVER] = {new_instance: renamed}
+    return result
 
 
 def resolve_tango_host(tango_host: str | None = None) -> str:

@@ -147,7 +147,7 @@ class MacroServer(Device):
     @attribute(dtype=tango.DevEncoded, doc="utf8_json: motors, channels, groups, macros")
     def Elements(self) -> tuple[str, bytes]:
         core = self._core()
-        description = core.pool.describe()
+        description: dict[str, list[Any]] = dict(core.pool.describe())
         description["macros"] = [core.macros.get(n).describe() for n in core.macros.names()]
         description["recorders"] = core.recorders.names()
         description["doors"] = self.door_names()

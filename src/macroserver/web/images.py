@@ -45,7 +45,8 @@ def png_image(frame: np.ndarray) -> tuple[bytes, float | None, float | None]:
     data = data[::step, ::step]
     finite = np.isfinite(data)
     lo = hi = None
-    levels = np.zeros(data.shape, dtype=np.uint8)
+    # annotated: numpy's stubs type np.zeros(<shape of unknown length>) as 0-d
+    levels: np.ndarray = np.zeros(data.shape, dtype=np.uint8)
     if finite.any():
         lo, hi = float(data[finite].min()), float(data[finite].max())
         scale = 255.0 / (hi - lo) if hi > lo else 0.0

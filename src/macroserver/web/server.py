@@ -154,7 +154,8 @@ def run(host: str, port: int, doors: list[str] | None = None, verbose: bool = Fa
     signal.signal(signal.SIGTERM, on_term)
     try:
         hub.start()
-        bound_host, bound_port = httpd.server_address[:2]
+        # the socket's own address: a str host (server_address's stub type allows bytes)
+        bound_host, bound_port = httpd.socket.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
         if host not in ("127.0.0.1", "localhost", "::1"):
             print(f"Warning: listening on {host}: anyone who reaches this address sees the "
