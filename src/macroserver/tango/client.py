@@ -17,6 +17,7 @@ import tango
 
 STREAMS = ("Output", "Info", "Warning", "Error", "Debug", "Result")
 FINAL_STATES = ("finish", "stop", "abort", "exception")
+_ATTRIBUTES = {name.lower(): name for name in (*STREAMS, "RecordData", "MacroStatus")}
 
 StreamCallback = Callable[[str, list[str]], None]
 RecordCallback = Callable[[dict[str, Any]], None]
@@ -91,13 +92,13 @@ class DoorClient:
         self.close()
 
     def _on_event(self, event: tango.EventData) -> None:
-        attr = event.attr_name.rsplit("/", 1)[-1]
-        attr = next((a for a in (*STREAMS, "RecordData", "MacroStatus")
-                     if a.lower() == attr.lower()), attr)
-        with self._lock:
-            if attr in self._skip_first:
-                self._skip_first.discard(attr)
-                return
+        name = event.attr_name.rsplit("/", 1)[-1]
+        attr = _ATTRIBUTES.get(name.lower(), name)
+        if self._skip_first:  # only until each subscription's first event has come
+            with self._lock:
+                if attr in self._skip_first:
+                    self._skip_first.discard(attr)
+                    return
         if event.err or event.attr_value is None:
             return
         value = event.attr_value.value
