@@ -168,3 +168,14 @@ def test_ascan_with_one_second_points_takes_six_seconds(tmp_path):
     assert [row.split()[1] for row in table] == ["0", "0.1", "0.2", "0.3", "0.4", "0.5"]
     ended = re.search(r"^Scan #1 ended at .*, taking 0:00:(\d\d\.\d+)", out, re.M)
     assert ended and float(ended.group(1)) >= 6.0
+
+
+def test_python_dash_m_macroserver_runs_the_same_command(tmp_path):
+    """README's set-up command uses `python3 -m macroserver`, which works wherever
+    console scripts end up (pyenv shims, a venv not on PATH)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "macroserver", "run", "--env", str(tmp_path / "env.json"),
+         "--data-root", str(tmp_path), "ascan theta 0 0.5 5 0"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(rows(result.stdout)) == 6

@@ -1,0 +1,7 @@
+"""`python -m macroserver ...`: the `macroserver` command, wherever scripts are installed."""
+
+import sys
+
+from macroserver.cli.admin import main
+
+sys.exit(main())
