@@ -401,3 +401,35 @@ def test_macroserver_lists(ms) -> None:
     info = json.loads(server.GetMacroInfo(["ascan"])[0])
     assert info["name"] == "ascan" and len(info["parameters"]) == 5
     _refused(lambda: server.GetMacroInfo(["nosuch"]), "UnknownMacro", "nosuch")
+
+
+# -- Sardana clients -----------------------------------------------------------------
+
+
+SARDANA_XML = (
+    '<sequence><macro name="ascan">'
+    '<param name="motor" value="m1"/><param name="start_pos" value="0"/>'
+    '<param name="final_pos" value="2"/><param name="nr_interv" value="4"/>'
+    '<param name="integ_time" value="0"/></macro></sequence>')
+
+
+def test_runmacro_takes_sardana_xml_and_returns_it_with_the_id(ms, door) -> None:
+    """Taurus/spock send the macro as XML and match MacroStatus ids to the XML returned."""
+    events = Events(ms.door_name(0), ["Output", "MacroStatus"])
+    try:
+        returned = door.RunMacro([SARDANA_XML])
+        assert len(returned) == 1 and returned[0].startswith("<sequence>")
+        macro_id = returned[0].split('id="')[1].split('"')[0]
+        events.wait_for(lambda ev: any(s["id"] == macro_id and s["state"] == "finish"
+                                       for s in ev.statuses()), 30)
+        start = next(s for s in events.statuses() if s["id"] == macro_id)
+        assert start["macro_line"] == "ascan m1 0 2 4 0"
+        rows = data_rows(events.lines("Output"))
+        assert [float(r[1]) for r in rows] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
+    finally:
+        events.close()
+    with pytest.raises(tango.DevFailed) as failed:
+        door.RunMacro(['<macro name="ascan"><param name="motor" value="m1"/>'])
+    assert failed.value.args[0].reason == "WrongParam"
+    assert "not well-formed" in failed.value.args[0].desc
+    assert door.state() == DevState.ON

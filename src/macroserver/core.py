@@ -17,8 +17,9 @@ from macroserver.envcheck import check_env_value
 from macroserver.errors import EnvError, ParamError
 from macroserver.macros.base import Macro, MacroContext
 from macroserver.macros.control import MacroControl
-from macroserver.macros.parser import MAX_LINE, bind, tokenize, tokens_from_args
+from macroserver.macros.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
 from macroserver.macros.registry import MacroRegistry
+from macroserver.macros.xmlcommand import is_xml, tokens_from_xml
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.streams import MacroListener
 
@@ -50,10 +51,12 @@ class MacroServerCore:
         """Macro class, typed values and the normalised command line, or a clear error."""
         if not isinstance(command, str) and sum(len(arg) for arg in command) > MAX_LINE:
             raise ParamError(f"command is longer than {MAX_LINE} characters")
-        if isinstance(command, str):
-            tokens = tokenize(command)
-        elif len(command) == 1:
-            tokens = tokenize(command[0])
+        text = command if isinstance(command, str) else (
+            command[0] if len(command) == 1 else None)
+        if text is not None and is_xml(text):  # Sardana clients: <macro name=...>
+            tokens = tokens_from_xml(text)
+        elif text is not None:
+            tokens = tokenize(text)
         else:
             tokens = tokens_from_args(list(command))
         if not tokens:
@@ -63,8 +66,7 @@ class MacroServerCore:
             raise ParamError("a command must start with a macro name, not a [ ] group")
         cls = self.macros.get(name)
         values = bind(cls.params, tokens[1:], self.pool)
-        line = command if isinstance(command, str) else " ".join(command)
-        return cls, values, line.strip()
+        return cls, values, command_line(tokens)
 
     def prepare(self, command: str | Sequence[str], parent: MacroContext) -> tuple[Macro, list[Any]]:
         """A macro instance bound to `parent`'s streams and control (macros calling macros)."""

@@ -117,6 +117,9 @@ def _bind_repeat(
     if width == 1 and repeat.params[0].type.accepts_group:
         taken = max(0, len(tokens) - trailing)  # every word or group is one value
         groups = [[token] for token in tokens[:taken]]
+        first = tokens[0] if taken == 1 else None
+        if isinstance(first, list) and _is_repetitions(first):  # [[v1] [v2]], as from XML
+            groups = [group for group in first if isinstance(group, list)]
     elif tokens and isinstance(tokens[0], list):
         first = tokens[0]
         if first and all(isinstance(t, list) for t in first):
@@ -152,6 +155,17 @@ def _bind_repeat(
         converted = [_single(p, t, pool) for p, t in zip(repeat.params, group)]
         values.append(converted[0] if width == 1 else tuple(converted))
     return taken, values
+
+
+def _is_repetitions(token: list[Token]) -> bool:
+    """`[[a] [b]]`: a group of one-value groups (a repeat written out, as XML gives it)."""
+    return bool(token) and all(
+        isinstance(t, list) and len(t) == 1 and isinstance(t[0], str) for t in token)
+
+
+def command_line(tokens: list[Token]) -> str:
+    """The normalised command line of `tokens` (the scan title, `macro_line`)."""
+    return " ".join(_show(token) for token in tokens)
 
 
 def _show(token: Token) -> str:

@@ -23,6 +23,7 @@ from macroserver.core import MacroServerCore
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import EnvError, MacroServerError
 from macroserver.macros.runner import DoorState, MacroRunner
+from macroserver.macros.xmlcommand import is_xml, with_id
 from macroserver.streams import Level
 from macroserver.tango.events import EventPump
 
@@ -270,12 +271,15 @@ class Door(Device):
     # -- commands ------------------------------------------------------------------
 
     @command(dtype_in=(str,), dtype_out=(str,),
-             doc_in='["ascan", "theta", "0", "0.5", "5", "1"] or ["ascan theta 0 0.5 5 1"]',
+             doc_in='["ascan", "theta", "0", "0.5", "5", "1"], ["ascan theta 0 0.5 5 1"] or Sardana XML',
              doc_out="[macro id]")
     def RunMacro(self, argin: list[str]) -> list[str]:
         for name in (*self.STREAMS, "Result"):
             self._last[name] = []
-        return [self._call(lambda: self.runner.start(list(argin)), "Door.RunMacro")]
+        macro_id = self._call(lambda: self.runner.start(list(argin)), "Door.RunMacro")
+        if len(argin) == 1 and is_xml(argin[0]):  # Sardana clients want their XML back
+            return [with_id(argin[0], macro_id)]
+        return [macro_id]
 
     @command
     def StopMacro(self) -> None:
