@@ -243,3 +243,21 @@ def test_macro_result_reaches_the_listener(core):
     assert outcome.result == "[1, 2]"
     assert listener.results == [["[1, 2]"]]
     assert "MyVar = [1, 2]" in listener.output
+
+
+def test_door_is_idle_before_the_final_status_goes_out(tmp_path):
+    """A client that starts the next macro on seeing the final status must find the door
+    idle (ON or ALARM), never still RUNNING."""
+    core = make_core(tmp_path)
+    seen: list[tuple[str, str]] = []
+
+    class Watcher(Collect):
+        def status(self, status):
+            super().status(status)
+            if status["state"] in ("finish", "exception"):
+                seen.append((status["state"], runner.state.value))
+
+    runner = MacroRunner(core, Watcher())
+    assert runner.run("ascan m1 0 1 2 0").state == "finish"
+    assert runner.run("mv m1 1e9").state == "exception"
+    assert seen == [("finish", "ON"), ("exception", "ALARM")]

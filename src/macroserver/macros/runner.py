@@ -126,13 +126,15 @@ class MacroRunner:
             self.listener.message(Level.ERROR, f"Error: {outcome.error}")
             self.listener.message(Level.DEBUG, traceback.format_exc())
         self.last = outcome
-        extra = {"exc_value": outcome.error} if outcome.error else {}
-        self._status_event(macro, outcome.state, **extra)
+        # The door is idle again before the final status goes out: a client that starts
+        # the next macro when it sees that status must not find the door still RUNNING.
         with self._lock:
             failed = outcome.state == "exception"
             self._set_state(DoorState.ALARM if failed else DoorState.ON,
                             f"{ctx.command}: {outcome.state}" + (f" ({outcome.error})" if failed else ""))
             self._control = None
+        extra = {"exc_value": outcome.error} if outcome.error else {}
+        self._status_event(macro, outcome.state, **extra)
 
     def _paused(self, paused: bool) -> None:
         if paused:
