@@ -202,6 +202,10 @@ def test_stopped_scan_shows_its_status(system: dict[str, Any], web: str, browser
     browser.get(web)
     js = lambda expression: browser.execute_script(_door_js(door, expression))  # noqa: E731
     _wait(lambda: js("d.querySelector('.state').textContent") == "ON", 15, "door ON")
+    # Frames as late as on a loaded machine: the plot's point count must still be the new
+    # scan's at once (it once kept the previous scan's count until the next frame, so the
+    # wait below passed before the new scan had a point, and the stop left 1).
+    browser.execute_script("window.requestAnimationFrame = f => setTimeout(f, 500);")
     command = "ascan theta 0 5 200 0.05"
     outcome = client.start(command)
     _wait(lambda: js("d.querySelector('.scan-title').textContent").endswith(command)

@@ -57,13 +57,23 @@ class Plot {
     this.pending = false;
   }
 
+  count() {  // points of the longest series (x and y both known)
+    return this.series.length ? Math.max(...this.series.map(
+      s => s.ys.filter((y, i) => y !== null && s.xs[i] !== null).length)) : 0;
+  }
+
   setSeries(xLabel, series) {
     this.xLabel = xLabel;
     this.series = series;
     this.redraw();
   }
 
+  // Call after every change of the series: the point count (canvas data-points, read by
+  // the tests) follows the data at once; the drawing waits for the next animation frame,
+  // which a busy machine may deliver late (a count set only when drawing lagged behind:
+  // the previous scan's count showed next to the new scan's title).
   redraw() {
+    this.canvas.dataset.points = String(this.count());
     if (this.pending) return;
     this.pending = true;
     requestAnimationFrame(() => { this.pending = false; this.draw(); });
@@ -91,8 +101,6 @@ class Plot {
         points++;
       }
     }
-    canvas.dataset.points = String(this.series.length ? Math.max(...this.series.map(
-      s => s.ys.filter((y, i) => y !== null && s.xs[i] !== null).length)) : 0);
     ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
     ctx.strokeRect(left, top, plotW, plotH);
     ctx.fillStyle = "#333"; ctx.font = "12px sans-serif";
