@@ -88,7 +88,7 @@ def ascan(points: int, integration_time: float = 0.0, motor: str = "m1") -> str:
 def make_core(folder: Path, config_text: str = CONFIG_TOML, env: dict[str, Any] | None = None):
     """A MacroServerCore on the benchmark elements, its environment file in `folder`."""
     from macroserver.config import load_config
-    from macroserver.core import MacroServerCore
+    from macroserver.engine.core import MacroServerCore
     from macroserver.env import Environment
 
     core = MacroServerCore(load_config(str(write_config(folder, config_text))),
@@ -100,7 +100,7 @@ def make_core(folder: Path, config_text: str = CONFIG_TOML, env: dict[str, Any] 
 
 def run_scan(core, command: str, listener=None) -> float:
     """Seconds for one macro run in this process, start to end (recorders included)."""
-    from macroserver.macros.runner import MacroRunner
+    from macroserver.engine.runner import MacroRunner
     from macroserver.streams import NullListener
 
     runner = MacroRunner(core, listener or NullListener())

@@ -85,7 +85,7 @@ def main() -> None:
             import cProfile
             import pstats
 
-            from macroserver.macros.control import MacroControl
+            from macroserver.engine.control import MacroControl
 
             # the macro runs in this thread (cProfile sees one thread; recorder workers
             # are not in the profile)

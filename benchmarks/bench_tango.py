@@ -43,7 +43,7 @@ def command(points: int) -> str:
 
 
 def run_in_process(folder: Path, points: int) -> dict:
-    from macroserver.macros.runner import MacroRunner
+    from macroserver.engine.runner import MacroRunner
 
     timing = Timing()
     core = make_core(folder / "local", env=ENV)

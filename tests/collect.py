@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from macroserver.config import build_config, load_config
-from macroserver.core import MacroServerCore
+from macroserver.engine.core import MacroServerCore
+from macroserver.engine.runner import MacroRunner, Outcome
 from macroserver.env import Environment
-from macroserver.macros.runner import MacroRunner, Outcome
 from macroserver.streams import Level
 
 # Two instant motors and a third one, a timer and three counters (no arrays): fast scans.

@@ -10,8 +10,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo
 from macroserver.recorders.base import Recorder
+from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo
 
 SPECTRUM_LEN = 256
 IMAGE_SHAPE = (251, 251)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from collect import Collect, make_core
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from collect import Collect, make_core
+from macroserver.engine.runner import MacroRunner
 from macroserver.errors import (
     MacroServerError,
     MissingParam,
@@ -21,7 +22,6 @@ from macroserver.errors import (
     UnknownElement,
     UnknownMacro,
 )
-from macroserver.macros.runner import MacroRunner
 from macroserver.streams import Level
 
 

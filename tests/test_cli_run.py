@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 SCRIPT = Path(sys.executable).with_name("macroserver")
 
 FAST_TOML = """

@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
-
 from collect import Collect, collector_class, make_core, write_collector
+
+from macroserver.engine.runner import DoorState, MacroRunner
 from macroserver.errors import MacroBusy, WrongState
-from macroserver.macros.runner import DoorState, MacroRunner
 from macroserver.records import EndStatus
 from macroserver.streams import Level
 

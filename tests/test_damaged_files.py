@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import tango
-
 from tango_helpers import SERVE, register_macroserver, small_config
 
 ADMIN = [sys.executable, "-m", "macroserver.cli.admin"]

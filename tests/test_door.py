@@ -19,9 +19,9 @@ import h5py
 import pytest
 import tango
 from tango import DevState
+from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
 
 from macroserver.tango.client import DoorClient
-from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from collect import FAST_CONFIG, make_core, run
 
-from collect import make_core, run
 from macroserver.config import build_config
-from macroserver.core import MacroServerCore
+from macroserver.engine.core import MacroServerCore
 from macroserver.env import Environment, default_env_path, parse_value
 from macroserver.errors import EnvError, MacroServerError
-
-from collect import FAST_CONFIG
 
 
 @pytest.mark.parametrize("text, value", [
@@ -101,8 +99,9 @@ def test_senv_never_executes_code(tmp_path, form):
     else:
         command = ["senv", "X", code]
     cls, values, _ = core.parse(command)
-    from macroserver.macros.runner import MacroRunner
     from collect import Collect
+
+    from macroserver.engine.runner import MacroRunner
 
     runner = MacroRunner(core, Collect())
     runner.start(command)

@@ -6,12 +6,12 @@ import csv
 import re
 from pathlib import Path
 
-from macroserver.config import load_config
-from macroserver.core import MacroServerCore
-from macroserver.env import Environment
-from macroserver.macros.runner import MacroRunner
-
 from collect import Collect
+
+from macroserver.config import load_config
+from macroserver.engine.core import MacroServerCore
+from macroserver.engine.runner import MacroRunner
+from macroserver.env import Environment
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 README = Path(__file__).parent.parent / "README.md"

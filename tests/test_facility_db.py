@@ -22,11 +22,11 @@ from typing import Iterator
 
 import pytest
 import tango
-
 from facility_db import FacilityDatabase, start_facility
+from tango_helpers import write_config
+
 from macroserver.tango.client import DoorClient
 from macroserver.tango.database import connect_database, start_device_server, stop_process
-from tango_helpers import write_config
 
 pytestmark = pytest.mark.timeout(180)
 

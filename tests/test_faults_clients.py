@@ -12,7 +12,6 @@ import statistics
 import time
 
 import pytest
-
 from fault_helpers import data_rows, scan_seconds, start_clients
 from tango_helpers import Events, start_macroserver, write_config
 

@@ -12,12 +12,12 @@ import random
 import time
 
 import pytest
-
-from collect import collector_class, make_core, write_collector, Collect
+from collect import Collect, collector_class, make_core, write_collector
 from fault_helpers import nexus_points, spec_scans, spec_text_is_clean
 from tango_helpers import Events, start_macroserver, write_config
+
+from macroserver.engine.runner import DoorState, MacroRunner
 from macroserver.errors import WrongState
-from macroserver.macros.runner import DoorState, MacroRunner
 
 SEED = 20261125
 IN_PROCESS_TRIALS = 95

@@ -14,7 +14,6 @@ import h5py
 import numpy as np
 import pytest
 import silx.io
-
 from fault_helpers import (
     check_edf_folder,
     data_rows,
@@ -134,6 +133,7 @@ def test_next_scan_cuts_what_a_killed_writer_left_of_its_last_point(tmp_path):
     """A kill inside a large write() leaves part of a point (the kernel may complete only
     some pages): the next scan removes it, notes it, and starts on a clean line."""
     from recorder_feed import make_info, make_points, run_scan
+
     from macroserver.recorders.spec import SpecRecorder
 
     path = tmp_path / "cut.dat"

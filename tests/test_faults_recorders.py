@@ -16,7 +16,6 @@ import time
 import h5py
 import pytest
 import tango
-
 from collect import collector_class, make_core, run, write_collector
 from fault_helpers import (
     check_edf_folder,
@@ -25,9 +24,10 @@ from fault_helpers import (
     spec_scans,
     spec_text_is_clean,
 )
+from tango_helpers import Events, start_macroserver
+
 from macroserver.records import EndStatus
 from macroserver.streams import Level
-from tango_helpers import Events, start_macroserver
 
 HANG_SOURCE = '''
 import threading

@@ -25,7 +25,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from collect import make_core, run
 
 SPECTRUM = 64

@@ -22,7 +22,6 @@ import pytest
 import tango
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tango_helpers import small_config, start_macroserver, write_config
 
 INSTANCE = "fuzz"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from json_feed_helpers import Collector, make_info, make_point, run_scan
-from macroserver.records import EndStatus, Point, ScanEnd
+
 from macroserver.recorders.base import RecorderContext
 from macroserver.recorders.json import CODEC, MAX_INLINE_VALUES, SCHEMA_VERSION, JsonRecorder
+from macroserver.records import EndStatus, Point, ScanEnd
 
 
 def _recorder() -> tuple[JsonRecorder, Collector]:

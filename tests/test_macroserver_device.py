@@ -11,9 +11,9 @@ import json
 import pytest
 import tango
 from tango import DevState
+from tango_helpers import MacroServerInstance, start_macroserver, wait_state, write_config
 
 from macroserver.tango.client import DoorClient
-from tango_helpers import MacroServerInstance, start_macroserver, wait_state, write_config
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import silx.io
 import silx.io.nxdata as nxdata
+from recorder_feed import Collector, make_info, make_points, run_scan
 
 from macroserver.recorders.base import RecorderContext
 from macroserver.recorders.nexus import NexusRecorder
 from macroserver.records import EndStatus, Point, ScanEnd
-from recorder_feed import Collector, make_info, make_points, run_scan
 
 TESTS = Path(__file__).parent
 

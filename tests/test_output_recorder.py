@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
-
 from collect import make_core, run
-from macroserver.recorders.output import format_cell
+
+from macroserver.formatting import format_cell
 
 CTIME = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}"
 ROW = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\(256,\))\s+(\(251, 251\))\s*$")
@@ -62,7 +62,8 @@ def test_demo_table(core):
 def test_estimated_time_in_started_line(core):
     # 6 points of 1 s: "at least 0:00:06"; check it without waiting, by stopping at once
     from collect import Collect
-    from macroserver.macros.runner import MacroRunner
+
+    from macroserver.engine.runner import MacroRunner
 
     listener = Collect()
     runner = MacroRunner(core, listener)

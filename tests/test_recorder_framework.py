@@ -9,8 +9,8 @@ import textwrap
 import time
 
 import pytest
-
 from collect import COLLECTOR_SOURCE, collector_class, make_core, run, write_collector
+
 from macroserver.errors import EnvError, UnknownName
 from macroserver.records import EndStatus
 from macroserver.streams import Level

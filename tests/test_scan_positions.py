@@ -11,14 +11,12 @@ import time
 from typing import Any
 
 import pytest
+from collect import Collect, collector_class, make_core, run, write_collector
 
-from collect import collector_class, make_core, run, write_collector
 from macroserver.elements.base import MeasurementGroup
-from macroserver.macros.runner import MacroRunner
+from macroserver.engine.runner import MacroRunner
 from macroserver.records import EndStatus
 from macroserver.streams import Level
-
-from collect import Collect
 
 
 @pytest.fixture

@@ -24,16 +24,16 @@ from typing import Any, Iterator
 import psutil
 import pytest
 import tango
-
 from collect import Collect, make_core
+from tango_helpers import SERVE, register_macroserver, small_config, write_config
+
 from macroserver.config import load_config
-from macroserver.core import MacroServerCore
+from macroserver.engine.core import MacroServerCore
+from macroserver.engine.runner import MacroRunner
 from macroserver.env import Environment, parse_value
 from macroserver.errors import MacroServerError
-from macroserver.macros.runner import MacroRunner
 from macroserver.streams import Level
 from macroserver.tango.database import stop_process
-from tango_helpers import SERVE, register_macroserver, small_config, write_config
 
 INSTANCE = "security"
 
@@ -343,7 +343,7 @@ def test_environment_values_and_macro_parameters_are_not_executed(core, tmp_path
 def plugin_source(marker: Path, kind: str, name: str) -> str:
     if kind == "macro":
         body = f"""
-            from macroserver.macros.base import Macro
+            from macroserver.engine.macro import Macro
 
             class {name}(Macro):
                 def run(self):

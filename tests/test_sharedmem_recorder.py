@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from json_feed_helpers import make_info, make_point, run_scan
+
 from macroserver import shmreader
-from macroserver.records import EndStatus, Point, ScanEnd
 from macroserver.recorders.base import RecorderContext
 from macroserver.recorders.sharedmem import SharedMemRecorder, sanitize
+from macroserver.records import EndStatus, Point, ScanEnd
 
 try:
     from PyMca5.PyMcaIO import sps

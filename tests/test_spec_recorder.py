@@ -8,13 +8,13 @@ import fabio
 import numpy as np
 import pytest
 import silx.io
+from recorder_feed import make_info, make_points, run_scan
 from silx.io.specfile import SpecFile
 
 from macroserver.datafiles import FilePolicy
 from macroserver.recorders.base import RecorderContext
 from macroserver.recorders.spec import NONFINITE_TEXT, SpecRecorder
 from macroserver.records import EndStatus, Point, Role, ScanEnd
-from recorder_feed import make_info, make_points, run_scan
 
 
 def expected_rows(info, points) -> np.ndarray:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from collect import make_core
+
+from macroserver.engine.xmlcommand import with_id
 from macroserver.errors import MacroServerError
-from macroserver.macros.xmlcommand import with_id
 
 
 def param(name: str, value: str) -> str:

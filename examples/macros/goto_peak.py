@@ -1,7 +1,6 @@
 """An example macro plug-in: put this folder in MacroPath (or the TOML's macro_path)."""
 
-from macroserver.macros.base import Macro
-from macroserver.macros.params import FLOAT, MOTOR, Param
+from macroserver.macros import FLOAT, MOTOR, Macro, Param
 
 
 class goto_peak(Macro):

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 from macroserver.config import load_config
-from macroserver.core import MacroServerCore
+from macroserver.engine.core import MacroServerCore
+from macroserver.engine.runner import MacroRunner
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import MacroServerError
-from macroserver.macros.runner import MacroRunner
 from macroserver.streams import ConsoleListener
 
 

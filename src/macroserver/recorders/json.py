@@ -16,8 +16,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
 from macroserver.recorders.base import Recorder, RecorderContext
+from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
 
 SCHEMA_VERSION = 1
 CODEC = "utf8_json"

@@ -17,11 +17,10 @@ import time
 from typing import Any
 
 from macroserver.errors import MacroServerError
-from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.recorders.registry import Selection
+from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
 from macroserver.streams import Level, MacroListener
-
 
 #: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
 #: at most this much); a recorder that went idle is flushed within this time.

@@ -10,27 +10,13 @@ import datetime
 import time
 from typing import Any
 
-import numpy as np
-
-from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
+from macroserver.formatting import format_cell
 from macroserver.recorders.base import Recorder
+from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
 from macroserver.streams import Level
 
 MIN_WIDTH = 8
 SEPARATOR = "  "
-
-
-def format_cell(value: Any) -> str:
-    """A value as shown in the table: `%g` numbers, shapes for arrays, `<nodata>` for None."""
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return "%g" % value
-    if isinstance(value, np.ndarray):
-        return str(value.shape)
-    if value is None:
-        return "<nodata>"
-    return str(value)
 
 
 def _duration(seconds: float) -> str:

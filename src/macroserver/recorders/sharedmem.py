@@ -25,8 +25,8 @@ from typing import Any, ClassVar, Mapping, Protocol, Sequence
 import numpy as np
 
 from macroserver import shmreader as fmt
-from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo
 from macroserver.recorders.base import Recorder, RecorderContext
+from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo
 
 SCAN_ARRAY = "SCAN_D"
 #: Rows reserved when the number of points is unknown; doubled whenever a scan needs more.

@@ -19,11 +19,11 @@ from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, device_property
 
 from macroserver.config import load_config
-from macroserver.core import MacroServerCore
+from macroserver.engine.core import MacroServerCore
+from macroserver.engine.runner import DoorState, MacroRunner
+from macroserver.engine.xmlcommand import is_xml, with_id
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import EnvError, MacroServerError
-from macroserver.macros.runner import DoorState, MacroRunner
-from macroserver.macros.xmlcommand import is_xml, with_id
 from macroserver.streams import Level
 from macroserver.tango.events import EventPump
 

@@ -6,8 +6,7 @@ import os
 from typing import Any
 
 from macroserver.errors import EnvError, ParamError
-from macroserver.macros.base import Macro
-from macroserver.macros.params import ENV_NAME, INTEGER, LITERAL, STRING, Param, Repeat
+from macroserver.macros import ENV_NAME, INTEGER, LITERAL, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import table_lines
 
 VALUE_WIDTH = 54

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from macroserver.macros.base import Macro
+from macroserver.macros import Macro
 from macroserver.macros.std.tables import table_lines
 
 

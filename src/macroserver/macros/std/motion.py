@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from macroserver.elements.base import Motor
+from macroserver.engine.scan import active_measurement_group, check_time
 from macroserver.errors import ParamError
-from macroserver.macros.base import Macro
-from macroserver.macros.params import FLOAT, MOTOR, Param, Repeat
-from macroserver.recorders.output import format_cell
+from macroserver.formatting import format_cell
+from macroserver.macros import FLOAT, MOTOR, Macro, Param, Repeat
 from macroserver.macros.std.tables import table_lines
-from macroserver.scan import active_measurement_group, check_time
 
 
 def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:

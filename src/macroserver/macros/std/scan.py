@@ -12,10 +12,9 @@ import time
 from typing import Any, Iterator, Sequence
 
 from macroserver.elements.base import Motor
+from macroserver.engine.scan import ScanPlan, StepScan, check_intervals, check_time, linear
 from macroserver.errors import ParamError
-from macroserver.macros.base import Macro
-from macroserver.macros.params import BOOLEAN, FLOAT, INTEGER, MOTOR, Param
-from macroserver.scan import ScanPlan, StepScan, check_intervals, check_time, linear
+from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
 
 RETURN_TIMEOUT = 300.0
 

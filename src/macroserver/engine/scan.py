@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from macroserver.elements.base import MeasurementGroup, Motor
+from macroserver.engine.control import MacroInterrupted
 from macroserver.errors import EnvError, ParamError
-from macroserver.macros.control import MacroInterrupted
-from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo, SnapshotValue
 from macroserver.recorders.manager import RecorderManager
+from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo, SnapshotValue
 from macroserver.streams import Level
 
 if TYPE_CHECKING:
-    from macroserver.macros.base import Macro
+    from macroserver.engine.macro import Macro
 
 CHANNEL_ROLES = {
     "timer": Role.TIMER, "counter": Role.COUNTER, "spectrum": Role.SPECTRUM, "image": Role.IMAGE,

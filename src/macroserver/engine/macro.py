@@ -12,12 +12,12 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from macroserver.macros.control import MacroControl
-from macroserver.macros.params import ParamDef
+from macroserver.engine.control import MacroControl
+from macroserver.engine.params import ParamDef
 from macroserver.streams import Level, MacroListener
 
 if TYPE_CHECKING:
-    from macroserver.core import MacroServerCore
+    from macroserver.engine.core import MacroServerCore
 
 
 @dataclass

@@ -12,14 +12,14 @@ from typing import Any, Iterable, Sequence
 
 from macroserver.config import ServerConfig
 from macroserver.datafiles import DataPathError, DataRoots, check_file_name
+from macroserver.engine.control import MacroControl
+from macroserver.engine.envcheck import check_env_value
+from macroserver.engine.macro import Macro, MacroContext
+from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
+from macroserver.engine.registry import MacroRegistry
+from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
 from macroserver.env import Environment, check_name
-from macroserver.envcheck import check_env_value
 from macroserver.errors import EnvError, ParamError
-from macroserver.macros.base import Macro, MacroContext
-from macroserver.macros.control import MacroControl
-from macroserver.macros.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
-from macroserver.macros.registry import MacroRegistry
-from macroserver.macros.xmlcommand import is_xml, tokens_from_xml
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.streams import MacroListener
 

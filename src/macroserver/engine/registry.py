@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from macroserver.engine.macro import Macro
 from macroserver.errors import UnknownMacro
-from macroserver.macros.base import Macro
 from macroserver.plugins import LoadProblem, find_plugins
 
 ENTRY_POINT_GROUP = "macroserver.macros"

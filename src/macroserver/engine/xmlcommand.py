@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
+from macroserver.engine.parser import Token
 from macroserver.errors import ParamError
-from macroserver.macros.parser import Token
 
 
 def is_xml(text: str) -> bool:

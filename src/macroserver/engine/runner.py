@@ -14,9 +14,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from macroserver.core import MacroServerCore
+from macroserver.engine.control import MacroControl, MacroInterrupted
+from macroserver.engine.core import MacroServerCore
 from macroserver.errors import MacroBusy, MacroServerError, WrongState
-from macroserver.macros.control import MacroControl, MacroInterrupted
 from macroserver.streams import Level, MacroListener
 
 

@@ -13,7 +13,7 @@ from macroserver.datafiles import DataPathError, check_file_name
 from macroserver.errors import EnvError, MacroServerError
 
 if TYPE_CHECKING:
-    from macroserver.core import MacroServerCore
+    from macroserver.engine.core import MacroServerCore
 
 
 def _is_int(value: Any) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, Sequence, Union
 
 from macroserver.elements.pool import Pool
+from macroserver.engine.params import Param, ParamDef, Repeat
 from macroserver.errors import MissingParam, ParamError
-from macroserver.macros.params import Param, ParamDef, Repeat
 
 Token = Union[str, list["Token"]]
 
