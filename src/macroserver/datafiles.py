@@ -15,6 +15,9 @@ from typing import Iterable
 
 MAX_NAME = 255
 MAX_PATH = 4096
+# A ScanFile's stem goes into longer names: `.<stem>_S<ScanID>_<channel>_<point>.edf.part`
+# (EDF images) and `<stem>_<ScanID>.h5` (NeXus fallback) must stay under MAX_NAME.
+MAX_SCAN_FILE_NAME = 120
 
 
 class DataPathError(ValueError):
@@ -58,6 +61,11 @@ def check_file_name(name: str) -> str:
     if not isinstance(name, str):
         raise DataPathError(f"ScanFile entry {name!r} is not a string")
     _check_text("ScanFile", name)
+    size = len(name.encode("utf-8"))
+    if size > MAX_SCAN_FILE_NAME:
+        raise DataPathError(
+            f"ScanFile {name[:40]!r}... is {size} bytes long; at most {MAX_SCAN_FILE_NAME}, so "
+            f"the image and fallback file names made from it stay under {MAX_NAME}")
     if "/" in name or name in (".", ".."):
         raise DataPathError(
             f"ScanFile {name!r} must be a plain file name; put folders in ScanDir"

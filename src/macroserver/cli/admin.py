@@ -14,6 +14,7 @@ from macroserver.engine.runner import MacroRunner
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import MacroServerError
 from macroserver.streams import ConsoleListener
+from macroserver.tango.wire import from_wire
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -211,7 +212,7 @@ def _is_dev_failed(exc: BaseException) -> bool:
 def _failure_text(exc: BaseException) -> str:
     """One readable line for a Tango DevFailed (its last description) or any error."""
     errors = getattr(exc, "args", ())
-    descriptions = [getattr(e, "desc", "") for e in errors if hasattr(e, "desc")]
+    descriptions = [from_wire(e.desc) for e in errors if hasattr(e, "desc")]
     return descriptions[-1] if descriptions else str(exc)
 
 

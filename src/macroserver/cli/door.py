@@ -13,6 +13,7 @@ import tango
 from macroserver.cli.completion import Catalogue
 from macroserver.cli.console import Console
 from macroserver.tango.client import DoorClient
+from macroserver.tango.wire import from_wire
 
 PROBE_INTERVAL = 1.0
 RETRY_INTERVAL = 0.5
@@ -22,7 +23,7 @@ def reason(exc: tango.DevFailed) -> str:
     """The first description of a Tango error: what users need, without the stack."""
     errors = exc.args
     first = errors[0] if errors else None
-    return getattr(first, "desc", str(exc)).strip()
+    return from_wire(getattr(first, "desc", str(exc))).strip()
 
 
 def choose_door(requested: str | None) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 from macroserver.config import ServerConfig
 from macroserver.datafiles import DataPathError, DataRoots, check_file_name
 from macroserver.engine.control import MacroControl
-from macroserver.engine.envcheck import check_env_value
+from macroserver.engine.envcheck import check_env_size, check_env_value
 from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
 from macroserver.engine.registry import MacroRegistry
@@ -79,6 +79,10 @@ class MacroServerCore:
             check_name(name)
             check_env_value(name, value, self)
         self._check_scan_files(changes, remove)
+        after = {**self.env.snapshot(), **changes}
+        for name in remove:
+            after.pop(name, None)
+        check_env_size(after, changes)
         self.env.update(changes, list(remove))
 
     def _check_scan_files(self, changes: dict[str, Any], remove: Sequence[str]) -> None:

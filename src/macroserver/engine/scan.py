@@ -285,7 +285,13 @@ def check_intervals(intervals: int, name: str = "nr_interv") -> None:
         raise ParamError(f"parameter {name} must be at most {MAX_INTERVALS}, not {intervals}")
 
 
+MAX_TIME = 86400.0  # one day, as RecorderTimeout: beyond it a scan never ends in practice
+
+
 def check_time(integration_time: float, name: str = "integ_time") -> None:
     if integration_time < 0 or not math.isfinite(integration_time):
         raise ParamError(
             f"parameter {name} must be a finite time of 0 or more seconds, not {integration_time}")
+    if integration_time > MAX_TIME:
+        raise ParamError(f"parameter {name} must be at most {MAX_TIME:g} s (one day), "
+                         f"not {integration_time:g}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
-from macroserver.engine.parser import Token
+from macroserver.engine.parser import MAX_DEPTH, Token
 from macroserver.errors import ParamError
 
 
@@ -24,7 +24,9 @@ def is_xml(text: str) -> bool:
     return text.lstrip().startswith("<")
 
 
-def _values(element: ElementTree.Element) -> list[Token]:
+def _values(element: ElementTree.Element, depth: int = 0) -> list[Token]:
+    if depth > MAX_DEPTH:  # the same limit as [ ] groups on a command line
+        raise ParamError(f"RunMacro XML: <paramrepeat> nested more than {MAX_DEPTH} deep")
     tokens: list[Token] = []
     for child in element:
         if child.tag == "param":
@@ -33,7 +35,8 @@ def _values(element: ElementTree.Element) -> list[Token]:
                 raise ParamError(f"XML param {child.get('name', '?')!r} has no value")
             tokens.append(value)
         elif child.tag == "paramrepeat":
-            tokens.append([_values(repeat) for repeat in child if repeat.tag == "repeat"])
+            tokens.append([_values(repeat, depth + 1)
+                           for repeat in child if repeat.tag == "repeat"])
         else:
             raise ParamError(f"unexpected XML element <{child.tag}> in a macro call")
     return tokens

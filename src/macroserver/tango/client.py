@@ -15,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 import tango
 
+from macroserver.tango.wire import lines_from_wire, lines_to_wire, to_wire
+
 STREAMS = ("Output", "Info", "Warning", "Error", "Debug", "Result")
 FINAL_STATES = ("finish", "stop", "abort", "exception")
 _ATTRIBUTES = {name.lower(): name for name in (*STREAMS, "RecordData", "MacroStatus")}
@@ -111,7 +113,7 @@ class DoorClient:
                 for on_record in self._record_callbacks:
                     on_record(packet)
         else:
-            lines = list(value) if value is not None else []
+            lines = lines_from_wire(value) if value is not None else []
             with self._lock:
                 if self._current is not None:
                     self._current.messages[attr].extend(lines)
@@ -140,7 +142,7 @@ class DoorClient:
 
     def start(self, command: str | Sequence[str]) -> RunOutcome:
         """Start a macro; returns its (growing) outcome at once. Raises DevFailed on bad input."""
-        args = [command] if isinstance(command, str) else list(command)
+        args = lines_to_wire([command] if isinstance(command, str) else list(command))
         outcome = RunOutcome("")
         with self._lock:
             self._current = outcome
@@ -199,7 +201,7 @@ class DoorClient:
         payload = json.dumps({"change": changes, "del": list(remove)})
         # the command, not a write of Environment: cppTango hides the reason of a refused
         # DevEncoded write behind API_NotSupportedFeature
-        self.macro_server.SetEnvironment(payload)
+        self.macro_server.SetEnvironment(to_wire(payload))
 
     def macros(self) -> list[str]:
         return list(self.macro_server.read_attribute("MacroList").value or [])

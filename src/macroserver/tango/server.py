@@ -26,6 +26,7 @@ from macroserver.env import Environment, default_env_path
 from macroserver.errors import EnvError, MacroServerError
 from macroserver.streams import Level
 from macroserver.tango.events import EventPump
+from macroserver.tango.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
 MAX_MESSAGES = 512
 CODEC = "utf8_json"
@@ -46,6 +47,7 @@ DOOR_STATES = {
 def _throw(exc: Exception, origin: str) -> None:
     """Re-raise as a DevFailed whose reason and description name the problem."""
     reason = getattr(exc, "reason", type(exc).__name__)
+    # (PyTango sends an exception's description as UTF-8 already)
     tango.Except.throw_exception(reason, str(exc), origin)
 
 
@@ -88,7 +90,7 @@ class MacroServer(Device):
                 extra_recorder_path=_expand(self.RecorderPath))
         except MacroServerError as exc:
             self.set_state(DevState.FAULT)
-            self.set_status(f"cannot start: {exc}")
+            self.set_status(to_wire(f"cannot start: {exc}"))
             print(f"{name}: cannot start: {exc}", file=sys.stderr, flush=True)
             return
         self._pump = EventPump(self.push_change_event, name)
@@ -98,7 +100,7 @@ class MacroServer(Device):
             "Environment", CODEC, _json(self.core.env.snapshot())))
         problems = self.core.load_problems
         self.set_state(DevState.ON)
-        self.set_status("ready" + "".join(f"\nwarning: {p}" for p in problems))
+        self.set_status(to_wire("ready" + "".join(f"\nwarning: {p}" for p in problems)))
         _servers[name.lower()] = self
 
     def delete_device(self) -> None:
@@ -136,7 +138,7 @@ class MacroServer(Device):
     @command(dtype_in=str, doc_in='JSON: {"change": {...}, "del": [...]} or {name: value}')
     def SetEnvironment(self, text: str) -> None:
         """Like writing Environment, with the reason of a refusal kept in the DevFailed."""
-        self._set_env((CODEC, text), "MacroServer.SetEnvironment")
+        self._set_env((CODEC, from_wire(text)), "MacroServer.SetEnvironment")
 
     def _set_env(self, value: tuple[str, Any], origin: str) -> None:
         try:
@@ -158,7 +160,7 @@ class MacroServer(Device):
     def GetMacroInfo(self, names: list[str]) -> list[str]:
         core = self._core()
         try:
-            return [json.dumps(core.macros.get(n).describe()) for n in names]
+            return [json.dumps(core.macros.get(n).describe()) for n in lines_from_wire(names)]
         except MacroServerError as exc:
             _throw(exc, "MacroServer.GetMacroInfo")
             raise
@@ -253,12 +255,18 @@ class Door(Device):
         self._last[name] = value[0] if len(value) == 1 else value
         self._pump.send(name, *value)
 
+    def forget_streams(self) -> None:
+        """Empty the last values of the streams and Result. Only a macro that starts does
+        this: a refused RunMacro leaves the running or last macro's Output and Result."""
+        for name in (*self.STREAMS, "Result"):
+            self._last[name] = []
+
     def _on_state(self, state: DoorState, status: str) -> None:
         tango_state = DOOR_STATES[state]
         self.set_state(tango_state)
-        self.set_status(status)
+        self.set_status(to_wire(status))
         self._pump.send("State", tango_state)
-        self._pump.send("Status", status)
+        self._pump.send("Status", to_wire(status))
 
     def _call(self, action: Callable[[], Any], origin: str) -> Any:
         if not hasattr(self, "runner"):
@@ -274,11 +282,10 @@ class Door(Device):
              doc_in='["ascan", "theta", "0", "0.5", "5", "1"], ["ascan theta 0 0.5 5 1"] or Sardana XML',
              doc_out="[macro id]")
     def RunMacro(self, argin: list[str]) -> list[str]:
-        for name in (*self.STREAMS, "Result"):
-            self._last[name] = []
-        macro_id = self._call(lambda: self.runner.start(list(argin)), "Door.RunMacro")
-        if len(argin) == 1 and is_xml(argin[0]):  # Sardana clients want their XML back
-            return [with_id(argin[0], macro_id)]
+        args = lines_from_wire(argin)
+        macro_id = self._call(lambda: self.runner.start(args), "Door.RunMacro")
+        if len(args) == 1 and is_xml(args[0]):  # Sardana clients want their XML back
+            return [to_wire(with_id(args[0], macro_id))]
         return [macro_id]
 
     @command
@@ -331,16 +338,18 @@ class _DoorListener:
         self._door = door
 
     def message(self, level: Level, text: str) -> None:
-        self._door.publish(level.value, text.split("\n")[:MAX_MESSAGES])
+        self._door.publish(level.value, lines_to_wire(text.split("\n")[:MAX_MESSAGES]))
 
     def record_data(self, codec: str, payload: bytes) -> None:
         self._door.publish("RecordData", codec, payload)
 
     def status(self, status: dict[str, Any]) -> None:
+        if status.get("state") == "start":  # a new macro: reads give its streams only
+            self._door.forget_streams()
         self._door.publish("MacroStatus", CODEC, _json([status]))
 
     def result(self, values: list[str]) -> None:
-        self._door.publish("Result", values[:MAX_MESSAGES])
+        self._door.publish("Result", lines_to_wire(values[:MAX_MESSAGES]))
 
 
 def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = None) -> None:

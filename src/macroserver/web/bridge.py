@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Iterable
 
+from macroserver.tango.wire import lines_from_wire
 from macroserver.web.door_model import DoorModel
 from macroserver.web.images import frame_png
 from macroserver.web.messages import Message, dumps, error_text
@@ -183,7 +184,7 @@ class Hub:
     def _on_output(self, model: DoorModel, event: Any) -> None:
         if not has_value(event):
             return
-        lines = [str(line) for line in event.attr_value.value]
+        lines = lines_from_wire(event.attr_value.value)
         with self._lock:
             self._send(*model.apply_output(lines))
 

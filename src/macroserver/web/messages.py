@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any
 
+from macroserver.tango.wire import from_wire
+
 Message = dict[str, Any]
 
 
@@ -31,5 +33,5 @@ def error_text(exc: BaseException) -> str:
     """One line for the page: a DevFailed's description, else the exception's text."""
     args = getattr(exc, "args", ())
     if args and hasattr(args[0], "desc"):
-        return str(args[0].desc).strip()
+        return from_wire(str(args[0].desc)).strip()
     return str(exc) or type(exc).__name__

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from macroserver.tango.wire import from_wire
+
 
 def exported_doors() -> list[str]:
     """The doors exported in the Tango database now (TANGO_HOST)."""
@@ -65,6 +67,6 @@ def encoded_text(event: Any) -> str:
 
 def event_error(event: Any) -> str:
     try:
-        return str(event.errors[0].desc).strip()
+        return from_wire(str(event.errors[0].desc)).strip()
     except Exception:  # noqa: BLE001
         return "event error"
