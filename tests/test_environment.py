@@ -265,8 +265,10 @@ def test_scan_id_set_by_newfile(tmp_path):
     ("senv ScanID x", "ScanID must be a non-negative integer, not 'x'"),
     ("senv JsonRecorder yes", "JsonRecorder must be True or False, not 'yes'"),
     ("senv RecorderTimeout 0", "RecorderTimeout must be a positive number of seconds, not 0"),
-    ("senv PreScanSnapshot m1 nosuch", "PreScanSnapshot: unknown motor 'nosuch'"),
-    ("senv PreScanSnapshot m1", "PreScanSnapshot must be a list of motor names, not 'm1'"),
+    ("senv PreScanSnapshot m1 nosuch",
+     "PreScanSnapshot: 'nosuch' is not a motor, a Tango attribute"),
+    ("senv PreScanSnapshot m1", "PreScanSnapshot must be a list of motor names, Tango "
+     "attributes or environment variable names, not 'm1'"),
 ])
 def test_senv_validation(tmp_path, command, message):
     core = make_core(tmp_path)

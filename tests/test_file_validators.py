@@ -52,6 +52,13 @@ SCALAR_SCANS = [
     ("mesh theta 0 1 2 chi 0 1 2 0", "scalars", 9, ["theta", "chi"]),
 ]
 ARRAY_SCANS = [("ascan theta 0 1 4 0", "arrays", 5, ["theta"])]
+# every scan carries metadata in NeXus groups of their classes (NXsample, NXuser, NXsource)
+METADATA = {
+    "experiment_identifier": "ma1234", "sample/name": "Si111", "sample/temperature": 300.0,
+    "sample/temperature@units": "K", "sample/unit_cell": [5.43, 5.43, 5.43, 90, 90, 90],
+    "user/name": "A. User", "instrument/source/name": "ESRF", "instrument/source/current": 200.5,
+    "parameters/flipper": True, "parameters/note": "first light",
+}
 PUNX_SUMMARY = re.compile(r"^(OK|NOTE|WARN|ERROR)\s+(\d+)\s", re.M)
 PUNX_FINDING = re.compile(r"^(/\S*)\s+(ERROR|WARN)\s+(\S+)\s+(.*?)\s*$", re.M)
 PUNX_MAIN = "import sys; from punx.main import main; sys.argv[0] = 'punx'; main()"
@@ -70,7 +77,8 @@ def need(module: str, what: str):
 def files(tmp_path_factory):
     """Scalar scans into scans.h5/scans.dat, the 1D+2D scan into arrays.h5/arrays.dat."""
     tmp = tmp_path_factory.mktemp("validators")
-    core = make_core(tmp, config=CONFIG)
+    core = make_core(tmp, config=CONFIG, env={"ScanMetadata": METADATA,
+                                              "PreScanSnapshot": ["chi", "ScanMetadata"]})
     data = tmp / "data"
     written = {}
     for stem, scans in (("scans", SCALAR_SCANS), ("arrays", ARRAY_SCANS)):

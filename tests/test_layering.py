@@ -13,9 +13,10 @@ SOURCE = Path(macroserver.__file__).parent
 #: Packages (or root modules) from the bottom up; each may import only its own layer and below.
 LAYERS: list[set[str]] = [
     {"errors", "records", "streams", "formatting", "plugins", "datafiles", "env", "shmreader",
-     "logs"},
+     "logs", "metadata"},
     {"elements", "config"},
     {"recorders"},
+    {"convert"},
     {"engine"},
     {"macros"},
     {"tango"},

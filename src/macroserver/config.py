@@ -21,6 +21,7 @@ from macroserver.elements.models import DEFAULT_MODEL, build_model
 from macroserver.elements.pool import Pool
 from macroserver.elements.sim import SimChannel, SimMotor
 from macroserver.errors import ConfigError, MacroServerError
+from macroserver.metadata.settings import MetadataSettings, settings_from_table
 
 CHANNEL_KINDS = ("timer", "counter", "spectrum", "image")
 
@@ -34,6 +35,7 @@ class ServerConfig:
     macro_path: list[Path] = field(default_factory=list)
     recorder_path: list[Path] = field(default_factory=list)
     file_policy: FilePolicy = field(default_factory=FilePolicy)
+    metadata: MetadataSettings = field(default_factory=MetadataSettings)
     source: str = "<memory>"
 
 
@@ -82,8 +84,16 @@ def build_config(document: Mapping[str, Any], source: str = "<memory>") -> Serve
         macro_path=_paths(document, "macro_path"),
         recorder_path=_paths(document, "recorder_path"),
         file_policy=policy,
+        metadata=_metadata(document.get("metadata", {})),
         source=source,
     )
+
+
+def _metadata(table: Any) -> MetadataSettings:
+    try:
+        return settings_from_table(table)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _tables(document: Mapping[str, Any], key: str) -> dict[str, dict[str, Any]]:

@@ -74,12 +74,66 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotValue:
-    """A value read once before the scan (`PreScanSnapshot`, motor positions)."""
+    """A value read once before the scan (`PreScanSnapshot`, motor positions).
+
+    `source` says what was read (a motor, a Tango attribute, an environment variable);
+    a read that failed has `value` None and says why in `error` (a scan never fails
+    for a snapshot item)."""
 
     name: str
     label: str
     value: Any
     unit: str = ""
+    source: str = ""
+    time: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataValue:
+    """One metadata value of a scan: its path inside the NeXus entry (`sample/name`),
+    its typed value and units, and where it came from and when (provenance)."""
+
+    path: str
+    value: Any
+    units: str = ""
+    source: str = ""
+    time: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        item = {"path": self.path, "value": self.value, "source": self.source,
+                "time": self.time}
+        if self.units:
+            item["units"] = self.units
+        return item
+
+
+@dataclass(frozen=True)
+class ScanMetadata:
+    """The metadata of a scan: values, the NeXus class of each group on their paths
+    (`sample` -> NXsample) and the schema they were validated against ("name/version")."""
+
+    values: tuple[MetadataValue, ...] = ()
+    groups: Mapping[str, str] = field(default_factory=dict)
+    schema: str = ""
+
+    def get(self, path: str, default: Any = None) -> Any:
+        for item in self.values:
+            if item.path == path:
+                return item.value
+        return default
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": self.schema, "groups": dict(self.groups),
+                "values": [v.to_dict() for v in self.values]}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> "ScanMetadata":
+        values = tuple(
+            MetadataValue(v["path"], v["value"], v.get("units", ""), v.get("source", ""),
+                          float(v.get("time", 0.0)))
+            for v in document.get("values", ()))
+        return cls(values, dict(document.get("groups", {})), str(document.get("schema", "")))
 
 
 @dataclass(frozen=True)
@@ -103,6 +157,7 @@ class ScanInfo:
     compression_rank: int = -1
     scan_shape: tuple[int, ...] = ()
     macro_id: str = ""
+    metadata: ScanMetadata = field(default_factory=ScanMetadata)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def column(self, name: str) -> Column:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from macroserver.config import ServerConfig
 from macroserver.datafiles import DataPathError, DataRoots, check_file_name
@@ -41,6 +41,10 @@ class MacroServerCore:
         self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
         self.macros = MacroRegistry([*config.macro_path, *extra_macro_path])
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
+        #: the MetadataManager device read at scan start (configuration or device property)
+        self.metadata_manager: str | None = config.metadata.manager
+        #: called with each finished scan's catalogue document (the Tango attribute)
+        self.scan_document_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     @property
     def load_problems(self) -> list[str]:

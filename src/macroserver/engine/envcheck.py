@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from macroserver.datafiles import DataPathError, check_file_name
 from macroserver.engine.scan import MAX_TIME
+from macroserver.engine.snapshot import snapshot_kind
 from macroserver.errors import EnvError, MacroServerError
 
 if TYPE_CHECKING:
@@ -99,13 +100,20 @@ def _compression(value: Any, server: "MacroServerCore") -> None:
 
 def _snapshot(value: Any, server: "MacroServerCore") -> None:
     if not isinstance(value, (list, tuple)):
-        raise EnvError(f"PreScanSnapshot must be a list of motor names, not {value!r}")
+        raise EnvError(f"PreScanSnapshot must be a list of motor names, Tango attributes "
+                       f"or environment variable names, not {value!r}")
     for entry in value:
         name = entry if isinstance(entry, str) else (
             entry[0] if isinstance(entry, (list, tuple)) and entry else None)
         if not isinstance(name, str):
-            raise EnvError(f"PreScanSnapshot entry {entry!r} is not a motor name")
-        server.pool.motor(name)
+            raise EnvError(f"PreScanSnapshot entry {entry!r} is not a name")
+        if snapshot_kind(name, server.pool, server.env) is None:
+            raise EnvError(f"PreScanSnapshot: {name!r} is not a motor, a Tango attribute "
+                           "(domain/family/member/attribute) or an environment variable")
+
+
+def _metadata(value: Any, server: "MacroServerCore") -> None:
+    server.config.metadata.schema.validate(value, "ScanMetadata")
 
 
 def _text(name: str) -> Callable[[Any, "MacroServerCore"], None]:
@@ -167,6 +175,7 @@ CHECKS: dict[str, Callable[[Any, "MacroServerCore"], None]] = {
     "ActiveMntGrp": _active_group,
     "DataCompressionRank": _compression,
     "PreScanSnapshot": _snapshot,
+    "ScanMetadata": _metadata,
     "ScanUser": _text("ScanUser"),
     "RecorderTimeout": _timeout,
     "CriticalRecorders": _critical,

@@ -1,6 +1,7 @@
 """Command lines to typed parameter values.
 
-`ascan theta 0 0.5 5 1`, quoted strings (`senv ScanFile "a b.h5"`) and `[ ]` groups for
+`ascan theta 0 0.5 5 1`, quoted strings (`senv ScanFile "a b.h5"`), `{ }` dictionaries
+as one word (`senv ScanMetadata {'sample/name': 'Si111'}`) and `[ ]` groups for
 repeated parameters (`mv [theta 1] [chi 2]`, or flat: `mv theta 1 chi 2`). Every error
 names the parameter and the offending text.
 """
@@ -17,6 +18,27 @@ Token = Union[str, list["Token"]]
 
 MAX_LINE = 65536
 MAX_DEPTH = 32
+
+
+def _closing_brace(line: str, start: int) -> int:
+    """Index of the `}` closing the `{` at `start` (quotes and nested braces skipped)."""
+    depth, i, n = 0, start, len(line)
+    while i < n:
+        char = line[i]
+        if char in "\"'":
+            end = line.find(char, i + 1)
+            if end < 0:
+                raise ParamError(f"unterminated {char} quote starting at column {i + 1}")
+            i = end
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ParamError(f"unbalanced '{{' at column {start + 1}: a dictionary is not closed "
+                     "with '}'")
 
 
 def tokenize(line: str) -> list[Token]:
@@ -42,6 +64,10 @@ def tokenize(line: str) -> list[Token]:
             group = stack.pop()
             stack[-1].append(group)
             i += 1
+        elif char == "{":
+            end = _closing_brace(line, i)
+            stack[-1].append(line[i : end + 1])  # a dict literal stays one word
+            i = end + 1
         elif char in "\"'":
             end = line.find(char, i + 1)
             if end < 0:

@@ -17,9 +17,20 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from macroserver.elements.base import MeasurementGroup, Motor
 from macroserver.engine.control import MacroInterrupted
+from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
+from macroserver.engine.snapshot import read_snapshot
 from macroserver.errors import EnvError, ParamError
 from macroserver.recorders.manager import RecorderManager
-from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo, SnapshotValue
+from macroserver.records import (
+    Column,
+    EndStatus,
+    Point,
+    Role,
+    ScanEnd,
+    ScanInfo,
+    ScanMetadata,
+    SnapshotValue,
+)
 from macroserver.streams import Level
 
 if TYPE_CHECKING:
@@ -94,17 +105,6 @@ def _read_positions(macro: "Macro") -> tuple[SnapshotValue, ...]:
     return tuple(values)
 
 
-def _snapshot(macro: "Macro") -> tuple[SnapshotValue, ...]:
-    """`PreScanSnapshot`: a list of motor names (or [name, label] pairs) read once."""
-    wanted = macro.env.get("PreScanSnapshot") or []
-    values = []
-    for entry in wanted:
-        name, label = (entry, entry) if isinstance(entry, str) else (entry[0], entry[-1])
-        motor = macro.pool.motor(name)
-        values.append(SnapshotValue(name, label, motor.position(), motor.unit))
-    return tuple(values)
-
-
 def _estimate(plan: ScanPlan) -> float:
     motion = 0.0
     for motor, (low, high) in zip(plan.motors, plan.ranges):
@@ -140,9 +140,10 @@ class StepScan:
         if isinstance(critical_names, str):  # one name, as senv accepts it
             critical_names = (critical_names,)
         critical = frozenset(critical_names)
+        metadata = scan_metadata(server, env)  # refuses a scan lacking required keys
         manager = RecorderManager(selection, self.listener, critical,
                                   float(env.get("RecorderTimeout", 60.0)))
-        info = self._describe(group, selection.files)
+        info = self._describe(group, selection.files, metadata)
         for level, text in selection.hints:
             self.listener.message(level, text)
         for path, fmt in selection.files:
@@ -160,14 +161,16 @@ class StepScan:
         finally:
             end = ScanEnd(status, time.time(), self.points_done, reason)
             manager.end(end)
+            publish_sidecar(server, info, end, manager.files_written(), self.listener)
             self._remember(info, end, selection.files)
             return_free_memory()
         return end
 
-    def _describe(self, group: MeasurementGroup, files: list) -> ScanInfo:
+    def _describe(self, group: MeasurementGroup, files: list,
+                  metadata: ScanMetadata) -> ScanInfo:
         macro, plan, env = self.macro, self.plan, self.macro.env
         motor_positions = _read_positions(macro)
-        snapshot = _snapshot(macro)
+        snapshot = read_snapshot(macro)
         scan_id = env.next_scan_id()
         rank = env.get("DataCompressionRank", -1)
         return ScanInfo(
@@ -188,6 +191,7 @@ class StepScan:
             compression_rank=rank if isinstance(rank, int) else -1,
             scan_shape=plan.scan_shape or (plan.npoints,),
             macro_id=macro.context.macro_id,
+            metadata=metadata,
         )
 
     def _loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:

@@ -74,6 +74,11 @@ class Recorder:
     def end(self, end: ScanEnd) -> None:
         """Always called last, also after a failure of this recorder (to close files)."""
 
+    def files_written(self) -> list[tuple[Path, str]]:
+        """(path, format) of every file this scan went to, for the catalogue sidecar."""
+        path = self.context.path
+        return [(path, self.format_name)] if path is not None and path.is_file() else []
+
 
 def ensure_parent(path: Path, policy: FilePolicy) -> None:
     """Create the folders leading to `path` with the configured mode and group."""

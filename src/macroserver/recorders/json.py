@@ -16,6 +16,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
 
@@ -155,6 +156,8 @@ class JsonRecorder(Recorder):
             "scandir": str(info.scan_dir) if info.scan_dir is not None else None,
             "serialno": info.scan_id,
             "max_inline_values": MAX_INLINE_VALUES,
+            "metadata": info.metadata.to_dict(),
+            "snapshot": [snapshot_record(item) for item in info.snapshot],
         }
 
     def _send(self, kind: str, data: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import math
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from macroserver.errors import MacroServerError
@@ -198,6 +199,18 @@ class RecorderManager:
             if worker.critical and worker.failure is None:
                 worker.wait_idle(max(0.0, deadline - time.monotonic()))
         self.check()
+
+    def files_written(self) -> list[tuple[Path, str]]:
+        """The files the recorders that finished wrote (after `end`)."""
+        files: list[tuple[Path, str]] = []
+        for worker in self._workers:
+            if not worker.thread.is_alive():
+                try:
+                    files += worker.recorder.files_written()
+                except Exception as exc:
+                    self._listener.message(
+                        Level.WARNING, f"recorder {worker.name} cannot list its files: {exc}")
+        return files
 
     def end(self, end: ScanEnd) -> None:
         """Deliver `end` to every recorder and wait until they have all finished."""

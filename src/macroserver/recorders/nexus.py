@@ -13,6 +13,7 @@ nexusformat find the default plot; see docs/file-formats.md.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import time
 from importlib import metadata
@@ -23,6 +24,7 @@ from typing import Any, Iterable, Mapping
 import h5py
 import numpy as np
 
+from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.h5file import abandon, fsync_path, open_for_append
 from macroserver.recorders.names import make_unique
@@ -193,6 +195,7 @@ class NexusRecorder(Recorder):
         self._create_snapshot(entry, info)
         self._create_instrument(entry, info, names)
         self._create_plot(entry, info, names)
+        self._create_metadata(entry, info)
         self._start_swmr(self._path)
         self._last_flush = time.monotonic()
 
@@ -219,11 +222,10 @@ class NexusRecorder(Recorder):
         entry["entry_identifier"] = str(info.scan_id)
         entry["program_name"] = PROGRAM
         entry["program_name"].attrs["version"] = _version()
-        if info.extra.get("experiment_identifier"):
-            entry["experiment_identifier"] = str(info.extra["experiment_identifier"])
-        user = entry.create_group("user")
-        user.attrs["NX_class"] = "NXuser"
-        user["name"] = info.user
+        if info.metadata.get("user/name") is None:
+            user = entry.create_group("user")
+            user.attrs["NX_class"] = "NXuser"
+            user["name"] = info.user
         notes = entry.create_group("notes")
         notes.attrs["NX_class"] = "NXnote"
         notes["type"] = "text/plain"
@@ -263,6 +265,37 @@ class NexusRecorder(Recorder):
             group[name].attrs["long_name"] = item.label or item.name
             if item.unit:
                 group[name].attrs["units"] = item.unit
+            if item.error:
+                group[name].attrs["error"] = item.error
+
+    def _create_metadata(self, entry: h5py.Group, info: ScanInfo) -> None:
+        """Each metadata value at its path in the entry (groups with their NeXus class),
+        and the whole record with provenance and schema as JSON in `scan_metadata`, so
+        `macroserver catalogue` can rebuild the sidecar from this file alone."""
+        meta = info.metadata
+        for item in meta.values:
+            parent, _, name = item.path.rpartition("/")
+            group = entry
+            for depth, part in enumerate(parent.split("/") if parent else []):
+                if part not in group:
+                    child = group.create_group(part)
+                    child.attrs["NX_class"] = meta.groups.get(
+                        "/".join(parent.split("/")[: depth + 1]), "NXcollection")
+                group = group[part]
+            if not isinstance(group, h5py.Group) or name in group:
+                self.context.message(Level.WARNING, f"metadata {item.path} not written to "
+                                     f"{entry.name}: the recorder already wrote that path")
+                continue
+            group[name] = _stored(item.value)
+            if item.units:
+                group[name].attrs["units"] = item.units
+        note = entry.create_group("scan_metadata")
+        note.attrs["NX_class"] = "NXnote"
+        note["type"] = "application/json"
+        note["description"] = (f"scan metadata with provenance, schema {meta.schema} "
+                               "(tango-macroserver)")
+        note["data"] = json.dumps({**meta.to_dict(), "snapshot": [
+            snapshot_record(s) for s in info.snapshot]}, allow_nan=False)
 
     def _create_instrument(
         self, entry: h5py.Group, info: ScanInfo, names: Mapping[str, str]
@@ -362,6 +395,12 @@ class NexusRecorder(Recorder):
         f.close()
         self._file = None
         fsync_path(self._path)
+
+
+    def files_written(self) -> list[tuple[Path, str]]:
+        """The file the scan went to (another one when the configured one was in use)."""
+        path = self._path
+        return [(path, self.format_name)] if path is not None and path.is_file() else []
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Any
 
 from macroserver.formatting import format_cell
 from macroserver.recorders.base import Recorder

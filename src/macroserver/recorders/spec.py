@@ -11,6 +11,7 @@ line (an abort never leaves a spectrum without its line), and no `nan`/`inf` tok
 
 from __future__ import annotations
 
+import json
 import math
 import mmap
 import os
@@ -21,6 +22,7 @@ from typing import Any, Iterable, Sequence, TextIO
 
 import numpy as np
 
+from macroserver.metadata.sidecar import plain, snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
 from macroserver.recorders.names import make_unique
@@ -107,6 +109,28 @@ def last_header_motors(path: Path) -> list[str] | None:
     return names
 
 
+def _header_json(value: Any) -> str:
+    return json.dumps(plain(value), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def metadata_lines(info: ScanInfo) -> list[str]:
+    """`#UMETA` and `#USNAP` header lines: `<path or name> <JSON value> <JSON details>`
+    (units, source, time; a failed snapshot read's error). silx keeps them in
+    `scan_header_dict['UMETA']`, PyMca in `header('UMETA')`, spec2nexus as unrecognized
+    lines, so nothing a SPEC reader does breaks and the values come back typed."""
+    metadata = info.metadata
+    lines = [f"#UMETA_SCHEMA {metadata.schema}"] if metadata.values else []
+    for item in metadata.values:
+        details = {k: v for k, v in item.to_dict().items() if k not in ("path", "value")}
+        lines.append(f"#UMETA {item.path} {_header_json(item.value)} {_header_json(details)}")
+    for snap in info.snapshot:
+        record = snapshot_record(snap)
+        details = {k: v for k, v in record.items() if k not in ("name", "value")}
+        lines.append(f"#USNAP {'_'.join(snap.name.split())} {_header_json(record['value'])} "
+                     f"{_header_json(details)}")
+    return lines
+
+
 class SpecRecorder(Recorder):
     """Appends one `#S` scan per run to a SPEC file; images as EDF files beside it."""
 
@@ -118,6 +142,7 @@ class SpecRecorder(Recorder):
         super().__init__(context)
         self._file: TextIO | None = None
         self._edf: EdfWriter | None = None
+        self._edf_files: list[Path] = []
         self._noted_nonfinite = False
 
     def start(self, info: ScanInfo) -> None:
@@ -183,6 +208,7 @@ class SpecRecorder(Recorder):
             f"#T {info.integration_time!r}  (Seconds)",
             *_numbered_lines("P", positions, " "),
             f"#C Acquisition started at {started}",
+            *metadata_lines(info),
         ]
         if self._edf is not None:
             channels = " ".join(safe_file_part(c.name) for c in self._images)
@@ -241,7 +267,8 @@ class SpecRecorder(Recorder):
             point.timestamp,
         )
         for col in self._images:
-            self._edf.write(col.name, point.index, point.values[col.name], header)
+            self._edf_files.append(
+                self._edf.write(col.name, point.index, point.values[col.name], header))
 
     def _write(self, text: str) -> None:
         assert self._file is not None
@@ -260,6 +287,11 @@ class SpecRecorder(Recorder):
         finally:
             self._file.close()
             self._file = None
+
+
+    def files_written(self) -> list[tuple[Path, str]]:
+        """The SPEC file and the EDF images of this scan."""
+        return super().files_written() + [(p, "EDF") for p in self._edf_files if p.is_file()]
 
 
 def _cut_incomplete_point(path: Path) -> int:

@@ -71,8 +71,12 @@ class MacroServer(Device):
     RecorderPath = device_property(dtype=(str,), default_value=[], doc="extra recorder folders")
     DataRoots = device_property(dtype=(str,), default_value=[],
                                 doc="folders scan files may be written in (added to Config's)")
+    MetadataManager = device_property(
+        dtype=str, default_value="",
+        doc="MetadataManager device read at each scan start (overrides Config's metadata.manager)")
 
     core: MacroServerCore
+    _last_scan: bytes = b"{}"
 
     def init_device(self) -> None:
         super().init_device()
@@ -94,8 +98,11 @@ class MacroServer(Device):
             print(f"{name}: cannot start: {exc}", file=sys.stderr, flush=True)
             return
         self._pump = EventPump(self.push_change_event, name)
-        for attr in ("Environment", "Elements", "MacroList", "DoorList"):
+        for attr in ("Environment", "Elements", "MacroList", "DoorList", "ScanMetadata"):
             self.set_change_event(attr, True, False)
+        if self.MetadataManager:
+            self.core.metadata_manager = self.MetadataManager
+        self.core.scan_document_listeners.append(self._publish_scan)
         self.core.env.subscribe(lambda changed, removed: self._pump.send(
             "Environment", CODEC, _json(self.core.env.snapshot())))
         problems = self.core.load_problems
@@ -107,6 +114,16 @@ class MacroServer(Device):
         _servers.pop(self.get_name().lower(), None)
         if hasattr(self, "_pump"):
             self._pump.close()
+
+    def _publish_scan(self, document: dict[str, Any]) -> None:
+        self._last_scan = _json(document)
+        self._pump.send("ScanMetadata", CODEC, self._last_scan)
+
+    @attribute(dtype=tango.DevEncoded,
+               doc="utf8_json: the last scan's catalogue document (its sidecar), pushed as "
+                   "a change event after each scan")
+    def ScanMetadata(self) -> tuple[str, bytes]:
+        return CODEC, self._last_scan
 
     def _core(self) -> MacroServerCore:
         if not hasattr(self, "core"):

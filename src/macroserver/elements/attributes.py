@@ -1,0 +1,55 @@
+"""Reading any Tango attribute once (`PreScanSnapshot` entries such as
+`sys/tg_test/1/double_scalar`), with a short timeout: a snapshot must not hold a scan."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from macroserver.elements.base import ElementError
+
+#: domain/family/member/attribute, optionally behind tango://host:port/
+ATTRIBUTE_NAME = re.compile(r"(tango://[^/\s]+/)?[^/\s]+/[^/\s]+/[^/\s]+/[^/\s]+\Z")
+READ_TIMEOUT_MS = 3000
+
+
+def is_attribute_name(name: str) -> bool:
+    return bool(ATTRIBUTE_NAME.match(name))
+
+
+def read_attribute(name: str) -> tuple[Any, str]:
+    """Value (numpy arrays as lists) and units of a Tango attribute; ElementError naming
+    the attribute and Tango's reason when it cannot be read."""
+    import tango
+
+    try:
+        proxy = tango.AttributeProxy(name)
+        proxy.get_device_proxy().set_timeout_millis(READ_TIMEOUT_MS)
+        reading = proxy.read()
+        if reading.has_failed or reading.quality == tango.AttrQuality.ATTR_INVALID:
+            raise ElementError(f"{name}: the value is INVALID")
+        unit = proxy.get_config().unit
+    except tango.DevFailed as exc:
+        reason = exc.args[0].desc.strip() if exc.args else str(exc)
+        raise ElementError(f"{name}: {reason}") from None
+    value = reading.value
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return value, "" if unit in ("", "No unit") else unit
+
+
+#: The MetadataManager attribute holding the experiment metadata (a JSON object).
+MANAGER_ATTRIBUTE = "ExperimentMetadata"
+
+
+def read_manager_metadata(device: str) -> dict[str, Any]:
+    """The experiment metadata a MetadataManager device holds, as a ScanMetadata-like dict."""
+    text, _ = read_attribute(f"{device}/{MANAGER_ATTRIBUTE}")
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ElementError(f"{device}/{MANAGER_ATTRIBUTE} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ElementError(f"{device}/{MANAGER_ATTRIBUTE} is not a JSON object")
+    return document

@@ -1,0 +1,63 @@
+"""A scan's metadata at its start, and its catalogue sidecar at its end.
+
+At start: the MetadataManager's experiment metadata (when one is configured), then the
+`ScanMetadata` environment variable, merged and validated against the configured
+schema; a scan lacking a required key is refused before anything moves. At the end:
+the sidecar JSON beside the data and in the outbox (`metadata/sidecar.py`), and the
+same document handed to the server's listeners (the Tango `ScanMetadata` attribute).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+
+from macroserver.elements.attributes import read_manager_metadata
+from macroserver.metadata.settings import OUTBOX_NAME
+from macroserver.metadata.sidecar import program_label, publish, scan_document
+from macroserver.metadata.values import check_required, gather
+from macroserver.records import ScanEnd, ScanInfo, ScanMetadata
+from macroserver.streams import Level, MacroListener
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from macroserver.engine.core import MacroServerCore
+
+ENV_NAME = "ScanMetadata"
+
+
+def scan_metadata(server: "MacroServerCore", env: Mapping[str, Any]) -> ScanMetadata:
+    """The metadata of a scan starting now; EnvError when invalid or incomplete."""
+    settings = server.config.metadata
+    now = time.time()
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    manager = server.metadata_manager
+    if manager:
+        sources.append((f"MetadataManager {manager}", read_manager_metadata(manager)))
+    sources.append((ENV_NAME, env.get(ENV_NAME) or {}))
+    metadata = gather(sources, settings.schema, now)
+    check_required(metadata, settings.required)
+    return metadata
+
+
+def publish_sidecar(server: "MacroServerCore", info: ScanInfo, end: ScanEnd,
+                    files: list[tuple["Path", str]],
+                    listener: MacroListener) -> dict[str, Any] | None:
+    """Write the sidecar (a failure is a Warning: the data files are what matters) and
+    hand the document to the server's listeners."""
+    if info.scan_dir is None:
+        return None
+    document = scan_document(info, end, files, program_label())
+    outbox = server.config.metadata.outbox or info.scan_dir / OUTBOX_NAME
+    try:
+        publish(document, info.scan_dir, outbox, server.config.file_policy.file_mode)
+    except (OSError, ValueError) as exc:
+        listener.message(Level.WARNING, f"cannot write the catalogue sidecar of scan "
+                         f"{info.scan_id}: {exc}")
+    for notify in list(server.scan_document_listeners):
+        try:
+            notify(document)
+        except Exception as exc:
+            listener.message(Level.WARNING, f"cannot publish the scan metadata: {exc}")
+    return document

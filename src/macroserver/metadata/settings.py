@@ -1,0 +1,65 @@
+"""The `[metadata]` table of the server configuration.
+
+```toml
+[metadata]
+schema = "/etc/macroserver/metadata-schema.json"   # default: the packaged schema
+unknown = "refuse"                                  # or "accept": keys the schema lacks
+required = ["experiment_identifier", "sample/name"] # a scan without them is refused
+outbox = "/data/catalogue-outbox"                   # default: <ScanDir>/catalogue-outbox
+manager = "bl01/metadata/1"                         # a MetadataManager device to read
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from macroserver.errors import EnvError
+from macroserver.metadata.schema import Schema, load_schema
+
+OUTBOX_NAME = "catalogue-outbox"
+
+
+@dataclass
+class MetadataSettings:
+    """What the configuration says about scan metadata."""
+
+    schema: Schema = field(default_factory=load_schema)
+    required: tuple[str, ...] = ()
+    outbox: Path | None = None
+    manager: str | None = None
+
+
+def settings_from_table(table: Mapping[str, Any]) -> MetadataSettings:
+    """Settings from the parsed `[metadata]` table; ValueError naming what is wrong."""
+    if not isinstance(table, Mapping):
+        raise ValueError("[metadata] must be a table")
+    unknown_keys = set(table) - {"schema", "unknown", "required", "outbox", "manager"}
+    if unknown_keys:
+        raise ValueError(f"[metadata]: unknown setting(s) {', '.join(sorted(unknown_keys))} "
+                         "(schema, unknown, required, outbox, manager)")
+    schema_path = table.get("schema")
+    if schema_path is not None and not isinstance(schema_path, str):
+        raise ValueError(f"metadata.schema must be a file name, not {schema_path!r}")
+    schema = load_schema(Path(schema_path).expanduser() if schema_path else None)
+    if "unknown" in table:
+        if table["unknown"] not in ("refuse", "accept"):
+            raise ValueError(f"metadata.unknown must be 'refuse' or 'accept', "
+                             f"not {table['unknown']!r}")
+        schema.refuse_unknown = table["unknown"] == "refuse"
+    required = table.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+        raise ValueError("metadata.required must be a list of metadata keys")
+    for key in required:
+        try:
+            schema.check_key(key, "metadata.required")
+        except EnvError as exc:
+            raise ValueError(str(exc)) from None
+    outbox, manager = table.get("outbox"), table.get("manager")
+    for name, value in (("outbox", outbox), ("manager", manager)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"metadata.{name} must be a non-empty string, not {value!r}")
+    return MetadataSettings(schema, tuple(required),
+                            Path(outbox).expanduser() if outbox else None, manager)

@@ -1,0 +1,147 @@
+"""The catalogue sidecar: one JSON document per scan, written atomically beside the data.
+
+It holds what a data catalogue (ICAT, SciCat, a facility's own) needs without opening
+the data files: dataset name, ScanID, title, start/end, end status, the metadata with
+its provenance, the pre-scan snapshot, and every file written with its size and
+sha256. A copy waits in an outbox folder until a catalogue takes it (deletes it), so a
+catalogue that is down loses nothing. The same document is pushed on the MacroServer's
+`ScanMetadata` attribute.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from macroserver.records import ScanEnd, ScanInfo, SnapshotValue
+
+FORMAT = "tango-macroserver-scan/1"
+SUFFIX = ".scan.json"
+_CHUNK = 1 << 20
+
+
+PROGRAM = "tango-macroserver"
+
+
+def program_label() -> str:
+    """`tango-macroserver <version>`, as catalogues record the producing software."""
+    try:
+        return f"{PROGRAM} {metadata.version(PROGRAM)}"
+    except metadata.PackageNotFoundError:
+        return PROGRAM
+
+
+def iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch).astimezone().isoformat()
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: Path, fmt: str = "") -> dict[str, Any]:
+    """Name, size and checksum of a written file."""
+    record = {"path": str(path), "name": path.name, "size": path.stat().st_size,
+              "sha256": sha256(path)}
+    if fmt:
+        record["format"] = fmt
+    return record
+
+
+def plain(value: Any) -> Any:
+    """A value as strict JSON holds it: numpy to Python, non-finite numbers to None."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def snapshot_record(item: SnapshotValue) -> dict[str, Any]:
+    record = {"name": item.name, "label": item.label, "value": plain(item.value),
+              "source": item.source, "time": item.time}
+    if item.unit:
+        record["units"] = item.unit
+    if item.error:
+        record["error"] = item.error
+    return record
+
+
+def dataset_name(info: ScanInfo) -> str:
+    """`<first file stem>_<ScanID>` (the scan's name in a catalogue)."""
+    stem = Path(info.scan_files[0]).stem if info.scan_files else "scan"
+    return f"{stem}_{info.scan_id}"
+
+
+def scan_document(info: ScanInfo, end: ScanEnd, files: Iterable[tuple[Path, str]],
+                  program: str) -> dict[str, Any]:
+    """The sidecar document of a finished scan."""
+    return {
+        "format": FORMAT,
+        "dataset": dataset_name(info),
+        "scan_id": info.scan_id,
+        "title": info.title,
+        "user": info.user,
+        "start_time": iso(info.start_time),
+        "end_time": iso(end.end_time),
+        "end_status": str(end.status),
+        "end_reason": end.reason,
+        "points": end.points,
+        "program": program,
+        "metadata": info.metadata.to_dict(),
+        "snapshot": [snapshot_record(s) for s in info.snapshot],
+        "files": [file_record(path, fmt) for path, fmt in files if path.is_file()],
+    }
+
+
+def write_json_atomically(path: Path, document: Mapping[str, Any], mode: int = 0o644) -> None:
+    """Write, fsync, rename: a reader sees the whole document or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(document, stream, indent=1, allow_nan=False, ensure_ascii=False)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def free_name(folder: Path, stem: str) -> Path:
+    """`<stem>.scan.json`, or `<stem>_1.scan.json`... when a scan of that name exists."""
+    path, n = folder / f"{stem}{SUFFIX}", 0
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}_{n}{SUFFIX}"
+    return path
+
+
+def publish(document: Mapping[str, Any], data_dir: Path, outbox: Path,
+            mode: int = 0o644) -> tuple[Path, Path]:
+    """The sidecar beside the data, and its copy in the outbox; both paths."""
+    sidecar = free_name(data_dir, str(document["dataset"]))
+    write_json_atomically(sidecar, document, mode)
+    queued = free_name(outbox, sidecar.name[: -len(SUFFIX)])
+    write_json_atomically(queued, document, mode)
+    return sidecar, queued

@@ -1,0 +1,190 @@
+"""Scan metadata end to end: `ScanMetadata` validated when set, required keys refusing a
+scan before anything moves, the values in NeXus (groups of their class, @units), SPEC
+(`#UMETA`/`#USNAP` lines read back by silx, PyMca and spec2nexus), the JSON data_desc,
+and the catalogue sidecar (sizes and sha256 of the real files) beside the data and in
+the outbox; PreScanSnapshot of a motor, an environment variable and Tango attributes of
+a real device server (one that answers, one that does not)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import pytest
+from collect import FAST_CONFIG, make_core, run
+from silx.io.specfile import SpecFile
+
+from macroserver.streams import Level
+
+GOOD = {"experiment_identifier": "ma1234", "sample/name": "Si111",
+        "sample/temperature": 300.0, "sample/temperature@units": "mK",
+        "sample/unit_cell": [5.43, 5.43, 5.43, 90, 90, 90], "user/name": "A. User",
+        "instrument/source/current": 200, "parameters/flipper": True}
+
+
+def senv(core, name, value):
+    outcome, out = run(core, f"senv {name} {value!r}")
+    return outcome
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"sample/nmae": "x"}, "unknown key 'sample/nmae' (schema tango-macroserver/1; "
+                           "did you mean 'sample/name'?"),
+    ({"sample/temperature": "hot"}, "sample/temperature must be a number, not 'hot'"),
+    ({"sample/name": 5}, "sample/name must be a string, not 5"),
+    ({"sample/name": "x", "sample/name@units": "K"}, "sample/name is not a number"),
+    ({"sample/temperature@units": "K"}, "gives units of 'sample/temperature', which has no value"),
+    ({"Sample/Name": "x"}, "'Sample/Name' is not a NeXus path"),
+    ({"title": "x"}, "'title' is written by the recorders themselves"),
+    ({"sample/unit_cell": [1, "a"]}, "sample/unit_cell must be a list of numbers"),
+    (["sample/name"], "ScanMetadata must be a dictionary of NeXus entry paths"),
+])
+def test_bad_metadata_is_refused_when_set(tmp_path, value, message):
+    core = make_core(tmp_path)
+    outcome = senv(core, "ScanMetadata", value)
+    assert outcome.state == "exception" and message in outcome.error, outcome.error
+    assert core.env.get("ScanMetadata") is None
+
+
+def test_unknown_keys_accepted_when_the_configuration_says_so(tmp_path):
+    core = make_core(tmp_path, config={**FAST_CONFIG, "metadata": {"unknown": "accept"}})
+    assert senv(core, "ScanMetadata", {"beamline/mirror_angle": 3.1}).state == "finish"
+    assert core.env.get("ScanMetadata") == {"beamline/mirror_angle": 3.1}
+
+
+def test_required_keys_refuse_the_scan_before_anything_moves(tmp_path):
+    config = {**FAST_CONFIG,
+              "metadata": {"required": ["experiment_identifier", "sample/name"]}}
+    core = make_core(tmp_path, config=config,
+                     env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5"],
+                          "ScanMetadata": {"sample/name": "Si"}})
+    outcome, out = run(core, "ascan m1 10 20 3 0")
+    assert outcome.state == "exception"
+    assert "required metadata missing: experiment_identifier" in outcome.error
+    assert "sample/name" not in outcome.error.split("missing:")[1].split("(")[0]
+    assert core.pool.motor("m1").position() == 0.0  # nothing moved
+    assert not (tmp_path / "data" / "s.h5").exists()
+    assert core.env.get("ScanID") in (None, 0)
+
+    core.env.update({"ScanMetadata": {"sample/name": "Si", "experiment_identifier": "x1"}})
+    outcome, out = run(core, "ascan m1 10 20 3 0")
+    assert outcome.state == "finish", outcome.error
+
+
+def test_required_keys_must_be_schema_keys(tmp_path):
+    from macroserver.config import build_config
+    from macroserver.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown key 'sample/nam'"):
+        build_config({**FAST_CONFIG, "metadata": {"required": ["sample/nam"]}})
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    """One ascan with metadata and a snapshot into s.h5 + s.dat, the JSON stream on."""
+    tmp = tmp_path_factory.mktemp("metadata")
+    core = make_core(tmp, env={
+        "ScanDir": str(tmp / "data"), "ScanFile": ["s.h5", "s.dat"], "JsonRecorder": True,
+        "ScanMetadata": GOOD, "Mirror": "Rh", "PreScanSnapshot": ["m2", ["Mirror", "mirror"]]})
+    documents = []
+    core.scan_document_listeners.append(documents.append)
+    outcome, out = run(core, "ascan m1 0 1 3 0")
+    assert outcome.state == "finish", outcome.error
+    return tmp / "data", out, documents
+
+
+def test_nexus_groups_classes_units_and_embedded_record(scan):
+    data, _, _ = scan
+    with h5py.File(data / "s.h5", "r") as f:
+        entry = f["entry1"]
+        assert entry["sample"].attrs["NX_class"] == "NXsample"
+        assert entry["user"].attrs["NX_class"] == "NXuser"
+        assert entry["instrument/source"].attrs["NX_class"] == "NXsource"
+        assert entry["parameters"].attrs["NX_class"] == "NXcollection"
+        assert entry["sample/name"][()] == b"Si111"
+        assert entry["sample/temperature"][()] == 300.0
+        assert entry["sample/temperature"].attrs["units"] == "mK"  # given beats the default K
+        assert entry["instrument/source/current"].attrs["units"] == "mA"  # schema default
+        assert list(entry["sample/unit_cell"][()]) == [5.43, 5.43, 5.43, 90, 90, 90]
+        assert entry["user/name"][()] == b"A. User"
+        assert entry["experiment_identifier"][()] == b"ma1234"
+        record = json.loads(entry["scan_metadata/data"][()])
+        assert record["schema"] == "tango-macroserver/1"
+        assert {v["path"] for v in record["values"]} == {k for k in GOOD if "@" not in k}
+        assert all(v["source"] == "ScanMetadata" and v["time"] > 0 for v in record["values"])
+        assert entry["pre_scan_snapshot/mirror"][()] == b"Rh"
+
+
+def test_spec_header_lines_read_back_by_three_readers(scan):
+    data, _, _ = scan
+    header = SpecFile(str(data / "s.dat"))["1.1"].scan_header_dict
+    lines = header["UMETA"].split("\n")
+    assert lines[0].startswith('experiment_identifier "ma1234" {"source":"ScanMetadata"')
+    parsed = {}
+    decoder = json.JSONDecoder()
+    for line in lines:
+        path, rest = line.split(" ", 1)
+        value, end = decoder.raw_decode(rest)
+        details, _ = decoder.raw_decode(rest[end:].lstrip())
+        parsed[path] = (value, details.get("units"))
+    assert parsed["sample/temperature"] == (300.0, "mK")
+    assert parsed["parameters/flipper"] == (True, None)
+    assert parsed["sample/unit_cell"][0] == [5.43, 5.43, 5.43, 90, 90, 90]
+    assert header["UMETA_SCHEMA"] == "tango-macroserver/1"
+    assert header["USNAP"].split("\n")[1].startswith('Mirror "Rh" ')
+
+    from PyMca5.PyMcaIO import specfilewrapper
+    pymca_lines = specfilewrapper.Specfile(str(data / "s.dat"))[0].header("UMETA")
+    assert [line for line in pymca_lines if line.startswith("#UMETA ")] == [
+        f"#UMETA {line}" for line in lines]
+    from spec2nexus.spec import SpecDataFile
+    scan2 = SpecDataFile(str(data / "s.dat")).getScan(1)
+    scan2.interpret()
+    assert sum(u.startswith("#UMETA ") for u in scan2._unrecognized) == len(lines)
+
+
+def test_json_data_desc_carries_metadata_and_snapshot(scan):
+    _, out, _ = scan
+    packets = [json.loads(payload) for _, payload in out.records]
+    desc = next(p["data"] for p in packets if p["type"] == "data_desc")
+    assert {v["path"]: v["value"] for v in desc["metadata"]["values"]}["sample/name"] == "Si111"
+    assert [s["name"] for s in desc["snapshot"]] == ["m2", "Mirror"]
+
+
+def test_sidecar_beside_the_data_and_in_the_outbox(scan):
+    data, _, documents = scan
+    sidecar = json.loads((data / "s_1.scan.json").read_text())
+    assert json.loads((data / "catalogue-outbox" / "s_1.scan.json").read_text()) == sidecar
+    assert documents == [sidecar]  # what the Tango attribute publishes
+    assert sidecar["dataset"] == "s_1" and sidecar["scan_id"] == 1
+    assert sidecar["title"] == "ascan m1 0 1 3 0" and sidecar["end_status"] == "done"
+    assert sidecar["points"] == 4 and sidecar["start_time"] <= sidecar["end_time"]
+    files = {Path(f["path"]).name: f for f in sidecar["files"]}
+    assert set(files) == {"s.h5", "s.dat"}
+    for name, record in files.items():
+        content = (data / name).read_bytes()
+        assert record["size"] == len(content)
+        assert record["sha256"] == hashlib.sha256(content).hexdigest()
+    assert not [p for p in data.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_snapshot_of_tango_attributes_failed_reads_are_warnings(tmp_path, sim_motor):
+    good, bad = f"{sim_motor}/Position", "test/nosuch/1/value"
+    core = make_core(tmp_path, env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5"]})
+    assert senv(core, "PreScanSnapshot", [good, bad, "m1"]).state == "finish"
+    outcome, out = run(core, "ascan m1 0 1 2 0")
+    assert outcome.state == "finish", outcome.error
+    warnings = out.text(Level.WARNING)
+    assert f"PreScanSnapshot: cannot read {bad}" in warnings
+    with h5py.File(tmp_path / "data" / "s.h5", "r") as f:
+        snap = f["entry1/pre_scan_snapshot"]
+        names = {snap[k].attrs["long_name"]: snap[k] for k in snap}
+        assert names[good].attrs["units"] == "mm"
+        assert isinstance(names[good][()], float)
+        assert "test/nosuch/1" in names[bad].attrs["error"]
+    sidecar = json.loads((tmp_path / "data" / "s_1.scan.json").read_text())
+    failed = [s for s in sidecar["snapshot"] if s.get("error")]
+    assert [s["name"] for s in failed] == [bad] and failed[0]["value"] is None
+    assert sidecar["snapshot"][0]["source"] == f"attribute:{good}"
