@@ -15,7 +15,7 @@ from collect import Collect, collector_class, make_core, run, write_collector
 
 from macroserver.elements.base import MeasurementGroup
 from macroserver.engine.runner import MacroRunner
-from macroserver.records import EndStatus
+from macroserver.records import EndStatus, Role
 from macroserver.streams import Level
 
 
@@ -148,7 +148,7 @@ class Breaks:
 
     def __init__(self, name: str, fail_at: int) -> None:
         self.name = self.label = name
-        self.kind = "counter"
+        self.kind = Role.COUNTER
         self.shape: tuple[int, ...] = ()
         self.dtype = "float64"
         self.unit = ""

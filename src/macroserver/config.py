@@ -22,8 +22,7 @@ from macroserver.elements.pool import Pool
 from macroserver.elements.sim import SimChannel, SimMotor
 from macroserver.errors import ConfigError, MacroServerError
 from macroserver.metadata.settings import MetadataSettings, settings_from_table
-
-CHANNEL_KINDS = ("timer", "counter", "spectrum", "image")
+from macroserver.records import Role
 
 
 @dataclass
@@ -165,17 +164,18 @@ def _build_motor(name: str, spec: Mapping[str, Any]) -> Motor:
 
 
 def _build_channel(name: str, spec: Mapping[str, Any], pool: Pool) -> Channel:
-    kind = spec.get("kind", "counter")
-    if kind not in CHANNEL_KINDS:
-        raise ConfigError(f"channels.{name}: kind must be one of {CHANNEL_KINDS}, not {kind!r}")
+    try:
+        kind = Role.of_channel(spec.get("kind", "counter"))
+    except ValueError as exc:
+        raise ConfigError(f"channels.{name}: {exc}") from None
     if spec.get("type", "sim") == "tango":
         return _tango_element("channel", name, spec)
     if spec.get("type", "sim") != "sim":
         raise ConfigError(f"channels.{name}: unknown type {spec.get('type')!r} (sim or tango)")
     shape = tuple(spec.get("shape", ()))
-    expected = {"timer": 0, "counter": 0, "spectrum": 1, "image": 2}[kind]
-    if len(shape) != expected or not all(isinstance(n, int) and n > 0 for n in shape):
-        raise ConfigError(f"channels.{name}: a {kind} needs a shape of {expected} positive sizes")
+    if len(shape) != kind.ndim or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise ConfigError(f"channels.{name}: a {kind.channel_kind} needs a shape of {kind.ndim} "
+                          "positive sizes")
     motor_name = spec.get("motor")
     motor = pool.motor(motor_name) if motor_name else None
     try:

@@ -24,14 +24,63 @@ class Role(enum.StrEnum):
     IMAGE = "2d"
     TIMESTAMP = "timestamp"
 
+    @classmethod
+    def of_channel(cls, kind: str) -> Role:
+        """The role of a channel whose configured `kind` is timer, counter, spectrum or image.
+
+        A Role is accepted as it is, so a channel's `kind` may be either."""
+        if isinstance(kind, Role) and kind in _CHANNEL_KIND:
+            return kind
+        try:
+            return _CHANNEL_ROLE[kind]
+        except KeyError:
+            raise ValueError(f"kind must be one of {tuple(_CHANNEL_ROLE)}, not {kind!r}") from None
+
+    @property
+    def channel_kind(self) -> str:
+        """The configuration's word for a channel role (timer, counter, spectrum, image)."""
+        return _CHANNEL_KIND[self]
+
+    @property
+    def scalar(self) -> bool:
+        return self not in (Role.SPECTRUM, Role.IMAGE)
+
+    @property
+    def ndim(self) -> int:
+        return {Role.SPECTRUM: 1, Role.IMAGE: 2}.get(self, 0)
+
+
+_CHANNEL_ROLE = {"timer": Role.TIMER, "counter": Role.COUNTER, "spectrum": Role.SPECTRUM,
+                 "image": Role.IMAGE}
+_CHANNEL_KIND = {role: kind for kind, role in _CHANNEL_ROLE.items()}
+#: The channel kinds a configuration may name.
+CHANNEL_KINDS = tuple(_CHANNEL_ROLE)
+
 
 class EndStatus(enum.StrEnum):
-    """How a scan ended; every recorder gets one of these in `ScanEnd`."""
+    """How a macro or a scan ended: in `ScanEnd` for recorders, in the runner's and the
+    client's outcome, in mspock's exit code. On the Door's MacroStatus it is sent as
+    Sardana's word for it (`macro_state`)."""
 
     DONE = "done"
     STOPPED = "stopped"
     ABORTED = "aborted"
     FAILED = "failed"
+
+    @property
+    def macro_state(self) -> str:
+        """Sardana's MacroStatus state for this end: finish, stop, abort or exception."""
+        return _MACRO_STATE[self]
+
+    @classmethod
+    def from_macro_state(cls, state: str) -> EndStatus | None:
+        """The end a MacroStatus state means; None for a state that is no end (start, pause)."""
+        return _END_OF_MACRO_STATE.get(state)
+
+
+_MACRO_STATE = {EndStatus.DONE: "finish", EndStatus.STOPPED: "stop",
+                EndStatus.ABORTED: "abort", EndStatus.FAILED: "exception"}
+_END_OF_MACRO_STATE = {state: end for end, state in _MACRO_STATE.items()}
 
 
 @dataclass(frozen=True, slots=True)

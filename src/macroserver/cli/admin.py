@@ -13,6 +13,7 @@ from macroserver.engine.core import MacroServerCore
 from macroserver.engine.runner import MacroRunner
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import MacroServerError
+from macroserver.records import EndStatus
 from macroserver.streams import ConsoleListener
 from macroserver.tango.wire import from_wire
 
@@ -52,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             return 2
         outcome = runner.wait()
-        if outcome is None or outcome.state != "finish":
+        if outcome is None or outcome.status is not EndStatus.DONE:
             return 1
     return 0
 

@@ -3,35 +3,45 @@ fourth stops waiting, so the shell stays usable even when a macro never ends."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 import tango
 
 from macroserver.cli.console import Console
 from macroserver.cli.door import reason
+from macroserver.records import EndStatus
 from macroserver.tango.client import DoorClient, RunOutcome
 
 POLL = 0.1  # seconds between checks that the door still answers
 
 
+class NoEnd(enum.Enum):
+    """Why the shell stopped waiting before it saw how the macro ended."""
+
+    LOST = "lost"  # the door went away
+    ABANDONED = "abandoned"  # a 4th Ctrl-C
+
+
 def wait_for_macro(client: DoorClient, outcome: RunOutcome, console: Console,
-                   online: Callable[[], bool]) -> str:
-    """The macro's end state; "lost" when the door went away, "abandoned" after a 4th Ctrl-C."""
+                   online: Callable[[], bool]) -> EndStatus | NoEnd:
+    """How the macro ended, or why the shell no longer waits for it."""
     presses = 0
     while True:
         try:
             try:
                 client.wait(outcome, timeout=POLL)
-                return outcome.state
+                assert outcome.status is not None
+                return outcome.status
             except TimeoutError:
                 if not online():
-                    return "lost"
+                    return NoEnd.LOST
         except KeyboardInterrupt:
             presses += 1
             while True:  # a Ctrl-C pressed while the previous one is handled counts too
                 try:
                     if not _escalate(client, console, presses):
-                        return "abandoned"
+                        return NoEnd.ABANDONED
                     break
                 except KeyboardInterrupt:
                     presses += 1

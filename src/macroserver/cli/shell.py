@@ -11,10 +11,11 @@ import tango
 from macroserver.cli.commands import closest, run_builtin, show_help
 from macroserver.cli.console import Console
 from macroserver.cli.door import DoorConnection, reason
-from macroserver.cli.exitcodes import EXIT_ABORTED, EXIT_ERROR, EXIT_FOR_STATE, EXIT_OK
-from macroserver.cli.interrupt import wait_for_macro
+from macroserver.cli.exitcodes import EXIT_ABORTED, EXIT_ERROR, EXIT_FOR_STATUS, EXIT_OK
+from macroserver.cli.interrupt import NoEnd, wait_for_macro
 from macroserver.cli.progress import Progress, StatusTicker
 from macroserver.cli.showscan import OnlineScan
+from macroserver.records import EndStatus
 from macroserver.tango.client import RunOutcome
 
 
@@ -113,28 +114,27 @@ class Shell:
                 self.console.error(f"Error: {self.last_error}")
                 return EXIT_ERROR
             with StatusTicker(self.console, self.progress):
-                state = wait_for_macro(client, outcome, self.console,
-                                       lambda: self.conn.online)
+                end = wait_for_macro(client, outcome, self.console, lambda: self.conn.online)
         finally:
             self.console.clear_status()
             self.progress = None
             self.conn.update_state()
-        return self._report(line, outcome, state)
+        return self._report(line, outcome, end)
 
-    def _report(self, line: str, outcome: RunOutcome, state: str) -> int:
-        if state == "lost":
+    def _report(self, line: str, outcome: RunOutcome, end: EndStatus | NoEnd) -> int:
+        if end is NoEnd.LOST:
             self.console.error(f"Connection to door {self.conn.name} lost while '{line}' "
                                "was running; how it ended is unknown.")
             return EXIT_ERROR
-        if state == "abandoned":
+        if end is NoEnd.ABANDONED:
             return EXIT_ABORTED
-        code = EXIT_FOR_STATE.get(state, EXIT_ERROR)
-        if state == "exception":
+        code = EXIT_FOR_STATUS[end]
+        if end is EndStatus.FAILED:
             self.last_error = outcome.error or self.last_error
             if not outcome.messages.get("Error"):
                 self.console.error(f"Error: {outcome.error}")
-        elif state == "stop":
+        elif end is EndStatus.STOPPED:
             self.console.error(f"'{line}' was stopped.")
-        elif state == "abort":
+        elif end is EndStatus.ABORTED:
             self.console.error(f"'{line}' was aborted.")
         return code

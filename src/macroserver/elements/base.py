@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from macroserver.records import Role
+
 
 class ElementError(RuntimeError):
     """An element failed (hardware error, device not reachable); the message says which."""
@@ -41,12 +43,13 @@ class Motor(Protocol):
 class Channel(Protocol):
     """Something read at every point: a timer, a 0D counter, a 1D or 2D detector.
 
-    `kind` is one of "timer", "counter", "spectrum", "image"; `shape` is `()` for scalars.
+    `kind` is the channel's role (timer, counter, spectrum or image); `shape` is `()`
+    for scalars.
     """
 
     name: str
     label: str
-    kind: str
+    kind: Role
     shape: tuple[int, ...]
     dtype: str
     unit: str

@@ -14,6 +14,7 @@ import numpy as np
 
 from macroserver.elements.base import Motor
 from macroserver.elements.sim import ValueModel
+from macroserver.records import Role
 
 PositionOf = Callable[[], float]
 
@@ -88,4 +89,4 @@ def build_model(
     raise ValueError(f"unknown model {model!r} (known: timer, peak, wave, spot)")
 
 
-DEFAULT_MODEL = {"timer": "timer", "counter": "peak", "spectrum": "wave", "image": "spot"}
+DEFAULT_MODEL = {Role.TIMER: "timer", Role.COUNTER: "peak", Role.SPECTRUM: "wave", Role.IMAGE: "spot"}

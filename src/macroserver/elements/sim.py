@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 from macroserver.elements.base import ElementError
+from macroserver.records import Role
 
 
 class SimMotor:
@@ -89,7 +90,7 @@ class SimChannel:
     def __init__(
         self,
         name: str,
-        kind: str,
+        kind: Role | str,
         model: ValueModel,
         shape: tuple[int, ...] = (),
         unit: str = "",
@@ -97,7 +98,7 @@ class SimChannel:
     ) -> None:
         self.name = name
         self.label = label or name
-        self.kind = kind
+        self.kind = Role.of_channel(kind)
         self.shape = shape
         self.dtype = "float64"
         self.unit = unit

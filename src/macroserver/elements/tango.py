@@ -17,11 +17,10 @@ import numpy as np
 import tango
 
 from macroserver.elements.base import ElementError
+from macroserver.records import Role
 
 POLL_INTERVAL = 0.02
 BUSY_STATES = (tango.DevState.MOVING, tango.DevState.RUNNING)
-SCALAR_KINDS = ("timer", "counter")
-CHANNEL_KINDS = (*SCALAR_KINDS, "spectrum", "image")
 MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit"}
 CHANNEL_KEYS = {"type", "kind", "attribute", "label", "unit", "shape",
                 "start_command", "stop_command"}
@@ -154,18 +153,20 @@ class TangoChannel:
     polls State until the device is no longer RUNNING or MOVING.
     """
 
-    def __init__(self, name: str, attribute: str, kind: str = "counter", *,
+    def __init__(self, name: str, attribute: str, kind: Role | str = Role.COUNTER, *,
                  label: str | None = None, unit: str | None = None,
                  shape: tuple[int, ...] | None = None, start_command: str | None = None,
                  stop_command: str | None = None) -> None:
-        if kind not in CHANNEL_KINDS:
-            raise ValueError(f"channel {name}: kind must be one of {CHANNEL_KINDS}, not {kind!r}")
+        try:
+            role = Role.of_channel(kind)
+        except ValueError as exc:
+            raise ValueError(f"channel {name}: {exc}") from None
         device, _, attr = attribute.rpartition("/")
         if attribute.count("/") < 3 or not attr:
             raise ValueError(f"channel {name}: attribute must be domain/family/member/attribute,"
                              f" not {attribute!r}")
         self.name = name
-        self.kind = kind
+        self.kind = role
         self.label = label or name
         self.attribute = attribute
         self.start_command = start_command
@@ -173,8 +174,8 @@ class TangoChannel:
         self._attr = attr
         self._device = _TangoDevice(f"channel {name}", device)
         self._unit = unit
-        self._shape = () if kind in SCALAR_KINDS else shape
-        self._dtype = "float64" if kind in SCALAR_KINDS else None
+        self._shape = () if role.scalar else shape
+        self._dtype = "float64" if role.scalar else None
         self._count_until = 0.0
 
     @property
@@ -231,7 +232,7 @@ class TangoChannel:
     def read(self) -> Any:
         with self._device.call(self.attribute) as proxy:
             value = proxy.read_attribute(self._attr).value
-        if self.kind in SCALAR_KINDS:
+        if self.kind.scalar:
             return float(value)
         return np.asarray(value)
 
@@ -295,14 +296,15 @@ def build_tango_element(kind: str, name: str, spec: dict[str, Any]) -> TangoMoto
         where = f"channels.{name}"
         _check_keys(where, spec, CHANNEL_KEYS)
         shape = _numbers(spec, "shape", where, None, int)
-        channel_kind = spec.get("kind", "counter")
-        expected = {"spectrum": 1, "image": 2}.get(channel_kind)
-        if shape is not None and (len(shape) != expected or min(shape) <= 0):
-            raise ValueError(f"{where}: a {channel_kind} takes no shape" if expected is None
-                             else f"{where}: a {channel_kind} needs a shape of "
-                                  f"{expected} positive sizes")
-        return TangoChannel(name, _text(spec, "attribute", where, required=True),
-                            channel_kind, label=_text(spec, "label", where),
+        try:
+            role = Role.of_channel(spec.get("kind", "counter"))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if shape is not None and (len(shape) != role.ndim or min(shape) <= 0):
+            raise ValueError(f"{where}: a {role.channel_kind} takes no shape" if role.scalar
+                             else f"{where}: a {role.channel_kind} needs a shape of "
+                                  f"{role.ndim} positive sizes")
+        return TangoChannel(name, _text(spec, "attribute", where, required=True), role, label=_text(spec, "label", where),
                             unit=_text(spec, "unit", where), shape=shape,
                             start_command=_text(spec, "start_command", where),
                             stop_command=_text(spec, "stop_command", where))

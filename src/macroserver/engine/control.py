@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, ClassVar
+
+from macroserver.records import EndStatus
 
 POLL_INTERVAL = 0.05
 
 
 class MacroInterrupted(Exception):
-    """Base of the exceptions that end a macro on request."""
+    """Base of the exceptions that end a macro on request; `status` says how it ended."""
 
-    status = "interrupted"
+    status: ClassVar[EndStatus] = EndStatus.ABORTED
 
 
 class StopRequested(MacroInterrupted):
-    status = "stopped"
+    status = EndStatus.STOPPED
 
 
 class AbortRequested(MacroInterrupted):
-    status = "aborted"
+    status = EndStatus.ABORTED
 
 
 class MacroControl:

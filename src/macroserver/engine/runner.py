@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from macroserver.engine.control import MacroControl, MacroInterrupted
 from macroserver.engine.core import MacroServerCore
 from macroserver.errors import MacroBusy, MacroServerError, WrongState
+from macroserver.records import EndStatus
 from macroserver.streams import Level, MacroListener
 
 
@@ -31,13 +32,18 @@ class DoorState(enum.StrEnum):
 
 @dataclass
 class Outcome:
-    """How the last macro ended: finish, stop, abort or exception (with the error)."""
+    """How the last macro ended (with the error when it failed) and what it returned."""
 
     macro_id: str
     command: str
-    state: str
+    status: EndStatus = EndStatus.DONE
     error: str = ""
     result: Any = None
+
+    @property
+    def state(self) -> str:
+        """Sardana's word for the end, as the final MacroStatus carries it (finish, stop...)."""
+        return self.status.macro_state
 
 
 def _result_strings(result: Any) -> list[str]:
@@ -108,20 +114,20 @@ class MacroRunner:
     def _execute(self, macro: Any, values: list[Any]) -> None:
         ctx = macro.context
         self._status_event(macro, "start")
-        outcome = Outcome(ctx.macro_id, ctx.command, "finish")
+        outcome = Outcome(ctx.macro_id, ctx.command)
         try:
             outcome.result = macro.run(*values)
             results = _result_strings(outcome.result)
             if results:
                 self.listener.result(results)
         except MacroInterrupted as exc:
-            outcome.state = "stop" if exc.status == "stopped" else "abort"
+            outcome.status = exc.status
             self.listener.message(Level.WARNING, f"{ctx.command}: {exc}")
         except MacroServerError as exc:
-            outcome.state, outcome.error = "exception", str(exc)
+            outcome.status, outcome.error = EndStatus.FAILED, str(exc)
             self.listener.message(Level.ERROR, f"Error: {exc}")
         except Exception as exc:
-            outcome.state = "exception"
+            outcome.status = EndStatus.FAILED
             outcome.error = f"{type(exc).__name__}: {exc}"
             self.listener.message(Level.ERROR, f"Error: {outcome.error}")
             self.listener.message(Level.DEBUG, traceback.format_exc())
@@ -129,7 +135,7 @@ class MacroRunner:
         # The door is idle again before the final status goes out: a client that starts
         # the next macro when it sees that status must not find the door still RUNNING.
         with self._lock:
-            failed = outcome.state == "exception"
+            failed = outcome.status is EndStatus.FAILED
             self._set_state(DoorState.ALARM if failed else DoorState.ON,
                             f"{ctx.command}: {outcome.state}" + (f" ({outcome.error})" if failed else ""))
             self._control = None

@@ -36,9 +36,6 @@ from macroserver.streams import Level
 if TYPE_CHECKING:
     from macroserver.engine.macro import Macro
 
-CHANNEL_ROLES = {
-    "timer": Role.TIMER, "counter": Role.COUNTER, "spectrum": Role.SPECTRUM, "image": Role.IMAGE,
-}
 SCAN_HISTORY_LENGTH = 20
 PROGRESS_INTERVAL = 0.2
 
@@ -87,8 +84,8 @@ def _columns(motors: Sequence[Motor], group: MeasurementGroup) -> tuple[Column, 
     columns = [Column("point_nb", "#Pt No", Role.POINT_NB, dtype="int64")]
     columns += [Column(m.name, m.name, Role.MOTOR, unit=m.unit) for m in motors]
     columns += [
-        Column(c.name, c.label, CHANNEL_ROLES[c.kind], dtype=c.dtype, shape=tuple(c.shape),
-               unit=c.unit, plot_axes=(reference,) if c.kind in ("timer", "counter") else ())
+        Column(c.name, c.label, c.kind, dtype=c.dtype, shape=tuple(c.shape),
+               unit=c.unit, plot_axes=(reference,) if c.kind.scalar else ())
         for c in group.channels
     ]
     columns.append(Column("dt", "dt", Role.TIMESTAMP, unit="s", output=False))
@@ -153,7 +150,7 @@ class StepScan:
         try:
             self._loop(group, manager, info.start_time)
         except MacroInterrupted as exc:
-            status, reason = EndStatus(exc.status), str(exc)
+            status, reason = exc.status, str(exc)
             raise
         except Exception as exc:
             status, reason = EndStatus.FAILED, f"{type(exc).__name__}: {exc}"

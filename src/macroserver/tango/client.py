@@ -15,10 +15,10 @@ from typing import Any, Callable, Sequence
 
 import tango
 
+from macroserver.records import EndStatus
 from macroserver.tango.wire import lines_from_wire, lines_to_wire, to_wire
 
 STREAMS = ("Output", "Info", "Warning", "Error", "Debug", "Result")
-FINAL_STATES = ("finish", "stop", "abort", "exception")
 _ATTRIBUTES = {name.lower(): name for name in (*STREAMS, "RecordData", "MacroStatus")}
 
 StreamCallback = Callable[[str, list[str]], None]
@@ -31,13 +31,18 @@ class RunOutcome:
     """How a macro run ended, with the messages it produced on this client."""
 
     macro_id: str
-    state: str = ""
+    status: EndStatus | None = None  # None while it runs
     error: str = ""
     messages: dict[str, list[str]] = field(default_factory=lambda: {s: [] for s in STREAMS})
 
     @property
+    def state(self) -> str:
+        """Sardana's word for the end (finish, stop, abort, exception); "" while it runs."""
+        return self.status.macro_state if self.status is not None else ""
+
+    @property
     def ok(self) -> bool:
-        return self.state == "finish"
+        return self.status is EndStatus.DONE
 
 
 class DoorClient:
@@ -133,8 +138,9 @@ class DoorClient:
     @staticmethod
     def _finish_if_final(run: tuple[RunOutcome, threading.Event], status: dict[str, Any]) -> None:
         outcome, done = run
-        if status.get("state") in FINAL_STATES:
-            outcome.state = status["state"]
+        end = EndStatus.from_macro_state(status.get("state", ""))
+        if end is not None:
+            outcome.status = end
             outcome.error = status.get("exc_value", "")
             done.set()
 
