@@ -340,22 +340,23 @@ def test_a_client_killed_mid_scan_neither_stops_nor_slows_it(ms, door) -> None:
 
 
 def test_two_doors_at_once_each_client_gets_only_its_own_output(ms) -> None:
+    # the scan holds m1 and the group's channels; the other door moves and shows m2
     clients = [DoorClient(ms.door_name(i)).connect() for i in (0, 1)]
     try:
         first = clients[0].start("ascan m1 0 1 30 0.01")
-        second = clients[1].start("ascan m2 5 6 20 0.01")
-        outcomes = [clients[0].wait(first, 30), clients[1].wait(second, 30)]
-        assert [o.state for o in outcomes] == ["finish", "finish"]
-        rows0 = data_rows(outcomes[0].messages["Output"])
-        rows1 = data_rows(outcomes[1].messages["Output"])
+        moved = clients[1].run("mv m2 5", timeout=30)
+        shown = clients[1].run("wm m2", timeout=30)
+        outcome = clients[0].wait(first, 30)
+        assert (outcome.state, moved.state, shown.state) == ("finish", "finish", "finish")
+        rows0 = data_rows(outcome.messages["Output"])
         assert [int(r[0]) for r in rows0] == list(range(31))
-        assert [int(r[0]) for r in rows1] == list(range(21))
         assert all(0.0 <= float(r[1]) <= 1.0 for r in rows0)
-        assert all(5.0 <= float(r[1]) <= 6.0 for r in rows1)
-        header0 = next(line for line in outcomes[0].messages["Output"] if "#Pt No" in line)
-        header1 = next(line for line in outcomes[1].messages["Output"] if "#Pt No" in line)
+        header0 = next(line for line in outcome.messages["Output"] if "#Pt No" in line)
         assert "m1" in header0.split() and "m2" not in header0.split()
-        assert "m2" in header1.split() and "m1" not in header1.split()
+        assert not any("Current" in line for line in outcome.messages["Output"])
+        assert not data_rows(shown.messages["Output"])
+        assert any(line.split()[:2] == ["Current", "5"] for line in shown.messages["Output"]), (
+            shown.messages["Output"])
     finally:
         for client in clients:
             client.close()

@@ -328,3 +328,32 @@ def test_environment_events(tmp_path):
     memory.set("X", 1)
     assert memory.get("X") == 1
     assert os.listdir(tmp_path) == ["e.json"]
+
+
+def test_read_modify_writes_from_several_doors_lose_nothing(tmp_path):
+    """ScanHistory and ScanID are read, changed and written back at the end and start of
+    every scan; 4 threads (doors) doing it at once must not lose one another's writes,
+    in memory or in the file."""
+    import threading
+
+    path = tmp_path / "env.json"
+    env = Environment(path)
+    rounds, doors = 60, 4
+    ids: list[int] = []
+    start = threading.Barrier(doors)
+
+    def door(name: str) -> None:
+        start.wait()
+        for i in range(rounds):
+            env.modify("ScanHistory", lambda history: [*(history or []), f"{name}-{i}"])
+            ids.append(env.next_scan_id())
+
+    threads = [threading.Thread(target=door, args=(f"door{n}",)) for n in range(doors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for stored in (env, Environment(path)):
+        assert len(stored.get("ScanHistory")) == rounds * doors
+        assert stored.get("ScanID") == rounds * doors
+    assert sorted(ids) == list(range(1, rounds * doors + 1))

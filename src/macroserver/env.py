@@ -157,14 +157,24 @@ class Environment:
     def unset(self, *names: str) -> None:
         self.update({}, list(names))
 
+    def modify(self, name: str, change: Callable[[Any], Any]) -> Any:
+        """Set `name` to `change(current value or None)` under the environment's lock and
+        return the new value: a read-modify-write (ScanHistory, ScanID) that no other
+        door's change can slip into."""
+        with self._lock:
+            value = change(self._values.get(name))
+            self.update({name: value})
+            return value
+
     def next_scan_id(self) -> int:
         """Increment and persist `ScanID` before the scan starts, so no id is ever reused."""
-        with self._lock:
-            current = self._values.get("ScanID", 0)
+        def increment(current: Any) -> int:
+            current = 0 if current is None else current
             if not isinstance(current, int) or isinstance(current, bool) or current < 0:
                 raise EnvError(f"ScanID must be a non-negative integer, not {current!r}")
-            self.set("ScanID", current + 1)
             return current + 1
+
+        return int(self.modify("ScanID", increment))
 
     def _save(self, values: dict[str, Any]) -> None:
         if self.path is None:

@@ -72,3 +72,15 @@ class WrongState(MacroServerError):
     """A command that makes no sense in the door's current state (Stop while idle)."""
 
     reason = "WrongState"
+
+
+class ElementReserved(MacroServerError):
+    """An element held by a macro running on another door (nothing was moved)."""
+
+    reason = "ElementReserved"
+
+
+class FileBusy(MacroServerError):
+    """A data file another scan (another door or process) is writing right now."""
+
+    reason = "FileBusy"

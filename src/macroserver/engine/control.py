@@ -1,9 +1,10 @@
 """Stop, abort and pause requests reaching a running macro.
 
 Requests come from another thread (the Door's command, Ctrl-C in the local runner).
-Stop and pause take effect at the next `checkpoint` (between points); abort takes
+Pause takes effect at the next `checkpoint` (between points). Stop and abort take
 effect within one poll interval wherever the macro waits (`wait_until`), also in the
-middle of a long count or move. No asynchronous exceptions are injected.
+middle of a long count or move, which they halt (as Sardana's stop halts the motion);
+elsewhere at the next `checkpoint`. No asynchronous exceptions are injected.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class MacroControl:
     """The flags one macro run checks; one instance per run."""
 
     def __init__(self, on_pause: Callable[[bool], None] | None = None) -> None:
-        self._stop = False
+        self._stop = threading.Event()
         self._abort = threading.Event()
         self._running = threading.Event()  # cleared while paused
         self._running.set()
@@ -46,7 +47,7 @@ class MacroControl:
         return not self._running.is_set()
 
     def request_stop(self) -> None:
-        self._stop = True
+        self._stop.set()
         self._running.set()
 
     def request_abort(self) -> None:
@@ -66,7 +67,7 @@ class MacroControl:
     def checkpoint(self) -> None:
         """Raise on stop or abort; block here while paused."""
         self.check_abort()
-        if self._stop:
+        if self._stop.is_set():
             raise StopRequested("stopped by request")
         if not self._running.is_set():
             self._on_pause(True)
@@ -74,15 +75,17 @@ class MacroControl:
             self._on_pause(False)
             self.checkpoint()
 
-    def wait_until(self, done: Callable[[float], bool], on_abort: Callable[[], None]) -> None:
-        """Call `done(timeout)` until it returns True; on abort call `on_abort` and raise."""
+    def wait_until(self, done: Callable[[float], bool], halt: Callable[[], None]) -> None:
+        """Call `done(timeout)` until it returns True; on stop or abort call `halt` (stop
+        the motion or count waited for) and raise."""
         while not done(POLL_INTERVAL):
-            if self._abort.is_set():
-                on_abort()
-                raise AbortRequested("aborted by request")
+            if self._abort.is_set() or self._stop.is_set():
+                halt()
+                self.check_abort()
+                raise StopRequested("stopped by request")
 
     def sleep(self, seconds: float) -> None:
-        """Sleep, ending early (and raising) on abort."""
+        """Sleep, ending early (and raising) on stop or abort."""
         deadline = time.monotonic() + seconds
         self.wait_until(
             lambda timeout: self._abort.wait(min(timeout, deadline - time.monotonic()))

@@ -17,6 +17,7 @@ from macroserver.engine.envcheck import check_env_size, check_env_value
 from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
 from macroserver.engine.registry import MacroRegistry
+from macroserver.engine.reservations import Reservations
 from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
 from macroserver.env import Environment, check_name
 from macroserver.errors import EnvError, ParamError
@@ -45,6 +46,7 @@ class MacroServerCore:
         self.metadata_manager: str | None = config.metadata.manager
         #: called with each finished scan's catalogue document (the Tango attribute)
         self.scan_document_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.reservations = Reservations()
 
     @property
     def load_problems(self) -> list[str]:

@@ -98,6 +98,11 @@ class Macro:
 
     # -- control ---------------------------------------------------------------------
 
+    def reserve(self, *elements: Any) -> None:
+        """Reserve motors/channels for this door until the macro ends; raise (before
+        anything moves) if a macro on another door holds one of them."""
+        self.server.reservations.reserve(self.context.door_name, [e.name for e in elements])
+
     def checkpoint(self) -> None:
         """Where stop and pause take effect (and abort, if not caught earlier)."""
         self.context.control.checkpoint()

@@ -131,6 +131,7 @@ class MacroRunner:
             outcome.error = f"{type(exc).__name__}: {exc}"
             self.listener.message(Level.ERROR, f"Error: {outcome.error}")
             self.listener.message(Level.DEBUG, traceback.format_exc())
+        self.server.reservations.release(self.door_name)
         self.last = outcome
         # The door is idle again before the final status goes out: a client that starts
         # the next macro when it sees that status must not find the door still RUNNING.

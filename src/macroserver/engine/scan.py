@@ -20,7 +20,10 @@ from macroserver.engine.control import MacroInterrupted
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
 from macroserver.engine.snapshot import read_snapshot
 from macroserver.errors import EnvError, ParamError
+from macroserver.filelocks import DataFileLocks
+from macroserver.recorders.base import ensure_parent
 from macroserver.recorders.manager import RecorderManager
+from macroserver.recorders.registry import Selection
 from macroserver.records import (
     Column,
     EndStatus,
@@ -128,23 +131,38 @@ class StepScan:
         if plan.npoints < 1:
             raise ParamError("a scan needs at least one point")
         group = active_measurement_group(macro)
+        macro.reserve(*plan.motors, *group.channels)
         env = macro.env.snapshot()
         server = macro.server
         selection = server.recorders.select(
             env, server.data_roots, self.listener, server.config.file_policy,
             macro.context.door_name)
+        metadata = scan_metadata(server, env)  # refuses a scan lacking required keys
+        policy = server.config.file_policy
+        paths = [path for path, _ in selection.files]
+        for path in paths:
+            ensure_parent(path, policy)
+        locks = DataFileLocks(paths, macro.context.door_name, policy.file_mode)
+        try:
+            return self._record(group, selection, env, metadata)
+        finally:
+            locks.release()
+
+    def _record(self, group: MeasurementGroup, selection: Selection, env: dict[str, Any],
+                metadata: ScanMetadata) -> ScanEnd:
+        """Allocate the ScanID, then run the points through the recorders."""
+        server = self.macro.server
         critical_names = env.get("CriticalRecorders") or ()
         if isinstance(critical_names, str):  # one name, as senv accepts it
             critical_names = (critical_names,)
         critical = frozenset(critical_names)
-        metadata = scan_metadata(server, env)  # refuses a scan lacking required keys
         manager = RecorderManager(selection, self.listener, critical,
                                   float(env.get("RecorderTimeout", 60.0)))
         info = self._describe(group, selection.files, metadata)
         for level, text in selection.hints:
             self.listener.message(level, text)
         for path, fmt in selection.files:
-            macro.output(f"Operation will be saved in {path} ({fmt})")
+            self.macro.output(f"Operation will be saved in {path} ({fmt})")
         status, reason = EndStatus.DONE, ""
         manager.start(info)
         try:
@@ -244,8 +262,8 @@ class StepScan:
             "channels": list(info.counters),
         }
         try:
-            history = list(self.macro.env.get("ScanHistory") or [])[-(SCAN_HISTORY_LENGTH - 1):]
-            self.macro.env.set("ScanHistory", history + [entry])
+            self.macro.env.modify("ScanHistory", lambda history: [
+                *list(history or [])[-(SCAN_HISTORY_LENGTH - 1):], entry])
         except Exception as exc:
             self.listener.message(Level.WARNING, f"cannot update ScanHistory: {exc}")
 

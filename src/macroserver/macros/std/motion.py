@@ -22,6 +22,7 @@ def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:
             raise ParamError(f"motor {motor.name}: target {target:g} is outside its limits "
                              f"[{low:g}, {high:g}]; nothing was moved")
     motors = [motor for motor, _ in targets]
+    macro.reserve(*motors)
     for motor, target in targets:
         motor.start_move(target)
 
@@ -92,6 +93,7 @@ class ct(Macro):
     def run(self, integ_time: float) -> None:
         check_time(integ_time)
         group = active_measurement_group(self)
+        self.reserve(*group.channels)
         group.start(integ_time)
         self.context.control.wait_until(group.wait, group.stop)
         values = group.read()
