@@ -168,6 +168,8 @@ def _build_channel(name: str, spec: Mapping[str, Any], pool: Pool) -> Channel:
         kind = Role.of_channel(spec.get("kind", "counter"))
     except ValueError as exc:
         raise ConfigError(f"channels.{name}: {exc}") from None
+    if kind is Role.FRAME:
+        return _self_saving(name, spec)
     if spec.get("type", "sim") == "tango":
         return _tango_element("channel", name, spec)
     if spec.get("type", "sim") != "sim":
@@ -184,6 +186,24 @@ def _build_channel(name: str, spec: Mapping[str, Any], pool: Pool) -> Channel:
         raise ConfigError(f"channels.{name}: {exc}") from None
     return SimChannel(name, kind, model, shape=shape, unit=str(spec.get("unit", "")),
                       label=spec.get("label"))
+
+
+def _self_saving(name: str, spec: Mapping[str, Any]) -> Channel:
+    """A detector saving its own frames: simulated here, or a Lima-like Tango device
+    (imported only then, so `macroserver run` needs no Tango)."""
+    kind = spec.get("type", "sim")
+    if kind not in ("sim", "tango"):
+        raise ConfigError(f"channels.{name}: unknown type {kind!r} (sim or tango)")
+    try:
+        if kind == "tango":
+            from macroserver.elements.lima import build_lima_channel
+
+            return build_lima_channel(name, spec)
+        from macroserver.elements.selfsaving import build_sim_self_saving
+
+        return build_sim_self_saving(name, spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _build_group(name: str, spec: Mapping[str, Any], pool: Pool) -> MeasurementGroup:

@@ -23,10 +23,12 @@ class Role(enum.StrEnum):
     SPECTRUM = "1d"
     IMAGE = "2d"
     TIMESTAMP = "timestamp"
+    FRAME = "frame"  # the frame number a self-saving detector saved for this point
 
     @classmethod
     def of_channel(cls, kind: str) -> Role:
-        """The role of a channel whose configured `kind` is timer, counter, spectrum or image.
+        """The role of a channel whose configured `kind` is timer, counter, spectrum, image
+        or selfsaving (a detector saving its own frames: its value is the frame number).
 
         A Role is accepted as it is, so a channel's `kind` may be either."""
         if isinstance(kind, Role) and kind in _CHANNEL_KIND:
@@ -38,7 +40,8 @@ class Role(enum.StrEnum):
 
     @property
     def channel_kind(self) -> str:
-        """The configuration's word for a channel role (timer, counter, spectrum, image)."""
+        """The configuration's word for a channel role (timer, counter, spectrum, image,
+        selfsaving)."""
         return _CHANNEL_KIND[self]
 
     @property
@@ -51,7 +54,7 @@ class Role(enum.StrEnum):
 
 
 _CHANNEL_ROLE = {"timer": Role.TIMER, "counter": Role.COUNTER, "spectrum": Role.SPECTRUM,
-                 "image": Role.IMAGE}
+                 "image": Role.IMAGE, "selfsaving": Role.FRAME}
 _CHANNEL_KIND = {role: kind for kind, role in _CHANNEL_ROLE.items()}
 #: The channel kinds a configuration may name.
 CHANNEL_KINDS = tuple(_CHANNEL_ROLE)
@@ -119,6 +122,51 @@ class Column:
             "plot_type": 1 if self.role in (Role.COUNTER, Role.TIMER) else 0,
             "plot_axes": list(self.plot_axes),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedFrames:
+    """Where a self-saving detector writes its frames, so recorders link them, never copy.
+
+    Frame `n` is frame `n % frames_per_file` of dataset `dataset` in file
+    `folder / file_name(n // frames_per_file)`. `column` is the scan column holding each
+    point's frame number; `planned` the frames the detector was armed for.
+    """
+
+    column: str
+    folder: Path
+    prefix: str
+    suffix: str
+    dataset: str
+    frames_per_file: int
+    frame_shape: tuple[int, ...]
+    frame_dtype: str
+    planned: int
+    first_file_number: int = 0
+    index_digits: int = 4
+
+    def file_name(self, file_index: int) -> str:
+        """The name of the detector's `file_index`-th file of this scan (Lima's naming)."""
+        number = self.first_file_number + file_index
+        return f"{self.prefix}{number:0{self.index_digits}d}{self.suffix}"
+
+    def locate(self, frame: int) -> tuple[str, int]:
+        """(file name, index inside that file) of frame number `frame`."""
+        return self.file_name(frame // self.frames_per_file), frame % self.frames_per_file
+
+    def files(self, frames: int) -> list[tuple[str, int]]:
+        """(file name, frames it holds) of the files that hold the first `frames` frames."""
+        per = self.frames_per_file
+        return [(self.file_name(k), min(per, frames - k * per))
+                for k in range(-(-frames // per))]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameCount:
+    """What a self-saving detector reported at the end of a scan (None: not known)."""
+
+    acquired: int | None
+    saved: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +255,7 @@ class ScanInfo:
     scan_shape: tuple[int, ...] = ()
     macro_id: str = ""
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
+    linked: tuple[LinkedFrames, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def column(self, name: str) -> Column:
@@ -246,6 +295,7 @@ class ScanEnd:
     end_time: float
     points: int
     reason: str = ""
+    frames: Mapping[str, FrameCount] = field(default_factory=dict)  # by detector column
 
     @property
     def status_text(self) -> str:

@@ -9,13 +9,16 @@ the scan is kept in memory beyond the current point.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from macroserver.elements.base import MeasurementGroup, Motor
+from macroserver.engine import detectors as frames
 from macroserver.engine.control import MacroInterrupted
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
 from macroserver.engine.snapshot import read_snapshot
@@ -159,6 +162,9 @@ class StepScan:
         manager = RecorderManager(selection, self.listener, critical,
                                   float(env.get("RecorderTimeout", 60.0)))
         info = self._describe(group, selection.files, metadata)
+        detectors = frames.self_saving(group.channels)
+        if detectors:
+            info = self._arm(detectors, info, selection.files, env)
         for level, text in selection.hints:
             self.listener.message(level, text)
         for path, fmt in selection.files:
@@ -174,12 +180,31 @@ class StepScan:
             status, reason = EndStatus.FAILED, f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            end = ScanEnd(status, time.time(), self.points_done, reason)
+            counts = frames.finish(detectors, self.macro.warning) if detectors else {}
+            end = ScanEnd(status, time.time(), self.points_done, reason, frames=counts)
             manager.end(end)
             publish_sidecar(server, info, end, manager.files_written(), self.listener)
             self._remember(info, end, selection.files)
             return_free_memory()
         return end
+
+    def _arm(self, detectors: list, info: ScanInfo, files: list,
+             env: dict[str, Any]) -> ScanInfo:
+        """Arm the self-saving detectors in a new folder under ScanDir (refused outside
+        the data roots); the scan description then says where their frames go."""
+        server = self.macro.server
+        scan_dir = info.scan_dir
+        if scan_dir is None and env.get("ScanDir"):
+            scan_dir = server.data_roots.resolve_dir(env["ScanDir"])
+        stem = Path(files[0][0]).stem if files else "scan"
+        folder = frames.frames_folder(scan_dir, stem, info.scan_id, server.data_roots,
+                                      server.config.file_policy)
+        try:
+            linked = frames.arm(detectors, folder, self.plan.npoints, server.data_roots)
+        except BaseException:
+            frames.disarm(detectors)
+            raise
+        return dataclasses.replace(info, linked=linked)
 
     def _describe(self, group: MeasurementGroup, files: list,
                   metadata: ScanMetadata) -> ScanInfo:

@@ -18,7 +18,7 @@ import numpy as np
 
 from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext
-from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
+from macroserver.records import Column, LinkedFrames, Point, Role, ScanEnd, ScanInfo
 
 SCHEMA_VERSION = 1
 CODEC = "utf8_json"
@@ -73,6 +73,15 @@ def _is_inline(column: Column) -> bool:
     return column.ndim == 0 or (column.ndim == 1 and column.shape[0] <= MAX_INLINE_VALUES)
 
 
+def _linked(linked: LinkedFrames) -> dict[str, Any]:
+    """Where a self-saving detector's frames are (its column holds references to them)."""
+    return {"column": linked.column, "folder": str(linked.folder),
+            "files": [name for name, _ in linked.files(linked.planned)],
+            "dataset": linked.dataset, "frames_per_file": linked.frames_per_file,
+            "shape": list(linked.frame_shape), "dtype": linked.frame_dtype,
+            "planned": linked.planned}
+
+
 class JsonRecorder(Recorder):
     """Streams the scan as strict-JSON packets for GUIs and web clients."""
 
@@ -116,11 +125,29 @@ class JsonRecorder(Recorder):
         name = column.name
         if column.role is Role.POINT_NB:
             return lambda point: point.index
+        if column.role is Role.FRAME:
+            return self._frame_getter(column)
         if column.ndim == 0:
             return lambda point: point.values.get(name)
         if _is_inline(column):
             return lambda point: self._inline_or_described(point.values.get(name), column)
         return lambda point: self._describe(point.values.get(name), column)
+
+    def _frame_getter(self, column: Column) -> Callable[[Point], Any]:
+        """A self-saving detector's frame: where to read it, `{file, dataset, index}`."""
+        assert self._info is not None
+        linked = next(lk for lk in self._info.linked if lk.column == column.name)
+        folder, dataset, name = str(linked.folder), linked.dataset, column.name
+
+        def reference(point: Point) -> Any:
+            frame = point.values.get(name)
+            if frame is None:
+                return None
+            file_name, index = linked.locate(int(frame))
+            return {"file": f"{folder}/{file_name}", "dataset": dataset, "index": index,
+                    "frame": int(frame)}
+
+        return reference
 
     def _inline_or_described(self, value: Any, column: Column) -> Any:
         if isinstance(value, np.ndarray) and value.size > MAX_INLINE_VALUES:
@@ -158,6 +185,7 @@ class JsonRecorder(Recorder):
             "max_inline_values": MAX_INLINE_VALUES,
             "metadata": info.metadata.to_dict(),
             "snapshot": [snapshot_record(item) for item in info.snapshot],
+            "linked_frames": [_linked(lk) for lk in info.linked],
         }
 
     def _send(self, kind: str, data: dict[str, Any]) -> None:

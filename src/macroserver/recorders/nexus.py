@@ -28,7 +28,8 @@ from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.h5file import abandon, fsync_path, open_for_append
 from macroserver.recorders.names import make_unique
-from macroserver.records import Column, Point, Role, ScanEnd, ScanInfo
+from macroserver.recorders.nxlinks import DetectorLinks
+from macroserver.records import Column, FrameCount, Point, Role, ScanEnd, ScanInfo
 from macroserver.streams import Level
 
 hdf5plugin: ModuleType | None
@@ -166,6 +167,8 @@ class NexusRecorder(Recorder):
         self._path: Path | None = context.path  # another file when that one is in use
         self._series: list[_Series] = []
         self._entry: h5py.Group | None = None
+        self._links: list[DetectorLinks] = []
+        self._entry_name = ""
         self._written = 0
         self._pending = 0
         self._pending_bytes = 0
@@ -189,11 +192,16 @@ class NexusRecorder(Recorder):
                 h5py_version=h5py.version.version,
             )
         entry = self._entry = self._new_entry(info)
+        self._entry_name = entry.name
         keys = [c.name for c in info.columns]
         names = dict(zip(keys, nexus_names(keys, "column")))
         self._create_measurement(entry, info, names)
         self._create_snapshot(entry, info)
         self._create_instrument(entry, info, names)
+        for linked in info.linked:
+            links = DetectorLinks(linked, names[linked.column], self._path)
+            links.create(entry, entry["measurement"][names[linked.column]])
+            self._links.append(links)
         self._create_plot(entry, info, names)
         self._create_metadata(entry, info)
         self._start_swmr(self._path)
@@ -387,6 +395,7 @@ class NexusRecorder(Recorder):
                 if entry is not None and "notes/data" in entry:
                     entry["end_time"][()] = _fixed_text(iso_time(end.end_time), TIME_LENGTH)
                     entry["notes/data"][()] = _fixed_text(end.status_text, STATUS_LENGTH)
+            rebuild = self._finish_links(end)
             f.flush()  # what close would write: if that fails, it fails here
         except BaseException:
             abandon(f)
@@ -394,7 +403,39 @@ class NexusRecorder(Recorder):
             raise
         f.close()
         self._file = None
+        if rebuild:
+            self._rebuild_links(rebuild)
         fsync_path(self._path)
+
+    def _finish_links(self, end: ScanEnd) -> list[DetectorLinks]:
+        """Frame counts and flags of the linked detectors; those whose virtual dataset
+        must be rebuilt for the points that happened (after the SWMR file is closed)."""
+        entry = self._entry
+        if entry is None or end.points < 0:
+            return []
+        rebuild = []
+        for links in self._links:
+            count = end.frames.get(links.linked.column, FrameCount(None, None))
+            changed, missing, text = links.finish(entry, end.points, count)
+            if changed:
+                rebuild.append(links)
+            if missing:
+                self.context.message(Level.WARNING, f"{links.linked.column}: {text}")
+        return rebuild
+
+    def _rebuild_links(self, rebuild: list[DetectorLinks]) -> None:
+        assert self._path is not None and self._entry_name
+        entry_name = self._entry_name
+        try:
+            with h5py.File(self._path, "r+", libver="latest") as f:
+                for links in rebuild:
+                    links.rebuild(f[entry_name])
+        except OSError as exc:
+            self.context.message(
+                Level.WARNING,
+                f"cannot reopen {self._path} to fit the detector frames to the "
+                f"{rebuild[0].available.size} points done ({exc}); the linked dataset "
+                "keeps its planned length, frame_saved flags the frames that hold data")
 
 
     def files_written(self) -> list[tuple[Path, str]]:

@@ -26,7 +26,7 @@ from macroserver.metadata.sidecar import plain, snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
 from macroserver.recorders.names import make_unique
-from macroserver.records import Point, Role, ScanEnd, ScanInfo
+from macroserver.records import LinkedFrames, Point, Role, ScanEnd, ScanInfo
 
 #: Non-finite values as written (silx/PyMca would read `nan`/`inf` as 0).
 NONFINITE_TEXT = {
@@ -216,6 +216,7 @@ class SpecRecorder(Recorder):
                 f"#C EDF images: {self._edf.folder.name}/{self._edf.pattern}, "
                 f"point = {IMAGE_COLUMN}, channel in: {channels}"
             )
+        lines += [frames_line(linked, info, self.context.path) for linked in info.linked]
         lines += self._mca_header()
         lines += [f"#N {len(labels)}", "#L " + "  ".join(labels)]
         return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -288,10 +289,19 @@ class SpecRecorder(Recorder):
             self._file.close()
             self._file = None
 
-
     def files_written(self) -> list[tuple[Path, str]]:
         """The SPEC file and the EDF images of this scan."""
         return super().files_written() + [(p, "EDF") for p in self._edf_files if p.is_file()]
+
+
+def frames_line(linked: LinkedFrames, info: ScanInfo, path: Path | None) -> str:
+    """`#C` line naming a self-saving detector's files (relative to the SPEC file)."""
+    files = linked.files(linked.planned)
+    folder = os.path.relpath(linked.folder, path.parent) if path else str(linked.folder)
+    column = spec_label(info.column(linked.column).label or linked.column, linked.column)
+    return (f"#C frames of {column}: {folder}/{files[0][0]} to {files[-1][0]}, "
+            f"{linked.frames_per_file} per file, dataset {linked.dataset}; "
+            f"the frame number of each point is in column {column}")
 
 
 def _cut_incomplete_point(path: Path) -> int:
