@@ -40,6 +40,16 @@ def fill_value(dtype: str) -> Any:
     return np.iinfo(kind).max if kind.kind == "u" else np.iinfo(kind).min
 
 
+def open_source(path: Path) -> h5py.File:
+    """A detector file, read-only; one its writer left open (killed) is read as SWMR."""
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError:
+        if not path.exists():
+            raise
+        return h5py.File(path, "r", locking=False, libver="latest", swmr=True)
+
+
 def saved_in_file(path: Path, dataset: str, frames: int) -> np.ndarray:
     """Which of the first `frames` frames a detector file really holds (bool per frame).
 
@@ -49,7 +59,7 @@ def saved_in_file(path: Path, dataset: str, frames: int) -> np.ndarray:
     """
     held = np.zeros(frames, dtype=bool)
     try:
-        with h5py.File(path, "r", locking=False) as f:
+        with open_source(path) as f:
             ds = f[dataset]
             length = min(frames, ds.shape[0] if ds.ndim == 3 else 0)
             held[:length] = True
