@@ -201,10 +201,11 @@ def test_scan_id_increments_and_is_never_reused(tmp_path):
     # a failing scan still used its number
     core.pool.motors["m1"].start_move(0)
     from macroserver.elements.base import MeasurementGroup
+    from macroserver.records import Role
 
     class Broken:
         name = label = "broken"
-        kind, shape, dtype, unit = "counter", (), "float64", ""
+        kind, shape, dtype, unit = Role.COUNTER, (), "float64", ""
 
         def start(self, t): pass
         def wait(self, timeout): return True
