@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import pytest
 import tango
 
@@ -98,7 +99,8 @@ def test_up_twice_refuses_the_second_and_ctrl_c_stops_everything(tmp_path: Path)
         assert f"export TANGO_HOST=127.0.0.1:{port}" in lines
         assert any("door/uptest/1" in line for line in lines)
         started = _children(first.pid)
-        assert len(started) == 2, started  # the database and the device server
+        # the database, the demo's simulated eiger detector and the device server
+        assert len(started) == 3, started
         second = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
                                 timeout=60)
         assert second.returncode != 0
@@ -111,6 +113,16 @@ def test_up_twice_refuses_the_second_and_ctrl_c_stops_everything(tmp_path: Path)
             client.set_environment({"ScanDir": str(tmp_path / "data"), "ScanFile": "up.dat"})
             outcome = client.run("ascan theta 0 0.1 2 0", timeout=60)
             assert outcome.ok, outcome
+            # the eiger up started saves its own frames; the scan links them
+            client.set_environment({"ScanFile": ["up.h5"], "ActiveMntGrp": "mg_eiger"})
+            outcome = client.run("ascan theta 0 0.1 2 0", timeout=60)
+            assert outcome.ok, outcome
+        with h5py.File(tmp_path / "data" / "up.h5", "r") as f:
+            (entry,) = f.values()
+            frames = entry["instrument/eiger/data"]
+            assert frames.shape == (3, 1024, 1024) and frames.dtype == "uint16"
+            assert entry["instrument/eiger/frame_saved"][()].tolist() == [1, 1, 1]
+            assert frames[2].max() > 0
         assert all(_alive(pid) for pid in started)
         first.send_signal(signal.SIGINT)
         assert first.wait(30) == 0

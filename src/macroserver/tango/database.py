@@ -201,7 +201,7 @@ def start_device_server(
     devices = _server_devices(db, full_name)
     if not devices:
         raise RuntimeError(f"device server {full_name} is not registered in {tango_host}")
-    if any(_device_answers(tango_host, device) for device in devices):
+    if any(device_answers(tango_host, device) for device in devices):
         raise RuntimeError(f"device server {full_name} is already running on {tango_host}")
     if log_path is None:
         handle, name = tempfile.mkstemp(prefix=f"{server}-{instance}-", suffix=".log")
@@ -214,7 +214,7 @@ def start_device_server(
     deadline = time.monotonic() + timeout
     waiting = devices
     while True:
-        waiting = [device for device in waiting if not _device_answers(tango_host, device)]
+        waiting = [device for device in waiting if not device_answers(tango_host, device)]
         if not waiting:
             return process
         if process.poll() is not None:
@@ -231,7 +231,7 @@ def start_device_server(
     )
 
 
-def _device_answers(tango_host: str, device: str) -> bool:
+def device_answers(tango_host: str, device: str) -> bool:
     try:
         tango.DeviceProxy(f"tango://{tango_host}/{device}").ping()
         return True

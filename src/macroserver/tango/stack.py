@@ -26,6 +26,7 @@ from macroserver.tango.database import (
     start_device_server,
     stop_process,
 )
+from macroserver.tango.detectors import start_simulated_detectors
 
 SERVER = "MacroServer"
 
@@ -137,6 +138,8 @@ def bring_up(
                 f"TANGO_HOST={tango_host}, or stop the 'macroserver up' that started it first")
         apply_dsconfig(description, tango_host)
         stack.doors = doors_of(description)
+        config = properties.get("Config", ["demo"])[0]
+        stack.processes += start_simulated_detectors(config, instance, tango_host, state_dir)
         env = {"TANGO_HOST": tango_host}
         stack.processes.append(start_device_server(
             [sys.executable, "-m", "macroserver.cli.admin", "serve"], instance, tango_host,
