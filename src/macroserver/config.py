@@ -151,6 +151,7 @@ def _build_motor(name: str, spec: Mapping[str, Any]) -> Motor:
     low = _number({"low": limits[0]}, "low", where, 0)
     high = _number({"high": limits[1]}, "high", where, 0)
     velocity = _number(spec, "velocity", where, 0.0)
+    stall_at = spec.get("stall_at")
     try:
         return SimMotor(
             name,
@@ -158,6 +159,9 @@ def _build_motor(name: str, spec: Mapping[str, Any]) -> Motor:
             limits=(low, high),
             velocity=velocity if velocity > 0 else None,
             unit=str(spec.get("unit", "")),
+            acceleration=_number(spec, "acceleration", where, 0.0),
+            max_velocity=_number(spec, "max_velocity", where, math.inf),
+            stall_at=None if stall_at is None else _number(spec, "stall_at", where, 0.0),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -181,11 +185,14 @@ def _build_channel(name: str, spec: Mapping[str, Any], pool: Pool) -> Channel:
     motor_name = spec.get("motor")
     motor = pool.motor(motor_name) if motor_name else None
     try:
-        model = build_model(spec.get("model", DEFAULT_MODEL[kind]), spec, motor, shape)
+        live, windows = build_model(spec.get("model", DEFAULT_MODEL[kind]), spec, motor, shape)
     except ValueError as exc:
         raise ConfigError(f"channels.{name}: {exc}") from None
-    return SimChannel(name, kind, model, shape=shape, unit=str(spec.get("unit", "")),
-                      label=spec.get("label"))
+    readout_rate = _number(spec, "readout_rate", f"channels.{name}", math.inf)
+    if readout_rate <= 0:
+        raise ConfigError(f"channels.{name}: readout_rate must be above 0 values/s")
+    return SimChannel(name, kind, live, shape=shape, unit=str(spec.get("unit", "")),
+                      label=spec.get("label"), windows=windows, readout_rate=readout_rate)
 
 
 def _self_saving(name: str, spec: Mapping[str, Any]) -> Channel:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
 
 
 class Role(enum.StrEnum):
@@ -24,6 +26,9 @@ class Role(enum.StrEnum):
     IMAGE = "2d"
     TIMESTAMP = "timestamp"
     FRAME = "frame"  # the frame number a self-saving detector saved for this point
+    #: Where a motor was planned to be at the point (continuous scans); the MOTOR column
+    #: beside it holds where it was.
+    PLANNED = "planned"
 
     @classmethod
     def of_channel(cls, kind: str) -> Role:
@@ -285,6 +290,31 @@ class Point:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+
+@dataclass(frozen=True, slots=True)
+class PointBlock:
+    """Consecutive points at once, column by column (continuous scans produce thousands
+    per second; one queue item and one batch write per block instead of per point).
+
+    `columns[name]` holds `len(block)` values: a numpy array for scalar columns, a list
+    of arrays for 1D/2D ones. `first` is the index of the first point.
+    """
+
+    first: int
+    columns: Mapping[str, Sequence[Any]]
+    timestamps: Sequence[float]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def points(self) -> Iterator[Point]:
+        """The block as single points, for recorders that write point by point."""
+        names = list(self.columns)
+        for offset, row in enumerate(zip(*(self.columns[n] for n in names))):
+            values = dict(zip(names, (v.item() if isinstance(v, np.generic) else v
+                                      for v in row)))
+            yield Point(self.first + offset, values, float(self.timestamps[offset]))
 
 
 @dataclass(frozen=True, slots=True)

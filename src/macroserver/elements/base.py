@@ -7,7 +7,11 @@ the engine can poll for an abort while a long move or count is in progress.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
 
 from macroserver.records import Role
 
@@ -39,6 +43,37 @@ class Motor(Protocol):
         """Stop a move in progress (also used on abort)."""
 
 
+@dataclass(frozen=True)
+class MotionSettings:
+    """How a motor moves: `velocity` in units/s (None: at once, simulated motors only),
+    `acceleration` the time in s to reach it (Sardana's `Acceleration`), and the
+    fastest velocity the motor accepts (inf when the hardware says nothing)."""
+
+    velocity: float | None
+    acceleration: float = 0.0
+    max_velocity: float = math.inf
+
+
+@runtime_checkable
+class ContinuousMotor(Motor, Protocol):
+    """A motor whose velocity and acceleration a continuous scan may set (and restores)."""
+
+    def motion_settings(self) -> MotionSettings:
+        """The velocity, acceleration and maximum velocity now in force."""
+
+    def set_motion_settings(self, settings: MotionSettings) -> None:
+        """Set velocity and acceleration (the maximum is the motor's own, not set)."""
+
+
+@runtime_checkable
+class PositionCapture(Protocol):
+    """A motor that knows where it was at past instants (an encoder capture; simulated
+    motors compute it from their trajectory). `times` are `time.monotonic()` values."""
+
+    def positions_at(self, times: np.ndarray) -> np.ndarray:
+        """The positions at `times`, which must not lie in the future."""
+
+
 @runtime_checkable
 class Channel(Protocol):
     """Something read at every point: a timer, a 0D counter, a 1D or 2D detector.
@@ -65,6 +100,18 @@ class Channel(Protocol):
 
     def stop(self) -> None:
         """Stop an acquisition in progress."""
+
+
+@runtime_checkable
+class TriggeredChannel(Channel, Protocol):
+    """A channel acquiring on a trigger schedule by itself (hardware timing), its values
+    read back as a buffer, as Sardana's channels push value buffers in continuous scans."""
+
+    def arm(self, starts: np.ndarray, integration_time: float) -> None:
+        """Acquire over [start, start + integration_time] for each monotonic `start`."""
+
+    def read_buffer(self) -> Sequence[Any]:
+        """The values acquired since the last call, in trigger order (maybe none)."""
 
 
 class MeasurementGroup:

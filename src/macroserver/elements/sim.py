@@ -7,16 +7,25 @@ functions of a motor position (`models.py`), so scans show something worth plott
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from macroserver.elements.base import ElementError
+import numpy as np
+
+from macroserver.elements.base import ElementError, MotionSettings
+from macroserver.elements.trajectory import Trajectory, plan_move, plan_stop
 from macroserver.records import Role
 
 
 class SimMotor:
-    """A motor with user limits and an optional velocity (None or 0: moves are instant)."""
+    """A motor with user limits, a velocity (None or 0: moves are instant) and an
+    acceleration time; it follows a real trapezoidal profile and decelerates on stop.
+
+    `stall_at` simulates a mechanical fault: the motor stops dead when it reaches that
+    position (tests use it to check that scans notice a stalled motor).
+    """
 
     def __init__(
         self,
@@ -25,16 +34,23 @@ class SimMotor:
         limits: tuple[float, float] = (float("-inf"), float("inf")),
         velocity: float | None = None,
         unit: str = "",
+        acceleration: float = 0.0,
+        max_velocity: float = math.inf,
+        stall_at: float | None = None,
     ) -> None:
         if limits[0] > limits[1]:
             raise ValueError(f"motor {name}: low limit {limits[0]} above high limit {limits[1]}")
+        if acceleration < 0 or max_velocity <= 0:
+            raise ValueError(f"motor {name}: acceleration must be >= 0 and max_velocity > 0")
         self.name = name
         self.unit = unit
         self.velocity = velocity or None
+        self.acceleration = float(acceleration)
+        self.max_velocity = float(max_velocity)
+        self.stall_at = stall_at
         self._limits = limits
         self._lock = threading.Lock()
-        self._from = self._to = float(position)
-        self._t0 = self._t1 = 0.0
+        self._trajectory = Trajectory.at_rest(float(position), time.monotonic())
         self._stopped = threading.Event()
         self._stopped.set()
 
@@ -42,14 +58,17 @@ class SimMotor:
         return self._limits
 
     def position(self) -> float:
-        with self._lock:
-            return self._position_at(time.monotonic())
+        return self._trajectory.position_at(time.monotonic())
 
-    def _position_at(self, now: float) -> float:
-        if now >= self._t1:
-            return self._to
-        fraction = (now - self._t0) / (self._t1 - self._t0)
-        return self._from + (self._to - self._from) * fraction
+    def positions_at(self, times: np.ndarray) -> np.ndarray:
+        return self._trajectory.positions_at(times)
+
+    def motion_settings(self) -> MotionSettings:
+        return MotionSettings(self.velocity, self.acceleration, self.max_velocity)
+
+    def set_motion_settings(self, settings: MotionSettings) -> None:
+        self.velocity = settings.velocity or None
+        self.acceleration = settings.acceleration
 
     def start_move(self, target: float) -> None:
         low, high = self._limits
@@ -57,35 +76,47 @@ class SimMotor:
             raise ElementError(f"motor {self.name}: target {target} outside limits [{low}, {high}]")
         with self._lock:
             now = time.monotonic()
-            self._from = self._position_at(now)
-            self._to = float(target)
-            self._t0 = now
-            self._t1 = now + (abs(target - self._from) / self.velocity if self.velocity else 0.0)
-            if self._t1 > now:
+            here = self._trajectory.position_at(now)
+            trajectory = plan_move(here, float(target), self.velocity, self.acceleration, now)
+            if self.stall_at is not None:
+                stall = trajectory.crossing(self.stall_at)
+                if stall is not None:
+                    trajectory = trajectory.truncated(stall)
+            self._trajectory = trajectory
+            if trajectory.end_time > now:
                 self._stopped.clear()
 
     def wait_move(self, timeout: float) -> bool:
-        remaining = self._t1 - time.monotonic()
+        remaining = self._trajectory.end_time - time.monotonic()
         if remaining <= 0:
             self._stopped.set()
             return True
         self._stopped.wait(min(remaining, timeout))
-        return self._stopped.is_set() or time.monotonic() >= self._t1
+        return self._stopped.is_set() or time.monotonic() >= self._trajectory.end_time
 
     def stop(self) -> None:
+        """Decelerate to rest at the configured acceleration (at once without one)."""
         with self._lock:
             now = time.monotonic()
-            self._from = self._to = self._position_at(now)
-            self._t0 = self._t1 = now
-            self._stopped.set()
+            self._trajectory = plan_stop(self._trajectory, self.velocity, self.acceleration, now)
+            if self._trajectory.end_time <= now:
+                self._stopped.set()
 
 
 ValueModel = Callable[[float], Any]
 """Computes a channel's value from the integration time of the acquisition."""
 
+WindowModel = Callable[[np.ndarray, float], Sequence[Any]]
+"""Computes a channel's values over many windows [start, start + integration_time]."""
+
 
 class SimChannel:
-    """A channel whose acquisition lasts the integration time and can be stopped."""
+    """A channel whose acquisition lasts the integration time and can be stopped.
+
+    Armed with a trigger schedule (`arm`), it acquires by itself as hardware-timed
+    channels do, each value integrated over its window (`windows`); `readout_rate`
+    (values/s, unlimited by default) simulates a detector slower than the triggers.
+    """
 
     def __init__(
         self,
@@ -95,6 +126,8 @@ class SimChannel:
         shape: tuple[int, ...] = (),
         unit: str = "",
         label: str | None = None,
+        windows: WindowModel | None = None,
+        readout_rate: float = math.inf,
     ) -> None:
         self.name = name
         self.label = label or name
@@ -103,9 +136,13 @@ class SimChannel:
         self.dtype = "float64"
         self.unit = unit
         self._model = model
+        self._windows = windows or (lambda starts, t: [model(t) for _ in starts])
+        self.readout_rate = readout_rate
         self._end = 0.0
         self._integration_time = 0.0
         self._stopped = threading.Event()
+        self._schedule = np.empty(0)
+        self._delivered = 0
 
     def start(self, integration_time: float) -> None:
         self._integration_time = integration_time
@@ -126,3 +163,20 @@ class SimChannel:
     def stop(self) -> None:
         self._end = time.monotonic()
         self._stopped.set()
+        self._schedule = self._schedule[:self._delivered]
+
+    def arm(self, starts: np.ndarray, integration_time: float) -> None:
+        self._schedule = np.asarray(starts, dtype=np.float64)
+        self._integration_time = integration_time
+        self._delivered = 0
+
+    def read_buffer(self) -> Sequence[Any]:
+        now = time.monotonic()
+        schedule = self._schedule
+        ready = int(np.searchsorted(schedule + self._integration_time, now, "right"))
+        if math.isfinite(self.readout_rate) and len(schedule):
+            ready = min(ready, int((now - schedule[0]) * self.readout_rate))
+        first, self._delivered = self._delivered, max(self._delivered, ready)
+        if self._delivered == first:
+            return ()
+        return self._windows(schedule[first:self._delivered], self._integration_time)

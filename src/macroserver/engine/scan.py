@@ -85,7 +85,7 @@ def active_measurement_group(macro: "Macro") -> MeasurementGroup:
     return macro.pool.measurement_group(name)
 
 
-def _columns(motors: Sequence[Motor], group: MeasurementGroup) -> tuple[Column, ...]:
+def scan_columns(motors: Sequence[Motor], group: MeasurementGroup) -> tuple[Column, ...]:
     reference = motors[0].name if motors else "point_nb"
     columns = [Column("point_nb", "#Pt No", Role.POINT_NB, dtype="int64")]
     columns += [Column(m.name, m.name, Role.MOTOR, unit=m.unit) for m in motors]
@@ -117,24 +117,43 @@ def _estimate(plan: ScanPlan) -> float:
     return plan.npoints * (plan.integration_time + plan.latency) + motion
 
 
-class StepScan:
-    """One run of a step scan on behalf of a macro."""
+class Scan:
+    """What every scan does around its points: recorders, ScanID, the description,
+    an explicit end status, `ScanHistory`. Subclasses say which columns and how the
+    points are taken (`columns`, `loop`)."""
 
-    def __init__(self, macro: "Macro", plan: ScanPlan) -> None:
+    def __init__(self, macro: "Macro", motors: Sequence[Motor], npoints: int,
+                 integration_time: float, scan_shape: tuple[int, ...] = ()) -> None:
         self.macro = macro
-        self.plan = plan
+        self.motors = motors
+        self.npoints = npoints
+        self.integration_time = integration_time
+        self.scan_shape = scan_shape
         self.control = macro.context.control
         self.listener = macro.context.listener
         self.points_done = 0
 
+    def check(self) -> None:
+        """Refuse, before anything moves, what cannot be done."""
+        if self.npoints < 1:
+            raise ParamError("a scan needs at least one point")
+
+    def columns(self, group: MeasurementGroup) -> tuple[Column, ...]:
+        return scan_columns(self.motors, group)
+
+    def estimate(self) -> float:
+        return 0.0
+
+    def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
+        """Take the points and hand them to `manager`; `t0` is the scan's start time."""
+        raise NotImplementedError
+
     def run(self) -> ScanEnd:
         """Run the scan; re-raises stop/abort/errors after the recorders were ended."""
-        macro, plan = self.macro, self.plan
-        plan.check_limits()
-        if plan.npoints < 1:
-            raise ParamError("a scan needs at least one point")
+        macro = self.macro
+        self.check()
         group = active_measurement_group(macro)
-        macro.reserve(*plan.motors, *group.channels)
+        macro.reserve(*self.motors, *group.channels)
         env = macro.env.snapshot()
         server = macro.server
         selection = server.recorders.select(
@@ -172,7 +191,7 @@ class StepScan:
         status, reason = EndStatus.DONE, ""
         manager.start(info)
         try:
-            self._loop(group, manager, info.start_time)
+            self.loop(group, manager, info.start_time)
         except MacroInterrupted as exc:
             status, reason = exc.status, str(exc)
             raise
@@ -208,7 +227,7 @@ class StepScan:
 
     def _describe(self, group: MeasurementGroup, files: list,
                   metadata: ScanMetadata) -> ScanInfo:
-        macro, plan, env = self.macro, self.plan, self.macro.env
+        macro, env = self.macro, self.macro.env
         motor_positions = _read_positions(macro)
         snapshot = read_snapshot(macro)
         scan_id = env.next_scan_id()
@@ -219,22 +238,53 @@ class StepScan:
             macro=macro.name,
             user=str(env.get("ScanUser") or getpass.getuser()),
             start_time=time.time(),
-            columns=_columns(plan.motors, group),
-            ref_motors=tuple(m.name for m in plan.motors),
-            npoints=plan.npoints,
-            integration_time=plan.integration_time,
-            estimated_time=_estimate(plan),
+            columns=self.columns(group),
+            ref_motors=tuple(m.name for m in self.motors),
+            npoints=self.npoints,
+            integration_time=self.integration_time,
+            estimated_time=self.estimate(),
             scan_dir=files[0][0].parent if files else None,
             scan_files=tuple(str(path) for path, _ in files),
             motor_positions=motor_positions,
             snapshot=snapshot,
             compression_rank=rank if isinstance(rank, int) else -1,
-            scan_shape=plan.scan_shape or (plan.npoints,),
+            scan_shape=self.scan_shape or (self.npoints,),
             macro_id=macro.context.macro_id,
             metadata=metadata,
         )
 
-    def _loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
+    def _remember(self, info: ScanInfo, end: ScanEnd, files: list) -> None:
+        """Append the scan to `ScanHistory` (the last 20), as Sardana does."""
+        entry = {
+            "serialno": info.scan_id, "title": info.title, "startts": info.start_time,
+            "endts": end.end_time, "endstatus": str(end.status), "points": end.points,
+            "ScanDir": str(info.scan_dir) if info.scan_dir else None,
+            "ScanFile": [path.name for path, _ in files],
+            "channels": list(info.counters),
+        }
+        try:
+            self.macro.env.modify("ScanHistory", lambda history: [
+                *list(history or [])[-(SCAN_HISTORY_LENGTH - 1):], entry])
+        except Exception as exc:
+            self.listener.message(Level.WARNING, f"cannot update ScanHistory: {exc}")
+
+
+class StepScan(Scan):
+    """One run of a step scan on behalf of a macro."""
+
+    def __init__(self, macro: "Macro", plan: ScanPlan) -> None:
+        super().__init__(macro, plan.motors, plan.npoints, plan.integration_time,
+                         plan.scan_shape)
+        self.plan = plan
+
+    def check(self) -> None:
+        self.plan.check_limits()
+        super().check()
+
+    def estimate(self) -> float:
+        return _estimate(self.plan)
+
+    def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
         plan, control = self.plan, self.control
         motors = list(plan.motors)
         names = [m.name for m in motors]
@@ -276,21 +326,6 @@ class StepScan:
                 self.macro.progress(100.0 * (index + 1) / npoints)
         manager.settle()
         self.macro.progress(100.0)
-
-    def _remember(self, info: ScanInfo, end: ScanEnd, files: list) -> None:
-        """Append the scan to `ScanHistory` (the last 20), as Sardana does."""
-        entry = {
-            "serialno": info.scan_id, "title": info.title, "startts": info.start_time,
-            "endts": end.end_time, "endstatus": str(end.status), "points": end.points,
-            "ScanDir": str(info.scan_dir) if info.scan_dir else None,
-            "ScanFile": [path.name for path, _ in files],
-            "channels": list(info.counters),
-        }
-        try:
-            self.macro.env.modify("ScanHistory", lambda history: [
-                *list(history or [])[-(SCAN_HISTORY_LENGTH - 1):], entry])
-        except Exception as exc:
-            self.listener.message(Level.WARNING, f"cannot update ScanHistory: {exc}")
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

@@ -1,7 +1,8 @@
 """The recorder plug-in contract.
 
 A recorder class is instantiated once per scan with a `RecorderContext`, then receives
-`start(info)`, `record(point)` for every point in order, and always `end(end)`, all in
+`start(info)`, `record(point)` for every point in order (or `record_block(block)` for
+consecutive points at once; by default it calls `record`), and always `end(end)`, all in
 its own worker thread (see `manager.py`). It may buffer; a recorder that overrides
 `flush()` gets it once its queue has run empty (at most every `manager.FLUSH_GAP`
 seconds, and within that time of going idle), so it can bound the data at risk in time.
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from macroserver.datafiles import FilePolicy
-from macroserver.records import Point, ScanEnd, ScanInfo
+from macroserver.records import Point, PointBlock, ScanEnd, ScanInfo
 from macroserver.streams import Level, MacroListener, NullListener
 
 
@@ -67,6 +68,13 @@ class Recorder:
 
     def record(self, point: Point) -> None:
         """Called for every point, in order."""
+
+    def record_block(self, block: PointBlock) -> None:
+        """Called with consecutive points at once (continuous scans), in order with the
+        single points. Recorders that can write a batch faster override it."""
+        record = self.record
+        for point in block.points():
+            record(point)
 
     def flush(self) -> None:
         """Called when the recorder has caught up with the scan; write what is buffered."""

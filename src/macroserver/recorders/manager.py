@@ -20,7 +20,7 @@ from typing import Any
 from macroserver.errors import MacroServerError
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.recorders.registry import Selection
-from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
+from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo
 from macroserver.streams import Level, MacroListener
 
 #: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
@@ -106,6 +106,8 @@ class _Worker:
     def _handle(self, item: Any) -> None:
         if type(item) is Point:
             self.recorder.record(item)
+        elif type(item) is PointBlock:
+            self.recorder.record_block(item)
         elif isinstance(item, ScanInfo):
             self.recorder.start(item)
         else:
@@ -113,6 +115,8 @@ class _Worker:
 
     def _fail(self, item: Any, exc: Exception) -> None:
         where = f"at point {item.index}" if type(item) is Point else (
+            f"at points {item.first}-{item.first + len(item) - 1}"
+            if type(item) is PointBlock else
             "at scan start" if isinstance(item, ScanInfo) else
             "writing buffered points" if item is None else "at scan end")
         path = getattr(self.recorder.context, "path", None)
@@ -181,6 +185,12 @@ class RecorderManager:
         for worker in self._workers:
             if worker.failure is None:
                 worker.put(point, self._hang_timeout)
+
+    def record_block(self, block: PointBlock) -> None:
+        """Hand consecutive points over at once (one queue item per recorder)."""
+        for worker in self._workers:
+            if worker.failure is None:
+                worker.put(block, self._hang_timeout)
 
     def check(self) -> None:
         """Raise RecorderFailed if a critical recorder has failed."""

@@ -1,5 +1,5 @@
 """The standard macros, registered through the `macroserver.macros` entry point `std`."""
 
-from macroserver.macros.std import env, lists, motion, scan
+from macroserver.macros.std import ctscan, env, lists, motion, scan
 
-__all__ = ["env", "lists", "motion", "scan"]
+__all__ = ["ctscan", "env", "lists", "motion", "scan"]

@@ -19,7 +19,7 @@ from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
 RETURN_TIMEOUT = 300.0
 
 
-def _motor_params(count: int) -> list[Param]:
+def motor_params(count: int) -> list[Param]:
     params: list[Param] = []
     for n in range(1, count + 1):
         suffix = str(n) if count > 1 else ""
@@ -37,7 +37,7 @@ TAIL = [
 ]
 
 
-def _distinct(motors: Sequence[Motor]) -> None:
+def distinct(motors: Sequence[Motor]) -> None:
     names = [m.name for m in motors]
     for name in names:
         if names.count(name) > 1:
@@ -51,7 +51,7 @@ def linear_plan(
     """All motors move together in `intervals` equal steps from start to final."""
     check_intervals(intervals)
     check_time(integ_time)
-    _distinct(motors)
+    distinct(motors)
 
     def positions() -> Iterator[tuple[float, ...]]:
         for i in range(intervals + 1):
@@ -86,19 +86,19 @@ class _AbsoluteScan(Macro):
 class ascan(_AbsoluteScan):
     """Absolute scan of one motor: nr_interv + 1 points from start_pos to final_pos."""
 
-    params = [*_motor_params(1), *TAIL]
+    params = [*motor_params(1), *TAIL]
 
 
 class a2scan(_AbsoluteScan):
     """Absolute scan of two motors moving together (the first is the plot axis)."""
 
-    params = [*_motor_params(2), *TAIL]
+    params = [*motor_params(2), *TAIL]
 
 
 class a3scan(_AbsoluteScan):
     """Absolute scan of three motors moving together (the first is the plot axis)."""
 
-    params = [*_motor_params(3), *TAIL]
+    params = [*motor_params(3), *TAIL]
 
 
 class _RelativeScan(Macro):
@@ -106,7 +106,7 @@ class _RelativeScan(Macro):
         groups, (intervals, integ_time) = args[:-2], args[-2:]
         triples = [groups[i : i + 3] for i in range(0, len(groups), 3)]
         motors = [t[0] for t in triples]
-        _distinct(motors)
+        distinct(motors)
         origins = [m.position() for m in motors]
         plan = linear_plan(motors, [o + t[1] for o, t in zip(origins, triples)],
                            [o + t[2] for o, t in zip(origins, triples)], intervals, integ_time)
@@ -119,13 +119,13 @@ class _RelativeScan(Macro):
 class dscan(_RelativeScan):
     """Scan of one motor relative to its current position; it returns there afterwards."""
 
-    params = [*_motor_params(1), *TAIL]
+    params = [*motor_params(1), *TAIL]
 
 
 class d2scan(_RelativeScan):
     """Relative scan of two motors moving together; both return to where they started."""
 
-    params = [*_motor_params(2), *TAIL]
+    params = [*motor_params(2), *TAIL]
 
 
 class mesh(Macro):
@@ -153,7 +153,7 @@ class mesh(Macro):
         check_intervals(n1, "m1_nr_interv")
         check_intervals(n2, "m2_nr_interv")
         check_time(integ_time)
-        _distinct([m1, m2])
+        distinct([m1, m2])
 
         def positions() -> Iterator[tuple[float, float]]:
             for j in range(n2 + 1):

@@ -1,0 +1,354 @@
+"""The continuous-scan engine: motors cruise at constant velocity, channels are
+triggered along the way, points travel to the recorders in blocks.
+
+A scan is one or more rows (`CtRow`: one for `ascanct`, one per slow-motor step for
+`meshct`). For each row the engine moves the motors to their ramp starts at their own
+velocity, sets the scan velocity and acceleration, starts them together and triggers
+a point every `integ_time + latency_time` seconds from the moment they pass start_pos.
+
+Two timings (docs/continuous-scans.md):
+
+- *triggered*: every channel is a `TriggeredChannel` (armed with the whole schedule,
+  it acquires by itself, as hardware-timed channels do) and every moving motor a
+  `PositionCapture` (it tells where it was at each trigger). Nothing per point runs here.
+- *software*: this thread triggers each point itself (`start`/`wait`/`read` the group)
+  and reads every moving motor's position right after the trigger.
+
+Either way each point holds the motor position at its trigger (measured), the planned
+position (`<motor>_planned`), the trigger time and `dt` (end of counting), both in
+seconds from the scan start. Velocity and acceleration are restored after every row,
+also after stop, abort or an error; a stop decelerates the motors.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from macroserver.elements.base import (
+    MeasurementGroup,
+    Motor,
+    PositionCapture,
+    TriggeredChannel,
+)
+from macroserver.engine.motion_profile import MotionProfile, MotorProfile
+from macroserver.engine.scan import PROGRESS_INTERVAL, Scan, scan_columns
+from macroserver.errors import MacroServerError
+from macroserver.recorders.manager import RecorderManager
+from macroserver.records import Column, PointBlock, Role
+
+if TYPE_CHECKING:
+    from macroserver.engine.macro import Macro
+
+#: Points are handed to the recorders at least this often (seconds of scan time).
+BLOCK_SECONDS = 0.05
+#: Largest block, and the bytes one block of array channels may take.
+MAX_BLOCK_POINTS = 10_000
+MAX_BLOCK_BYTES = 8 << 20
+#: A triggered channel may lag this long behind the triggers before the scan fails.
+CHANNEL_GRACE = 2.0
+#: Software timing gives up when a trigger is this late (or one period, if longer).
+SOFTWARE_SLACK = 0.1
+#: Longest wait for motors to reach a ramp start or come to rest.
+MOTION_TIMEOUT = 300.0
+
+
+class ContinuousScanError(MacroServerError):
+    """A continuous scan could not go on (a motor stalled, a channel fell behind)."""
+
+    reason = "ContinuousScanError"
+
+
+@dataclass(frozen=True)
+class CtRow:
+    """One continuous motion: its profile and the motors stepped before it (meshct)."""
+
+    profile: MotionProfile
+    stepped: tuple[tuple[Motor, float], ...] = ()
+
+
+def planned_column(motor: str) -> str:
+    return f"{motor}_planned"
+
+
+class ContinuousScan(Scan):
+    """One run of a continuous scan on behalf of a macro."""
+
+    def __init__(self, macro: "Macro", rows: Sequence[CtRow], motors: Sequence[Motor],
+                 scan_shape: tuple[int, ...] = (), overshoot_correction: bool = True) -> None:
+        first = rows[0].profile
+        super().__init__(macro, motors, sum(r.profile.npoints for r in rows),
+                         first.integ_time, scan_shape)
+        self.rows = rows
+        self.overshoot_correction = overshoot_correction
+        self.timing = "software"
+        self._t0 = 0.0  # monotonic time of the scan start
+
+    def columns(self, group: MeasurementGroup) -> tuple[Column, ...]:
+        base = list(scan_columns(self.motors, group))
+        extra = [Column(planned_column(m.name), planned_column(m.name), Role.PLANNED,
+                        unit=m.unit, output=False) for m in self.motors]
+        extra.append(Column("trigger_time", "trigger_time", Role.TIMESTAMP, unit="s",
+                            output=False))
+        return tuple(base[:-1] + extra + base[-1:])
+
+    def estimate(self) -> float:
+        return sum(r.profile.duration for r in self.rows)
+
+    def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
+        self._t0 = time.monotonic() - (time.time() - t0)
+        self.timing = self._choose_timing(group)
+        self.macro.debug(f"continuous scan with {self.timing} timing")
+        offset = 0
+        for row in self.rows:
+            self.control.checkpoint()
+            self._run_row(row, offset, group, manager)
+            offset += row.profile.npoints
+        manager.settle()
+        self.macro.progress(100.0)
+        if self.overshoot_correction:
+            self._correct_overshoot()
+
+    def _choose_timing(self, group: MeasurementGroup) -> str:
+        wanted = self.macro.env.get("CtTiming", "auto")
+        moving = [p.motor for r in self.rows for p in r.profile.motors if p.moves]
+        capable = (all(isinstance(c, TriggeredChannel) for c in group.channels)
+                   and all(isinstance(m, PositionCapture) for m in moving))
+        if wanted == "software" or not capable:
+            if wanted == "triggered":
+                self.macro.warning("CtTiming is 'triggered' but not every channel can be "
+                                   "armed and every motor capture positions; using software "
+                                   "timing")
+            return "software"
+        return "triggered"
+
+    # -- one row ------------------------------------------------------------------------
+
+    def _run_row(self, row: CtRow, offset: int, group: MeasurementGroup,
+                 manager: RecorderManager) -> None:
+        profile = row.profile
+        parts = [p for p in profile.motors if p.moves]
+        for motor, target in row.stepped:
+            motor.start_move(target)
+        for part in profile.motors:
+            part.motor.start_move(part.pre_start)
+        self._wait_motors([m for m, _ in row.stepped] + [p.motor for p in profile.motors])
+        rows_block = _RowBlock(self, row, offset, group, self.timing == "triggered")
+        try:
+            for part in parts:
+                part.motor.set_motion_settings(profile.scan_settings(part))
+            go = time.monotonic()
+            for part in parts:
+                part.motor.start_move(part.post_final)
+            starts = go + profile.acceleration + np.arange(profile.npoints) * profile.period
+            if self.timing == "triggered":
+                self._triggered(rows_block, starts, group, manager, parts)
+            else:
+                self._software(rows_block, starts, group, manager, parts)
+            self._wait_motors([p.motor for p in parts])
+        except BaseException:
+            for part in parts:
+                part.motor.stop()  # decelerates
+            group.stop()
+            if self.timing == "triggered":
+                rows_block.collect(group)
+            self._emit(rows_block, manager, len(rows_block))
+            self._wait_motors([p.motor for p in parts], abortable=False)
+            raise
+        finally:
+            for part in parts:
+                part.motor.set_motion_settings(part.original)
+
+    def _triggered(self, block: "_RowBlock", starts: np.ndarray, group: MeasurementGroup,
+                   manager: RecorderManager, parts: list[MotorProfile]) -> None:
+        integ = block.profile.integ_time
+        channels = group.channels
+        block.starts = starts
+        for channel in channels:
+            channel.arm(starts, integ)  # type: ignore[attr-defined]
+        control, npoints = self.control, len(starts)
+        ends = starts + integ
+        while block.emitted < npoints:
+            control.checkpoint()
+            control.sleep(BLOCK_SECONDS)
+            block.collect(group)
+            now = time.monotonic()
+            self._emit(block, manager, len(block))
+            due = int(np.searchsorted(ends, now - CHANNEL_GRACE, "right"))
+            if block.emitted < due:
+                slowest = min(channels, key=lambda c: len(block.values[c.name]))
+                raise ContinuousScanError(
+                    f"channel {slowest.name} fell behind the triggers: "
+                    f"{len(block.values[slowest.name])} of {due} values more than "
+                    f"{CHANNEL_GRACE:g} s after their trigger; {block.offset + block.emitted} "
+                    "points were recorded")
+            self._check_stall(parts, ends[-1], now, block)
+
+    def _software(self, block: "_RowBlock", starts: np.ndarray, group: MeasurementGroup,
+                  manager: RecorderManager, parts: list[MotorProfile]) -> None:
+        profile = block.profile
+        integ, period = profile.integ_time, profile.period
+        control = self.control
+        monotonic = time.monotonic
+        motors = [p.motor for p in parts]
+        last_emit = monotonic()
+        for index, due in enumerate(starts):
+            control.checkpoint()
+            now = monotonic()
+            if now < due:
+                control.sleep(due - now)
+            elif now > due + max(period, SOFTWARE_SLACK):
+                raise ContinuousScanError(
+                    f"software timing fell behind: point {block.offset + index} was due "
+                    f"{now - due:.3g} s ago; reading the channels takes longer than "
+                    f"integ_time + latency_time ({period:g} s): give a longer latency_time")
+            triggered = monotonic()
+            positions = [m.position() for m in motors]
+            group.start(integ)
+            control.wait_until(group.wait, group.stop)
+            block.add(triggered, positions, group.read())
+            if monotonic() - last_emit >= BLOCK_SECONDS:
+                last_emit = monotonic()
+                self._emit(block, manager, len(block))
+                self._check_stall(parts, starts[-1] + integ, last_emit, block)
+        self._emit(block, manager, len(block))
+
+    def _emit(self, block: "_RowBlock", manager: RecorderManager, upto: int) -> None:
+        step = block.max_points
+        while block.emitted < upto:
+            end = min(upto, block.emitted + step)
+            manager.record_block(block.build(block.emitted, end, self._t0))
+            block.emitted = end
+            self.points_done = block.offset + end
+            manager.check()
+            if time.monotonic() >= block.next_progress:
+                block.next_progress = time.monotonic() + PROGRESS_INTERVAL
+                self.macro.progress(100.0 * self.points_done / self.npoints)
+
+    def _check_stall(self, parts: list[MotorProfile], cruise_end: float, now: float,
+                     block: "_RowBlock") -> None:
+        if now >= cruise_end:
+            return
+        for part in parts:
+            if part.motor.wait_move(0.0):
+                raise ContinuousScanError(
+                    f"motor {part.motor.name} stopped at {part.motor.position():g} "
+                    f"{part.motor.unit} while the scan needed it moving towards "
+                    f"{part.post_final:g} (stalled, or stopped from outside); "
+                    f"{block.offset + block.emitted} points were recorded")
+
+    # -- motion -------------------------------------------------------------------------
+
+    def _wait_motors(self, motors: Sequence[Motor], abortable: bool = True) -> None:
+        deadline = time.monotonic() + MOTION_TIMEOUT
+
+        def stopped(timeout: float) -> bool:
+            if time.monotonic() > deadline:
+                raise ContinuousScanError(
+                    f"motors {', '.join(m.name for m in motors)} did not come to rest "
+                    f"within {MOTION_TIMEOUT:g} s")
+            return all(m.wait_move(timeout) for m in motors)
+
+        def stop_all() -> None:
+            for motor in motors:
+                motor.stop()
+
+        if abortable:
+            self.control.wait_until(stopped, stop_all)
+        else:
+            while not stopped(0.05):
+                pass
+
+    def _correct_overshoot(self) -> None:
+        """Back to final_pos at the motors' own velocity (Sardana's overshoot correction)."""
+        parts = [p for p in self.rows[-1].profile.motors if p.moves]
+        for part in parts:
+            part.motor.start_move(part.final)
+        self._wait_motors([p.motor for p in parts])
+
+
+class _RowBlock:
+    """The points of one row not yet handed to the recorders, column by column."""
+
+    def __init__(self, scan: ContinuousScan, row: CtRow, offset: int,
+                 group: MeasurementGroup, triggered: bool) -> None:
+        self.triggered = triggered
+        self.profile = row.profile
+        self.offset = offset
+        self.emitted = 0
+        self.next_progress = 0.0
+        self.group = group
+        self.moving = [p for p in row.profile.motors if p.moves]
+        self.fixed = {p.motor.name: p.motor.position() for p in row.profile.motors
+                      if not p.moves}
+        self.fixed.update({m.name: m.position() for m, _ in row.stepped})
+        self.stepped = {m.name: target for m, target in row.stepped}
+        self.scan_motors = [m.name for m in scan.motors]
+        self.parts = {p.motor.name: p for p in row.profile.motors}
+        self.triggers: list[float] = []
+        self.positions: list[list[float]] = [[] for _ in self.moving]
+        self.values: dict[str, list[Any]] = {c.name: [] for c in group.channels}
+        self.starts = np.empty(0)
+        arrays = sum(8 * int(np.prod(c.shape)) for c in group.channels if c.shape)
+        self.max_points = max(1, min(MAX_BLOCK_POINTS, MAX_BLOCK_BYTES // max(1, arrays)))
+
+    def __len__(self) -> int:
+        """Points complete so far (every channel has its value)."""
+        done = len(self.starts) if self.triggered else len(self.triggers)
+        return min([done, *(len(v) for v in self.values.values())])
+
+    def add(self, triggered: float, positions: list[float], values: dict[str, Any]) -> None:
+        """One software-timed point."""
+        self.triggers.append(triggered)
+        for column, position in zip(self.positions, positions):
+            column.append(position)
+        for name, value in values.items():
+            self.values[name].append(value)
+
+    def collect(self, group: MeasurementGroup) -> None:
+        """Read the triggered channels' buffers; triggers are those of the schedule."""
+        for channel in group.channels:
+            self.values[channel.name].extend(channel.read_buffer())  # type: ignore[attr-defined]
+
+    def build(self, first: int, end: int, t0: float) -> PointBlock:
+        profile = self.profile
+        integ = profile.integ_time
+        if self.triggered:  # the schedule, and where each motor was at its instants
+            triggers = self.starts[first:end]
+            measured = {p.motor.name: p.motor.positions_at(triggers)  # type: ignore[attr-defined]
+                        for p in self.moving}
+        else:  # software timing: measured trigger instants and readbacks
+            triggers = np.asarray(self.triggers[first:end])
+            measured = {p.motor.name: np.asarray(col[first:end])
+                        for p, col in zip(self.moving, self.positions)}
+        indices = np.arange(first, end)
+        columns: dict[str, Any] = {"point_nb": indices + self.offset}
+        for name in self.scan_motors:
+            if name in measured:
+                columns[name] = measured[name]
+            else:
+                columns[name] = np.full(end - first, self.fixed.get(name, np.nan))
+        for name, values in self.values.items():
+            chunk = values[first:end]
+            columns[name] = chunk if chunk and isinstance(chunk[0], np.ndarray) else \
+                np.asarray(chunk, dtype=np.float64)
+        for name in self.scan_motors:
+            part = self.parts.get(name)
+            if part is not None:
+                columns[planned_column(name)] = _planned(part, indices, profile.intervals)
+            else:
+                columns[planned_column(name)] = np.full(
+                    end - first, self.stepped.get(name, self.fixed.get(name, np.nan)))
+        trigger_time = triggers - t0
+        columns["trigger_time"] = trigger_time
+        columns["dt"] = trigger_time + integ
+        wall = time.time() - time.monotonic() + t0  # wall clock at monotonic t0
+        return PointBlock(self.offset + first, columns, wall + columns["dt"])
+
+
+def _planned(part: MotorProfile, indices: np.ndarray, intervals: int) -> np.ndarray:
+    planned = part.start + (part.final - part.start) * indices / intervals
+    return np.where(indices == intervals, part.final, planned)

@@ -1,0 +1,151 @@
+"""Continuous-scan macros with Sardana's names, parameters and semantics.
+
+`ascanct theta 0 10 100 0.01` gives 101 points, one every 0.01 s, while theta cruises
+from 0 to 10 at 100 deg/s (a negative nr_interv skips the last point). The motor
+starts early enough to pass start_pos at full velocity, keeps it while the last point
+counts, and then comes back to final_pos unless overshoot_correction is False. Relative
+scans (`dscanct`, `d2scanct`) return the motors to where they started.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from macroserver.elements.base import Motor
+from macroserver.engine.ctscan import ContinuousScan, CtRow
+from macroserver.engine.motion_profile import check_limits, plan_motion, point_count
+from macroserver.engine.scan import check_intervals, linear
+from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
+from macroserver.macros.std.scan import distinct, motor_params, return_to
+
+NR_INTERV = Param("nr_interv", INTEGER, description=(
+    "number of scan intervals (points = intervals + 1); a negative value skips the "
+    "last point"))
+INTEG_TIME = Param("integ_time", FLOAT, description="integration time per point, in seconds")
+LATENCY = Param("latency_time", FLOAT, 0.0, "time between the end of one point's counting "
+                "and the next trigger, in seconds")
+OVERSHOOT = Param("overshoot_correction", BOOLEAN, None,
+                  "move back to final_pos after the scan (False: stay where the motor "
+                  "stopped); unset: the ScanOvershootCorrection environment variable, else True")
+
+
+def _triples(args: Sequence[Any]) -> tuple[list[Motor], list[float], list[float]]:
+    triples = [args[i : i + 3] for i in range(0, len(args), 3)]
+    motors = [t[0] for t in triples]
+    distinct(motors)
+    return motors, [float(t[1]) for t in triples], [float(t[2]) for t in triples]
+
+
+def _check(nr_interv: int) -> None:
+    intervals, _ = point_count(nr_interv)
+    check_intervals(intervals)
+
+
+class _AbsoluteCt(Macro):
+    #: How many motor triples come first; the tail is nr_interv, integ_time, ...
+    motor_count = 1
+
+    def run(self, *args: Any) -> None:
+        split = 3 * self.motor_count
+        motors, starts, finals = _triples(args[:split])
+        nr_interv, integ_time, latency_time, overshoot = args[split:]
+        _check(nr_interv)
+        if overshoot is None:
+            overshoot = self.env.get("ScanOvershootCorrection", True) is not False
+        profile = plan_motion(motors, starts, finals, nr_interv, integ_time, latency_time)
+        ContinuousScan(self, [CtRow(profile)], motors,
+                       overshoot_correction=overshoot).run()
+
+
+class ascanct(_AbsoluteCt):
+    """Continuous absolute scan of one motor.
+
+    The motor starts before start_pos so as to pass it at constant velocity and stops
+    after final_pos so as to keep it while the last point counts; then it moves back to
+    final_pos unless overshoot_correction is False.
+    """
+
+    params = [*motor_params(1), NR_INTERV, INTEG_TIME, LATENCY, OVERSHOOT]
+
+
+class a2scanct(_AbsoluteCt):
+    """Continuous absolute scan of two motors moving together (the first is the plot axis)."""
+
+    motor_count = 2
+    params = [*motor_params(2), NR_INTERV, INTEG_TIME, LATENCY, OVERSHOOT]
+
+
+class a3scanct(_AbsoluteCt):
+    """Continuous absolute scan of three motors moving together."""
+
+    motor_count = 3
+    params = [*motor_params(3), NR_INTERV, INTEG_TIME, LATENCY, OVERSHOOT]
+
+
+class _RelativeCt(Macro):
+    motor_count = 1
+
+    def run(self, *args: Any) -> None:
+        split = 3 * self.motor_count
+        motors, starts, finals = _triples(args[:split])
+        nr_interv, integ_time, latency_time = args[split:]
+        _check(nr_interv)
+        origins = [m.position() for m in motors]
+        profile = plan_motion(motors, [o + s for o, s in zip(origins, starts)],
+                              [o + f for o, f in zip(origins, finals)],
+                              nr_interv, integ_time, latency_time)
+        try:
+            ContinuousScan(self, [CtRow(profile)], motors, overshoot_correction=False).run()
+        finally:
+            return_to(self, motors, origins)
+
+
+class dscanct(_RelativeCt):
+    """Continuous scan of one motor relative to its position; it returns there afterwards."""
+
+    params = [*motor_params(1), NR_INTERV, INTEG_TIME, LATENCY]
+
+
+class d2scanct(_RelativeCt):
+    """Continuous relative scan of two motors moving together; both return afterwards."""
+
+    motor_count = 2
+    params = [*motor_params(2), NR_INTERV, INTEG_TIME, LATENCY]
+
+
+class meshct(Macro):
+    """Grid scan: motor1 moves continuously along each row, motor2 steps between rows.
+
+    (m1_nr_interv + 1) * (m2_nr_interv + 1) points (a negative m1_nr_interv skips each
+    row's last point); bidirectional scans every other row backwards (snake). The files
+    keep the (motor2, motor1) shape: NeXus gets a 2D default plot.
+    """
+
+    params = [
+        Param("motor1", MOTOR, description="fast motor, moving continuously"),
+        Param("m1_start_pos", FLOAT, description="start position of motor1"),
+        Param("m1_final_pos", FLOAT, description="final position of motor1"),
+        Param("m1_nr_interv", INTEGER, description="intervals of motor1 (negative: skip the "
+                                                   "last point of each row)"),
+        Param("motor2", MOTOR, description="slow motor, stepped between rows"),
+        Param("m2_start_pos", FLOAT, description="start position of motor2"),
+        Param("m2_final_pos", FLOAT, description="final position of motor2"),
+        Param("m2_nr_interv", INTEGER, description="intervals of motor2"),
+        INTEG_TIME,
+        Param("bidirectional", BOOLEAN, False, "snake: every other row backwards"),
+        LATENCY,
+    ]
+
+    def run(self, m1: Motor, s1: float, f1: float, n1: int, m2: Motor, s2: float, f2: float,
+            n2: int, integ_time: float, bidirectional: bool, latency_time: float) -> None:
+        _check(n1)
+        check_intervals(n2, "m2_nr_interv")
+        distinct([m1, m2])
+        forward = plan_motion([m1], [s1], [f1], n1, integ_time, latency_time)
+        backward = plan_motion([m1], [f1], [s1], n1, integ_time, latency_time) \
+            if bidirectional else forward
+        rows = [CtRow(backward if bidirectional and j % 2 else forward,
+                      ((m2, linear(s2, f2, n2, j)),)) for j in range(n2 + 1)]
+        check_limits(m2, (s2, f2))
+        ContinuousScan(self, rows, [m1, m2], scan_shape=(n2 + 1, forward.npoints),
+                       overshoot_correction=False).run()
