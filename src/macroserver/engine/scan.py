@@ -219,7 +219,7 @@ class Scan:
         folder = frames.frames_folder(scan_dir, stem, info.scan_id, server.data_roots,
                                       server.config.file_policy)
         try:
-            linked = frames.arm(detectors, folder, self.plan.npoints, server.data_roots)
+            linked = frames.arm(detectors, folder, self.npoints, server.data_roots)
         except BaseException:
             frames.disarm(detectors)
             raise
