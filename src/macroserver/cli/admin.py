@@ -178,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="show what would change, write nothing")
     register.set_defaults(handler=_register)
 
+    from macroserver.cli import convert, verify
     from macroserver.web import add_parser as add_web_parser
+
+    verify.add_parser(commands)
+    convert.add_parser(commands)
 
     add_web_parser(commands)
     return parser

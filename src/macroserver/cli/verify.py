@@ -1,0 +1,195 @@
+"""`macroserver verify FILE`: are the frames a NeXus file links to really there?
+
+Checks every external link and every virtual-dataset source of the file: the target
+file exists and lies inside the data folder (the master's folder, or `--root`), the
+dataset exists with the expected dtype and at least the mapped frames, the frames a
+detector group flags as saved are written in their file, and (`--checksum`) each
+source file's SHA-256. Prints a readable report (or JSON with `--json`); the exit code
+is 1 when anything is wrong, so scripts can refuse a master copied without its frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from macroserver.recorders.nxlinks import open_source, saved_in_file
+
+
+@dataclass
+class SourceCheck:
+    """One link or virtual-dataset source and what was found wrong with it."""
+
+    kind: str  # "external link" or "virtual source"
+    where: str  # the path in the master file
+    file: str  # as written in the master
+    dataset: str
+    resolved: str = ""
+    frames: int = 0  # frames the master maps to (links: the dataset's)
+    sha256: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def _links(group: h5py.Group, prefix: str = "",
+           seen: set[int] | None = None) -> Iterator[tuple[str, Any]]:
+    """(path, link or dataset) of everything below `group`, not following links out;
+    an object reached again through a NeXus (hard) link is listed once."""
+    seen = set() if seen is None else seen
+    for name in group:
+        link = group.get(name, getlink=True)
+        path = f"{prefix}/{name}"
+        if isinstance(link, h5py.ExternalLink):
+            yield path, link
+            continue
+        if isinstance(link, h5py.SoftLink):
+            continue
+        item = group.get(name)
+        address = h5py.h5o.get_info(item.id).addr
+        if address in seen:
+            continue
+        seen.add(address)
+        if isinstance(item, h5py.Group):
+            yield from _links(item, path, seen)
+        elif isinstance(item, h5py.Dataset):
+            yield path, item
+
+
+def _resolve(master: Path, name: str) -> Path:
+    """Where HDF5 looks for a relative source: beside the master (then the cwd)."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    beside = master.parent / path
+    return beside if beside.exists() or not path.exists() else path.resolve()
+
+
+def _check_target(check: SourceCheck, master: Path, root: Path, dtype: np.dtype | None,
+                  first: int, count: int, checksum: bool) -> None:
+    """The file of `check` holds frames first..first+count-1 of a dataset of `dtype`."""
+    path = _resolve(master, check.file)
+    check.resolved = str(path)
+    if not path.exists():
+        check.problems.append(f"file {check.file} does not exist (looked for {path})")
+        return
+    real = Path(os.path.realpath(path))
+    if real != root and root not in real.parents:
+        check.problems.append(f"file {real} is outside the data folder {root}")
+    if checksum:
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        check.sha256 = digest.hexdigest()
+    try:
+        with open_source(path) as f:
+            if check.dataset not in f:
+                check.problems.append(f"{check.file} has no dataset {check.dataset}")
+                return
+            dataset = f[check.dataset]
+            shape, found = dataset.shape, dataset.dtype
+    except OSError as exc:
+        check.problems.append(f"{check.file} cannot be read: {exc}")
+        return
+    if count == 0:
+        check.frames = shape[0] if shape else 0
+        return
+    check.frames = count
+    if dtype is not None and found != dtype:
+        check.problems.append(f"{check.dataset} is {found}, the master expects {dtype}")
+    if not shape or shape[0] < first + count:
+        check.problems.append(f"{check.dataset} holds {shape[0] if shape else 0} frames, "
+                              f"the master maps frames {first}..{first + count - 1}")
+        return
+    held = saved_in_file(path, check.dataset, first + count)[first:]
+    if not held.all():
+        missing = np.flatnonzero(~held) + first
+        check.problems.append(f"{len(missing)} mapped frames were never written "
+                              f"(first: {missing[:5].tolist()})")
+
+
+def _flagged_saved(dataset: h5py.Dataset) -> np.ndarray | None:
+    """The `frame_saved` flags beside a detector's virtual dataset, if any."""
+    flags = dataset.parent.get("frame_saved")
+    return flags[()] == 1 if isinstance(flags, h5py.Dataset) else None
+
+
+def verify(path: Path, root: Path | None = None, checksum: bool = False) -> list[SourceCheck]:
+    """Every link and virtual source of `path`, checked."""
+    master = path.resolve()
+    folder = Path(os.path.realpath(root or master.parent))
+    checks: list[SourceCheck] = []
+    with h5py.File(master, "r", locking=False) as f:
+        for where, item in _links(f):
+            if isinstance(item, h5py.ExternalLink):
+                check = SourceCheck("external link", where, item.filename, item.path)
+                _check_target(check, master, folder, None, 0, 0, checksum)
+                checks.append(check)
+            elif item.is_virtual:
+                checks += _virtual_sources(where, item, master, folder, checksum)
+    return checks
+
+
+def _virtual_sources(where: str, dataset: h5py.Dataset, master: Path, folder: Path,
+                     checksum: bool) -> list[SourceCheck]:
+    flags = _flagged_saved(dataset)
+    checks = []
+    for source in dataset.virtual_sources():
+        check = SourceCheck("virtual source", where, source.file_name, source.dset_name)
+        (first, *_), (last, *_) = source.src_space.get_select_bounds()
+        (vfirst, *_), (vlast, *_) = source.vspace.get_select_bounds()
+        if flags is not None and not flags[vfirst:vlast + 1].all():
+            check.problems.append(f"points {vfirst}..{vlast} are mapped but flagged "
+                                  "not saved in frame_saved")
+        _check_target(check, master, folder, dataset.dtype, first, last - first + 1,
+                      checksum)
+        checks.append(check)
+    return checks
+
+
+def report(path: Path, checks: list[SourceCheck]) -> str:
+    """The readable report: one line per source, its problems indented below it."""
+    lines = [f"{path}: {len(checks)} linked sources"]
+    for check in checks:
+        state = "ok" if not check.problems else "PROBLEM"
+        digest = f" sha256 {check.sha256}" if check.sha256 else ""
+        lines.append(f"  {state:7} {check.where} -> {check.file}:{check.dataset} "
+                     f"({check.frames} frames){digest}")
+        lines += [f"          {problem}" for problem in check.problems]
+    problems = sum(len(c.problems) for c in checks)
+    lines.append(f"{problems} problem{'s' if problems != 1 else ''}")
+    return "\n".join(lines)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "verify", help="check a NeXus file's external links and virtual-dataset sources")
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--root", type=Path, help="the data folder the sources must be in "
+                        "(default: the file's folder)")
+    parser.add_argument("--checksum", action="store_true", help="SHA-256 of each source file")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        checks = verify(args.file, args.root, args.checksum)
+    except OSError as exc:
+        print(f"Error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    problems = sum(len(c.problems) for c in checks)
+    if args.json:
+        print(json.dumps({"file": str(args.file), "problems": problems,
+                          "sources": [asdict(c) for c in checks]}, indent=1))
+    else:
+        print(report(args.file, checks))
+    return 1 if problems else 0
