@@ -7,6 +7,7 @@ The `sps` reader is PyMca's own `SpsDataSource`, the data layer of its online vi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from json_feed_helpers import make_info, make_point, run_scan
+from json_feed_helpers import Collector, make_info, make_point, run_scan
 
 from macroserver import shmreader
 from macroserver.recorders.base import RecorderContext
-from macroserver.recorders.sharedmem import SharedMemRecorder, sanitize
+from macroserver.recorders.sharedmem import MAX_SEGMENT_BYTES, SharedMemRecorder, sanitize
 from macroserver.records import EndStatus, Point, ScanEnd
 
 try:
@@ -283,3 +284,58 @@ def test_missing_sps_fails_at_start_saying_how_to_install() -> None:
     out = subprocess.run([sys.executable, "-c", script, str(TESTS_DIR)],
                          capture_output=True, text=True, check=True).stdout
     assert "not installed" in out and "pip install" in out and "shm" in out
+
+
+def test_two_processes_with_one_program_name_keep_their_own_segments(program: str) -> None:
+    """Issue 13 item 12: the second writer used to unlink the first one's live segment."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, "shm", program, str(TESTS_DIR)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout and writer.stdin
+        assert writer.stdout.readline().strip() == "written"
+        listener = Collector()
+        env = {"SharedMemory": "shm", "SharedMemoryProgram": program}
+        recorder = SharedMemRecorder(RecorderContext(env=env, listener=listener))
+        run_scan(recorder, make_info(npoints=2, image=False, title="mine"), 2)
+        own = f"{program}_{os.getpid()}"
+        warnings = [text for level, text in listener.messages if "WARNING" in level.upper()]
+        assert warnings == [
+            f"shared memory segment {program}_SCAN_D is in use by another process (program "
+            f"{program!r}, another server or `macroserver run`?); this scan's shared memory "
+            f"is published as program {own!r} instead (set SharedMemoryProgram to choose a "
+            "name)"], listener.messages
+        theirs, mine = shmreader.read_scan(program), shmreader.read_scan(own)
+        assert theirs.npts == 5 and theirs.meta["env"]["title"] != "mine"
+        assert mine.npts == 2 and mine.meta["env"]["title"] == "mine"
+        writer.stdin.write("exit\n")
+        writer.stdin.flush()
+        assert writer.wait(timeout=20) == 0
+        assert not _shm_names(program + "_S")  # the writer removed its own at exit
+        # the name is free again: the next scan uses it, no warning
+        listener.messages.clear()
+        run_scan(recorder, make_info(npoints=2, image=False, title="again"), 2)
+        assert not listener.messages
+        assert shmreader.read_scan(program).meta["env"]["title"] == "again"
+    finally:
+        writer.kill()
+        writer.wait(timeout=20)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_huge_scan_is_refused_before_reserving_memory(backend: str, program: str) -> None:
+    """A 1e8-point scan would have reserved 5.6 GB (1e8 rows x 7 columns x 8 bytes)."""
+    recorder = _recorder(backend, program)
+    with pytest.raises(ValueError, match=(
+            r"shared memory for 100,000,000 points x 7 columns would take 5,341 MiB, more "
+            r"than 256 MiB; the scan is not published to shared memory \(its files are "
+            r"written as usual\)")):
+        recorder.start(make_info(npoints=100_000_000, image=False))
+    assert not _segments_exist(backend, program)
+    # growing past the bound during a scan of unknown length stops there, clearly
+    recorder = _recorder(backend, program)
+    info = make_info(npoints=None, image=False)
+    recorder.start(info)
+    rows_at_bound = MAX_SEGMENT_BYTES // (7 * 8)
+    with pytest.raises(ValueError, match="more than 256 MiB"):
+        recorder.record(make_point(info, rows_at_bound + 1))

@@ -15,7 +15,9 @@ removes them. See docs/shared-memory.md.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
+import os
 import re
 import struct
 import threading
@@ -27,6 +29,7 @@ import numpy as np
 from macroserver import shmreader as fmt
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo
+from macroserver.streams import Level
 
 SCAN_ARRAY = "SCAN_D"
 #: Rows reserved when the number of points is unknown; doubled whenever a scan needs more.
@@ -36,6 +39,9 @@ ENV_ROWS, ENV_COLS = 50, 1024
 #: sps array names are limited to 31 characters.
 MAX_NAME = 31
 PROGRAM_ENV = "SharedMemoryProgram"
+#: Largest scan array (rows x scalar columns x 8 bytes): shared memory is RAM, and a
+#: 1e8-point scan would otherwise reserve gigabytes before its first point.
+MAX_SEGMENT_BYTES = 256 << 20
 SPS_INSTALL_HINT = (
     "SharedMemory 'sps' needs PyMca's sps module, which is not installed here: "
     "install it with `pip install 'tango-macroserver[sps]'` (or `pip install PyMca5`), "
@@ -119,14 +125,22 @@ class SpsBackend:
             self._sps.putenv(self._program, array + "_ENV", key, value)
 
 
+class SegmentInUse(RuntimeError):
+    """Another live process writes a segment of this name (the same program name)."""
+
+
 class _ShmArray:
-    """One segment in the `macroserver.shmreader` layout, written under its seqlock."""
+    """One segment in the `macroserver.shmreader` layout, written under its seqlock.
+
+    The writer holds an exclusive `flock` on the segment while it lives: that is how
+    another process tells a live segment from a leftover of a killed writer."""
 
     def __init__(self, name: str, rows: int, cols: int, meta: dict[str, Any]) -> None:
         encoded = json.dumps(meta).encode()
         self.meta = meta
         self.meta_capacity = max(4096, -(-2 * len(encoded) // 64) * 64)
-        self.shm = _create_segment(name, fmt.HEADER_SIZE + self.meta_capacity + rows * cols * 8)
+        self.shm, self._owner_fd = _create_segment(
+            name, fmt.HEADER_SIZE + self.meta_capacity + rows * cols * 8)
         self.seq = 0
         fmt.HEADER.pack_into(self.buf, 0, fmt.MAGIC, fmt.VERSION, 0, rows, cols,
                              self.meta_capacity, 0, 0, 0)
@@ -164,6 +178,7 @@ class _ShmArray:
         del self.data  # the numpy view pins the buffer; close() fails while it exists
         self.shm.close()
         self.shm.unlink()
+        os.close(self._owner_fd)
 
     def _write_meta(self, encoded: bytes) -> None:
         self.buf[fmt.HEADER_SIZE:fmt.HEADER_SIZE + len(encoded)] = encoded
@@ -174,15 +189,35 @@ class _ShmArray:
         struct.pack_into("<Q", self.buf, fmt.SEQ_OFFSET, self.seq)
 
 
-def _create_segment(name: str, size: int) -> shared_memory.SharedMemory:
-    """Create `name`, first removing a leftover of a killed writer with the same name."""
+def _create_segment(name: str, size: int) -> tuple[shared_memory.SharedMemory, int]:
+    """Create `name` and lock it (returns the segment and the descriptor holding the lock).
+
+    A segment of that name left by a killed writer (nobody holds its lock) is removed
+    first; one whose writer lives raises SegmentInUse and is left alone."""
     try:
-        return shared_memory.SharedMemory(name=name, create=True, size=size)
+        segment = shared_memory.SharedMemory(name=name, create=True, size=size)
     except FileExistsError:
-        leftover = shared_memory.SharedMemory(name=name)
-        leftover.close()
-        leftover.unlink()
-        return shared_memory.SharedMemory(name=name, create=True, size=size)
+        _remove_leftover(name)
+        segment = shared_memory.SharedMemory(name=name, create=True, size=size)
+    owner_fd = os.open(fmt.SHM_DIR / name, os.O_RDONLY)
+    fcntl.flock(owner_fd, fcntl.LOCK_EX)
+    return segment, owner_fd
+
+
+def _remove_leftover(name: str) -> None:
+    try:
+        probe = os.open(fmt.SHM_DIR / name, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SegmentInUse(f"shared memory segment {name} is in use by another "
+                               "process") from None
+        os.unlink(fmt.SHM_DIR / name)
+    finally:
+        os.close(probe)
 
 
 class ShmBackend:
@@ -193,6 +228,16 @@ class ShmBackend:
 
     def __init__(self, program: str) -> None:
         self._program = program
+
+    @property
+    def program(self) -> str:
+        return self._program
+
+    def use_own_program(self) -> str:
+        """Switch to a program name of this process (`<program>_<pid>`); returns it."""
+        suffix = f"_{os.getpid()}"
+        self._program = self._program[:MAX_NAME - len(suffix)] + suffix
+        return self._program
 
     def create(self, array: str, rows: int, cols: int, kind: str,
                env: Mapping[str, str] | None, labels: Sequence[str] = ()) -> None:
@@ -292,8 +337,19 @@ class SharedMemRecorder(Recorder):
         columns = scan_columns(info)
         self._names = [c.name for c in columns]
         self._rows = max(1, info.npoints or DEFAULT_ROWS)
-        backend.create(SCAN_ARRAY, self._rows, len(columns), "scan", scan_env(info, columns),
-                       [c.label for c in columns])
+        self._check_size(self._rows)
+        create = (SCAN_ARRAY, self._rows, len(columns), "scan", scan_env(info, columns),
+                  [c.label for c in columns])
+        try:
+            backend.create(*create)
+        except SegmentInUse as exc:
+            assert isinstance(backend, ShmBackend)  # the only backend that raises it
+            taken, own = backend.program, backend.use_own_program()
+            self.context.message(Level.WARNING, (
+                f"{exc} (program {taken!r}, another server or `macroserver run`?); "
+                f"this scan's shared memory is published as program {own!r} instead "
+                f"(set {PROGRAM_ENV} to choose a name)"))
+            backend.create(*create)
         for column in info.columns_with(Role.SPECTRUM):
             array = sanitize(f"MCA_{column.name}".upper())
             backend.create(array, 1, column.shape[0], "mca", None, [column.label])
@@ -305,6 +361,7 @@ class SharedMemRecorder(Recorder):
         assert backend is not None, "record() before start()"
         if point.index >= self._rows:
             self._rows = max(2 * self._rows, point.index + 1)
+            self._check_size(self._rows)
             backend.resize(SCAN_ARRAY, self._rows, keep=point.index)
         row = np.array([point.values.get(n) for n in self._names], dtype=np.float64)
         backend.put_point(SCAN_ARRAY, point.index, row)
@@ -313,6 +370,14 @@ class SharedMemRecorder(Recorder):
             if spectrum is not None:
                 values = np.asarray(spectrum, dtype=np.float64).ravel()[:length]
                 backend.put_point(array, 0, np.pad(values, (0, length - len(values))))
+
+    def _check_size(self, rows: int) -> None:
+        size = rows * len(self._names) * 8
+        if size > MAX_SEGMENT_BYTES:
+            raise ValueError(
+                f"shared memory for {rows:,} points x {len(self._names)} columns would take "
+                f"{size / 2**20:,.0f} MiB, more than {MAX_SEGMENT_BYTES >> 20} MiB; the scan "
+                "is not published to shared memory (its files are written as usual)")
 
     def end(self, end: ScanEnd) -> None:
         if self._backend is not None:  # None when start() failed: nothing was published
