@@ -102,16 +102,16 @@ def test_the_longest_scan_file_keeps_every_derived_name_under_the_limit(core, tm
 
 
 @pytest.mark.parametrize("command, message", [
-    ("ascan m1 0 1 2 1e308", "parameter integ_time must be at most 86400 s (one day), "
-                             "not 1e+308"),
+    ("ascan m1 0 1 2 1e308", ("parameter integ_time must be at most 86400 s (one day), "
+                              "not 1e+308")),
     ("ct 1e6", "parameter integ_time must be at most 86400 s (one day), not 1e+06"),
-    ("timescan 2 0 1e308", "parameter latency_time must be at most 86400 s (one day), "
-                           "not 1e+308"),
+    ("timescan 2 0 1e308", ("parameter latency_time must be at most 86400 s (one day), "
+                            "not 1e+308")),
     ("mesh m1 0 1 1 m2 0 1 1 90000", "parameter integ_time must be at most 86400 s"),
 ])
 def test_integration_time_and_latency_are_bounded(core, command, message):
     scan_id = core.env.get("ScanID")
-    outcome, out = run(core, command, timeout=10)
+    outcome, _ = run(core, command, timeout=10)
     assert outcome.state == "exception"
     assert message in outcome.error
     assert core.env.get("ScanID") == scan_id

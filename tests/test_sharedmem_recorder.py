@@ -300,11 +300,11 @@ def test_two_processes_with_one_program_name_keep_their_own_segments(program: st
         run_scan(recorder, make_info(npoints=2, image=False, title="mine"), 2)
         own = f"{program}_{os.getpid()}"
         warnings = [text for level, text in listener.messages if "WARNING" in level.upper()]
-        assert warnings == [
+        assert warnings == [(
             f"shared memory segment {program}_SCAN_D is in use by another process (program "
             f"{program!r}, another server or `macroserver run`?); this scan's shared memory "
             f"is published as program {own!r} instead (set SharedMemoryProgram to choose a "
-            "name)"], listener.messages
+            "name)")], listener.messages
         theirs, mine = shmreader.read_scan(program), shmreader.read_scan(own)
         assert theirs.npts == 5 and theirs.meta["env"]["title"] != "mine"
         assert mine.npts == 2 and mine.meta["env"]["title"] == "mine"

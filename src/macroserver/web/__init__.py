@@ -25,6 +25,9 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                      help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
     web.add_argument("--door", action="append", default=[],
                      help="show only this door (repeatable; default: every exported Door)")
+    web.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                     help="also accept requests for this host name (repeatable; by default "
+                          "only loopback names and the --host address, against DNS rebinding)")
     web.add_argument("--verbose", action="store_true", help="log every HTTP request")
     web.set_defaults(handler=_main)
 
@@ -32,4 +35,5 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def _main(args: argparse.Namespace) -> int:
     from macroserver.web.server import run
 
-    return run(args.host, args.port, args.door, verbose=args.verbose)
+    return run(args.host, args.port, args.door, verbose=args.verbose,
+               allowed_hosts=args.allow_host)

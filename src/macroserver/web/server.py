@@ -7,21 +7,34 @@ GET/HEAD (anything else is 405: the view is read-only):
 - `/events` — server-sent events: a `snapshot` message, then one message per change;
 - `/api/state` — the snapshot as JSON (for scripts and debugging);
 - `/image?door=<name>` — the door's latest image frame as PNG (404 if none).
+
+Limits, so that a flood of idle connections cannot take the view down and a web page
+elsewhere cannot read it through DNS rebinding: at most MAX_CONNECTIONS at once (more
+get 503 and are closed), a connection idle for IDLE_TIMEOUT seconds is closed, and a
+request whose Host header is not a loopback name, the listening address or a name
+allowed with `--allow-host` gets 403.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import queue
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from macroserver.web.bridge import Hub
 
 KEEPALIVE = 15.0  # seconds between comment lines on an idle event stream
+MAX_CONNECTIONS = 64
+IDLE_TIMEOUT = 10.0  # seconds a connection may wait for a request line or a write
+LOOPBACK_NAMES = ("localhost",)
+BUSY_REPLY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+              b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -38,9 +51,41 @@ def _static(name: str) -> bytes | None:
         return None
 
 
+def host_name(header: str) -> str:
+    """The name of a Host header without its port ("[::1]:80" -> "::1")."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _is_loopback(name: str) -> bool:
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class Handler(BaseHTTPRequestHandler):
     server: "WebServer"
     server_version = "macroserver-web"
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # reading the request, writes
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        host = self.headers.get("Host")
+        if host is not None and not self.server.host_allowed(host_name(host)):
+            self._reply(HTTPStatus.FORBIDDEN,
+                        f"host {host_name(host)!r} is not allowed; start the view with "
+                        f"--allow-host {host_name(host)} to allow it\n".encode(),
+                        "text/plain; charset=utf-8")
+            return False
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.verbose:
@@ -130,20 +175,53 @@ class Handler(BaseHTTPRequestHandler):
 class WebServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], hub: Hub, verbose: bool = False) -> None:
+    def __init__(self, address: tuple[str, int], hub: Hub, verbose: bool = False,
+                 allowed_hosts: Sequence[str] = (), max_connections: int = MAX_CONNECTIONS,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         super().__init__(address, Handler)
         self.hub = hub
         self.verbose = verbose
+        self.idle_timeout = idle_timeout
+        self.allowed_hosts = {name.lower() for name in (address[0], *allowed_hosts)}
+        self.allowed_hosts -= {"", "0.0.0.0", "::"}  # a wildcard address is not a name
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def host_allowed(self, name: str) -> bool:
+        return _is_loopback(name) or name in self.allowed_hosts
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, up to the cap; beyond it a short 503 and close."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(BUSY_REPLY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
-def run(host: str, port: int, doors: list[str] | None = None, verbose: bool = False) -> int:
+def run(host: str, port: int, doors: list[str] | None = None, verbose: bool = False,
+        allowed_hosts: Sequence[str] = ()) -> int:
     """Serve until Ctrl-C/SIGTERM; prints the address once it listens."""
     import signal
 
     hub = Hub(doors or None)
     try:
-        httpd = WebServer((host, port), hub, verbose)
+        httpd = WebServer((host, port), hub, verbose, allowed_hosts)
     except OSError as exc:
         print(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
