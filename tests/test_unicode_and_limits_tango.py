@@ -15,10 +15,9 @@ import tango
 from tango import DevState
 from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
 
-from macroserver.cli.door import reason
 from macroserver.engine.envcheck import MAX_VALUE_BYTES
 from macroserver.tango.client import DoorClient
-from macroserver.tango.wire import from_wire
+from macroserver.wire import error_text, from_wire
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -87,7 +86,7 @@ def test_door_client_sends_and_receives_any_text(ms, text):
         # an error message holding the text reaches the client readable
         with pytest.raises(tango.DevFailed) as caught:
             client.run(["ascan", text, "0", "1", "2", "0"])
-        assert f"unknown motor {text!r}" in reason(caught.value)
+        assert f"unknown motor {text!r}" in error_text(caught.value)
     finally:
         client.close()
     assert ms.proxy().state() == DevState.ON

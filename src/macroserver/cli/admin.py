@@ -15,7 +15,7 @@ from macroserver.env import Environment, default_env_path
 from macroserver.errors import MacroServerError
 from macroserver.records import EndStatus
 from macroserver.streams import ConsoleListener
-from macroserver.tango.wire import from_wire
+from macroserver.wire import error_text
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -205,20 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not isinstance(exc, (RuntimeError, OSError)) and not _is_dev_failed(exc):
             raise
-        print(f"Error: {_failure_text(exc)}", file=sys.stderr)
+        print(f"Error: {error_text(exc)}", file=sys.stderr)
         return 2
 
 
 def _is_dev_failed(exc: BaseException) -> bool:
     """Tango's DevFailed, recognised without importing tango for `macroserver run`."""
     return any(cls.__name__ == "DevFailed" for cls in type(exc).__mro__)
-
-
-def _failure_text(exc: BaseException) -> str:
-    """One readable line for a Tango DevFailed (its last description) or any error."""
-    errors = getattr(exc, "args", ())
-    descriptions = [from_wire(e.desc) for e in errors if hasattr(e, "desc")]
-    return descriptions[-1] if descriptions else str(exc)
 
 
 if __name__ == "__main__":

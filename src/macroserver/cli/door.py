@@ -13,17 +13,10 @@ import tango
 from macroserver.cli.completion import Catalogue
 from macroserver.cli.console import Console
 from macroserver.tango.client import DoorClient
-from macroserver.tango.wire import from_wire
+from macroserver.wire import error_text
 
 PROBE_INTERVAL = 1.0
 RETRY_INTERVAL = 0.5
-
-
-def reason(exc: tango.DevFailed) -> str:
-    """The first description of a Tango error: what users need, without the stack."""
-    errors = exc.args
-    first = errors[0] if errors else None
-    return from_wire(getattr(first, "desc", str(exc))).strip()
 
 
 def choose_door(requested: str | None) -> tuple[str, str]:
@@ -39,7 +32,7 @@ def choose_door(requested: str | None) -> tuple[str, str]:
     except tango.DevFailed as exc:
         raise SystemExit(
             f"mspock: cannot read the Tango database (TANGO_HOST="
-            f"{os.environ.get('TANGO_HOST', 'unset')}): {reason(exc)}\n"
+            f"{os.environ.get('TANGO_HOST', 'unset')}): {error_text(exc)}\n"
             "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR.") from None
     if not names:
         raise SystemExit("mspock: no Door in the Tango database; give one with --door or "

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import tango
 
 from macroserver.cli.console import Console
-from macroserver.cli.door import reason
 from macroserver.records import EndStatus
 from macroserver.tango.client import DoorClient, RunOutcome
+from macroserver.wire import error_text
 
 POLL = 0.1  # seconds between checks that the door still answers
 
@@ -63,5 +63,5 @@ def _escalate(client: DoorClient, console: Console, presses: int) -> bool:
                           "handling); no longer waiting for it.")
             return False
     except tango.DevFailed as exc:
-        console.error(f"Error: {reason(exc)}")
+        console.error(f"Error: {error_text(exc)}")
     return True

@@ -10,13 +10,14 @@ import tango
 
 from macroserver.cli.commands import closest, run_builtin, show_help
 from macroserver.cli.console import Console
-from macroserver.cli.door import DoorConnection, reason
+from macroserver.cli.door import DoorConnection
 from macroserver.cli.exitcodes import EXIT_ABORTED, EXIT_ERROR, EXIT_FOR_STATUS, EXIT_OK
 from macroserver.cli.interrupt import NoEnd, wait_for_macro
 from macroserver.cli.progress import Progress, StatusTicker
 from macroserver.cli.showscan import OnlineScan
 from macroserver.records import EndStatus
 from macroserver.tango.client import RunOutcome
+from macroserver.wire import error_text
 
 
 class Shell:
@@ -110,7 +111,7 @@ class Shell:
             try:
                 outcome = client.start(line)
             except tango.DevFailed as exc:
-                self.last_error = reason(exc)
+                self.last_error = error_text(exc)
                 self.console.error(f"Error: {self.last_error}")
                 return EXIT_ERROR
             with StatusTicker(self.console, self.progress):

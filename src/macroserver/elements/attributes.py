@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from macroserver.elements.base import ElementError
+from macroserver.wire import error_text
 
 #: domain/family/member/attribute, optionally behind tango://host:port/
 ATTRIBUTE_NAME = re.compile(r"(tango://[^/\s]+/)?[^/\s]+/[^/\s]+/[^/\s]+/[^/\s]+\Z")
@@ -31,8 +32,7 @@ def read_attribute(name: str) -> tuple[Any, str]:
             raise ElementError(f"{name}: the value is INVALID")
         unit = proxy.get_config().unit
     except tango.DevFailed as exc:
-        reason = exc.args[0].desc.strip() if exc.args else str(exc)
-        raise ElementError(f"{name}: {reason}") from None
+        raise ElementError(f"{name}: {error_text(exc)}") from None
     value = reading.value
     if hasattr(value, "tolist"):
         value = value.tolist()

@@ -25,7 +25,10 @@ class Motor(Protocol):
     """A moveable with a position in user units and user limits."""
 
     name: str
-    unit: str
+
+    @property
+    def unit(self) -> str:
+        """The unit of the position ("" when unknown)."""
 
     def position(self) -> float:
         """The current position (read back from the hardware)."""
@@ -72,6 +75,22 @@ class PositionCapture(Protocol):
 
     def positions_at(self, times: np.ndarray) -> np.ndarray:
         """The positions at `times`, which must not lie in the future."""
+
+
+def checked_limits(name: str, limits: tuple[float, float]) -> tuple[float, float]:
+    """`limits` of motor `name`, refused (ValueError) when the low one is above the high one."""
+    if limits[0] > limits[1]:
+        raise ValueError(f"motor {name}: low limit {limits[0]} above high limit {limits[1]}")
+    return limits
+
+
+def outside_limits(motor: Motor, target: float, what: str = "target") -> str:
+    """Why `motor` refuses to go to `target` ("" when it is within its limits)."""
+    low, high = motor.limits()
+    if low <= target <= high:
+        return ""
+    return (f"motor {motor.name}: {what} {target:g} is outside its limits "
+            f"[{low:g}, {high:g}]")
 
 
 @runtime_checkable

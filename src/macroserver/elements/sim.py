@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from macroserver.elements.base import ElementError, MotionSettings
+from macroserver.elements.base import ElementError, MotionSettings, checked_limits, outside_limits
 from macroserver.elements.trajectory import Trajectory, plan_move, plan_stop
 from macroserver.records import Role
 
@@ -38,8 +38,6 @@ class SimMotor:
         max_velocity: float = math.inf,
         stall_at: float | None = None,
     ) -> None:
-        if limits[0] > limits[1]:
-            raise ValueError(f"motor {name}: low limit {limits[0]} above high limit {limits[1]}")
         if acceleration < 0 or max_velocity <= 0:
             raise ValueError(f"motor {name}: acceleration must be >= 0 and max_velocity > 0")
         self.name = name
@@ -48,7 +46,7 @@ class SimMotor:
         self.acceleration = float(acceleration)
         self.max_velocity = float(max_velocity)
         self.stall_at = stall_at
-        self._limits = limits
+        self._limits = checked_limits(name, limits)
         self._lock = threading.Lock()
         self._trajectory = Trajectory.at_rest(float(position), time.monotonic())
         self._stopped = threading.Event()
@@ -71,9 +69,9 @@ class SimMotor:
         self.acceleration = settings.acceleration
 
     def start_move(self, target: float) -> None:
-        low, high = self._limits
-        if not low <= target <= high:
-            raise ElementError(f"motor {self.name}: target {target} outside limits [{low}, {high}]")
+        refused = outside_limits(self, target)
+        if refused:
+            raise ElementError(refused)
         with self._lock:
             now = time.monotonic()
             here = self._trajectory.position_at(now)

@@ -16,18 +16,15 @@ from typing import Any, Iterator, Literal, overload
 import numpy as np
 import tango
 
-from macroserver.elements.base import ElementError
+from macroserver.elements.base import ElementError, checked_limits, outside_limits
 from macroserver.records import Role
+from macroserver.wire import error_text
 
 POLL_INTERVAL = 0.02
 BUSY_STATES = (tango.DevState.MOVING, tango.DevState.RUNNING)
 MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit"}
 CHANNEL_KEYS = {"type", "kind", "attribute", "label", "unit", "shape",
                 "start_command", "stop_command"}
-
-
-def _describe(exc: tango.DevFailed) -> str:
-    return exc.args[0].desc.strip() if exc.args else str(exc)
 
 
 class _TangoDevice:
@@ -46,7 +43,7 @@ class _TangoDevice:
                 self._proxy = tango.DeviceProxy(self.device)
             yield self._proxy
         except tango.DevFailed as exc:
-            raise ElementError(f"{self.what} ({target}): {_describe(exc)}") from None
+            raise ElementError(f"{self.what} ({target}): {error_text(exc)}") from None
 
     def state(self) -> tango.DevState:
         with self.call(self.device) as proxy:
@@ -93,13 +90,11 @@ class TangoMotor:
 
     def __init__(self, name: str, device: str, attribute: str = "Position",
                  limits: tuple[float, float] | None = None, unit: str | None = None) -> None:
-        if limits is not None and limits[0] > limits[1]:
-            raise ValueError(f"motor {name}: low limit {limits[0]} above high limit {limits[1]}")
         self.name = name
         self.attribute = attribute
         self._target = f"{device}/{attribute}"
         self._device = _TangoDevice(f"motor {name}", device)
-        self._limits = limits
+        self._limits = checked_limits(name, limits) if limits is not None else None
         self._unit = unit
 
     @property
@@ -129,9 +124,9 @@ class TangoMotor:
             return float(proxy.read_attribute(self.attribute).value)
 
     def start_move(self, target: float) -> None:
-        low, high = self.limits()
-        if not low <= target <= high:
-            raise ElementError(f"motor {self.name}: target {target} outside limits [{low}, {high}]")
+        refused = outside_limits(self, target)
+        if refused:
+            raise ElementError(refused)
         with self._device.call(self._target) as proxy:
             proxy.write_attribute(self.attribute, float(target))
 

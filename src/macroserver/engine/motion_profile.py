@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from macroserver.elements.base import ContinuousMotor, MotionSettings, Motor
+from macroserver.elements.base import ContinuousMotor, MotionSettings, Motor, outside_limits
 from macroserver.errors import ParamError
 
 
@@ -86,13 +86,11 @@ def continuous_motor(motor: Motor) -> ContinuousMotor:
 def check_limits(motor: Motor, ends: Sequence[float], ramp: Sequence[float] = (),
                  why: str = "") -> None:
     """Refuse positions (scan ends, then ramp ends) outside the motor's limits."""
-    low, high = motor.limits()
     names = ("start position", "final position", "ramp start", "ramp end")
     for where, what in zip((*ends, *ramp), names):
-        if not low <= where <= high:
-            raise ParamError(
-                f"motor {motor.name}: the {what} {where:g} is outside its limits "
-                f"[{low:g}, {high:g}]{why}; nothing was moved")
+        refused = outside_limits(motor, where, f"the {what}")
+        if refused:
+            raise ParamError(f"{refused}{why}; nothing was moved")
 
 
 def plan_motion(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from macroserver.elements.base import MeasurementGroup, Motor
+from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine import detectors as frames
 from macroserver.engine.control import MacroInterrupted
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
@@ -62,12 +62,10 @@ class ScanPlan:
     def check_limits(self) -> None:
         """Refuse, before anything moves, a scan that would leave a motor's limits."""
         for motor, (low, high) in zip(self.motors, self.ranges):
-            min_limit, max_limit = motor.limits()
             for target in (low, high):
-                if not min_limit <= target <= max_limit:
-                    raise ParamError(
-                        f"motor {motor.name}: position {target:g} is outside its limits "
-                        f"[{min_limit:g}, {max_limit:g}]; nothing was moved")
+                refused = outside_limits(motor, target, "position")
+                if refused:
+                    raise ParamError(f"{refused}; nothing was moved")
 
 
 def active_measurement_group(macro: "Macro") -> MeasurementGroup:

@@ -9,13 +9,12 @@ most `MAX_INLINE_VALUES` values are sent inline, larger arrays and images as
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from macroserver import strictjson
 from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.records import Column, LinkedFrames, Point, Role, ScanEnd, ScanInfo
@@ -28,36 +27,9 @@ MAX_INLINE_VALUES = 1024
 _REF_PREFERRED = (".h5", ".nxs", ".hdf5")
 
 
-def _numpy_default(value: Any) -> Any:
-    """`json.dumps` hook: numpy scalars and arrays to Python types (NaN checked after)."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def clean(value: Any) -> Any:
-    """Return `value` as plain JSON types with every non-finite float replaced by None.
-
-    Only used when the fast path failed, so it may be slow.
-    """
-    if isinstance(value, (np.generic, np.ndarray)):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    return value
-
-
 def encode(packet: dict[str, Any]) -> bytes:
-    """Strict JSON bytes for `packet`: fast when all values are finite, cleaned otherwise."""
-    try:
-        text = json.dumps(packet, allow_nan=False, default=_numpy_default, separators=(",", ":"))
-    except ValueError:
-        text = json.dumps(clean(packet), allow_nan=False, separators=(",", ":"))
-    return text.encode()
+    """Strict JSON bytes for `packet`."""
+    return strictjson.dumps(packet).encode()
 
 
 def data_ref(info: ScanInfo) -> str | None:

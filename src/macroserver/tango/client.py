@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import tango
 
 from macroserver.records import EndStatus
-from macroserver.tango.wire import lines_from_wire, lines_to_wire, to_wire
+from macroserver.wire import lines_from_wire, lines_to_wire, to_wire
 
 STREAMS = ("Output", "Info", "Warning", "Error", "Debug", "Result")
 _ATTRIBUTES = {name.lower(): name for name in (*STREAMS, "RecordData", "MacroStatus")}

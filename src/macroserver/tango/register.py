@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from macroserver.errors import MacroServerError
+from macroserver.wire import error_text
 
 SERVER = "MacroServer"
 
@@ -177,16 +178,9 @@ def register(
                             ) from None
     except Exception as exc:  # DevFailed from the database, with its own reason
         raise RegisterError(f"the Tango database at {host} refused the changes: "
-                            f"{_describe(exc)}") from None
+                            f"{error_text(exc)}") from None
     lines = format_changes(get_changes(original, calls)) if calls else []
     return Registration(host, dict(description), lines, written=bool(calls) and not dry_run)
-
-
-def _describe(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
-    if args and hasattr(args[0], "desc"):
-        return f"{args[0].reason}: {args[0].desc.strip()}"
-    return str(exc)
 
 
 def format_changes(changes: Mapping[str, Any]) -> list[str]:

@@ -26,7 +26,7 @@ from macroserver.env import Environment, default_env_path
 from macroserver.errors import EnvError, MacroServerError
 from macroserver.streams import Level
 from macroserver.tango.events import EventPump
-from macroserver.tango.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
+from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
 MAX_MESSAGES = 512
 CODEC = "utf8_json"

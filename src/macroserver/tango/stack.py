@@ -6,13 +6,10 @@ the server registered in it (dsconfig JSON from the package), and the device ser
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,7 @@ from macroserver.tango.database import (
     stop_process,
 )
 from macroserver.tango.detectors import start_simulated_detectors
-
-SERVER = "MacroServer"
+from macroserver.tango.register import SERVER, customise, packaged_description
 
 
 class AlreadyRunning(MacroServerError):
@@ -39,21 +35,7 @@ class AlreadyRunning(MacroServerError):
 
 def server_description(instance: str, properties: dict[str, list[str]]) -> dict[str, Any]:
     """The packaged dsconfig description, renamed to `instance`, with extra properties."""
-    text = resources.files("macroserver").joinpath("data", "tango_db.json").read_text()
-    template = json.loads(text)["servers"][SERVER]
-    (_, classes), = template.items()
-    renamed: dict[str, Any] = {}
-    for cls, devices in classes.items():
-        renamed[cls] = {}
-        for device, body in devices.items():
-            body = copy.deepcopy(body)
-            props = body.setdefault("properties", {})
-            if cls == "MacroServer":
-                props.update(properties)
-            else:
-                props["MacroServerName"] = [f"macroserver/{instance}/1"]
-            renamed[cls][device.replace("/demo/", f"/{instance}/")] = body
-    return {"servers": {SERVER: {instance: renamed}}}
+    return customise(packaged_description(), instance, properties)
 
 
 def _answering(description: dict[str, Any], tango_host: str) -> list[str]:

@@ -20,10 +20,9 @@ import threading
 import time
 from typing import Any, Iterable
 
-from macroserver.tango.wire import lines_from_wire
 from macroserver.web.door_model import DoorModel
 from macroserver.web.images import frame_png
-from macroserver.web.messages import Message, dumps, error_text
+from macroserver.web.messages import Message, dumps
 from macroserver.web.tango_events import (
     Subscriptions,
     device,
@@ -32,6 +31,7 @@ from macroserver.web.tango_events import (
     exported_doors,
     has_value,
 )
+from macroserver.wire import error_text, lines_from_wire
 
 HISTORY = 20
 IMAGE_INTERVAL = 0.5  # seconds between two reads of the image file per door

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from macroserver.web.messages import error_text
+from macroserver.wire import error_text
 
 IMAGE_MAX_SIDE = 512  # larger frames are decimated before encoding
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".nx5")

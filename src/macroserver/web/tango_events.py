@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from macroserver.tango.wire import from_wire
+from macroserver.wire import description
 
 
 def exported_doors() -> list[str]:
@@ -66,7 +66,5 @@ def encoded_text(event: Any) -> str:
 
 
 def event_error(event: Any) -> str:
-    try:
-        return from_wire(str(event.errors[0].desc)).strip()
-    except Exception:  # noqa: BLE001
-        return "event error"
+    errors = getattr(event, "errors", None)
+    return description(errors[0]) if errors else "event error"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from macroserver.elements.base import Motor
+from macroserver.elements.base import Motor, outside_limits
 from macroserver.engine.scan import active_measurement_group, check_time
 from macroserver.errors import ParamError
 from macroserver.formatting import format_cell
@@ -17,10 +17,9 @@ def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:
         if motor.name in seen:
             raise ParamError(f"motor {motor.name} is given more than once")
         seen.add(motor.name)
-        low, high = motor.limits()
-        if not low <= target <= high:
-            raise ParamError(f"motor {motor.name}: target {target:g} is outside its limits "
-                             f"[{low:g}, {high:g}]; nothing was moved")
+        refused = outside_limits(motor, target)
+        if refused:
+            raise ParamError(f"{refused}; nothing was moved")
     motors = [motor for motor, _ in targets]
     macro.reserve(*motors)
     for motor, target in targets:
