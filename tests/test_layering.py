@@ -14,7 +14,7 @@ SOURCE = Path(macroserver.__file__).parent
 LAYERS: list[set[str]] = [
     {"errors", "records", "streams", "formatting", "plugins", "datafiles", "env", "shmreader",
      "logs", "metadata", "filelocks", "wire",
-     "strictjson"},
+     "strictjson", "packets"},
     {"elements", "config"},
     {"recorders"},
     {"convert"},

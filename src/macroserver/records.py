@@ -239,6 +239,32 @@ class ScanMetadata:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """A 2D scan laid out as rows (meshct): `slow_positions` of the slow motor, each row
+    `fast_positions` of the fast one; `snake` rows alternate direction. Point `i` is the
+    cell (i // len(fast), i % len(fast)), counted backwards on odd rows of a snake."""
+
+    slow: str
+    fast: str
+    slow_positions: tuple[float, ...]
+    fast_positions: tuple[float, ...]
+    snake: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.slow_positions), len(self.fast_positions)
+
+    def cells(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of points first .. first + count - 1."""
+        width = len(self.fast_positions)
+        index = np.arange(first, first + count)
+        rows, cols = index // width, index % width
+        if self.snake:
+            cols = np.where(rows % 2 == 1, width - 1 - cols, cols)
+        return rows, cols
+
+
+@dataclass(frozen=True)
 class ScanInfo:
     """Everything known about a scan before its first point."""
 
@@ -262,6 +288,7 @@ class ScanInfo:
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
     linked: tuple[LinkedFrames, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    grid: Grid | None = None
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -307,6 +334,12 @@ class PointBlock:
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+    def point(self, offset: int) -> Point:
+        """The point at `offset` in the block (0 is the first)."""
+        values = {name: column[offset] for name, column in self.columns.items()}
+        values = {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+        return Point(self.first + offset, values, float(self.timestamps[offset]))
 
     def points(self) -> Iterator[Point]:
         """The block as single points, for recorders that write point by point."""

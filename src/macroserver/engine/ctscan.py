@@ -178,8 +178,8 @@ class ContinuousScan(Scan):
             now = time.monotonic()
             self._emit(block, manager, len(block))
             due = int(np.searchsorted(ends, now - CHANNEL_GRACE, "right"))
-            if block.emitted < due:
-                slowest = min(channels, key=lambda c: len(block.values[c.name]))
+            slowest = min(channels, key=lambda c: len(block.values[c.name]))
+            if len(block.values[slowest.name]) < due:
                 raise ContinuousScanError(
                     f"channel {slowest.name} fell behind the triggers: "
                     f"{len(block.values[slowest.name])} of {due} values more than "
@@ -232,8 +232,8 @@ class ContinuousScan(Scan):
                      block: "_RowBlock") -> None:
         if now >= cruise_end:
             return
-        for part in parts:
-            if part.motor.wait_move(0.0):
+        for part in parts:  # a motor at rest before the cruise's planned end has stalled
+            if part.motor.wait_move(0.0) and time.monotonic() < cruise_end:
                 raise ContinuousScanError(
                     f"motor {part.motor.name} stopped at {part.motor.position():g} "
                     f"{part.motor.unit} while the scan needed it moving towards "

@@ -30,6 +30,7 @@ from macroserver.recorders.registry import Selection
 from macroserver.records import (
     Column,
     EndStatus,
+    Grid,
     Point,
     Role,
     ScanEnd,
@@ -127,6 +128,7 @@ class Scan:
         self.npoints = npoints
         self.integration_time = integration_time
         self.scan_shape = scan_shape
+        self.grid: Grid | None = None
         self.control = macro.context.control
         self.listener = macro.context.listener
         self.points_done = 0
@@ -247,6 +249,7 @@ class Scan:
             snapshot=snapshot,
             compression_rank=rank if isinstance(rank, int) else -1,
             scan_shape=self.scan_shape or (self.npoints,),
+            grid=self.grid,
             macro_id=macro.context.macro_id,
             metadata=metadata,
         )

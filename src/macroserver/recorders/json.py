@@ -17,7 +17,7 @@ import numpy as np
 from macroserver import strictjson
 from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext
-from macroserver.records import Column, LinkedFrames, Point, Role, ScanEnd, ScanInfo
+from macroserver.records import Column, LinkedFrames, Point, PointBlock, Role, ScanEnd, ScanInfo
 
 SCHEMA_VERSION = 1
 CODEC = "utf8_json"
@@ -67,11 +67,15 @@ class JsonRecorder(Recorder):
         self._info: ScanInfo | None = None
         self._ref: str | None = None
         self._getters: list[tuple[str, Callable[[Point], Any]]] = []
+        self._columns: tuple[Column, ...] = ()
+        self._blocks = True
 
     def start(self, info: ScanInfo) -> None:
         self._info = info
         self._ref = data_ref(info)
+        self._columns = info.columns
         self._getters = [(c.name, self._getter(c)) for c in info.columns]
+        self._blocks = self.context.env.get("JsonRecordBlocks", True) is not False
         self._send("data_desc", self._data_desc(info))
 
     def record(self, point: Point) -> None:
@@ -79,6 +83,28 @@ class JsonRecorder(Recorder):
         for name, get in self._getters:
             data[name] = get(point)
         self._send("record_data", data)
+
+    def record_block(self, block: PointBlock) -> None:
+        """One `record_block` packet: each column a list of the block's values (one
+        Tango event for the block). With `JsonRecordBlocks` False, one `record_data`
+        per point instead, for clients that know only those (Sardana's)."""
+        if not self._blocks:
+            super().record_block(block)
+            return
+        count = len(block)
+        data: dict[str, Any] = {"point_nb": list(range(block.first, block.first + count))}
+        for column, (name, get) in zip(self._columns, self._getters):
+            if name == "point_nb":
+                continue
+            values = block.columns.get(name)
+            if values is None:
+                data[name] = [None] * count
+            elif column.ndim == 0:
+                data[name] = np.asarray(values).tolist()
+            else:
+                data[name] = [get(Point(block.first + i, {name: v}, 0.0))
+                              for i, v in enumerate(values)]
+        self._send("record_block", data)
 
     def end(self, end: ScanEnd) -> None:
         info = self._info  # None if start() failed; end() is still called

@@ -19,7 +19,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -29,7 +29,16 @@ from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.h5file import abandon, fsync_path, open_for_append
 from macroserver.recorders.names import make_unique
 from macroserver.recorders.nxlinks import DetectorLinks
-from macroserver.records import Column, FrameCount, Point, Role, ScanEnd, ScanInfo
+from macroserver.records import (
+    Column,
+    FrameCount,
+    Grid,
+    Point,
+    PointBlock,
+    Role,
+    ScanEnd,
+    ScanInfo,
+)
 from macroserver.streams import Level
 
 hdf5plugin: ModuleType | None
@@ -135,6 +144,15 @@ class _Series:
             )
         return array, array.nbytes
 
+    def column(self, values: Sequence[Any] | None, count: int) -> tuple[Any, int]:
+        """This column's values of a block of `count` points (checked) and their bytes."""
+        if values is None:
+            return [self.value({})[0]] * count, 8 * count
+        if not self.shape:
+            return np.asarray(values, dtype=self.dataset.dtype), 8 * count
+        checked = [self.value({self.key: v}) for v in values]
+        return [v for v, _ in checked], sum(size for _, size in checked)
+
     def grow(self, rows: int) -> None:
         self.dataset.resize(rows, axis=0)
 
@@ -168,6 +186,7 @@ class NexusRecorder(Recorder):
         self._series: list[_Series] = []
         self._entry: h5py.Group | None = None
         self._links: list[DetectorLinks] = []
+        self._grid: tuple[Grid, h5py.Dataset, _Series] | None = None
         self._entry_name = ""
         self._written = 0
         self._pending = 0
@@ -202,7 +221,10 @@ class NexusRecorder(Recorder):
             links = DetectorLinks(linked, names[linked.column], self._path)
             links.create(entry, entry["measurement"][names[linked.column]])
             self._links.append(links)
-        self._create_plot(entry, info, names)
+        if info.grid is not None:
+            self._create_grid_plot(entry, info, info.grid, names)
+        else:
+            self._create_plot(entry, info, names)
         self._create_metadata(entry, info)
         self._start_swmr(self._path)
         self._last_flush = time.monotonic()
@@ -341,6 +363,41 @@ class NexusRecorder(Recorder):
             plot[names[axis]] = _linkable(measurement[names[axis]])
             plot.attrs[f"{names[axis]}_indices"] = 0
 
+    def _create_grid_plot(self, entry: h5py.Group, info: ScanInfo, grid: Grid,
+                          names: Mapping[str, str]) -> None:
+        """A 2D scan's default plot: the first counter as a (slow, fast) image against
+        both motors' planned positions, filled as the points come (NaN until then);
+        `measurement` keeps every point as a 1D series with the measured positions."""
+        signal, _ = plot_columns(info)
+        plot = entry.create_group("data")
+        plot.attrs["NX_class"] = "NXdata"
+        image = plot.create_dataset(names[signal], shape=grid.shape, dtype="f8",
+                                    fillvalue=np.nan)
+        plot.attrs["signal"] = names[signal]
+        plot.attrs["axes"] = [names[grid.slow], names[grid.fast]]
+        for axis, positions, dim in ((grid.slow, grid.slow_positions, 0),
+                                     (grid.fast, grid.fast_positions, 1)):
+            plot.create_dataset(names[axis], data=np.asarray(positions, dtype="f8"))
+            plot.attrs[f"{names[axis]}_indices"] = dim
+            unit = info.column(axis).unit
+            if unit:
+                plot[names[axis]].attrs["units"] = unit
+        self._grid = (grid, image, next(s for s in self._series if s.key == signal))
+
+    def _fill_grid(self, first: int) -> None:
+        """Put the signal's pending rows (points first, ...) into the plot's image."""
+        if self._grid is None:
+            return
+        grid, image, series = self._grid
+        values = np.asarray(series.rows, dtype="f8")
+        rows, cols = grid.cells(first, len(values))
+        for row in np.unique(rows):
+            mask = rows == row
+            low, high = int(cols[mask].min()), int(cols[mask].max())
+            line = image[row, low:high + 1]
+            line[cols[mask] - low] = values[mask]
+            image[row, low:high + 1] = line
+
     def _start_swmr(self, path: Path) -> None:
         assert self._file is not None
         try:
@@ -367,12 +424,26 @@ class NexusRecorder(Recorder):
         ):
             self.flush()
 
+    def record_block(self, block: PointBlock) -> None:
+        count = len(block)
+        columns = [s.column(block.columns.get(s.key), count) for s in self._series]
+        for series, (values, size) in zip(self._series, columns):
+            series.rows.extend(values)
+            self._pending_bytes += size
+        self._pending += count
+        if (
+            time.monotonic() - self._last_flush >= FLUSH_INTERVAL
+            or self._pending_bytes >= MAX_BUFFER_BYTES
+        ):
+            self.flush()
+
     def flush(self) -> None:
         """Write the buffered rows of every dataset, then make them visible to readers."""
         self._last_flush = time.monotonic()
         if not self._pending or self._file is None:
             return
         rows = self._written + self._pending
+        self._fill_grid(self._written)
         for series in self._series:
             series.grow(rows)
         for series in self._series:

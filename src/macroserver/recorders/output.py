@@ -2,6 +2,10 @@
 
 `OutputCols` picks columns: an int N keeps the first N, a list keeps the named ones
 (case-insensitive, point number and timestamp included). Arrays show as their shape.
+
+Points that come in blocks (continuous scans, thousands per second) are thinned on
+screen to about 1 / ROW_INTERVAL rows per second, with a note; the first and last points
+are always shown, and files and RecordData get every point.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ import time
 
 from macroserver.formatting import format_cell
 from macroserver.recorders.base import Recorder
-from macroserver.records import EndStatus, Point, ScanEnd, ScanInfo
+from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo
 from macroserver.streams import Level
 
 MIN_WIDTH = 8
 SEPARATOR = "  "
+#: Blocks of points (continuous scans) show at most one row per this many seconds.
+ROW_INTERVAL = 0.1
 
 
 def _duration(seconds: float) -> str:
@@ -40,6 +46,9 @@ class OutputRecorder(Recorder):
 
     def start(self, info: ScanInfo) -> None:
         self._info = info
+        self._last_block: PointBlock | None = None
+        self._shown_at, self._shown_index = 0.0, -1
+        self._skipped = self._skipped_note = False
         self._columns = self._pick(info)
         self._names = [c.name for c in self._columns]
         self._widths = [max(MIN_WIDTH, len(c.label)) for c in self._columns]
@@ -57,7 +66,28 @@ class OutputRecorder(Recorder):
             format_cell(values.get(name)).center(width)
             for name, width in zip(self._names, self._widths)))
 
+    def record_block(self, block: PointBlock) -> None:
+        now = time.monotonic()
+        self._last_block = block
+        if block.first > 0 and now - self._shown_at < ROW_INTERVAL:
+            self._skipped = True
+            return
+        if block.first > 0 and not self._skipped_note:
+            self._emit(f"(thinned on screen: about {1 / ROW_INTERVAL:g} rows/s; the files "
+                       "and RecordData get every point)")
+            self._skipped_note = True
+        last = block.point(len(block) - 1 if block.first > 0 else 0)
+        self.record(last)
+        self._shown_at, self._shown_index = now, last.index
+        if block.first == 0 and len(block) > 1:
+            self._skipped = True
+
     def end(self, end: ScanEnd) -> None:
+        block = self._last_block
+        if block is not None and block.first + len(block) - 1 != self._shown_index:
+            self.record(block.point(len(block) - 1))
+        if self._skipped:
+            self._emit(f"({end.points} points recorded, rows thinned on screen)")
         info = self._info
         elapsed = end.end_time - info.start_time
         counting = end.points * info.integration_time

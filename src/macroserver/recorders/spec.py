@@ -26,7 +26,7 @@ from macroserver.metadata.sidecar import plain, snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
 from macroserver.recorders.names import make_unique
-from macroserver.records import LinkedFrames, Point, Role, ScanEnd, ScanInfo
+from macroserver.records import LinkedFrames, Point, PointBlock, Role, ScanEnd, ScanInfo
 
 #: Non-finite values as written (silx/PyMca would read `nan`/`inf` as 0).
 NONFINITE_TEXT = {
@@ -72,6 +72,18 @@ def format_array(values: np.ndarray) -> list[str]:
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         return [format_number(v) for v in data.tolist()]
     return list(map(repr if data.dtype.kind == "f" else str, data.tolist()))
+
+
+def column_tokens(values: Sequence[Any] | None, count: int) -> list[str]:
+    """`format_number` of a whole column; the all-finite float case stays a plain `repr`."""
+    if values is None:
+        return [NONFINITE_TEXT["nan"]] * count
+    data = np.asarray(values)
+    if data.dtype.kind in "iu":
+        return list(map(str, data.tolist()))
+    if data.dtype.kind == "f" and np.isfinite(data).all():
+        return list(map(repr, data.tolist()))
+    return [format_number(v) for v in data.tolist()]
 
 
 def mca_lines(tokens: Sequence[str]) -> str:
@@ -247,6 +259,22 @@ class SpecRecorder(Recorder):
             parts.insert(0, NONFINITE_NOTE + "\n")
             self._noted_nonfinite = True
         parts.append(" ".join(row) + "\n")
+        self._write("".join(parts))
+
+    def record_block(self, block: PointBlock) -> None:
+        """Scalar-only scans: every row of the block formatted column by column and
+        written at once; with spectra or images, point by point."""
+        if self._spectra or self._images:
+            super().record_block(block)
+            return
+        count = len(block)
+        tokens = [column_tokens(block.columns.get(c.name), count) for c in self._scalars]
+        rows = list(map(" ".join, zip(*tokens)))
+        parts = []
+        if not self._noted_nonfinite and any(not _SENTINELS.isdisjoint(t) for t in tokens):
+            parts.append(NONFINITE_NOTE + "\n")
+            self._noted_nonfinite = True
+        parts.append("\n".join(rows) + "\n")
         self._write("".join(parts))
 
     def _write_images(self, point: Point) -> None:

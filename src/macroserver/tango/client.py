@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import tango
 
+from macroserver.packets import per_point
 from macroserver.records import EndStatus
 from macroserver.wire import lines_from_wire, lines_to_wire, to_wire
 
@@ -114,9 +115,9 @@ class DoorClient:
                 self._status(status)
         elif attr == "RecordData":
             if value[1]:
-                packet = json.loads(value[1])
-                for on_record in self._record_callbacks:
-                    on_record(packet)
+                for packet in per_point(json.loads(value[1])):
+                    for on_record in self._record_callbacks:
+                        on_record(packet)
         else:
             lines = lines_from_wire(value) if value is not None else []
             with self._lock:

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import Any
 
+from macroserver.packets import per_point
 from macroserver.web.images import HDF5_SUFFIXES, FrameRequest
 from macroserver.web.messages import Message
 
@@ -89,6 +90,14 @@ class DoorModel:
             return [{"kind": "desc", "door": self.name, "scan": self.scan}], False
         if kind == "record_data" and self.scan is not None:
             return self._apply_point(data)
+        if kind == "record_block" and self.scan is not None:
+            messages: list[Message] = []
+            read = False
+            for point in per_point(packet):
+                more, pending = self._apply_point(point["data"])
+                messages += more
+                read = read or pending
+            return messages, read
         if kind == "record_end" and self.scan is not None:
             self.scan["end"] = data
             read = self.image_request is not None

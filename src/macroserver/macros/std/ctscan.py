@@ -17,6 +17,7 @@ from macroserver.engine.motion_profile import check_limits, plan_motion, point_c
 from macroserver.engine.scan import check_intervals, linear
 from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
 from macroserver.macros.std.scan import distinct, motor_params, return_to
+from macroserver.records import Grid
 
 NR_INTERV = Param("nr_interv", INTEGER, description=(
     "number of scan intervals (points = intervals + 1); a negative value skips the "
@@ -147,5 +148,10 @@ class meshct(Macro):
         rows = [CtRow(backward if bidirectional and j % 2 else forward,
                       ((m2, linear(s2, f2, n2, j)),)) for j in range(n2 + 1)]
         check_limits(m2, (s2, f2))
-        ContinuousScan(self, rows, [m1, m2], scan_shape=(n2 + 1, forward.npoints),
-                       overshoot_correction=False).run()
+        scan = ContinuousScan(self, rows, [m1, m2], scan_shape=(n2 + 1, forward.npoints),
+                              overshoot_correction=False)
+        part = forward.motors[0]
+        scan.grid = Grid(m2.name, m1.name, tuple(row.stepped[0][1] for row in rows),
+                         tuple(part.planned(i, forward.intervals)
+                               for i in range(forward.npoints)), bidirectional)
+        scan.run()

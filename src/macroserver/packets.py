@@ -1,0 +1,22 @@
+"""The JSON recorder's packets as clients read them (docs/json-packets.md).
+
+A `record_block` packet carries consecutive points column by column (continuous scans
+send thousands per second, one Tango event per block); `per_point` turns it into the
+`record_data` packets a client already handles, so every consumer sees one form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+
+def per_point(packet: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`packet` itself, or, for a `record_block`, one `record_data` packet per point."""
+    if packet.get("type") != "record_block":
+        yield packet
+        return
+    data = packet.get("data") or {}
+    names = list(data)
+    envelope = {k: v for k, v in packet.items() if k not in ("type", "data")}
+    for row in zip(*(data[name] for name in names)):
+        yield {**envelope, "type": "record_data", "data": dict(zip(names, row))}

@@ -1,0 +1,132 @@
+"""Continuous scans' records at high rate: blocks of points into SPEC, NeXus, JSON and the
+console table, read back by silx and h5py (never by our writers' code)."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import silx.io
+from collect import make_core, run
+from silx.io.specfile import SpecFile
+
+from macroserver.packets import per_point
+
+CONFIG = {
+    "motors": {
+        "m1": {"position": 0.0, "limits": [-1000.0, 1000.0], "velocity": 100.0,
+               "acceleration": 0.02},
+        "m2": {"position": 0.0, "limits": [-1000.0, 1000.0], "velocity": 100.0},
+    },
+    "channels": {
+        "t": {"kind": "timer"},
+        "c1": {"kind": "counter", "motor": "m1", "noise": 0.0},
+        "c2": {"kind": "counter", "motor": "m2", "noise": 0.0, "center": 1.0},
+    },
+    "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "c1", "c2"]}},
+}
+POINTS = 5001
+
+
+@pytest.fixture
+def core(tmp_path):
+    data = tmp_path / "data"
+    core = make_core(tmp_path, CONFIG)
+    core.env.update({"ScanDir": str(data), "ScanFile": ["ct.dat", "ct.h5"],
+                     "JsonRecorder": True})
+    return core
+
+
+def packets(out) -> list[dict]:
+    return [json.loads(payload) for _, payload in out.records]
+
+
+def test_every_point_reaches_spec_nexus_and_json_in_blocks(core, tmp_path):
+    outcome, out = run(core, f"ascanct m1 0 50 {POINTS - 1} 0.0001", timeout=60)
+    assert outcome.state == "finish", out.errors
+    data = tmp_path / "data"
+
+    scan = SpecFile(str(data / "ct.dat"))[0]
+    labels = scan.labels
+    for name in ("m1", "m1_planned", "trigger_time", "c1", "dt"):
+        assert name in labels
+    assert scan.data.shape == (len(labels), POINTS)
+    np.testing.assert_allclose(scan.data_column_by_name("m1_planned"), np.linspace(0, 50, POINTS))
+    np.testing.assert_array_equal(scan.data[0], np.arange(POINTS))
+    np.testing.assert_allclose(np.diff(scan.data_column_by_name("trigger_time")), 1e-4,
+                               atol=1e-9)
+
+    with h5py.File(data / "ct.h5", "r") as f:
+        entry = f[f.attrs["default"]]
+        measurement = entry["measurement"]
+        assert measurement["m1"].shape == (POINTS,)
+        np.testing.assert_allclose(measurement["m1_planned"][()],
+                                   scan.data_column_by_name("m1_planned"))
+        np.testing.assert_allclose(measurement["m1"][()], scan.data_column_by_name("m1"))
+        np.testing.assert_allclose(measurement["c1"][()], scan.data_column_by_name("c1"))
+        assert entry["notes/data"][()].decode() == "done"
+        plot = entry["data"]
+        assert plot.attrs["signal"] == "c1" and list(plot.attrs["axes"]) == ["m1"]
+
+    sent = packets(out)
+    kinds = [p["type"] for p in sent]
+    assert kinds[0] == "data_desc" and kinds[-1] == "record_end"
+    assert "record_block" in kinds and len(kinds) < POINTS / 10  # blocks, not per point
+    points = [p["data"] for p in sent for p in per_point(p) if p["type"] == "record_data"]
+    assert [p["point_nb"] for p in points] == list(range(POINTS))
+    np.testing.assert_allclose([p["c1"] for p in points], scan.data_column_by_name("c1"))
+    assert sent[-1]["data"]["points"] == POINTS
+
+
+def test_console_table_is_thinned_with_a_note(core):
+    outcome, out = run(core, f"ascanct m1 0 50 {POINTS - 1} 0.0001", timeout=60)
+    assert outcome.state == "finish", out.errors
+    rows = [line for line in out.output if line.split() and line.split()[0].isdigit()]
+    assert 2 <= len(rows) < POINTS / 10
+    assert rows[0].split()[0] == "0" and rows[-1].split()[0] == str(POINTS - 1)
+    text = "\n".join(out.output)
+    assert "thinned on screen" in text and "the files and RecordData get every point" in text
+    assert f"({POINTS} points recorded, rows thinned on screen)" in text
+
+
+def test_json_per_point_packets_for_sardana_clients(core):
+    core.env.set("JsonRecordBlocks", False)
+    outcome, out = run(core, "ascanct m1 0 1 200 0.0005", timeout=60)
+    assert outcome.state == "finish", out.errors
+    kinds = [p["type"] for p in packets(out)]
+    assert kinds.count("record_data") == 201 and "record_block" not in kinds
+
+
+def test_meshct_nexus_default_plot_is_slow_by_fast(core, tmp_path):
+    outcome, out = run(core, "meshct m1 0 4 4 m2 10 12 2 0.002 True", timeout=60)
+    assert outcome.state == "finish", out.errors
+    path = tmp_path / "data" / "ct.h5"
+    with h5py.File(path, "r") as f:
+        entry = f[f.attrs["default"]]
+        plot = entry[entry.attrs["default"]]
+        assert plot.attrs["signal"] == "c1"
+        assert list(plot.attrs["axes"]) == ["m2", "m1"]
+        assert plot.attrs["m2_indices"] == 0 and plot.attrs["m1_indices"] == 1
+        image = plot["c1"][()]
+        assert image.shape == (3, 5)
+        np.testing.assert_allclose(plot["m1"][()], [0, 1, 2, 3, 4])
+        np.testing.assert_allclose(plot["m2"][()], [10, 11, 12])
+        series = entry["measurement/c1"][()]
+        assert series.shape == (15,)
+        # snake: the middle row was scanned backwards; the image is in motor order
+        np.testing.assert_allclose(image[0], series[0:5])
+        np.testing.assert_allclose(image[1], series[5:10][::-1])
+        np.testing.assert_allclose(image[2], series[10:15])
+        fast = entry["measurement/m1_planned"][()]
+        np.testing.assert_allclose(fast[5:10], [4, 3, 2, 1, 0])
+    # silx reads the same default plot as an image against both motors
+    with silx.io.open(str(path)) as h5:
+        from silx.io.nxdata import get_default
+
+        nxdata = get_default(h5)
+        assert nxdata is not None and nxdata.signal.shape == (3, 5)
+        assert [a.name.rsplit("/", 1)[-1] for a in nxdata.axes] == ["m2", "m1"]
+    scan = SpecFile(str(tmp_path / "data" / "ct.dat"))[0]
+    assert scan.data.shape[1] == 15
