@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 #: Simulated elements: an instant motor, a timer and three counters (scalar group), plus
-#: the demo's 1D `wave` (256) and 2D `beam` (251x251) channels (image group).
+#: the demo's 1D `wave` (256) and 2D `beam` (251x251) channels (image group), and two
+#: self-saving detectors (64x64 and 2048x2048 uint16 frames saved in their own files).
 CONFIG_TOML = """
 data_roots = []
 [motors.m1]
@@ -50,15 +51,32 @@ kind = "image"
 model = "spot"
 motor = "m1"
 shape = [251, 251]
+[channels.det64]
+kind = "selfsaving"
+width = 64
+height = 64
+frames_per_file = 1000
+[channels.det2048]
+kind = "selfsaving"
+width = 2048
+height = 2048
+frames_per_file = 1000
 [measurement_groups.mg_scalar]
 timer = "timer"
 channels = ["timer", "ct1", "ct2", "ct3"]
 [measurement_groups.mg_image]
 timer = "timer"
 channels = ["timer", "ct1", "ct2", "ct3", "wave", "beam"]
+[measurement_groups.mg_det64]
+timer = "timer"
+channels = ["timer", "ct1", "ct2", "ct3", "det64"]
+[measurement_groups.mg_det2048]
+timer = "timer"
+channels = ["timer", "ct1", "ct2", "ct3", "det2048"]
 """
 SCALAR_GROUP = "mg_scalar"
 IMAGE_GROUP = "mg_image"
+DETECTOR_GROUPS = {"64x64": "mg_det64", "2048x2048": "mg_det2048"}
 IMAGE_SHAPE = (251, 251)
 SPECTRUM_LENGTH = 256
 
@@ -74,8 +92,10 @@ def scan_env(folder: Path | None, group: str, *, files: Sequence[str] = (),
              json: bool = True) -> dict[str, Any]:
     """Environment for one benchmark case: group, JSON recorder, and ScanFile (or none)."""
     env: dict[str, Any] = {"ActiveMntGrp": group, "JsonRecorder": json}
-    if files and folder is not None:
-        env.update(ScanDir=str(folder), ScanFile=list(files))
+    if folder is not None:  # also without files: a self-saving detector saves there
+        env["ScanDir"] = str(folder)
+        if files:
+            env["ScanFile"] = list(files)
     return env
 
 

@@ -9,6 +9,8 @@ Measured in one run, on this machine:
    loopback ports and stopped at the end), scalar-only (timer + 3 counters) and with
    the demo's 1D `wave` (256) and 2D `beam` (251x251) channels, all recorders on
    (Output + SPEC + NeXus + JSON); per-recorder rows explain where image time goes;
+   and in-process with a self-saving detector of 64x64 and of 2048x2048 frames (saved
+   by the simulated detector in its own files, linked into NeXus, never copied);
 2. memory, each in a child process: peak RSS of 1,000 vs 100,000 scalar points, and
    the RSS after a 500-point image scan has ended vs before it;
 3. the physical floor in the same run: plain h5py writing the same frames with the same
@@ -31,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    DETECTOR_GROUPS,
     IMAGE_GROUP,
     SCALAR_GROUP,
     Timing,
@@ -51,6 +54,8 @@ from _common import (  # noqa: E402
 TARGET_INPROCESS = 5000.0
 TARGET_TANGO = 1000.0
 TARGET_H5_RATIO = 0.80
+TARGET_DETECTOR = 2000.0  # points/s with a self-saving detector, all recorders on
+TARGET_FRAME_SIZE_RATIO = 1.5  # per-point time, 2048x2048 vs 64x64 frames
 FLAT_LIMIT_KIB = 8 * 1024
 RETURNED_LIMIT_KIB = 16 * 1024
 ALL_FILES = ("scan.dat", "scan.h5")  # SPEC (+ EDF for images) and NeXus
@@ -259,6 +264,7 @@ def main() -> int:
 
     q = args.quick
     n_scalar, n_image, repeat = (2_000, 100, 2) if q else (10_000, 500, 3)
+    n_detector = 2_000 if q else 5_000
     n_tango_scalar, n_tango_image = (2_000, 100) if q else (10_000, 500)
     n_memory_large, n_memory_image = (20_000, 100) if q else (100_000, 500)
     started = time.time()
@@ -291,8 +297,16 @@ def main() -> int:
             plain.run()
         for which, case in cases.items():
             local[f"image/{which}"] = case.result()
-        raw["in_process"] = local
         raw["floor"] = plain = plain.result()
+
+        print("in-process scans with self-saving detectors (frames linked, not copied)...",
+              flush=True)
+        for size, group in DETECTOR_GROUPS.items():
+            case = Case(root / f"d_{size}", group, "all")
+            for _ in range(repeat):
+                case.run(n_detector)
+            local[f"detector/{size}"] = case.result()
+        raw["in_process"] = local
 
         remote: dict[str, dict] = {}
         if not args.no_tango:
@@ -325,6 +339,16 @@ def main() -> int:
         row(f"in-process scalar, {r['label']} ({r['points']:,} pts)", speed(r),
             f">= {TARGET_INPROCESS:,.0f}" if target else "",
             _verdict(_rate(r) >= TARGET_INPROCESS) if target else "")
+    for size in DETECTOR_GROUPS:
+        r = local[f"detector/{size}"]
+        row(f"in-process self-saving {size} uint16 detector, {r['label']} "
+            f"({r['points']:,} pts)", speed(r), f">= {TARGET_DETECTOR:,.0f}",
+            _verdict(_rate(r) >= TARGET_DETECTOR))
+    small_frames, big_frames = (local[f"detector/{size}"] for size in DETECTOR_GROUPS)
+    frame_ratio = _rate(small_frames) / _rate(big_frames)
+    row(f"  time per point, {' vs '.join(DETECTOR_GROUPS)} frames",
+        f"{frame_ratio:5.2f}x  (the MacroServer never reads the pixels)",
+        f"< {TARGET_FRAME_SIZE_RATIO}x", _verdict(frame_ratio < TARGET_FRAME_SIZE_RATIO))
     h5_rate = plain["frames"] / plain["h5py_seconds"]
     edf_rate = plain["frames"] / plain["fabio_seconds"]
     both_rate = plain["frames"] / (plain["h5py_seconds"] + plain["fabio_seconds"])

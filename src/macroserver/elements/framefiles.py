@@ -87,7 +87,7 @@ def spot_frames(shape: tuple[int, int], dtype: str, count: int) -> list[np.ndarr
     height, width = shape
     kind = np.dtype(dtype)
     top = 1000.0 if kind.kind == "f" else min(1000.0, float(np.iinfo(kind).max) - count)
-    sigma = max(2.0, min(height, width) / 10)
+    sigma = max(1.0, min(8.0, min(height, width) / 8))  # a small spot: frames compress well
     profile_y = np.exp(-0.5 * ((np.arange(height) - height / 2) / sigma) ** 2)
     frames = []
     for n in range(count):

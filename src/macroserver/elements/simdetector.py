@@ -50,6 +50,7 @@ class SimDetectorCore:
         self._running = False  # the acquisition thread has frames to take
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._compressed: list[bytes] = []
 
     # -- control -------------------------------------------------------------------------
 
@@ -66,7 +67,7 @@ class SimDetectorCore:
         writer = FrameFileWriter(folder, self.saving_prefix, self.saving_suffix,
                                  self.saving_frame_per_file, self.acq_nb_frames, self.shape,
                                  self.dtype, LIMA_DATASET, self.saving_next_number)
-        chunks = [compress(f) for f in spot_frames(self.shape, self.dtype, FRAME_VARIANTS)]
+        chunks = self._chunks()
         with self._changed:
             self.acquired = self.saved = self._triggers = 0
             self._stopping = False
@@ -75,6 +76,13 @@ class SimDetectorCore:
         self._thread = threading.Thread(target=self._run, args=(writer, chunks),
                                         name="sim-detector", daemon=True)
         self._thread.start()
+
+    def _chunks(self) -> list[bytes]:
+        """The frames as compressed chunks, made once (a 2048x2048 frame takes ~50 ms)."""
+        if not self._compressed:
+            self._compressed = [compress(f) for f in
+                                spot_frames(self.shape, self.dtype, FRAME_VARIANTS)]
+        return self._compressed
 
     def trigger(self) -> None:
         """Take one more frame (Lima's INTERNAL_TRIGGER_MULTI: one startAcq per frame)."""
