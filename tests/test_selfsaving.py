@@ -200,14 +200,15 @@ def test_detector_that_saved_fewer_frames_is_flagged_not_zero(tmp_path):
         assert "4 points have no saved frame" in f["entry1/det_frames/data"][()].decode()
 
 
-def test_stop_mid_scan_fits_the_dataset_to_the_points_done(tmp_path):
+@pytest.mark.parametrize("how", ["stop", "abort"])
+def test_stop_or_abort_mid_scan_fits_the_dataset_to_the_points_done(tmp_path, how):
     core, data = scan_core(tmp_path, rate=100)  # 10 ms a frame: 2 s for the whole scan
     runner = MacroRunner(core, Collect())
     runner.start("ascan m1 0 1 199 0")
     wait_for(lambda: (data / "scan_scan1" / "det_0002.h5").exists())
-    runner.stop()
+    getattr(runner, how)()
     outcome = runner.wait(10)
-    assert outcome is not None and outcome.state == "stop"
+    assert outcome is not None and outcome.state == how
     with h5py.File(data / "scan.h5", "r") as f:
         entry = f["entry1"]
         points = entry["measurement/det"].shape[0]
@@ -219,7 +220,7 @@ def test_stop_mid_scan_fits_the_dataset_to_the_points_done(tmp_path):
                                       detector_frames(data / "scan_scan1", saved))
         assert detector["frame_saved"][()].sum() == saved
         assert detector["frames_planned"][()] == 200
-        assert entry["notes/data"][()].decode() == "stopped"
+        assert entry["notes/data"][()].decode() == {"stop": "stopped", "abort": "aborted"}[how]
 
 
 def test_scan_without_scandir_is_refused_with_a_clear_error(tmp_path):
@@ -294,3 +295,34 @@ def test_swmr_reader_sees_the_detector_dataset_from_the_start_and_growing(tmp_pa
     assert any(0 < n < 40 for n in points), rows  # seen while the scan ran
     frames = [k for _, _, k in rows]
     assert frames == sorted(frames) and any(0 < k < 40 for k in frames), rows
+
+
+def test_web_view_reads_the_newest_frame_through_the_link(done_scan):
+    from macroserver.web.door_model import DoorModel
+    from macroserver.web.images import frame_png, png_image
+
+    data, listener = done_scan
+    model = DoorModel("door/test/1")
+    for _, payload in listener.records:
+        model.apply_record(json.loads(payload))
+    request = model.image_pending
+    assert request is not None and request.path == str(data / "scan.h5")
+    assert (request.column, request.point_nb) == ("det", 9)
+    image, png = frame_png(request)
+    assert image["note"] == "" and image["shape"] == list(SHAPE) and image["point_nb"] == 9
+    last = detector_frames(data / "scan_scan1", 10)[9]
+    assert png == png_image(last)[0]
+
+
+def test_showscan_plots_the_counters_and_shows_the_last_frame_through_the_link(
+        done_scan, tmp_path):
+    from macroserver.cli.showscan import read_nexus, save_frame_pngs
+    from macroserver.web.images import png_image
+
+    data, _ = done_scan
+    plot = read_nexus(data / "scan.h5", 1)
+    assert "det" not in plot.series and "c1" in plot.series  # frame numbers are no counter
+    written = save_frame_pngs(data / "scan.h5", 1, tmp_path / "scan_1.png")
+    assert [(name, path.name) for name, path in written] == [("det", "scan_1_det.png")]
+    last = detector_frames(data / "scan_scan1", 10)[9]
+    assert written[0][1].read_bytes() == png_image(last)[0]

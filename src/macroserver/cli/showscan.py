@@ -122,8 +122,9 @@ def read_nexus(path: Path, scan_id: int, entry: dict[str, Any] | None = None) ->
         if "measurement" not in group:
             raise ShowScanError(f"{path}: no {name}/measurement")
         measurement = group["measurement"]
+        frames = linked_detectors(group)
         scalars = [k for k, v in measurement.items()
-                   if isinstance(v, h5py.Dataset) and v.ndim == 1]
+                   if isinstance(v, h5py.Dataset) and v.ndim == 1 and k not in frames]
         x_name = ""
         plot_name = group.attrs.get("default")
         if isinstance(plot_name, bytes):
@@ -148,6 +149,31 @@ def read_nexus(path: Path, scan_id: int, entry: dict[str, Any] | None = None) ->
             title = title.decode()
     return ScanPlotData(scan_id, str(title), x_name, np.asarray(x, dtype=float).tolist(),
                         series, str(path))
+
+
+def linked_detectors(entry: Any) -> list[str]:
+    """Self-saving detectors of a NeXus entry (their frames are linked, not copied)."""
+    instrument = entry.get("instrument", {})
+    return [name for name in instrument if "frame_numbers" in instrument[name]]
+
+
+def save_frame_pngs(path: Path, scan_id: int, png: Path) -> list[tuple[str, Path]]:
+    """The last frame of each linked detector of the scan, read through the NeXus link,
+    written as `<png stem>_<detector>.png` beside the plot."""
+    import h5py
+
+    from macroserver.web.images import png_image, read_frame
+
+    with h5py.File(path, "r", locking=False) as handle:
+        entry = handle.get(f"entry{scan_id}")
+        names = linked_detectors(entry) if entry is not None else []
+    written = []
+    for name in names:
+        frame, _ = read_frame(str(path), scan_id, name, 1 << 62)
+        target = png.with_name(f"{png.stem}_{name}.png")
+        target.write_bytes(png_image(frame)[0])
+        written.append((name, target))
+    return written
 
 
 def read_spec(path: Path, scan_id: int, entry: dict[str, Any] | None = None) -> ScanPlotData:

@@ -7,6 +7,7 @@ browsers; they know nothing of Tango or threads (the hub calls them under its lo
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from typing import Any
@@ -115,14 +116,15 @@ class DoorModel:
         for name, values in spectra.items():
             self.spectra[name] = {"point_nb": point_nb, "values": values}
         images = {k: v for k, v in data.items()
-                  if isinstance(v, dict) and len(v.get("shape") or []) == 2}
+                  if isinstance(v, dict) and (len(v.get("shape") or []) == 2
+                                              or "dataset" in v)}  # a linked frame
         messages = [{"kind": "point", "door": self.name, "row": row,
                      "spectra": {k: self.spectra[k] for k in spectra}}]
         if not images:
             return messages, False
         column, ref = next(iter(images.items()))
         serialno = self.scan["desc"].get("serialno")
-        path = ref.get("ref") or ""
+        path = (self._nexus_file() if "dataset" in ref else ref.get("ref")) or ""
         if path.lower().endswith(HDF5_SUFFIXES):
             self.image_pending = self.image_request = FrameRequest(path, serialno, column,
                                                                    int(point_nb))
@@ -133,6 +135,13 @@ class DoorModel:
                           + (path or "no file") + " (only HDF5/NeXus files are read)"}
             messages.append({"kind": "image", "door": self.name, "image": self.image})
         return messages, False
+
+    def _nexus_file(self) -> str:
+        """The scan's NeXus file (a linked frame is read from it, through the link)."""
+        assert self.scan is not None
+        desc = self.scan["desc"]
+        names = [n for n in desc.get("scanfile") or [] if n.lower().endswith(HDF5_SUFFIXES)]
+        return os.path.join(desc.get("scandir") or "", names[0]) if names else ""
 
     def apply_frame(self, image: dict[str, Any], png: bytes) -> list[Message]:
         """A frame read (`images.frame_png`); a failed read keeps the last good frame."""

@@ -68,7 +68,9 @@ def png_image(frame: np.ndarray) -> tuple[bytes, float | None, float | None]:
 
 def read_frame(path: str, serialno: Any, column: str, point_nb: int
                ) -> tuple[np.ndarray, int]:
-    """The frame of `point_nb` (or the newest one flushed before it) from a NeXus file."""
+    """The frame of `point_nb` (or the newest one flushed before it) from a NeXus file:
+    from the column's dataset, or for a self-saving detector (whose column holds frame
+    numbers) from the virtual dataset that links its files."""
     import h5py
 
     try:  # compressed datasets (Blosc, bitshuffle) need the filters registered
@@ -81,7 +83,10 @@ def read_frame(path: str, serialno: Any, column: str, point_nb: int
         measurement = f[f"entry{serialno}/measurement"]
         name = column if column in measurement else nexus_name(column, column)
         dataset = measurement[name]
-        rows = dataset.shape[0]
+        rows = dataset.shape[0]  # points recorded
+        linked = f.get(f"entry{serialno}/instrument/{name}/data")
+        if dataset.ndim == 1 and isinstance(linked, h5py.Dataset) and linked.ndim == 3:
+            dataset = linked  # a self-saving detector: its frames through the link
         if rows == 0:
             raise LookupError("no frame written yet")
         index = min(point_nb, rows - 1)
