@@ -114,7 +114,7 @@ def make_core(folder: Path, config_text: str = CONFIG_TOML, env: dict[str, Any] 
     core = MacroServerCore(load_config(str(write_config(folder, config_text))),
                            Environment(folder / "environment.json"), extra_data_roots=[folder])
     if env:
-        core.set_env(env)
+        core.env.update(env)
     return core
 
 

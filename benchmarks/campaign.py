@@ -90,13 +90,13 @@ class Case:
         self.label, self.json_on, self.files = RECORDER_SETS[which]
         self.folder, self.group, self.which = folder, group, which
         self.core = make_core(folder)
-        self.core.set_env(scan_env(folder, group, json=self.json_on))
+        self.core.env.update(scan_env(folder, group, json=self.json_on))
         run_scan(self.core, command(5))  # warm-up: imports, threads
         self.best, self.last_files, self.runs = float("inf"), [], 0
 
     def run(self, points: int) -> None:
         names = _files(self.folder, self.files, f"{self.group}_{self.which}_{self.runs}")
-        self.core.set_env(scan_env(self.folder, self.group, files=names, json=self.json_on))
+        self.core.env.update(scan_env(self.folder, self.group, files=names, json=self.json_on))
         cpu = process_cpu()
         seconds = run_scan(self.core, command(points))
         cpu = process_cpu() - cpu
@@ -168,10 +168,10 @@ def child(kind: str, points: int) -> None:
         folder = Path(tmp)
         group = SCALAR_GROUP if kind == "scalar" else IMAGE_GROUP
         core = make_core(folder)
-        core.set_env(scan_env(folder, group, files=_files(folder, ALL_FILES, "warm")))
+        core.env.update(scan_env(folder, group, files=_files(folder, ALL_FILES, "warm")))
         run_scan(core, command(10))  # warm-up: imports, threads, HDF5/fabio state
         release_free_memory()
-        core.set_env(scan_env(folder, group, files=_files(folder, ALL_FILES, "main")))
+        core.env.update(scan_env(folder, group, files=_files(folder, ALL_FILES, "main")))
         reset_peak_rss()
         peak_before, now_before = peak_rss(), current_rss()
         seconds = run_scan(core, command(points))

@@ -235,7 +235,7 @@ def test_stop_and_abort_status_events(core):
 
 
 def test_macro_result_reaches_the_listener(core):
-    core.set_env({"MyVar": [1, 2]})
+    core.env.update({"MyVar": [1, 2]})
     listener = Collect()
     runner = MacroRunner(core, listener)
     outcome = runner.run("genv MyVar")

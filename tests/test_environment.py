@@ -214,11 +214,11 @@ def test_scan_id_increments_and_is_never_reused(tmp_path):
 
     core.pool.channels["broken"] = Broken()
     core.pool.measurement_groups["mgb"] = MeasurementGroup("mgb", [Broken()], "broken")
-    core.set_env({"ActiveMntGrp": "mgb"})
+    core.env.update({"ActiveMntGrp": "mgb"})
     outcome, _ = run(core, "ascan m1 0 1 2 0")
     assert outcome.state == "exception"
     assert core.env.get("ScanID") == 2
-    core.set_env({"ActiveMntGrp": "mg"})
+    core.env.update({"ActiveMntGrp": "mg"})
     run(core, "timescan 1 0")
     assert core.env.get("ScanID") == 3
     history = core.env.get("ScanHistory")
@@ -322,11 +322,11 @@ def test_environment_events(tmp_path):
     seen = []
     env.subscribe(lambda changed, removed: seen.append((changed, removed)))
     env.update({"A": 1, "B": [2]})
-    env.unset("A")
+    env.update({}, ["A"])
     assert seen == [({"A": 1, "B": [2]}, []), ({}, ["A"])]
     # an in-memory environment (no file) works too
     memory = Environment(None)
-    memory.set("X", 1)
+    memory.update({"X": 1})
     assert memory.get("X") == 1
     assert os.listdir(tmp_path) == ["e.json"]
 
@@ -337,8 +337,9 @@ def test_read_modify_writes_from_several_doors_lose_nothing(tmp_path):
     in memory or in the file."""
     import threading
 
-    path = tmp_path / "env.json"
-    env = Environment(path)
+    env = make_core(tmp_path).env
+    path = env.store.path
+    assert path is not None
     rounds, doors = 60, 4
     ids: list[int] = []
     start = threading.Barrier(doors)
@@ -358,3 +359,42 @@ def test_read_modify_writes_from_several_doors_lose_nothing(tmp_path):
         assert len(stored.get("ScanHistory")) == rounds * doors
         assert stored.get("ScanID") == rounds * doors
     assert sorted(ids) == list(range(1, rounds * doors + 1))
+
+
+MACRO_WRITING_ENV = """
+from macroserver.macros import STRING, Macro, Param
+
+
+class putenv(Macro):
+    \"\"\"Set a variable through the macro's own environment.\"\"\"
+
+    params = [Param("name", STRING), Param("value", STRING)]
+
+    def run(self, name, value):
+        self.env.set(name, value)
+"""
+
+
+def test_a_macro_cannot_store_what_senv_refuses(tmp_path):
+    """self.env is the same checked path as senv: a ScanDir outside the data roots, an
+    unknown measurement group or a bad ScanID are refused with senv's message."""
+    macros = tmp_path / "macros"
+    macros.mkdir()
+    (macros / "putenv.py").write_text(MACRO_WRITING_ENV)
+    core = make_core(tmp_path)
+    core = MacroServerCore(core.config, core.env.store, extra_data_roots=[tmp_path / "data"],
+                           extra_macro_path=[macros])
+    outside = tmp_path / "elsewhere"
+    for name, value, message in (
+        ("ScanDir", str(outside), "is outside the data roots"),
+        ("ActiveMntGrp", "nosuch", "unknown measurement group 'nosuch'"),
+        ("ScanFile", "a/../../b.dat", "must be a plain file name"),
+    ):
+        refused_by_senv, _ = run(core, f"senv {name} {value}")
+        refused_by_macro, _ = run(core, f"putenv {name} {value}")
+        assert refused_by_macro.state == refused_by_senv.state == "exception", name
+        assert message in refused_by_macro.error, refused_by_macro.error
+        assert refused_by_macro.error == refused_by_senv.error
+        assert core.env.get(name) != value
+    assert run(core, "putenv Free text")[0].state == "finish"
+    assert core.env.get("Free") == "text"

@@ -34,12 +34,12 @@ def test_an_environment_value_larger_than_the_bound_is_refused(core, tmp_path):
     with pytest.raises(EnvError, match=f"value of Big is {MAX_VALUE_BYTES + 3:,} bytes as JSON; "
                                        f"an environment value may hold at most "
                                        f"{MAX_VALUE_BYTES:,}"):
-        core.set_env({"Big": big})
+        core.env.update({"Big": big})
     assert "Big" not in core.env and "Big" not in stored(tmp_path)
     # multi-byte text counts in bytes (what is written and sent), not characters
     with pytest.raises(EnvError, match="value of Wide is"):
-        core.set_env({"Wide": "ü" * (MAX_VALUE_BYTES // 2 + 1)})
-    core.set_env({"Fits": "x" * (MAX_VALUE_BYTES - 2)})  # just under: kept
+        core.env.update({"Wide": "ü" * (MAX_VALUE_BYTES // 2 + 1)})
+    core.env.update({"Fits": "x" * (MAX_VALUE_BYTES - 2)})  # just under: kept
     assert len(stored(tmp_path)["Fits"]) == MAX_VALUE_BYTES - 2
 
 
@@ -47,15 +47,15 @@ def test_the_whole_environment_is_bounded_and_usenv_makes_room(core, tmp_path):
     chunk = "y" * (MAX_VALUE_BYTES - 100)
     count = MAX_ENV_BYTES // MAX_VALUE_BYTES
     for index in range(count):
-        core.set_env({f"Part{index}": chunk})
+        core.env.update({f"Part{index}": chunk})
     with pytest.raises(EnvError, match=f"more than {MAX_ENV_BYTES:,}; remove variables"):
-        core.set_env({f"Part{count}": chunk})
+        core.env.update({f"Part{count}": chunk})
     assert f"Part{count}" not in stored(tmp_path)
     # replacing a value by a smaller one, and removing one, still work
-    core.set_env({"Part0": "small"})
+    core.env.update({"Part0": "small"})
     outcome, out = run(core, "usenv Part1")
     assert outcome.state == "finish", out.errors
-    core.set_env({f"Part{count}": chunk})
+    core.env.update({f"Part{count}": chunk})
     assert f"Part{count}" in stored(tmp_path)
     assert run(core, "ascan m1 0 1 2 0")[0].state == "finish"  # scans go on
 
@@ -75,13 +75,13 @@ def test_scan_file_entries_that_would_collide_or_overflow_are_refused(core, tmp_
                                                                       message):
     before = core.env.get("ScanFile")
     with pytest.raises(EnvError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        core.set_env({"ScanFile": value})
+        core.env.update({"ScanFile": value})
     assert core.env.get("ScanFile") == before
     assert "ScanFile" not in stored(tmp_path) or stored(tmp_path)["ScanFile"] == before
 
 
 def test_one_stem_for_different_writers_is_the_usual_pair(core, tmp_path):
-    core.set_env({"ScanFile": ["a.h5", "a.dat"]})  # NeXus + SPEC: no name in common
+    core.env.update({"ScanFile": ["a.h5", "a.dat"]})  # NeXus + SPEC: no name in common
     outcome, out = run(core, "ascan m1 0 1 2 0")
     assert outcome.state == "finish" and not out.errors, out.errors
     assert (tmp_path / "data" / "a.h5").exists() and (tmp_path / "data" / "a.dat").exists()
@@ -92,7 +92,7 @@ def test_the_longest_scan_file_keeps_every_derived_name_under_the_limit(core, tm
     channel; the longest name the recorders derive stays within the file system's."""
     core = make_core(tmp_path, config="demo", env={"ScanDir": str(tmp_path / "data")})
     name = "s" * (MAX_SCAN_FILE_NAME - 4) + ".dat"
-    core.set_env({"ScanFile": [name], "ScanID": 10**9})
+    core.env.update({"ScanFile": [name], "ScanID": 10**9})
     outcome, out = run(core, "ascan theta 0 1 1 0", timeout=60)
     assert outcome.state == "finish", out.errors
     assert not out.errors, out.errors
@@ -120,7 +120,7 @@ def test_integration_time_and_latency_are_bounded(core, command, message):
 
 def test_recorder_timeout_bound_unchanged(core):
     with pytest.raises(EnvError, match="RecorderTimeout must be at most 86400 s"):
-        core.set_env({"RecorderTimeout": 1e308})
+        core.env.update({"RecorderTimeout": 1e308})
 
 
 # -- item 11: XML nesting -----------------------------------------------------------------

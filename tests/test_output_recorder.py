@@ -81,7 +81,7 @@ def test_estimated_time_in_started_line(core):
 
 
 def test_output_cols_number(core):
-    core.set_env({"OutputCols": 3})
+    core.env.update({"OutputCols": 3})
     outcome, out = run(core, "ascan theta 0 1 2 0")
     lines = table(out.output)
     assert lines[1].split() == ["#Pt", "No", "theta", "uxtimer"]
@@ -90,7 +90,7 @@ def test_output_cols_number(core):
 
 
 def test_output_cols_names(core):
-    core.set_env({"OutputCols": ["VALUE", "theta", "beam"]})
+    core.env.update({"OutputCols": ["VALUE", "theta", "beam"]})
     outcome, out = run(core, "ascan theta 0 1 2 0")
     lines = table(out.output)
     # table order, whatever the order given; names match case-insensitively
@@ -99,7 +99,7 @@ def test_output_cols_names(core):
     assert len(rows) == 3
     assert all(re.fullmatch(r"\s*\S+\s+\S+\s+\(251, 251\)\s*", row) for row in rows)
     # the hidden timestamp column can be asked for by name
-    core.set_env({"OutputCols": ["dt", "theta"]})
+    core.env.update({"OutputCols": ["dt", "theta"]})
     _, out = run(core, "ascan theta 0 1 1 0")
     assert table(out.output)[1].split() == ["theta", "dt"]
 

@@ -166,7 +166,7 @@ def test_recorder_that_cannot_be_created(tmp_path):
     assert out.errors == ["recorder brokeninit could not be created: OSError: no licence for "
                           "this recorder; the scan goes on without it"]
     assert len(collector_class(core).scans[-1]["points"]) == 3
-    core.set_env({"CriticalRecorders": ["brokeninit"]})
+    core.env.update({"CriticalRecorders": ["brokeninit"]})
     outcome, _ = run(core, "ascan m1 0 1 2 0")
     assert outcome.state == "exception" and "no licence" in outcome.error
 
@@ -224,7 +224,7 @@ def test_hints_when_switches_are_undefined(tmp_path):
     assert ('ScanDir is not defined. This operation will not be stored persistently. Use '
             '"newfile <ScanDir>/<ScanFile>" or "senv ScanDir ..." to enable it'
             ) in out.text(Level.WARNING)
-    core.set_env({"JsonRecorder": False})
+    core.env.update({"JsonRecorder": False})
     _, out = run(core, "ascan m1 0 1 1 0")
     assert "JsonRecorder" not in out.text(Level.INFO)
 
@@ -241,7 +241,7 @@ def test_scan_file_extension_mapping(tmp_path):
     with pytest.raises(EnvError, match=r"no recorder writes \.xyz files such as 'a\.xyz'"):
         core.recorders.for_file("a.xyz")
     with pytest.raises(EnvError, match="no recorder writes"):
-        core.set_env({"ScanFile": "a.xyz"})
+        core.env.update({"ScanFile": "a.xyz"})
 
     outcome, out = run(core, "newfile sample1/run.col")
     assert outcome.state == "finish", out.errors
@@ -260,14 +260,14 @@ def test_scan_recorder_overrides_extension(tmp_path):
     (folder / "colfile.py").write_text(FILE_RECORDER)
     core = make_core(tmp_path, recorder_path=[folder])
     # an extension no recorder knows is accepted once ScanRecorder names the writer
-    core.set_env({"ScanRecorder": ["colfile"]})
-    core.set_env({"ScanDir": "s2", "ScanFile": ["scan.txt"]})
+    core.env.update({"ScanRecorder": ["colfile"]})
+    core.env.update({"ScanDir": "s2", "ScanFile": ["scan.txt"]})
     outcome, out = run(core, "ascan m1 0 2 2 0")
     assert outcome.state == "finish", out.errors
     path = tmp_path / "data" / "s2" / "scan.txt"
     assert path.read_text().splitlines()[1:] == ["0 0.0", "1 1.0", "2 2.0", "#E done"]
     with pytest.raises(EnvError, match="unknown recorder 'colfle'; did you mean colfile"):
-        core.set_env({"ScanRecorder": "colfle"})
+        core.env.update({"ScanRecorder": "colfle"})
 
 
 def test_scan_dir_outside_data_roots_is_refused_before_the_scan(tmp_path):
@@ -276,11 +276,11 @@ def test_scan_dir_outside_data_roots_is_refused_before_the_scan(tmp_path):
     core = make_core(tmp_path, recorder_path=[folder])
     outside = tmp_path / "elsewhere"
     with pytest.raises(EnvError, match="is outside the data roots"):
-        core.set_env({"ScanDir": str(outside)})
+        core.env.update({"ScanDir": str(outside)})
     with pytest.raises(EnvError, match="may not contain '..'"):
-        core.set_env({"ScanDir": "../elsewhere"})
+        core.env.update({"ScanDir": "../elsewhere"})
     # a value stored earlier (the data roots changed since): refused when the scan starts
-    core.env.update({"ScanDir": str(outside), "ScanFile": ["a.dat"]})
+    core.env.store.update({"ScanDir": str(outside), "ScanFile": ["a.dat"]})
     scan_id = core.env.get("ScanID")
     outcome, out = run(core, "ascan m1 0 1 2 0")
     assert outcome.state == "exception"
@@ -296,8 +296,8 @@ def test_stored_scan_dir_that_is_not_text_is_refused_with_its_name(tmp_path):
     folder = tmp_path / "recorders"
     write_collector(folder)
     core = make_core(tmp_path, recorder_path=[folder])
-    # set_env refuses it; a value stored before that check (or by hand) reaches the scan
-    core.env.update({"ScanDir": 5, "ScanFile": ["a.dat"]})
+    # env.update refuses it; a value stored before that check (or by hand) reaches the scan
+    core.env.store.update({"ScanDir": 5, "ScanFile": ["a.dat"]})
     scan_id = core.env.get("ScanID")
     outcome, _ = run(core, "ascan m1 0 1 2 0")
     assert outcome.state == "exception"

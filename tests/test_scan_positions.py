@@ -215,7 +215,7 @@ def test_dscan_returns_after_channel_error(core):
     core.pool.channels["bad"] = breaking
     core.pool.measurement_groups["mg_bad"] = MeasurementGroup(
         "mg_bad", [core.pool.channel("t"), breaking], "t")
-    core.set_env({"ActiveMntGrp": "mg_bad"})
+    core.env.update({"ActiveMntGrp": "mg_bad"})
     run(core, "mv m1 -4")
     outcome, out = run(core, "dscan m1 0 1 10 0")
     assert outcome.state == "exception"

@@ -82,11 +82,16 @@ def _is_scoped(name: str) -> bool:
 
 
 class Environment:
-    """Environment variables persisted in one JSON file; thread-safe."""
+    """Environment variables persisted in one JSON file; thread-safe.
+
+    This is the store: it keeps only storable values and writes them atomically. The
+    server's checks (which values a variable may take) are in engine/environment.py,
+    the one way the server and its macros change the environment."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._lock = threading.RLock()
+        #: held by every change; a checker holds it across its check and the write
+        self.lock = threading.RLock()
         self._values: dict[str, Any] = {}
         self._listeners: list[Listener] = []
         if path is not None and path.exists():
@@ -126,13 +131,13 @@ class Environment:
         return self._values.get(name, default)
 
     def snapshot(self) -> dict[str, Any]:
-        with self._lock:
+        with self.lock:
             return json.loads(json.dumps(self._values))
 
     def update(self, changes: dict[str, Any], remove: Iterable[str] = ()) -> None:
         """Set and remove several variables in one atomic write."""
         remove = list(dict.fromkeys(remove))  # `usenv X X` removes X once
-        with self._lock:
+        with self.lock:
             for name, value in changes.items():
                 check_name(name)
                 _check_storable(name, value)
@@ -150,31 +155,6 @@ class Environment:
             self._values = values
         for listener in self._listeners:
             listener(dict(changes), list(remove))
-
-    def set(self, name: str, value: Any) -> None:
-        self.update({name: value})
-
-    def unset(self, *names: str) -> None:
-        self.update({}, list(names))
-
-    def modify(self, name: str, change: Callable[[Any], Any]) -> Any:
-        """Set `name` to `change(current value or None)` under the environment's lock and
-        return the new value: a read-modify-write (ScanHistory, ScanID) that no other
-        door's change can slip into."""
-        with self._lock:
-            value = change(self._values.get(name))
-            self.update({name: value})
-            return value
-
-    def next_scan_id(self) -> int:
-        """Increment and persist `ScanID` before the scan starts, so no id is ever reused."""
-        def increment(current: Any) -> int:
-            current = 0 if current is None else current
-            if not isinstance(current, int) or isinstance(current, bool) or current < 0:
-                raise EnvError(f"ScanID must be a non-negative integer, not {current!r}")
-            return current + 1
-
-        return int(self.modify("ScanID", increment))
 
     def _save(self, values: dict[str, Any]) -> None:
         if self.path is None:

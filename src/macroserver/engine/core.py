@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from macroserver.config import ServerConfig
-from macroserver.datafiles import DataPathError, DataRoots, check_file_name
+from macroserver.datafiles import DataRoots
 from macroserver.engine.control import MacroControl
-from macroserver.engine.envcheck import check_env_size, check_env_value
+from macroserver.engine.environment import ServerEnvironment
 from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
 from macroserver.engine.registry import MacroRegistry
 from macroserver.engine.reservations import Reservations
 from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
-from macroserver.env import Environment, check_name
-from macroserver.errors import EnvError, ParamError
+from macroserver.env import Environment
+from macroserver.errors import ParamError
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.streams import MacroListener
 
@@ -38,7 +38,8 @@ class MacroServerCore:
     ) -> None:
         self.config = config
         self.pool = config.pool
-        self.env = env
+        #: the environment; `env.update` is the one way to change it (checked, atomic)
+        self.env = ServerEnvironment(env, self)
         self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
         self.macros = MacroRegistry([*config.macro_path, *extra_macro_path])
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
@@ -78,44 +79,6 @@ class MacroServerCore:
         """A macro instance bound to `parent`'s streams and control (macros calling macros)."""
         cls, values, _ = self.parse(command)
         return cls(parent), values
-
-    def set_env(self, changes: dict[str, Any], remove: Sequence[str] = ()) -> None:
-        """Check and store environment changes (senv, usenv, the Environment attribute)."""
-        for name, value in changes.items():
-            check_name(name)
-            check_env_value(name, value, self)
-        self._check_scan_files(changes, remove)
-        after = {**self.env.snapshot(), **changes}
-        for name in remove:
-            after.pop(name, None)
-        check_env_size(after, changes)
-        self.env.update(changes, list(remove))
-
-    def _check_scan_files(self, changes: dict[str, Any], remove: Sequence[str]) -> None:
-        """ScanDir and ScanFile together: no ScanFile entry may lead out of the data roots
-        (a symlink in ScanDir pointing elsewhere). A value not being changed that is
-        already unusable is left to the scan to report, so it can still be corrected."""
-        if not {"ScanDir", "ScanFile"} & set(changes):
-            return
-        merged = {name: None if name in remove else changes.get(name, self.env.get(name))
-                  for name in ("ScanDir", "ScanFile")}
-        scan_dir, files = merged["ScanDir"], merged["ScanFile"]
-        files = [files] if isinstance(files, str) else files
-        if not isinstance(scan_dir, str) or not scan_dir or not isinstance(files, list):
-            return
-        try:
-            folder = self.data_roots.resolve_dir(scan_dir)
-        except DataPathError:
-            return  # an unchanged, already unusable ScanDir: the scan will say so
-        for name in files:
-            try:
-                check_file_name(name)
-            except DataPathError:
-                continue  # an unchanged, already unusable ScanFile entry
-            try:
-                self.data_roots.resolve_file(folder, name)
-            except DataPathError as exc:
-                raise EnvError(str(exc)) from None
 
     def new_context(
         self, listener: MacroListener, control: MacroControl, door_name: str, command: str

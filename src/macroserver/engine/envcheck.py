@@ -19,6 +19,10 @@ from macroserver.errors import EnvError, MacroServerError
 if TYPE_CHECKING:
     from macroserver.engine.core import MacroServerCore
 
+Env = Mapping[str, Any]
+#: A check of one server variable: (value, server, environment after the change).
+Check = Callable[[Any, "MacroServerCore", Env], None]
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -33,17 +37,17 @@ def _names(value: Any) -> list[str] | None:
     return None
 
 
-def _scan_dir(value: Any, server: "MacroServerCore") -> None:
+def _scan_dir(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not isinstance(value, str):
         raise EnvError(f"ScanDir must be a folder name, not {value!r}")
     server.data_roots.resolve_dir(value)
 
 
-def _scan_file(value: Any, server: "MacroServerCore") -> None:
+def _scan_file(value: Any, server: "MacroServerCore", env: Env) -> None:
     names = _names(value)
     if not names:
         raise EnvError(f"ScanFile must be a file name or a list of file names, not {value!r}")
-    recorders = _names(server.env.get("ScanRecorder")) or []
+    recorders = _names(env.get("ScanRecorder")) or []
     stems: dict[tuple[str, str], str] = {}
     for index, name in enumerate(names):
         check_file_name(name)
@@ -60,7 +64,7 @@ def _scan_file(value: Any, server: "MacroServerCore") -> None:
         stems[key] = name
 
 
-def _scan_recorder(value: Any, server: "MacroServerCore") -> None:
+def _scan_recorder(value: Any, server: "MacroServerCore", env: Env) -> None:
     names = _names(value)
     if names is None:
         raise EnvError(f"ScanRecorder must be a recorder name or a list of names, not {value!r}")
@@ -68,37 +72,37 @@ def _scan_recorder(value: Any, server: "MacroServerCore") -> None:
         server.recorders.by_name(name)
 
 
-def _scan_id(value: Any, server: "MacroServerCore") -> None:
+def _scan_id(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not _is_int(value) or value < 0:
         raise EnvError(f"ScanID must be a non-negative integer, not {value!r}")
 
 
-def _boolean(name: str) -> Callable[[Any, "MacroServerCore"], None]:
-    def check(value: Any, server: "MacroServerCore") -> None:
+def _boolean(name: str) -> Check:
+    def check(value: Any, server: "MacroServerCore", env: Env) -> None:
         if not isinstance(value, bool):
             raise EnvError(f"{name} must be True or False, not {value!r}")
     return check
 
 
-def _output_cols(value: Any, server: "MacroServerCore") -> None:
+def _output_cols(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not ((_is_int(value) and value > 0) or _names(value)):
         raise EnvError(f"OutputCols must be a positive number or a list of column names, "
                        f"not {value!r}")
 
 
-def _active_group(value: Any, server: "MacroServerCore") -> None:
+def _active_group(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not isinstance(value, str):
         raise EnvError(f"ActiveMntGrp must be a measurement group name, not {value!r}")
     server.pool.measurement_group(value)
 
 
-def _compression(value: Any, server: "MacroServerCore") -> None:
+def _compression(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not _is_int(value):
         raise EnvError(f"DataCompressionRank must be an integer (-1: no compression), "
                        f"not {value!r}")
 
 
-def _snapshot(value: Any, server: "MacroServerCore") -> None:
+def _snapshot(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not isinstance(value, (list, tuple)):
         raise EnvError(f"PreScanSnapshot must be a list of motor names, Tango attributes "
                        f"or environment variable names, not {value!r}")
@@ -107,17 +111,17 @@ def _snapshot(value: Any, server: "MacroServerCore") -> None:
             entry[0] if isinstance(entry, (list, tuple)) and entry else None)
         if not isinstance(name, str):
             raise EnvError(f"PreScanSnapshot entry {entry!r} is not a name")
-        if snapshot_kind(name, server.pool, server.env) is None:
+        if snapshot_kind(name, server.pool, env) is None:
             raise EnvError(f"PreScanSnapshot: {name!r} is not a motor, a Tango attribute "
                            "(domain/family/member/attribute) or an environment variable")
 
 
-def _metadata(value: Any, server: "MacroServerCore") -> None:
+def _metadata(value: Any, server: "MacroServerCore", env: Env) -> None:
     server.config.metadata.schema.validate(value, "ScanMetadata")
 
 
-def _text(name: str) -> Callable[[Any, "MacroServerCore"], None]:
-    def check(value: Any, server: "MacroServerCore") -> None:
+def _text(name: str) -> Check:
+    def check(value: Any, server: "MacroServerCore", env: Env) -> None:
         if not isinstance(value, str):
             raise EnvError(f"{name} must be a string, not {value!r}")
     return check
@@ -126,7 +130,7 @@ def _text(name: str) -> Callable[[Any, "MacroServerCore"], None]:
 MAX_RECORDER_TIMEOUT = MAX_TIME
 
 
-def _timeout(value: Any, server: "MacroServerCore") -> None:
+def _timeout(value: Any, server: "MacroServerCore", env: Env) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise EnvError(f"RecorderTimeout must be a positive number of seconds, not {value!r}")
     if value > MAX_RECORDER_TIMEOUT:
@@ -134,9 +138,34 @@ def _timeout(value: Any, server: "MacroServerCore") -> None:
                        f"not {value!r}")
 
 
-def _critical(value: Any, server: "MacroServerCore") -> None:
+def _critical(value: Any, server: "MacroServerCore", env: Env) -> None:
     if _names(value) is None:
         raise EnvError(f"CriticalRecorders must be a list of recorder names, not {value!r}")
+
+
+def check_scan_files(changes: Mapping[str, Any], env: Env, server: "MacroServerCore") -> None:
+    """ScanDir and ScanFile together: no ScanFile entry may lead out of the data roots
+    (a symlink in ScanDir pointing elsewhere). A value not being changed that is
+    already unusable is left to the scan to report, so it can still be corrected."""
+    if not {"ScanDir", "ScanFile"} & set(changes):
+        return
+    scan_dir, files = env.get("ScanDir"), env.get("ScanFile")
+    files = [files] if isinstance(files, str) else files
+    if not isinstance(scan_dir, str) or not scan_dir or not isinstance(files, list):
+        return
+    try:
+        folder = server.data_roots.resolve_dir(scan_dir)
+    except DataPathError:
+        return  # an unchanged, already unusable ScanDir: the scan will say so
+    for name in files:
+        try:
+            check_file_name(name)
+        except DataPathError:
+            continue  # an unchanged, already unusable ScanFile entry
+        try:
+            server.data_roots.resolve_file(folder, name)
+        except DataPathError as exc:
+            raise EnvError(str(exc)) from None
 
 
 MAX_VALUE_BYTES = 1 << 20
@@ -165,7 +194,7 @@ def _json_size(value: Any) -> int:
         return 0  # not storable: the store refuses it with its own message
 
 
-CHECKS: dict[str, Callable[[Any, "MacroServerCore"], None]] = {
+CHECKS: dict[str, Check] = {
     "ScanDir": _scan_dir,
     "ScanFile": _scan_file,
     "ScanRecorder": _scan_recorder,
@@ -182,13 +211,14 @@ CHECKS: dict[str, Callable[[Any, "MacroServerCore"], None]] = {
 }
 
 
-def check_env_value(name: str, value: Any, server: "MacroServerCore") -> None:
-    """Raise EnvError if `value` cannot be used for the server variable `name`."""
+def check_env_value(name: str, value: Any, server: "MacroServerCore", env: Env) -> None:
+    """Raise EnvError if `value` cannot be used for the server variable `name`; `env` is
+    the environment as it would be after the change (variables set together count)."""
     check = CHECKS.get(name)
     if check is None:
         return
     try:
-        check(value, server)
+        check(value, server, env)
     except DataPathError as exc:
         raise EnvError(str(exc)) from None
     except EnvError:

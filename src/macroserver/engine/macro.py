@@ -3,7 +3,8 @@
 A macro is a class with a docstring, a list of typed `params` and a `run` method taking
 them in order. Inside `run` it talks to the user through `output`/`info`/`warning`/
 `error`/`debug`, reaches elements through `self.pool`, the environment through
-`self.env`, and calls `self.checkpoint()` where stop and pause may take effect.
+`self.env` (checked like senv), and calls `self.checkpoint()` where stop and pause may
+take effect.
 """
 
 from __future__ import annotations

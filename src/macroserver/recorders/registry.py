@@ -107,7 +107,7 @@ class RecorderRegistry:
                     f"{name} is not defined. This operation will not be stored persistently. "
                     f'Use "newfile <ScanDir>/<ScanFile>" or "senv {name} ..." to enable it')))
                 return []
-        if not isinstance(scan_dir, str):  # a value stored before set_env checked it
+        if not isinstance(scan_dir, str):  # a value stored before env.update checked it
             raise EnvError(f"ScanDir must be a folder name, not {scan_dir!r}")
         files = [scan_file] if isinstance(scan_file, str) else scan_file
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):

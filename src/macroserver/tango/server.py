@@ -160,7 +160,7 @@ class MacroServer(Device):
     def _set_env(self, value: tuple[str, Any], origin: str) -> None:
         try:
             changes, removed = _parse_env_write(value)
-            self._core().set_env(changes, removed)
+            self._core().env.update(changes, removed)
         except MacroServerError as exc:
             _throw(exc, origin)
 

@@ -28,7 +28,7 @@ class senv(Macro):
 
     def run(self, name: str, values: list[Any]) -> None:
         value = values[0] if len(values) == 1 else values
-        self.server.set_env({name: value})
+        self.env.update({name: value})
         self.output(f"{name} = {self.env.get(name)!r}")  # as stored
 
 
@@ -39,7 +39,7 @@ class usenv(Macro):
                      min=1)]
 
     def run(self, names: list[str]) -> None:
-        self.server.set_env({}, names)
+        self.env.update({}, names)
         self.output("Success!")
 
 
@@ -96,7 +96,7 @@ class newfile(Macro):
                                    "ScanFile": [os.path.basename(p) for p in paths]}
         if scan_id >= 0:
             changes["ScanID"] = scan_id
-        self.server.set_env(changes)
+        self.env.update(changes)
         self.output(f"ScanDir is: {folder}")
         self.output(f"ScanFile set to: {', '.join(changes['ScanFile'])}")
         self.output(f"Next scan is #{self.env.get('ScanID', 0) + 1}")
