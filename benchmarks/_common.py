@@ -265,6 +265,11 @@ class Timing:
         return sorted(1000.0 * (self.row_received[i] - (t0 + dt)) for i, dt in self.dt.items()
                       if i in self.row_received)
 
+    def wait_records(self, points: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.records < points and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def wait_rows(self, points: int, timeout: float = 10.0) -> None:
         """The last events may trail the final status a little."""
         deadline = time.monotonic() + timeout

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 #: Points are handed to the recorders at least this often (seconds of scan time).
 BLOCK_SECONDS = 0.05
+#: Poll interval for values still missing after the last trigger's window.
+LAST_POLL = 0.002
 #: Largest block, and the bytes one block of array channels may take.
 MAX_BLOCK_POINTS = 10_000
 MAX_BLOCK_BYTES = 8 << 20
@@ -173,7 +175,7 @@ class ContinuousScan(Scan):
         ends = starts + integ
         while block.emitted < npoints:
             control.checkpoint()
-            control.sleep(BLOCK_SECONDS)
+            control.sleep(min(BLOCK_SECONDS, max(ends[-1] - time.monotonic(), LAST_POLL)))
             block.collect(group)
             now = time.monotonic()
             self._emit(block, manager, len(block))

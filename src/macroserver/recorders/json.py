@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 import numpy as np
+import orjson
 
 from macroserver import strictjson
 from macroserver.metadata.sidecar import snapshot_record
@@ -30,6 +31,14 @@ _REF_PREFERRED = (".h5", ".nxs", ".hdf5")
 def encode(packet: dict[str, Any]) -> bytes:
     """Strict JSON bytes for `packet`."""
     return strictjson.dumps(packet).encode()
+
+
+def encode_block(packet: dict[str, Any]) -> bytes:
+    """Strict JSON of a packet whose columns are numpy arrays (NaN and inf as null)."""
+    try:
+        return orjson.dumps(packet, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # a value orjson does not take (a numpy scalar of an odd type...)
+        return encode(packet)
 
 
 def data_ref(info: ScanInfo) -> str | None:
@@ -100,11 +109,11 @@ class JsonRecorder(Recorder):
             if values is None:
                 data[name] = [None] * count
             elif column.ndim == 0:
-                data[name] = np.asarray(values).tolist()
+                data[name] = np.asarray(values)
             else:
                 data[name] = [get(Point(block.first + i, {name: v}, 0.0))
                               for i, v in enumerate(values)]
-        self._send("record_block", data)
+        self._send("record_block", data, encode_block)
 
     def end(self, end: ScanEnd) -> None:
         info = self._info  # None if start() failed; end() is still called
@@ -186,8 +195,9 @@ class JsonRecorder(Recorder):
             "linked_frames": [_linked(lk) for lk in info.linked],
         }
 
-    def _send(self, kind: str, data: dict[str, Any]) -> None:
+    def _send(self, kind: str, data: dict[str, Any],
+              encoder: Callable[[dict[str, Any]], bytes] = encode) -> None:
         macro_id = self._info.macro_id if self._info else ""
         packet = {"type": kind, "data": data, "macro_id": macro_id,
                   "schema_version": SCHEMA_VERSION}
-        self.context.listener.record_data(CODEC, encode(packet))
+        self.context.listener.record_data(CODEC, encoder(packet))
