@@ -70,6 +70,8 @@ class ConsoleListener(NullListener):
             return
         stream = self._err if level in (Level.WARNING, Level.ERROR) else self._out
         prefix = "" if level in (Level.OUTPUT, Level.INFO) else f"{level.value}: "
+        if text.startswith(prefix):  # the runner's "Error: <why>" is not "Error: Error: "
+            prefix = ""
         with self._lock:
             stream.write(prefix + text + "\n")
             stream.flush()

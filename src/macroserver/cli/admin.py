@@ -178,11 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="show what would change, write nothing")
     register.set_defaults(handler=_register)
 
-    from macroserver.cli import convert, verify
+    from macroserver.cli import catalogue, convert, verify
     from macroserver.web import add_parser as add_web_parser
 
     verify.add_parser(commands)
     convert.add_parser(commands)
+    catalogue.add_parser(commands)
 
     add_web_parser(commands)
     return parser

@@ -1,7 +1,9 @@
-"""`macroserver convert IN OUT`: write a scan file in another shape.
+"""`macroserver convert IN OUT`: a scan file in another format or shape.
 
-One subcommand, one module per conversion: `--consolidate` (consolidate.py) makes a
-NeXus file self-contained, its linked detector frames copied in.
+One subcommand, one module per conversion: by default the scans of IN in the format
+OUT's extension names (`macroserver.convert`: NeXus <-> SPEC (+EDF, MCA), either -> CSV);
+`--consolidate` (consolidate.py) makes a NeXus file self-contained, its linked detector
+frames copied in.
 """
 
 from __future__ import annotations
@@ -13,18 +15,37 @@ from typing import Any
 
 
 def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("convert", help="convert a scan file (--consolidate: "
-                                 "copy the frames a NeXus file links to into it)")
-    parser.add_argument("input", type=Path)
-    parser.add_argument("output", type=Path)
+    parser = commands.add_parser(
+        "convert", help="convert scans: NeXus <-> SPEC (+EDF, MCA), either -> CSV; "
+                        "--consolidate: copy the frames a NeXus file links to into it",
+        description="Convert the scans of IN (NeXus/HDF5 or SPEC: ours, Sardana's or other "
+                    "programs') into OUT, whose extension picks the format: .h5/.nxs/.hdf5 "
+                    "NeXus, .dat/.spec SPEC (+EDF images beside it), .csv (one scan).")
+    parser.add_argument("input", type=Path, help="scan file to read")
+    parser.add_argument("output", type=Path,
+                        help="file to write (refused if it exists, unless --force)")
+    parser.add_argument("--scan", type=int, help="convert only this ScanID (#S number)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.add_argument("--consolidate", action="store_true",
                         help="a self-contained NeXus copy: linked frames copied in")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if not args.consolidate:
-        print("Error: say which conversion: --consolidate", file=sys.stderr)
+    if args.consolidate:
+        return _consolidate(args)
+    from macroserver.convert import convert
+
+    for note in convert(args.input, args.output, args.scan, args.force):
+        print(note, file=sys.stderr)
+    print(f"{args.output} written")
+    return 0
+
+
+def _consolidate(args: argparse.Namespace) -> int:
+    if args.scan is not None or args.force:
+        print("Error: --consolidate copies the whole file: no --scan or --force",
+              file=sys.stderr)
         return 2
     from macroserver.cli.consolidate import consolidate
 

@@ -266,7 +266,7 @@ class NexusRecorder(Recorder):
     def _create_measurement(
         self, entry: h5py.Group, info: ScanInfo, names: Mapping[str, str]
     ) -> None:
-        group = entry.create_group("measurement")
+        group = entry.create_group("measurement", track_order=True)  # column order kept
         group.attrs["NX_class"] = "NXcollection"
         for column in info.columns:
             dtype = _column_dtype(column)
@@ -517,9 +517,12 @@ class NexusRecorder(Recorder):
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
     """Signal and axes (column names) of the default plot: the default axis first,
-    then, for a mesh, the slow motor (an alternative axis of the same dimension)."""
+    then, for a mesh, the slow motor (an alternative axis of the same dimension).
+    The signal is the first counter, or the scalar channel `info.extra["signal"]` names."""
     by_role = {role: [c.name for c in info.columns_with(role)] for role in Role}
     signal = (by_role[Role.COUNTER] or by_role[Role.TIMER] or by_role[Role.POINT_NB] or [""])[0]
+    if info.extra.get("signal") in by_role[Role.COUNTER] + by_role[Role.TIMER]:
+        signal = info.extra["signal"]  # a converted scan keeps its file's default plot
     motors = [m for m in info.ref_motors if m in by_role[Role.MOTOR]] or by_role[Role.MOTOR]
     if len(info.scan_shape) == 2 and len(motors) >= 2:
         axes = [motors[0], motors[1]]  # the fast motor is the default axis

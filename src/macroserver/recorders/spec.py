@@ -131,7 +131,7 @@ def metadata_lines(info: ScanInfo) -> list[str]:
     `scan_header_dict['UMETA']`, PyMca in `header('UMETA')`, spec2nexus as unrecognized
     lines, so nothing a SPEC reader does breaks and the values come back typed."""
     metadata = info.metadata
-    lines = [f"#UMETA_SCHEMA {metadata.schema}"] if metadata.values else []
+    lines = [f"#UMETA_SCHEMA {metadata.schema}"] if metadata.schema else []
     for item in metadata.values:
         details = {k: v for k, v in item.to_dict().items() if k not in ("path", "value")}
         lines.append(f"#UMETA {item.path} {_header_json(item.value)} {_header_json(details)}")

@@ -1,0 +1,227 @@
+"""Scans from a SPEC file, read with silx's SpecFile (the C parser PyMca shares): ours and
+those other programs write.
+
+Roles: `Pt_No` is the point number, `dt`/`Epoch` the timestamp, columns named in `#O`
+(or, for other programs, the first column: SPEC's x) are motors. In our files the first
+channel after the motors is the timer and the rest are counters (so the default plot
+is what the recorder chose); in other files the last column is the detector (SPEC's y).
+Spectra come from `@A` lines (one per `#@DET_i` per point), images from the EDF files
+the `#C EDF images:` line names, metadata and snapshot from `#UMETA`/`#USNAP` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from macroserver.convert.source import ConvertError, SourceScan, end_from_text
+from macroserver.metadata.schema import load_schema
+from macroserver.records import (
+    Column,
+    MetadataValue,
+    Point,
+    Role,
+    ScanInfo,
+    ScanMetadata,
+    SnapshotValue,
+)
+
+OUR_HEADER = "tango-macroserver"
+POINT_LABELS = {"pt_no", "#pt no", "pt no", "point_nb"}
+TIMESTAMP_LABELS = {"dt", "epoch"}
+TIMER_LABELS = {"seconds", "time", "sec"}
+EDF_LINE = re.compile(r"EDF images: (\S+), point = (\S+), channel in: (.*)")
+END_LINE = re.compile(r"Acquisition ended at .*\(status: (.*)\)")
+_DECODER = json.JSONDecoder()
+
+
+def _spec_file(path: Path) -> Any:
+    try:
+        from silx.io.specfile import SpecFile
+    except ImportError:
+        raise ConvertError("reading SPEC files needs silx: pip install silx") from None
+    try:
+        return SpecFile(str(path))
+    except Exception as exc:  # silx raises its own SfError* classes
+        raise ConvertError(f"cannot read {path} as a SPEC file: {exc}") from None
+
+
+def read_spec(path: Path) -> list[SourceScan]:
+    sf = _spec_file(path)
+    scans = []
+    for index in range(len(sf)):
+        scan = sf[index]
+        try:
+            scans.append(_scan(path, scan))
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ConvertError(f"{path}: scan #S {scan.number} cannot be read: {exc}") from None
+    return scans
+
+
+def _json_pair(text: str) -> tuple[Any, dict[str, Any]]:
+    """`<JSON value> <JSON details>` of a #UMETA/#USNAP line."""
+    value, end = _DECODER.raw_decode(text)
+    rest = text[end:].strip()
+    details = _DECODER.raw_decode(rest)[0] if rest else {}
+    return value, details if isinstance(details, dict) else {}
+
+
+def _header_lines(header: dict[str, str], key: str) -> list[str]:
+    return [line for line in header.get(key, "").split("\n") if line.strip()]
+
+
+def _metadata(header: dict[str, str]) -> tuple[ScanMetadata, tuple[SnapshotValue, ...]]:
+    values, snapshot = [], []
+    for line in _header_lines(header, "UMETA"):
+        path, _, rest = line.partition(" ")
+        value, details = _json_pair(rest)
+        values.append(MetadataValue(path, value, details.get("units", ""),
+                                    details.get("source", ""), float(details.get("time", 0.0))))
+    for line in _header_lines(header, "USNAP"):
+        name, _, rest = line.partition(" ")
+        value, details = _json_pair(rest)
+        snapshot.append(SnapshotValue(name, details.get("label", name), value,
+                                      details.get("units", ""), details.get("source", ""),
+                                      float(details.get("time", 0.0)), details.get("error", "")))
+    groups = {}
+    for item in values:
+        parts = item.path.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            groups["/".join(parts[:depth])] = "NXcollection"
+    groups.update({g: c for g, c in load_schema().groups.items() if g in groups})
+    schema = header.get("UMETA_SCHEMA", "")
+    return ScanMetadata(tuple(values), groups, schema), tuple(snapshot)
+
+
+def _start_time(header: dict[str, str], file_header: dict[str, str]) -> float:
+    for text in (header.get("D", ""), file_header.get("D", "")):
+        try:
+            return time.mktime(time.strptime(text.strip(), "%a %b %d %H:%M:%S %Y"))
+        except ValueError:
+            try:
+                return float(text)
+            except ValueError:
+                continue
+    return float(file_header.get("E", 0) or 0)
+
+
+def _roles(labels: list[str], motors: set[str], ours: bool, title_words: set[str]) -> list[Role]:
+    roles = []
+    for i, label in enumerate(labels):
+        low = label.lower()
+        if low in POINT_LABELS:
+            roles.append(Role.POINT_NB)
+        elif low in TIMESTAMP_LABELS:
+            roles.append(Role.TIMESTAMP)
+        elif label in motors and (ours or label in title_words) or (
+                not ours and i == 0 and label not in motors):
+            roles.append(Role.MOTOR)
+        else:
+            roles.append(Role.COUNTER)
+    channels = [i for i, r in enumerate(roles) if r is Role.COUNTER]
+    if ours and len(channels) > 1:
+        roles[channels[0]] = Role.TIMER  # our writer puts the timer first
+    elif not ours:
+        for i in channels[:-1]:
+            if labels[i].lower() in TIMER_LABELS:
+                roles[i] = Role.TIMER
+    return roles
+
+
+def _signal(labels: list[str], roles: list[Role], ours: bool) -> str:
+    """The default plot's signal: our first counter, else SPEC's y (the last channel)."""
+    channels = [label for label, role in zip(labels, roles) if role is Role.COUNTER]
+    return (channels[0] if ours else channels[-1]) if channels else ""
+
+
+def _scan(path: Path, scan: Any) -> SourceScan:
+    header = scan.scan_header_dict
+    file_header = scan.file_header_dict
+    ours = OUR_HEADER in file_header.get("C", "")
+    labels = list(scan.labels)
+    data = np.atleast_2d(scan.data) if labels else np.empty((0, 0))
+    npoints = data.shape[1] if data.size else 0
+    edf = EDF_LINE.search(header.get("C", ""))
+    image_column = edf.group(2) if edf else None
+    title = header.get("S", "").split(" ", 1)[1] if " " in header.get("S", "") else ""
+    motor_names = [str(m) for m in scan.motor_names]
+    positions = [float(p) for p in scan.motor_positions]
+    roles = _roles(labels, set(motor_names), ours, set(title.split()[1:]))
+    columns = [Column(label if roles[i] is not Role.POINT_NB else "point_nb", label, roles[i],
+                      dtype="int64" if roles[i] is Role.POINT_NB else "float64")
+               for i, label in enumerate(labels) if label != image_column]
+    spectra = _spectrum_names(scan.mca_header_dict, len(scan.mca), npoints)
+    n = len(scan.mca[0]) if spectra else 0
+    columns += [Column(name, name, Role.SPECTRUM, shape=(n,)) for name in spectra]
+    images = _images(path, edf) if edf else {}
+    columns += [Column(name, name, Role.IMAGE, shape=shape)
+                for name, (shape, _) in images.items()]
+    metadata, snapshot = _metadata(header)
+    start = _start_time(header, file_header)
+    integration = header.get("T", "0").split()
+    info = ScanInfo(
+        scan_id=int(scan.number), title=title, macro=(title.split() or [""])[0],
+        user=header.get("U", ""), start_time=start, columns=tuple(columns),
+        ref_motors=tuple(c.name for c in columns if c.role is Role.MOTOR), npoints=npoints,
+        integration_time=float(integration[0]) if integration else 0.0,
+        motor_positions=tuple(SnapshotValue(m, m, p)
+                              for m, p in zip(motor_names, positions)),
+        snapshot=snapshot, scan_shape=(npoints,), metadata=metadata,
+        extra={"signal": _signal(labels, roles, ours)},
+    )
+    ended = END_LINE.search(header.get("C", ""))
+    end = end_from_text(ended.group(1) if ended else "done", start, npoints)
+    index = {label: i for i, label in enumerate(labels)}
+
+    def points() -> Iterator[Point]:
+        for p in range(npoints):
+            values: dict[str, Any] = {}
+            for column in columns:
+                if column.ndim == 0:
+                    value = data[index[column.label], p]
+                    values[column.name] = int(value) if column.role is Role.POINT_NB else value
+            for k, name in enumerate(spectra):
+                values[name] = np.asarray(scan.mca[p * len(spectra) + k])
+            for name, (_, pattern) in images.items():
+                number = int(data[index[image_column], p]) if image_column in index else p
+                values[name] = _read_edf(pattern.format(point=number))
+            yield Point(p, values, start + float(values.get("dt", 0.0) or 0.0))
+
+    return SourceScan(info, points, end)
+
+
+def _spectrum_names(mca_header: dict[str, str], count: int, npoints: int) -> list[str]:
+    """Names of the spectra of one point: `#@DET_i` (ours, Sardana), else mca_0..k-1."""
+    if not count or not npoints or count % npoints:
+        return []
+    return [mca_header.get(f"DET_{i}", "").strip() or f"mca_{i}"
+            for i in range(count // npoints)]
+
+
+def _images(path: Path, edf: re.Match[str]) -> dict[str, tuple[tuple, str]]:
+    """channel -> (shape, file pattern with {point}) from our `#C EDF images:` line."""
+    pattern, channels = edf.group(1), edf.group(3).split()
+    images = {}
+    for channel in channels:
+        template = str(path.parent / pattern.replace("{channel}", channel))
+        first = template.format(point=0)
+        try:
+            shape = _read_edf(first).shape
+        except ConvertError:
+            continue
+        images[channel] = (tuple(shape), template)
+    return images
+
+
+def _read_edf(path: str) -> np.ndarray:
+    import fabio
+
+    try:
+        return fabio.open(path).data
+    except Exception as exc:
+        raise ConvertError(f"cannot read the EDF image {path}: {exc}") from None

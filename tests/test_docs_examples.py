@@ -1,0 +1,72 @@
+"""The `console` examples of docs/convert.md and docs/metadata.md run as shown.
+
+Each document's examples run in order in one fresh folder (with a private state folder
+for the environment): every `$ ` line is a shell command whose combined output must
+match the lines below it; a line `...` matches any lines, a line containing ` ... `
+matches any text in its place. A command whose expected output has an `Error:` line must
+exit non-zero, any other zero. A ```toml file=NAME block is written to NAME first.
+`macroserver` runs this checkout (`python -m macroserver`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).parent.parent / "docs"
+BLOCK = re.compile(r"^```(\S+)([^\n]*)\n(.*?)^```", re.S | re.M)
+
+
+def examples(text: str) -> list[tuple[str, str, str]]:
+    """(kind, info, body) of the fenced blocks that run: console, and toml with file=."""
+    return [(kind, info.strip(), body) for kind, info, body in BLOCK.findall(text)
+            if kind == "console" or (kind == "toml" and "file=" in info)]
+
+
+def commands(body: str) -> list[tuple[str, list[str]]]:
+    steps: list[tuple[str, list[str]]] = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+    return steps
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    """`...` alone skips any lines; ` ... ` inside a line matches any text."""
+    if not expected:
+        return not actual
+    head, rest = expected[0], expected[1:]
+    if head == "...":
+        return any(matches(rest, actual[i:]) for i in range(len(actual) + 1))
+    if not actual:
+        return False
+    pattern = ".*".join(re.escape(part) for part in head.split("..."))
+    return bool(re.fullmatch(pattern, actual[0])) and matches(rest, actual[1:])
+
+
+@pytest.mark.parametrize("document", ["convert.md", "metadata.md"])
+def test_document_examples_run_as_shown(document, tmp_path):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    prelude = f'macroserver() {{ "{sys.executable}" -m macroserver "$@"; }}\n' \
+              f'python() {{ "{sys.executable}" "$@"; }}\n'
+    ran = 0
+    for kind, info, body in examples((DOCS / document).read_text()):
+        if kind == "toml":
+            (tmp_path / info.split("file=")[1].split()[0]).write_text(body)
+            continue
+        for command, expected in commands(body):
+            result = subprocess.run(["bash", "-c", prelude + command], cwd=tmp_path, env=env,
+                                    capture_output=True, text=True, timeout=300)
+            output = (result.stdout + result.stderr).splitlines()
+            assert matches(expected, output), (command, expected, output)
+            failed = any(line.startswith("Error:") for line in expected)
+            assert (result.returncode != 0) == failed, (command, result.returncode, output)
+            ran += 1
+    assert ran >= 5
