@@ -167,7 +167,7 @@ def test_sidecar_beside_the_data_and_in_the_outbox(scan):
         content = (data / name).read_bytes()
         assert record["size"] == len(content)
         assert record["sha256"] == hashlib.sha256(content).hexdigest()
-    assert not [p for p in data.iterdir() if p.name.startswith(".")]  # no temporary left
+    assert not list(data.glob(".*.scan.json*"))  # no temporary left
 
 
 def test_snapshot_of_tango_attributes_failed_reads_are_warnings(tmp_path, sim_motor):
