@@ -4,8 +4,10 @@ hold every point acquired, ending 'stopped' (SPEC read by silx, NeXus by h5py)."
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from fault_helpers import nexus_points, spec_scans, spec_text_is_clean
@@ -15,6 +17,8 @@ from macroserver.records import EndStatus
 from macroserver.tango.client import DoorClient
 
 pytestmark = pytest.mark.timeout(180)
+
+DEVICES = Path(__file__).resolve().parent / "devices"
 
 CONFIG = """data_roots = []
 
@@ -115,3 +119,75 @@ def test_stop_mid_motion_keeps_every_point_acquired(server):
     assert rows == count and "(status: stopped)" in closing
     history = server.environment()["ScanHistory"][-1]
     assert history["endstatus"] == "stopped" and history["points"] == count
+
+
+# -- a Tango-backed motor: Velocity and Acceleration set for the scan, then restored -----
+
+CT_MOTOR = "test/simctmotor/1"
+
+
+@pytest.fixture(scope="module")
+def ct_motor(module_device_server) -> str:
+    module_device_server([sys.executable, str(DEVICES / "sim_ct_motor.py")], "SimCtMotor",
+                         "test", {"SimCtMotor": {CT_MOTOR: {}}})
+    return CT_MOTOR
+
+
+def tango_motor_core(tmp_path, device: str):
+    from collect import make_core
+
+    return make_core(tmp_path, {
+        "motors": {"tm": {"type": "tango", "device": device}},
+        "channels": {"t": {"kind": "timer"}, "c1": {"kind": "counter", "noise": 0.0}},
+        "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "c1"]}},
+    }, env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["tm.h5"]})
+
+
+def test_tango_motor_velocity_set_for_the_scan_and_restored(ct_motor, tmp_path):
+    import h5py
+    import numpy as np
+    import tango
+    from collect import run
+
+    device = tango.DeviceProxy(ct_motor)
+    device.write_attribute("Velocity", 40.0)
+    device.write_attribute("Acceleration", 0.02)
+    core = tango_motor_core(tmp_path, ct_motor)
+    outcome, out = run(core, "ascanct tm 0 10 20 0.02", timeout=60)
+    assert outcome.state == "finish", out.errors
+    # software timing: each position was read from the device at its trigger, while the
+    # motor moved at the scan's 25 mm/s (10 mm over 20 intervals of 0.02 s)
+    with h5py.File(tmp_path / "data" / "tm.h5", "r") as f:
+        measurement = f[f.attrs["default"]]["measurement"]
+        measured, triggers = measurement["tm"][()], measurement["trigger_time"][()]
+        planned = measurement["tm_planned"][()]
+    assert len(measured) == 21
+    np.testing.assert_allclose(planned, np.linspace(0, 10, 21))
+    slope = np.polyfit(triggers, measured, 1)[0]
+    assert slope == pytest.approx(25.0, rel=0.1)
+    assert device.read_attribute("Velocity").value == 40.0
+    assert device.read_attribute("Acceleration").value == 0.02
+    assert device.read_attribute("Position").value == pytest.approx(10.0)  # overshoot back
+
+
+def test_tango_motor_too_fast_is_refused_before_moving(ct_motor, tmp_path):
+    import tango
+    from collect import run
+
+    device = tango.DeviceProxy(ct_motor)
+    before = device.read_attribute("Position").value
+    core = tango_motor_core(tmp_path, ct_motor)
+    outcome, out = run(core, "ascanct tm 0 500 10 0.01", timeout=60)
+    assert outcome.state == "exception"
+    message = " ".join(out.errors)
+    assert "tm would need 5000 mm/s" in message and "maximum velocity 200" in message
+    assert device.read_attribute("Position").value == before
+
+
+def test_tango_motor_without_velocity_attribute_is_refused(sim_motor, tmp_path):
+    from collect import run
+
+    core = tango_motor_core(tmp_path, sim_motor)
+    outcome, out = run(core, "ascanct tm 0 1 10 0.01", timeout=60)
+    assert outcome.state == "exception"
+    assert "tm cannot scan continuously" in " ".join(out.errors)

@@ -16,7 +16,12 @@ from typing import Any, Iterator, Literal, overload
 import numpy as np
 import tango
 
-from macroserver.elements.base import ElementError, checked_limits, outside_limits
+from macroserver.elements.base import (
+    ElementError,
+    MotionSettings,
+    checked_limits,
+    outside_limits,
+)
 from macroserver.records import Role
 from macroserver.wire import error_text
 
@@ -132,6 +137,28 @@ class TangoMotor:
 
     def wait_move(self, timeout: float) -> bool:
         return self._device.wait_not_busy(timeout)
+
+    def motion_settings(self) -> MotionSettings:
+        """Sardana's `Velocity` (its max_value the fastest allowed) and `Acceleration`
+        (seconds to reach the velocity) attributes of the device."""
+        device = self._device.device
+        try:
+            with self._device.call(f"{device}/Velocity") as proxy:
+                velocity, acceleration = (a.value for a in proxy.read_attributes(
+                    ["Velocity", "Acceleration"]))
+                limit = proxy.get_attribute_config("Velocity").max_value
+        except ElementError as exc:
+            raise ElementError(f"motor {self.name} cannot scan continuously: its device "
+                               f"needs Velocity and Acceleration attributes ({exc})") from None
+        return MotionSettings(float(velocity), float(acceleration),
+                              _configured_limit(limit, math.inf))
+
+    def set_motion_settings(self, settings: MotionSettings) -> None:
+        device = self._device.device
+        with self._device.call(f"{device}/Velocity") as proxy:
+            if settings.velocity:
+                proxy.write_attribute("Velocity", float(settings.velocity))
+            proxy.write_attribute("Acceleration", float(settings.acceleration))
 
     def stop(self) -> None:
         if self._device.has_command("Stop"):

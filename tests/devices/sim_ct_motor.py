@@ -1,0 +1,72 @@
+"""A simulated Tango motor with Sardana's motion attributes: `Velocity` (units/s, its
+max_value the fastest the motor goes) and `Acceleration` (s to reach the velocity),
+both writable; it moves at the velocity (ramps not simulated), MOVING meanwhile.
+
+Run as `python sim_ct_motor.py <instance> [Tango options]`; server "SimCtMotor".
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tango import AttrWriteType, DevState
+from tango.server import Device, attribute, command, run
+
+
+class SimCtMotor(Device):
+    def init_device(self) -> None:
+        super().init_device()
+        self._from = self._to = 0.0
+        self._t0 = self._t1 = time.monotonic()
+        self._velocity, self._acceleration = 10.0, 0.1
+
+    def _now(self) -> float:
+        now = time.monotonic()
+        if now >= self._t1:
+            return self._to
+        return self._from + (self._to - self._from) * (now - self._t0) / (self._t1 - self._t0)
+
+    def dev_state(self) -> DevState:
+        return DevState.MOVING if time.monotonic() < self._t1 else DevState.ON
+
+    @attribute(dtype=float, unit="mm", min_value=-1000.0, max_value=1000.0)
+    def Position(self) -> float:
+        return self._now()
+
+    @Position.write
+    def Position(self, target: float) -> None:
+        start = self._now()
+        self._from, self._to = start, target
+        self._t0 = time.monotonic()
+        self._t1 = self._t0 + abs(target - start) / self._velocity
+
+    @attribute(dtype=float, access=AttrWriteType.READ_WRITE, unit="mm/s", min_value=0.0,
+               max_value=200.0)
+    def Velocity(self) -> float:
+        return self._velocity
+
+    @Velocity.write
+    def Velocity(self, value: float) -> None:
+        self._velocity = value
+
+    @attribute(dtype=float, access=AttrWriteType.READ_WRITE, unit="s", min_value=0.0)
+    def Acceleration(self) -> float:
+        return self._acceleration
+
+    @Acceleration.write
+    def Acceleration(self, value: float) -> None:
+        self._acceleration = value
+
+    @command
+    def Stop(self) -> None:
+        self._to = self._now()
+        self._t1 = time.monotonic()
+
+
+def main() -> None:
+    run((SimCtMotor,), args=["SimCtMotor", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()
