@@ -26,6 +26,7 @@ from fault_helpers import (
 )
 from tango_helpers import Events, start_macroserver
 
+from macroserver.cli.showscan import load_scan
 from macroserver.records import EndStatus
 from macroserver.streams import Level
 
@@ -264,6 +265,13 @@ def test_a_viewer_keeping_the_nexus_file_open_does_not_lose_the_next_scan(tmp_pa
         assert f"cannot append to {path}" in warnings and "keeps it open" in warnings
         assert f"this scan (entry2) is written to {other}" in warnings
         assert nexus_points(other, "entry2") == (7, "done")
+        # readers find it where it went: ScanHistory, and showscan reading it
+        written = core.env.get("ScanHistory")[-1]["written"]
+        assert {w["format"]: (w["path"], w["entry"], w["scan_number"]) for w in written} == {
+            "NeXus": (str(other), "entry2", None), "SPEC": (str(tmp_path / "data" / "v.dat"),
+                                                           None, 2)}
+        shown = load_scan(core.env.snapshot(), 2)
+        assert (shown.source, shown.nexus_entry, len(shown.x)) == (str(other), "entry2", 7)
     finally:
         process.kill()
         process.wait(timeout=20)

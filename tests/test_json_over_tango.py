@@ -162,7 +162,8 @@ def _check_against_nexus(desc: dict[str, Any], records: list[dict[str, Any]], da
                 else:
                     assert record[name] == stored, (name, i)
             assert record["wave"] == measurement["wave"][i].tolist()  # 256 values: inline
-            assert record["beam"] == {"shape": [251, 251], "ref": str(h5)}
+            assert record["beam"] == {"shape": [251, 251], "ref": str(h5),
+                                      "entry": f"entry{desc['serialno']}"}
 
 
 def test_done_scan_packets_match_the_nexus_file(door: Any) -> None:

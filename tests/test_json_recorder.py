@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from json_feed_helpers import Collector, make_info, make_point, run_scan
 
 from macroserver.recorders.base import RecorderContext
 from macroserver.recorders.json import CODEC, MAX_INLINE_VALUES, SCHEMA_VERSION, JsonRecorder
-from macroserver.records import EndStatus, Point, ScanEnd
+from macroserver.records import EndStatus, Point, ScanEnd, Written
 
 
 def _recorder() -> tuple[JsonRecorder, Collector]:
@@ -85,13 +86,20 @@ def test_unknown_npoints_gives_null_intervals() -> None:
 
 
 def test_images_and_long_spectra_are_described_by_shape() -> None:
+    """`ref` and `entry` are where the NeXus recorder said it wrote (here a diverted
+    file and a second entry of the scan's number), not names recomputed from ScanFile."""
     recorder, collector = _recorder()
-    info = make_info(spectrum_len=MAX_INLINE_VALUES + 1, scan_dir=Path("/d"),
-                     scan_files=("a.dat", "a.nxs"))
+    written = (Written(Path("/d/a.dat"), "SPEC", scan_number=7),
+               Written(Path("/d/a_7.nxs"), "NeXus", entry="entry7_2"))
+    info = dataclasses.replace(
+        make_info(spectrum_len=MAX_INLINE_VALUES + 1, scan_dir=Path("/d"),
+                  scan_files=("a.dat", "a.nxs")), written=written)
     run_scan(recorder, info, 2)
-    record = collector.decoded()[1]["data"]
-    assert record["img01"] == {"shape": [251, 251], "ref": "/d/a.nxs"}
-    assert record["mca01"] == {"shape": [MAX_INLINE_VALUES + 1], "ref": "/d/a.nxs"}
+    desc, record = (packet["data"] for packet in collector.decoded()[:2])
+    assert desc["written"] == [w.to_dict() for w in written]
+    assert record["img01"] == {"shape": [251, 251], "ref": "/d/a_7.nxs", "entry": "entry7_2"}
+    assert record["mca01"] == {"shape": [MAX_INLINE_VALUES + 1], "ref": "/d/a_7.nxs",
+                               "entry": "entry7_2"}
 
 
 def test_oversized_actual_spectrum_is_described_without_file() -> None:

@@ -322,7 +322,7 @@ def test_showscan_plots_the_counters_and_shows_the_last_frame_through_the_link(
     data, _ = done_scan
     plot = read_nexus(data / "scan.h5", 1)
     assert "det" not in plot.series and "c1" in plot.series  # frame numbers are no counter
-    written = save_frame_pngs(data / "scan.h5", 1, tmp_path / "scan_1.png")
+    written = save_frame_pngs(data / "scan.h5", "entry1", tmp_path / "scan_1.png")
     assert [(name, path.name) for name, path in written] == [("det", "scan_1_det.png")]
     last = detector_frames(data / "scan_scan1", 10)[9]
     assert written[0][1].read_bytes() == png_image(last)[0]

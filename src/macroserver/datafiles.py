@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+#: File name suffixes of HDF5 (NeXus) files, for readers that pick a file by its name.
+HDF5_SUFFIXES = (".h5", ".nxs", ".hdf5", ".hdf", ".nx", ".nx5")
 MAX_NAME = 255
 MAX_PATH = 4096
 # A ScanFile's stem goes into longer names: `.<stem>_S<ScanID>_<channel>_<point>.edf.part`

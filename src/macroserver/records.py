@@ -264,6 +264,30 @@ class Grid:
         return rows, cols
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where a recorder actually put a scan, reported by the recorder itself.
+
+    It can differ from what ScanFile asked for: a NeXus file held open by another
+    process diverts the scan to `<stem>_<ScanID>.h5`, an entry name already taken gets a
+    suffix. ScanHistory, the JSON packets, showscan and the web view read this instead
+    of recomputing names."""
+
+    path: Path
+    format: str
+    #: the NeXus entry holding the scan (`entry12`, `entry12_2`); "" for other formats
+    entry: str = ""
+    #: the scan's `#S` number in a SPEC file
+    scan_number: int | None = None
+    #: image files written beside it, as a path pattern (`{channel}`, `{point:05d}`)
+    images: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (ScanHistory, the JSON recorder's `data_desc`)."""
+        return {"path": str(self.path), "format": self.format, "entry": self.entry or None,
+                "scan_number": self.scan_number, "images": self.images or None}
+
+
 @dataclass(frozen=True)
 class ScanInfo:
     """Everything known about a scan before its first point."""
@@ -289,6 +313,8 @@ class ScanInfo:
     linked: tuple[LinkedFrames, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     grid: Grid | None = None
+    #: where the file recorders put this scan (set once they have started; see `Written`)
+    written: tuple[Written, ...] = ()
 
     def column(self, name: str) -> Column:
         for col in self.columns:

@@ -14,7 +14,6 @@ from macroserver.cli.completion import Catalogue, help_text, suggestions
 from macroserver.cli.console import terminal_width
 from macroserver.cli.exitcodes import EXIT_ERROR, EXIT_OK
 from macroserver.cli.showscan import (
-    NEXUS_SUFFIXES,
     OnlineScan,
     ShowScanError,
     default_png_path,
@@ -149,9 +148,9 @@ def _showscan(shell: Shell, args: list[str]) -> int:
         return EXIT_ERROR
     shell.console.lines(plot_text(data, _plot_width()).split("\n"))
     shell.console.note(f"Scan #{data.scan_id} read from {data.source}; plot written to {png}")
-    if data.source.lower().endswith(NEXUS_SUFFIXES) and data.scan_id is not None:
+    if data.nexus_entry:
         try:
-            frames = save_frame_pngs(Path(data.source), data.scan_id, png)
+            frames = save_frame_pngs(Path(data.source), data.nexus_entry, png)
         except (OSError, LookupError) as exc:
             shell.console.error(f"showscan: cannot read the detector frames: {exc}")
             return EXIT_ERROR

@@ -23,7 +23,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-NEXUS_SUFFIXES = (".h5", ".nxs", ".hdf5", ".nx5", ".hdf")
+from macroserver.datafiles import HDF5_SUFFIXES
+from macroserver.records import Written
+
 SPEC_SUFFIXES = (".dat", ".spec")
 NOT_COUNTERS = {"point_nb", "pt_no", "#pt no", "dt", "timestamp", "edf_nb"}
 MARKERS = "*+ox#@%&"
@@ -44,6 +46,7 @@ class ScanPlotData:
     x: list[float]
     series: dict[str, list[float]] = field(default_factory=dict)
     source: str = ""
+    nexus_entry: str = ""  # the entry read, when the source is a NeXus file
 
 
 # -- finding and reading a scan -------------------------------------------------------
@@ -62,16 +65,25 @@ def history_entry(env: dict[str, Any], scan_id: int | None) -> dict[str, Any]:
     raise ShowScanError(f"scan {scan_id} is not in ScanHistory (recent scans: {known})")
 
 
-def scan_files(entry: dict[str, Any]) -> list[Path]:
-    """The data files of a history entry, NeXus first, then SPEC."""
-    folder = entry.get("ScanDir") or ""
-    names = entry.get("ScanFile") or []
-    if isinstance(names, str):
-        names = [names]
-    paths = [Path(folder, name) for name in names]
-    nexus = [p for p in paths if p.suffix.lower() in NEXUS_SUFFIXES]
-    spec = [p for p in paths if p.suffix.lower() in SPEC_SUFFIXES]
-    return nexus + spec
+def scan_files(entry: dict[str, Any]) -> list[Written]:
+    """Where the scan of a history entry is, NeXus entries first, then SPEC scans: as
+    its recorders reported it (`written`), or, for an entry of a version before they
+    did, from ScanDir and ScanFile by their suffixes."""
+    number = int(entry.get("serialno", 0))
+    if isinstance(entry.get("written"), list):
+        found = [Written(Path(w["path"]), str(w.get("format", "")), w.get("entry") or "",
+                         w.get("scan_number"))
+                 for w in entry["written"] if isinstance(w, dict) and w.get("path")]
+    else:
+        names = entry.get("ScanFile") or []
+        paths = [Path(entry.get("ScanDir") or "", name)
+                 for name in ([names] if isinstance(names, str) else names)]
+        found = [Written(p, "NeXus", entry=f"entry{number}") for p in paths
+                 if p.suffix.lower() in HDF5_SUFFIXES]
+        found += [Written(p, "SPEC", scan_number=number) for p in paths
+                  if p.suffix.lower() in SPEC_SUFFIXES]
+    return ([w for w in found if w.entry]
+            + [w for w in found if not w.entry and w.scan_number is not None])
 
 
 def load_scan(env: dict[str, Any], scan_id: int | None = None) -> ScanPlotData:
@@ -84,15 +96,16 @@ def load_scan(env: dict[str, Any], scan_id: int | None = None) -> ScanPlotData:
             f"scan {number} was not saved to a NeXus or SPEC file "
             f"(ScanFile was {entry.get('ScanFile')!r}); set ScanDir and ScanFile to save scans")
     problems = []
-    for path in files:
+    for written in files:
+        path = written.path
         if not path.exists():
             problems.append(f"{path}: not found")
             continue
         try:
-            if path.suffix.lower() in NEXUS_SUFFIXES:
-                data = read_nexus(path, number, entry)
+            if written.entry:
+                data = read_nexus(path, number, entry, written.entry)
             else:
-                data = read_spec(path, number, entry)
+                data = read_spec(path, written.scan_number or number, entry)
         except ShowScanError as exc:
             problems.append(str(exc))
             continue
@@ -110,12 +123,14 @@ def _counters(candidates: Sequence[str], entry: dict[str, Any], x_name: str,
     return [c for c in candidates if c.lower() not in skip]
 
 
-def read_nexus(path: Path, scan_id: int, entry: dict[str, Any] | None = None) -> ScanPlotData:
+def read_nexus(path: Path, scan_id: int, entry: dict[str, Any] | None = None,
+               group_name: str = "") -> ScanPlotData:
+    """Scan `scan_id` from its NeXus entry `group_name` (by default `entry<scan_id>`)."""
     import h5py
 
     entry = entry or {}
     with h5py.File(path, "r", locking=False) as handle:
-        name = f"entry{scan_id}"
+        name = group_name or f"entry{scan_id}"
         if name not in handle:
             raise ShowScanError(f"{path}: no {name}")
         group = handle[name]
@@ -148,7 +163,7 @@ def read_nexus(path: Path, scan_id: int, entry: dict[str, Any] | None = None) ->
         if isinstance(title, bytes):
             title = title.decode()
     return ScanPlotData(scan_id, str(title), x_name, np.asarray(x, dtype=float).tolist(),
-                        series, str(path))
+                        series, str(path), name)
 
 
 def linked_detectors(entry: Any) -> list[str]:
@@ -157,19 +172,19 @@ def linked_detectors(entry: Any) -> list[str]:
     return [name for name in instrument if "frame_numbers" in instrument[name]]
 
 
-def save_frame_pngs(path: Path, scan_id: int, png: Path) -> list[tuple[str, Path]]:
-    """The last frame of each linked detector of the scan, read through the NeXus link,
-    written as `<png stem>_<detector>.png` beside the plot."""
+def save_frame_pngs(path: Path, group_name: str, png: Path) -> list[tuple[str, Path]]:
+    """The last frame of each linked detector of the scan in NeXus entry `group_name`,
+    read through the NeXus link, written as `<png stem>_<detector>.png` beside the plot."""
     import h5py
 
     from macroserver.web.images import png_image, read_frame
 
     with h5py.File(path, "r", locking=False) as handle:
-        entry = handle.get(f"entry{scan_id}")
+        entry = handle.get(group_name)
         names = linked_detectors(entry) if entry is not None else []
     written = []
     for name in names:
-        frame, _ = read_frame(str(path), scan_id, name, 1 << 62)
+        frame, _ = read_frame(str(path), group_name, name, 1 << 62)
         target = png.with_name(f"{png.stem}_{name}.png")
         target.write_bytes(png_image(frame)[0])
         written.append((name, target))

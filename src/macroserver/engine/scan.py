@@ -37,6 +37,7 @@ from macroserver.records import (
     ScanInfo,
     ScanMetadata,
     SnapshotValue,
+    Written,
 )
 from macroserver.streams import Level
 
@@ -189,7 +190,7 @@ class Scan:
         for path, fmt in selection.files:
             self.macro.output(f"Operation will be saved in {path} ({fmt})")
         status, reason = EndStatus.DONE, ""
-        manager.start(info)
+        info = manager.start(info)
         try:
             self.loop(group, manager, info.start_time)
         except MacroInterrupted as exc:
@@ -203,7 +204,7 @@ class Scan:
             end = ScanEnd(status, time.time(), self.points_done, reason, frames=counts)
             manager.end(end)
             publish_sidecar(server, info, end, manager.files_written(), self.listener)
-            self._remember(info, end, selection.files)
+            self._remember(info, end, selection.files, manager.written())
             return_free_memory()
         return end
 
@@ -254,14 +255,17 @@ class Scan:
             metadata=metadata,
         )
 
-    def _remember(self, info: ScanInfo, end: ScanEnd, files: list) -> None:
-        """Append the scan to `ScanHistory` (the last 20), as Sardana does."""
+    def _remember(self, info: ScanInfo, end: ScanEnd, files: list,
+                  written: list[Written]) -> None:
+        """Append the scan to `ScanHistory` (the last 20), as Sardana does, with where
+        the recorders actually wrote it (`written`: file, NeXus entry, SPEC scan number)."""
         entry = {
             "serialno": info.scan_id, "title": info.title, "startts": info.start_time,
             "endts": end.end_time, "endstatus": str(end.status), "points": end.points,
             "ScanDir": str(info.scan_dir) if info.scan_dir else None,
             "ScanFile": [path.name for path, _ in files],
             "channels": list(info.counters),
+            "written": [w.to_dict() for w in written],
         }
         try:
             self.macro.env.modify("ScanHistory", lambda history: [

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from macroserver.datafiles import FilePolicy
-from macroserver.records import Point, PointBlock, ScanEnd, ScanInfo
+from macroserver.records import Point, PointBlock, ScanEnd, ScanInfo, Written
 from macroserver.streams import Level, MacroListener, NullListener
 
 
@@ -82,10 +82,17 @@ class Recorder:
     def end(self, end: ScanEnd) -> None:
         """Always called last, also after a failure of this recorder (to close files)."""
 
+    def written(self) -> list[Written]:
+        """Where this recorder put the scan, as it actually did; asked once `start` has
+        returned (the live recorders and the JSON `ref` get it) and after `end` (the
+        ScanHistory). A file recorder that writes elsewhere than `context.path`, or
+        names its part of the file, overrides it."""
+        path = self.context.path
+        return [Written(path, self.format_name)] if path is not None and path.is_file() else []
+
     def files_written(self) -> list[tuple[Path, str]]:
         """(path, format) of every file this scan went to, for the catalogue sidecar."""
-        path = self.context.path
-        return [(path, self.format_name)] if path is not None and path.is_file() else []
+        return [(w.path, w.format) for w in self.written() if w.path.is_file()]
 
 
 def ensure_parent(path: Path, policy: FilePolicy) -> None:

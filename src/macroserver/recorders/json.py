@@ -18,14 +18,21 @@ import orjson
 from macroserver import strictjson
 from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext
-from macroserver.records import Column, LinkedFrames, Point, PointBlock, Role, ScanEnd, ScanInfo
+from macroserver.records import (
+    Column,
+    LinkedFrames,
+    Point,
+    PointBlock,
+    Role,
+    ScanEnd,
+    ScanInfo,
+    Written,
+)
 
 SCHEMA_VERSION = 1
 CODEC = "utf8_json"
 #: Largest 1D column sent inline; above it (and for every 2D column) a description is sent.
 MAX_INLINE_VALUES = 1024
-#: Data-file extensions preferred as the `ref` of described arrays (they hold every point).
-_REF_PREFERRED = (".h5", ".nxs", ".hdf5")
 
 
 def encode(packet: dict[str, Any]) -> bytes:
@@ -41,13 +48,10 @@ def encode_block(packet: dict[str, Any]) -> bytes:
         return encode(packet)
 
 
-def data_ref(info: ScanInfo) -> str | None:
-    """The data file that holds arrays not sent inline (a NeXus file if any), or None."""
-    if not info.scan_files:
-        return None
-    name = next((f for f in info.scan_files if f.lower().endswith(_REF_PREFERRED)),
-                info.scan_files[0])
-    return str(info.scan_dir / name) if info.scan_dir is not None else name
+def data_ref(info: ScanInfo) -> Written | None:
+    """Where the arrays not sent inline are: the NeXus entry if a recorder writes one,
+    else the first file written, else None (as the recorders reported, `info.written`)."""
+    return next((w for w in info.written if w.entry), next(iter(info.written), None))
 
 
 def _is_inline(column: Column) -> bool:
@@ -74,14 +78,15 @@ class JsonRecorder(Recorder):
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)
         self._info: ScanInfo | None = None
-        self._ref: str | None = None
+        self._ref: dict[str, Any] = {"ref": None}
         self._getters: list[tuple[str, Callable[[Point], Any]]] = []
         self._columns: tuple[Column, ...] = ()
         self._blocks = True
 
     def start(self, info: ScanInfo) -> None:
         self._info = info
-        self._ref = data_ref(info)
+        ref = data_ref(info)
+        self._ref = {"ref": str(ref.path), "entry": ref.entry or None} if ref else {"ref": None}
         self._columns = info.columns
         self._getters = [(c.name, self._getter(c)) for c in info.columns]
         self._blocks = self.context.env.get("JsonRecordBlocks", True) is not False
@@ -163,7 +168,7 @@ class JsonRecorder(Recorder):
 
     def _describe(self, value: Any, column: Column) -> dict[str, Any]:
         shape = value.shape if isinstance(value, np.ndarray) else column.shape
-        return {"shape": list(shape), "ref": self._ref}
+        return {"shape": list(shape), **self._ref}
 
     def _data_desc(self, info: ScanInfo) -> dict[str, Any]:
         reference = info.ref_motors[0] if info.ref_motors else None
@@ -193,6 +198,7 @@ class JsonRecorder(Recorder):
             "metadata": info.metadata.to_dict(),
             "snapshot": [snapshot_record(item) for item in info.snapshot],
             "linked_frames": [_linked(lk) for lk in info.linked],
+            "written": [w.to_dict() for w in info.written],
         }
 
     def _send(self, kind: str, data: dict[str, Any],

@@ -10,17 +10,17 @@ seconds is declared hung and left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from macroserver.errors import MacroServerError
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.recorders.registry import Selection
-from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo
+from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo, Written
 from macroserver.streams import Level, MacroListener
 
 #: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
@@ -42,8 +42,29 @@ class RecorderFailed(MacroServerError):
     reason = "RecorderFailed"
 
 
+#: What goes through a recorder's queue, in this order: one ScanInfo, Points and
+#: PointBlocks, one ScanEnd.
+Item = ScanInfo | Point | PointBlock | ScanEnd
+
+
+def _where(item: Item) -> str:
+    """Where in the scan a recorder failed, for the message."""
+    if type(item) is Point:
+        return f"at point {item.index}"
+    if type(item) is PointBlock:
+        return f"at points {item.first}-{item.first + len(item) - 1}"
+    return "at scan start" if isinstance(item, ScanInfo) else "at scan end"
+
+
 class _Worker:
-    """One recorder, its queue and its thread."""
+    """One recorder, its queue and its thread.
+
+    The scan's thread puts items and reads `failure`; the recorder's thread handles
+    them. `failure` is set once, under `_lock`, by whichever thread sees it first;
+    `_unflushed` is written by the recorder's thread only, under the queue's
+    `all_tasks_done` condition that `wait_idle` waits on. `waits` (how often the scan
+    found the queue full and had to wait) is the scan thread's own.
+    """
 
     def __init__(self, recorder: Recorder, critical: bool, listener: MacroListener,
                  max_points: int | None = None) -> None:
@@ -52,11 +73,37 @@ class _Worker:
         self.critical = critical
         self.listener = listener
         size = type(recorder).queue_size
-        self.queue: queue.Queue[Any] = queue.Queue(
+        self.queue: queue.Queue[Item] = queue.Queue(
             maxsize=max(1, min(size, max_points) if max_points else size))
-        self.failure: str | None = None
-        self.dirty = False  # handled items not flushed yet
+        self.waits = 0
+        self._lock = threading.Lock()
+        self._failure: str | None = None
+        self._idle = self.queue.all_tasks_done
+        self._unflushed = False  # handled items not flushed yet
         self.thread = threading.Thread(target=self._loop, name=f"recorder-{self.name}", daemon=True)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the recorder was disabled (None while it works)."""
+        return self._failure
+
+    @property
+    def writes_file(self) -> bool:
+        return self.recorder.context.path is not None
+
+    def _set_failure(self, text: str) -> bool:
+        """Record the first failure; False if the recorder had failed already."""
+        with self._lock:
+            if self._failure is not None:
+                return False
+            self._failure = text
+            return True
+
+    def _set_unflushed(self, value: bool) -> None:
+        with self._idle:
+            self._unflushed = value
+            if not value:
+                self._idle.notify_all()
 
     def _loop(self) -> None:
         handle, flush = self._handle, self.recorder.flush
@@ -66,79 +113,85 @@ class _Worker:
         buffering = type(self.recorder).flush is not Recorder.flush
         flushed_at = 0.0
         while True:
-            if self.dirty:
+            if self._unflushed:
                 wait = flushed_at + FLUSH_GAP - time.monotonic()
                 try:
                     item = get(timeout=wait) if wait > 0 else get_nowait()
                 except queue.Empty:
-                    if self.failure is None:
+                    if self._failure is None:
                         try:
                             flush()
                         except Exception as exc:
-                            self._fail(None, exc)
-                    self.dirty = False
+                            self._fail("writing buffered points", exc, close=True)
+                    self._set_unflushed(False)
                     flushed_at = time.monotonic()
                     continue
             else:
                 item = get()
-            if self.failure is None:
+            if self._failure is None:
                 try:
                     handle(item)
-                    self.dirty = buffering and not isinstance(item, ScanEnd)
+                    if buffering and not self._unflushed and not isinstance(item, ScanEnd):
+                        self._set_unflushed(True)
                 except Exception as exc:  # isolate: report, close, disable
-                    self._fail(item, exc)
+                    self._fail(_where(item), exc, close=not isinstance(item, ScanEnd))
             self.queue.task_done()
             if isinstance(item, ScanEnd):
                 return
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until every item put so far was handled; False on timeout."""
+    def wait_idle(self, timeout: float, flushed: bool = True) -> bool:
+        """Wait until every item put so far was handled (and, if `flushed`, flushed);
+        False on timeout."""
         deadline = time.monotonic() + timeout
-        done = self.queue.all_tasks_done
-        with done:
-            while (self.queue.unfinished_tasks or self.dirty) and self.failure is None:
+        with self._idle:
+            while ((self.queue.unfinished_tasks or flushed and self._unflushed)
+                   and self._failure is None):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self.thread.is_alive():
                     return False
-                done.wait(min(remaining, 0.1))
+                self._idle.wait(min(remaining, 0.1))
         return True
 
-    def _handle(self, item: Any) -> None:
+    def _handle(self, item: Item) -> None:
         if type(item) is Point:
             self.recorder.record(item)
         elif type(item) is PointBlock:
             self.recorder.record_block(item)
         elif isinstance(item, ScanInfo):
             self.recorder.start(item)
-        else:
+        elif isinstance(item, ScanEnd):
             self.recorder.end(item)
 
-    def _fail(self, item: Any, exc: Exception) -> None:
-        where = f"at point {item.index}" if type(item) is Point else (
-            f"at points {item.first}-{item.first + len(item) - 1}"
-            if type(item) is PointBlock else
-            "at scan start" if isinstance(item, ScanInfo) else
-            "writing buffered points" if item is None else "at scan end")
-        path = getattr(self.recorder.context, "path", None)
+    def _fail(self, where: str, exc: Exception, close: bool) -> None:
+        path = self.recorder.context.path
         name = f"{self.name} ({path})" if path is not None else self.name
-        self.failure = f"recorder {name} failed {where}: {type(exc).__name__}: {exc}"
+        failure = f"recorder {name} failed {where}: {type(exc).__name__}: {exc}"
+        if not self._set_failure(failure):
+            return
         consequence = "the scan stops" if self.critical else "it is disabled for this scan"
-        self.listener.message(Level.ERROR, f"{self.failure}; {consequence}")
-        if not isinstance(item, ScanEnd):
+        self.listener.message(Level.ERROR, f"{failure}; {consequence}")
+        if close:
             try:
-                self.recorder.end(ScanEnd(EndStatus.FAILED, time.time(), -1, self.failure))
+                self.recorder.end(ScanEnd(EndStatus.FAILED, time.time(), -1, failure))
             except Exception as close_exc:
                 self.listener.message(
                     Level.ERROR, f"recorder {self.name} could not close cleanly: {close_exc}")
 
-    def put(self, item: Any, hang_timeout: float) -> None:
+    def put(self, item: Item, hang_timeout: float) -> None:
+        """Queue `item`; when the queue is full, count it and wait up to `hang_timeout`,
+        then declare the recorder hung."""
+        try:
+            self.queue.put_nowait(item)
+            return
+        except queue.Full:
+            self.waits += 1
         try:
             self.queue.put(item, timeout=hang_timeout)
         except queue.Full:
-            self.failure = (
-                f"recorder {self.name} took no data for {hang_timeout:g} s (hung?)")
-            self.listener.message(
-                Level.ERROR, f"{self.failure}; it is disabled for this scan")
+            if self._set_failure(f"recorder {self.name} took no data for {hang_timeout:g} s "
+                                 "(hung?)"):
+                self.listener.message(Level.ERROR, f"{self._failure}; it is disabled for "
+                                      "this scan")
 
 
 class RecorderManager:
@@ -173,13 +226,42 @@ class RecorderManager:
             return
         self._workers.append(_Worker(recorder, critical, self._listener, max_points))
 
-    def start(self, info: ScanInfo) -> None:
+    def start(self, info: ScanInfo) -> ScanInfo:
+        """Start every recorder: the file recorders first, then the others (the table,
+        the JSON stream) with `info.written` saying where the files went. Returns that
+        info (the engine passes it on)."""
         max_points = max(2, MAX_QUEUE_BYTES // max(1, point_bytes(info)))
         for cls, context in self._selection.chosen:
             self._create(cls, context, max_points)
-        for worker in self._workers:
+        files = [worker for worker in self._workers if worker.writes_file]
+        for worker in files:
             worker.thread.start()
             worker.put(info, self._hang_timeout)
+        deadline = time.monotonic() + self._hang_timeout
+        for worker in files:
+            worker.wait_idle(max(0.0, deadline - time.monotonic()), flushed=False)
+        info = dataclasses.replace(info, written=tuple(self._written(files)))
+        for worker in self._workers:
+            if not worker.writes_file:
+                worker.thread.start()
+                worker.put(info, self._hang_timeout)
+        return info
+
+    def _written(self, workers: list[_Worker]) -> list[Written]:
+        written: list[Written] = []
+        for worker in workers:
+            if worker.failure is None:
+                try:
+                    written += worker.recorder.written()
+                except Exception as exc:
+                    self._listener.message(
+                        Level.WARNING, f"recorder {worker.name} cannot say what it wrote: "
+                        f"{type(exc).__name__}: {exc}")
+        return written
+
+    def written(self) -> list[Written]:
+        """Where the recorders that finished put the scan (after `end`)."""
+        return self._written([w for w in self._workers if not w.thread.is_alive()])
 
     def record(self, point: Point) -> None:
         for worker in self._workers:
@@ -223,17 +305,28 @@ class RecorderManager:
         return files
 
     def end(self, end: ScanEnd) -> None:
-        """Deliver `end` to every recorder and wait until they have all finished."""
+        """Deliver `end` to every recorder and wait until they have all finished; say
+        which recorders held the scan back (their queue was full) and how often."""
         deadline = time.monotonic() + self._hang_timeout
+        waiting = []
         for worker in self._workers:
             if worker.thread.is_alive():
                 try:
                     worker.queue.put(end, timeout=max(0.1, deadline - time.monotonic()))
+                    waiting.append(worker)
                 except queue.Full:
-                    pass
-        for worker in self._workers:
+                    self._listener.message(
+                        Level.ERROR, f"recorder {worker.name} did not finish within "
+                        f"{self._hang_timeout:g} s (its queue stayed full, it did not get the "
+                        "end of the scan); its file may be incomplete")
+        for worker in waiting:
             worker.thread.join(timeout=max(0.1, deadline - time.monotonic()))
             if worker.thread.is_alive():
                 self._listener.message(
                     Level.ERROR, f"recorder {worker.name} did not finish within "
                     f"{self._hang_timeout:g} s; its file may be incomplete")
+        for worker in self._workers:
+            if worker.waits:
+                self._listener.message(
+                    Level.DEBUG, f"recorder {worker.name} held the scan back {worker.waits} "
+                    f"times (its queue of {worker.queue.maxsize} items was full)")

@@ -38,6 +38,7 @@ from macroserver.records import (
     Role,
     ScanEnd,
     ScanInfo,
+    Written,
 )
 from macroserver.streams import Level
 
@@ -509,10 +510,13 @@ class NexusRecorder(Recorder):
                 "keeps its planned length, frame_saved flags the frames that hold data")
 
 
-    def files_written(self) -> list[tuple[Path, str]]:
-        """The file the scan went to (another one when the configured one was in use)."""
+    def written(self) -> list[Written]:
+        """The file the scan went to (another one when the configured one was in use)
+        and its entry (`entry<ID>_<n>` when `entry<ID>` was taken)."""
         path = self._path
-        return [(path, self.format_name)] if path is not None and path.is_file() else []
+        if path is None or not path.is_file():
+            return []
+        return [Written(path, self.format_name, entry=self._entry_name.lstrip("/"))]
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:

@@ -26,7 +26,15 @@ from macroserver.metadata.sidecar import plain, snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
 from macroserver.recorders.names import make_unique
-from macroserver.records import LinkedFrames, Point, PointBlock, Role, ScanEnd, ScanInfo
+from macroserver.records import (
+    LinkedFrames,
+    Point,
+    PointBlock,
+    Role,
+    ScanEnd,
+    ScanInfo,
+    Written,
+)
 
 #: Non-finite values as written (silx/PyMca would read `nan`/`inf` as 0).
 NONFINITE_TEXT = {
@@ -155,6 +163,7 @@ class SpecRecorder(Recorder):
         self._file: TextIO | None = None
         self._edf: EdfWriter | None = None
         self._edf_files: list[Path] = []
+        self._scan_number: int | None = None  # the #S line once written
         self._noted_nonfinite = False
 
     def start(self, info: ScanInfo) -> None:
@@ -187,6 +196,7 @@ class SpecRecorder(Recorder):
         if not size:
             policy.apply(path)
         self._write("".join(parts))
+        self._scan_number = info.scan_id
 
     def _start_edf_motors(self, info: ScanInfo) -> None:
         """All motors for the EDF headers: start positions, scanned ones updated per point."""
@@ -316,6 +326,14 @@ class SpecRecorder(Recorder):
         finally:
             self._file.close()
             self._file = None
+
+    def written(self) -> list[Written]:
+        """The SPEC file, the scan's `#S` number and where its EDF images go."""
+        path = self.context.path
+        if path is None or not path.is_file() or self._scan_number is None:
+            return []
+        images = str(self._edf.folder / self._edf.pattern) if self._edf is not None else ""
+        return [Written(path, self.format_name, scan_number=self._scan_number, images=images)]
 
     def files_written(self) -> list[tuple[Path, str]]:
         """The SPEC file and the EDF images of this scan."""

@@ -7,13 +7,12 @@ browsers; they know nothing of Tango or threads (the hub calls them under its lo
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from typing import Any
 
 from macroserver.packets import per_point
-from macroserver.web.images import HDF5_SUFFIXES, FrameRequest
+from macroserver.web.images import FrameRequest
 from macroserver.web.messages import Message
 
 OUTPUT_LINES = 200
@@ -123,10 +122,11 @@ class DoorModel:
         if not images:
             return messages, False
         column, ref = next(iter(images.items()))
-        serialno = self.scan["desc"].get("serialno")
-        path = (self._nexus_file() if "dataset" in ref else ref.get("ref")) or ""
-        if path.lower().endswith(HDF5_SUFFIXES):
-            self.image_pending = self.image_request = FrameRequest(path, serialno, column,
+        # a linked frame is read from the NeXus entry, through its link
+        path, entry = self._nexus_entry() if "dataset" in ref else (
+            ref.get("ref") or "", ref.get("entry") or "")
+        if path and entry:
+            self.image_pending = self.image_request = FrameRequest(path, entry, column,
                                                                    int(point_nb))
             return messages, True
         if self.image is None or self.image.get("column") != column:
@@ -136,12 +136,11 @@ class DoorModel:
             messages.append({"kind": "image", "door": self.name, "image": self.image})
         return messages, False
 
-    def _nexus_file(self) -> str:
-        """The scan's NeXus file (a linked frame is read from it, through the link)."""
+    def _nexus_entry(self) -> tuple[str, str]:
+        """The scan's NeXus file and entry, as the recorder reported them ("" if none)."""
         assert self.scan is not None
-        desc = self.scan["desc"]
-        names = [n for n in desc.get("scanfile") or [] if n.lower().endswith(HDF5_SUFFIXES)]
-        return os.path.join(desc.get("scandir") or "", names[0]) if names else ""
+        written = [w for w in self.scan["desc"].get("written") or [] if w.get("entry")]
+        return (written[0]["path"], written[0]["entry"]) if written else ("", "")
 
     def apply_frame(self, image: dict[str, Any], png: bytes) -> list[Message]:
         """A frame read (`images.frame_png`); a failed read keeps the last good frame."""

@@ -13,14 +13,14 @@ import numpy as np
 from macroserver.wire import error_text
 
 IMAGE_MAX_SIDE = 512  # larger frames are decimated before encoding
-HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".nx5")
 
 
 class FrameRequest(NamedTuple):
-    """Which frame to show: `column`'s frame of point `point_nb` in scan `serialno`."""
+    """Which frame to show: `column`'s frame of point `point_nb` in NeXus entry `entry`
+    of the file at `path` (as the NeXus recorder reported them)."""
 
     path: str
-    serialno: Any
+    entry: str
     column: str
     point_nb: int
 
@@ -66,7 +66,7 @@ def png_image(frame: np.ndarray) -> tuple[bytes, float | None, float | None]:
     return png, lo, hi
 
 
-def read_frame(path: str, serialno: Any, column: str, point_nb: int
+def read_frame(path: str, entry: str, column: str, point_nb: int
                ) -> tuple[np.ndarray, int]:
     """The frame of `point_nb` (or the newest one flushed before it) from a NeXus file:
     from the column's dataset, or for a self-saving detector (whose column holds frame
@@ -80,11 +80,11 @@ def read_frame(path: str, serialno: Any, column: str, point_nb: int
     from macroserver.recorders.nexus import nexus_name
 
     with h5py.File(path, "r", swmr=True, locking=False) as f:
-        measurement = f[f"entry{serialno}/measurement"]
+        measurement = f[f"{entry}/measurement"]
         name = column if column in measurement else nexus_name(column, column)
         dataset = measurement[name]
         rows = dataset.shape[0]  # points recorded
-        linked = f.get(f"entry{serialno}/instrument/{name}/data")
+        linked = f.get(f"{entry}/instrument/{name}/data")
         if dataset.ndim == 1 and isinstance(linked, h5py.Dataset) and linked.ndim == 3:
             dataset = linked  # a self-saving detector: its frames through the link
         if rows == 0:
