@@ -137,6 +137,8 @@ class MeasurementGroup:
     """Channels that count together, one of them the timer.
 
     It works with any `Channel` implementation: start all, wait for all, read all.
+    `members` are all the configured channels; `channels` the enabled ones, which a scan
+    acquires (all of them until `configure` chooses fewer, as Sardana's expconf does).
     """
 
     def __init__(self, name: str, channels: list[Channel], timer: str) -> None:
@@ -144,9 +146,33 @@ class MeasurementGroup:
         if timer not in names:
             raise ValueError(f"measurement group {name}: timer {timer!r} is not one of {names}")
         self.name = name
-        # the timer first, as Sardana orders a group's columns
-        self.channels = sorted(channels, key=lambda c: c.name != timer)
+        self.members: tuple[Channel, ...] = tuple(channels)
         self.timer = timer
+        self.channels = self._timer_first(channels, timer)
+
+    @staticmethod
+    def _timer_first(channels: list[Channel], timer: str) -> list[Channel]:
+        # the timer first, as Sardana orders a group's columns
+        return sorted(channels, key=lambda c: c.name != timer)
+
+    def configure(self, timer: str, enabled: list[str]) -> None:
+        """Choose the timer and the enabled channels (names of members; the timer among
+        them). Nothing changes when the choice is refused."""
+        members = {c.name: c for c in self.members}
+        unknown = [n for n in enabled if n not in members]
+        if unknown:
+            raise ValueError(f"measurement group {self.name}: {unknown} are not members "
+                             f"(members: {list(members)})")
+        if timer not in enabled:
+            raise ValueError(f"measurement group {self.name}: the timer {timer!r} must be "
+                             f"an enabled channel")
+        chosen = [c for c in self.members if c.name in enabled]
+        self.timer, self.channels = timer, self._timer_first(chosen, timer)
+
+    def frozen(self) -> "MeasurementGroup":
+        """A copy with the channels enabled now, so that a scan keeps its columns even if
+        the group is reconfigured while it runs."""
+        return MeasurementGroup(self.name, list(self.channels), self.timer)
 
     def start(self, integration_time: float) -> None:
         for channel in self.channels:

@@ -96,6 +96,7 @@ class TangoMotor:
     def __init__(self, name: str, device: str, attribute: str = "Position",
                  limits: tuple[float, float] | None = None, unit: str | None = None) -> None:
         self.name = name
+        self.device = device
         self.attribute = attribute
         self._target = f"{device}/{attribute}"
         self._device = _TangoDevice(f"motor {name}", device)
@@ -190,6 +191,7 @@ class TangoChannel:
         self.name = name
         self.kind = role
         self.label = label or name
+        self.device = device
         self.attribute = attribute
         self.start_command = start_command
         self.stop_command = stop_command

@@ -71,7 +71,8 @@ class ScanPlan:
 
 
 def active_measurement_group(macro: "Macro") -> MeasurementGroup:
-    """The group named by `ActiveMntGrp`; the first one (and say so) when it is unset."""
+    """The group named by `ActiveMntGrp` (the first one, and say so, when it is unset), with
+    the channels enabled now: a macro keeps them even if the group is reconfigured."""
     name = macro.env.get("ActiveMntGrp")
     groups = macro.pool.measurement_groups
     if name is None:
@@ -82,7 +83,7 @@ def active_measurement_group(macro: "Macro") -> MeasurementGroup:
         macro.info(f"ActiveMntGrp not defined. Using {name}")
     if not isinstance(name, str):
         raise EnvError(f"ActiveMntGrp must be the name of a measurement group, not {name!r}")
-    return macro.pool.measurement_group(name)
+    return macro.pool.measurement_group(name).frozen()
 
 
 def scan_columns(motors: Sequence[Motor], group: MeasurementGroup) -> tuple[Column, ...]:

@@ -212,17 +212,21 @@ def start_device_server(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
-    waiting = devices
     while True:
-        waiting = [device for device in waiting if not device_answers(tango_host, device)]
-        if not waiting:
+        # a server may add devices while it starts (ours: one per simulated element), so
+        # it is up once it says it is ready and every device registered then answers
+        ready = READY_LINE in log_path.read_text(errors="replace")
+        waiting = [device for device in _server_devices(db, full_name)
+                   if not device_answers(tango_host, device)]
+        if ready and not waiting:
             return process
         if process.poll() is not None:
             reason = f"it exited with code {process.returncode}"
             break
         if time.monotonic() >= deadline:
             stop_process(process)
-            reason = f"{', '.join(waiting)} did not answer within {timeout} s"
+            reason = (f"{', '.join(waiting)} did not answer within {timeout} s" if waiting
+                      else f"it did not say {READY_LINE!r} within {timeout} s")
             break
         time.sleep(POLL_INTERVAL)
     raise RuntimeError(

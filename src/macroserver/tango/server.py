@@ -26,6 +26,9 @@ from macroserver.env import Environment, default_env_path
 from macroserver.errors import EnvError, MacroServerError
 from macroserver.streams import Level
 from macroserver.tango.events import EventPump
+from macroserver.tango.element_export import export_elements
+from macroserver.tango.faults import throw as _throw
+from macroserver.tango.pool_devices import POOL_DEVICE_CLASSES
 from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
 MAX_MESSAGES = 512
@@ -42,13 +45,6 @@ DOOR_STATES = {
     DoorState.STANDBY: DevState.STANDBY,
     DoorState.ALARM: DevState.ALARM,
 }
-
-
-def _throw(exc: Exception, origin: str) -> None:
-    """Re-raise as a DevFailed whose reason and description name the problem."""
-    reason = getattr(exc, "reason", type(exc).__name__)
-    # (PyTango sends an exception's description as UTF-8 already)
-    tango.Except.throw_exception(reason, str(exc), origin)
 
 
 def _json(value: Any) -> bytes:
@@ -378,4 +374,5 @@ def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = No
     # this many queued events per subscriber ZMQ silently drops them (Tango's default is
     # 1000, less than one 1,000-point scan). The facility may set its own value.
     os.environ.setdefault("TANGO_DS_EVENT_BUFFER_HWM", str(EVENT_BUFFER_HWM))
-    tango.server.run((MacroServer, Door), args=args)
+    tango.server.run((MacroServer, Door, *POOL_DEVICE_CLASSES), args=args,
+                     post_init_callback=export_elements)

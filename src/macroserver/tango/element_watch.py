@@ -1,0 +1,68 @@
+"""Change events of element devices, whoever moves the element.
+
+A motor moved by a macro never passes through its Tango device, so the device cannot
+push events when it is written to: one thread per server looks at every watched device
+ten times a second and lets each push what changed (State, Position while moving).
+Looking costs a position read per motor; nothing is pushed while nothing changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+import tango
+
+PERIOD = 0.1  # seconds between looks: Sardana's motors report positions at about this rate
+log = logging.getLogger(__name__)
+
+
+class Watched(Protocol):
+    def push_changes(self) -> None:
+        """Push change events for what changed since the last call."""
+
+
+class ElementWatch:
+    """The thread that calls `push_changes` of every watched device, in turn."""
+
+    def __init__(self, period: float = PERIOD) -> None:
+        self._period = period
+        self._devices: list[Watched] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, device: Watched) -> None:
+        with self._lock:
+            self._devices.append(device)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="element-events",
+                                                 daemon=True)
+                self._thread.start()
+
+    def discard(self, device: Watched) -> None:
+        with self._lock:
+            if device in self._devices:
+                self._devices.remove(device)
+
+    def look_now(self) -> None:
+        """Look at once (a move just started), not at the next period."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        with tango.EnsureOmniThread():
+            while True:
+                self._wake.wait(self._period)
+                self._wake.clear()
+                with self._lock:
+                    devices = list(self._devices)
+                for device in devices:
+                    try:
+                        device.push_changes()
+                    except Exception:  # one failing device must not silence the others
+                        log.exception("cannot push the events of %s", device)
+
+
+WATCH = ElementWatch()
+"""The watch of this server process."""

@@ -1,0 +1,126 @@
+"""Which Tango device each element of the pool is, and how Sardana's clients see it.
+
+Simulated motors, channels and every measurement group are served by our own device
+server (`pool_devices.py`) as `motor/<instance>/<name>`, `expchan/<instance>/<name>` and
+`mntgrp/<instance>/<name>`; Tango-backed motors and channels already are devices and keep
+their own names. Sardana's clients find both through the `Elements` entries built here
+(name, full_name, type, interfaces, source), the facts of Sardana's element serialisation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from macroserver.elements.pool import Pool
+from macroserver.records import Role
+
+#: Sardana's element type of each channel kind (also the Tango class we serve it with).
+#: A self-saving detector's value is the number of its last frame: a scalar, so a counter.
+CHANNEL_TYPES = {Role.TIMER: "CTExpChannel", Role.COUNTER: "CTExpChannel",
+                 Role.SPECTRUM: "OneDExpChannel", Role.IMAGE: "TwoDExpChannel",
+                 Role.FRAME: "CTExpChannel"}
+DEVICE_DOMAINS = {"Motor": "motor", "CTExpChannel": "expchan", "OneDExpChannel": "expchan",
+                  "TwoDExpChannel": "expchan", "MeasurementGroup": "mntgrp"}
+_COMMON = ["Object", "PoolObject", "Element", "PoolElement"]
+#: Sardana's expanded interface names of each type (spock and Taurus select by them).
+INTERFACES = {
+    "Motor": [*_COMMON, "Moveable", "Acquirable", "Motor"],
+    "CTExpChannel": [*_COMMON, "Acquirable", "ExpChannel", "Countable", "CTExpChannel"],
+    "OneDExpChannel": [*_COMMON, "Acquirable", "ExpChannel", "Countable", "OneDExpChannel"],
+    "TwoDExpChannel": [*_COMMON, "Acquirable", "ExpChannel", "Countable", "TwoDExpChannel"],
+    "MeasurementGroup": [*_COMMON, "Countable", "MeasurementGroup"],
+}
+#: Tango device name members we can give: letters, digits and _ . + -
+_MEMBER = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+@dataclass(frozen=True)
+class PoolElement:
+    """One element as a Tango device: ours (`served`) or its own."""
+
+    name: str
+    type: str  # Sardana's element type; the Tango class of the devices we serve
+    device: str  # device name, without tango://host:port
+    attribute: str  # the attribute holding its value ("" for a measurement group)
+    served: bool
+    #: attribute -> Tango attribute properties (unit, limits) of a device we serve
+    attribute_properties: dict[str, dict[str, list[str]]] = field(default_factory=dict,
+                                                                  compare=False)
+
+    def full_name(self, tango_host: str) -> str:
+        return f"tango://{tango_host}/{self.device}"
+
+    def sardana_entry(self, tango_host: str, macro_server: str) -> dict[str, Any]:
+        """The element as Sardana's `Elements` lists it."""
+        full_name = self.full_name(tango_host)
+        entry: dict[str, Any] = {
+            "name": self.name, "full_name": full_name, "id": full_name, "type": self.type,
+            "interfaces": INTERFACES[self.type], "manager": macro_server,
+            "pool": macro_server, "parent": macro_server,
+        }
+        if self.attribute:
+            entry["source"] = f"{full_name}/{self.attribute}"
+        return entry
+
+
+def served_device_name(element_type: str, instance: str, name: str) -> str:
+    return f"{DEVICE_DOMAINS[element_type]}/{instance}/{name}"
+
+
+def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[str]]:
+    """Every element of `pool` with its device, and a note for each one that cannot be
+    served (a name Tango does not take as a device member)."""
+    elements: list[PoolElement] = []
+    problems: list[str] = []
+
+    def served(name: str, element_type: str, attribute: str,
+               properties: dict[str, list[str]]) -> None:
+        if not _MEMBER.match(name):
+            problems.append(f"{name}: not served as a Tango device (a device name takes "
+                            f"only letters, digits and _ . + -)")
+            return
+        device = served_device_name(element_type, instance, name)
+        elements.append(PoolElement(name, element_type, device, attribute, True,
+                                    {attribute: properties} if attribute else {}))
+
+    for motor in pool.motors.values():
+        if own_device(motor):
+            elements.append(PoolElement(motor.name, "Motor", motor.device,
+                                        _attribute_of(motor), False))
+        else:
+            served(motor.name, "Motor", "Position", _position_properties(motor))
+    for channel in pool.channels.values():
+        element_type = CHANNEL_TYPES[channel.kind]
+        if own_device(channel):
+            elements.append(PoolElement(channel.name, element_type, channel.device,
+                                        _attribute_of(channel), False))
+        else:
+            served(channel.name, element_type, "Value", {"unit": [channel.unit]})
+    for group in pool.measurement_groups.values():
+        served(group.name, "MeasurementGroup", "", {})
+    return elements, problems
+
+
+def own_device(element: Any) -> bool:
+    """Tango-backed elements (Tango motors and channels, Lima detectors) name their
+    device in `device`."""
+    return isinstance(getattr(element, "device", None), str)
+
+
+def _attribute_of(element: Any) -> str:
+    """The attribute a Tango-backed element reads ("" when it reads several)."""
+    return str(getattr(element, "attribute", "")).rpartition("/")[2]
+
+
+def _position_properties(motor: Any) -> dict[str, list[str]]:
+    """Unit and limits of a motor's Position (a side without a limit has no value)."""
+    low, high = motor.limits()
+    properties = {"unit": [motor.unit]}
+    if math.isfinite(low):
+        properties["min_value"] = [repr(low)]
+    if math.isfinite(high):
+        properties["max_value"] = [repr(high)]
+    return properties
