@@ -200,14 +200,30 @@ def test_detector_that_saved_fewer_frames_is_flagged_not_zero(tmp_path):
         assert "4 points have no saved frame" in f["entry1/det_frames/data"][()].decode()
 
 
+HOLDER = """
+import sys, time, h5py
+f = h5py.File(sys.argv[1], "r", libver="latest", swmr=True)
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
 @pytest.mark.parametrize("how", ["stop", "abort"])
 def test_stop_or_abort_mid_scan_fits_the_dataset_to_the_points_done(tmp_path, how):
     core, data = scan_core(tmp_path, rate=100)  # 10 ms a frame: 2 s for the whole scan
     runner = MacroRunner(core, Collect())
     runner.start("ascan m1 0 1 199 0")
     wait_for(lambda: (data / "scan_scan1" / "det_0002.h5").exists())
-    getattr(runner, how)()
-    outcome = runner.wait(10)
+    viewer = subprocess.Popen(  # a live viewer holds the file while the scan ends
+        [sys.executable, "-c", HOLDER, str(data / "scan.h5")], stdout=subprocess.PIPE,
+        text=True)
+    try:
+        assert viewer.stdout is not None and viewer.stdout.readline() == "holding\n"
+        getattr(runner, how)()
+        outcome = runner.wait(10)
+    finally:
+        viewer.kill()
+        viewer.wait()
     assert outcome is not None and outcome.state == how
     with h5py.File(data / "scan.h5", "r") as f:
         entry = f["entry1"]

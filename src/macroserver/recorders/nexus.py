@@ -499,7 +499,9 @@ class NexusRecorder(Recorder):
         assert self._path is not None and self._entry_name
         entry_name = self._entry_name
         try:
-            with h5py.File(self._path, "r+", libver="latest") as f:
+            # without locking: a live viewer (an SWMR reader) holding the file must not
+            # keep the end of the scan from fitting the frames; it reopens to see them
+            with h5py.File(self._path, "r+", libver="latest", locking=False) as f:
                 for links in rebuild:
                     links.rebuild(f[entry_name])
         except OSError as exc:
