@@ -200,6 +200,36 @@ def test_a_raising_recorder_is_reported_on_the_door_error_stream(server):
     assert check_edf_folder(folder / "e_edf", (251, 251)) == (5, 0)
 
 
+def test_a_failed_scan_with_no_client_listening_is_in_the_server_log(server):
+    """Under Starter nobody may be subscribed to the door: the refused request, the
+    recorder's failure with its traceback and the macro's failed end are in the log file
+    beside the environment, which no event carried to anyone."""
+    log_path = server.env_path.parent / f"macroserver-{server.instance}.log"
+    server.set_env({"ScanDir": str(server.data_dir / "unseen"), "ScanFile": ["u.dat"],
+                    "FaultyRecorder": True, "CriticalRecorders": ["faulty"],
+                    "ActiveMntGrp": "mg_demo"})
+    door = server.proxy()  # no subscription: nobody listens to the door's streams
+    try:
+        with pytest.raises(tango.DevFailed):
+            door.RunMacro(["nosuchmacro 1"])
+        macro_id = door.RunMacro(["ascan theta 0 1 6 0"])[0]
+        for _ in range(600):  # bounded: 60 s
+            if door.state() not in (tango.DevState.RUNNING, tango.DevState.STANDBY):
+                break
+            time.sleep(0.1)
+        assert door.state() == tango.DevState.ALARM
+    finally:
+        server.set_env({}, ["FaultyRecorder", "CriticalRecorders"])
+    text = log_path.read_text()
+    assert "refused Door.RunMacro: " in text and "nosuchmacro" in text, text[-3000:]
+    assert f"ascan theta 0 1 6 0 started (macro id {macro_id})" in text
+    failure = text[text.index("recorder faulty failed at point 3"):]
+    assert "Traceback (most recent call last)" in failure
+    assert "RuntimeError: faulty recorder broke on purpose" in failure
+    assert "ascan theta 0 1 6 0 ended: exception (" in failure
+    assert f"(macro id {macro_id})" in failure.split("ended: exception", 1)[1]
+
+
 def test_disk_full_names_the_file_and_leaves_the_others_and_the_server_alone(server):
     folder = server.data_dir / "full"
     server.set_env({"ScanDir": str(folder), "ScanFile": ["full.h5", "full.dat"],

@@ -13,6 +13,7 @@ from macroserver.engine.core import MacroServerCore
 from macroserver.engine.runner import MacroRunner
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import MacroServerError
+from macroserver.logs import DEFAULT_LEVEL, LEVELS
 from macroserver.records import EndStatus
 from macroserver.streams import ConsoleListener
 from macroserver.wire import error_text
@@ -61,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     from macroserver.tango.server import serve
 
-    serve(args.instance, extra, listen=args.listen)
+    serve(args.instance, extra, listen=args.listen, log_level=args.log_level)
     return 0
 
 
@@ -93,7 +94,8 @@ def _up(args: argparse.Namespace) -> int:
     properties = {"Config": [args.config]}
     if args.data_root:
         properties["DataRoots"] = [str(Path(r).resolve()) for r in args.data_root]
-    stack = bring_up(args.instance, args.port, Path(args.dir).expanduser(), properties)
+    stack = bring_up(args.instance, args.port, Path(args.dir).expanduser(), properties,
+                     log_level=args.log_level)
     try:
         for note in stack.notes:
             print(note)
@@ -139,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the Tango device server MacroServer/INSTANCE")
     serve.add_argument("instance")
     serve.add_argument("--listen", help="address to accept CORBA calls on (default 127.0.0.1)")
+    _add_log_level(serve)
     serve.set_defaults(handler=_serve, passes_extra=True)
 
     db = commands.add_parser("db", help="run PyTango's embedded Tango database (sqlite3)")
@@ -155,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-root", action="append", default=[],
                     help="folder scan files may be written in (repeatable)")
     up.add_argument("--dir", default=_state_dir(), help="state folder (database, logs)")
+    _add_log_level(up)
     up.set_defaults(handler=_up)
 
     demo = commands.add_parser(
@@ -187,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_web_parser(commands)
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level", default=DEFAULT_LEVEL, choices=LEVELS, type=str.upper,
+        help="least level written to the server log, macroserver-<instance>.log beside "
+             f"its environment file (default {DEFAULT_LEVEL})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ Messages, status, result and record packets reach the caller through one listene
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import traceback
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from macroserver.engine.core import MacroServerCore
 from macroserver.errors import MacroBusy, MacroServerError, WrongState
 from macroserver.records import EndStatus
 from macroserver.streams import Level, MacroListener
+
+log = logging.getLogger(__name__)
 
 
 class DoorState(enum.StrEnum):
@@ -113,6 +116,7 @@ class MacroRunner:
 
     def _execute(self, macro: Any, values: list[Any]) -> None:
         ctx = macro.context
+        log.info("%s: %s started (macro id %s)", self.door_name, ctx.command, ctx.macro_id)
         self._status_event(macro, "start")
         outcome = Outcome(ctx.macro_id, ctx.command)
         try:
@@ -131,6 +135,10 @@ class MacroRunner:
             outcome.error = f"{type(exc).__name__}: {exc}"
             self.listener.message(Level.ERROR, f"Error: {outcome.error}")
             self.listener.message(Level.DEBUG, traceback.format_exc())
+            log.error("%s: %s failed", self.door_name, ctx.command, exc_info=True)
+        log.log(logging.ERROR if outcome.status is EndStatus.FAILED else logging.INFO,
+                "%s: %s ended: %s%s (macro id %s)", self.door_name, ctx.command, outcome.state,
+                f" ({outcome.error})" if outcome.error else "", ctx.macro_id)
         self.server.reservations.release(self.door_name)
         self.last = outcome
         # The door is idle again before the final status goes out: a client that starts

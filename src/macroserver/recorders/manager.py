@@ -11,6 +11,7 @@ seconds is declared hung and left behind.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import queue
 import threading
@@ -22,6 +23,10 @@ from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.recorders.registry import Selection
 from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo, Written
 from macroserver.streams import Level, MacroListener
+
+log = logging.getLogger(__name__)
+_LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING,
+               Level.INFO: logging.INFO, Level.OUTPUT: logging.INFO, Level.DEBUG: logging.DEBUG}
 
 #: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
 #: at most this much); a recorder that went idle is flushed within this time.
@@ -45,6 +50,13 @@ class RecorderFailed(MacroServerError):
 #: What goes through a recorder's queue, in this order: one ScanInfo, Points and
 #: PointBlocks, one ScanEnd.
 Item = ScanInfo | Point | PointBlock | ScanEnd
+
+
+def _report(listener: MacroListener, level: Level, text: str,
+            exc: BaseException | None = None) -> None:
+    """Tell the macro's streams and the server log (with the traceback, if any)."""
+    listener.message(level, text)
+    log.log(_LOG_LEVELS[level], text, exc_info=exc)
 
 
 def _where(item: Item) -> str:
@@ -169,13 +181,13 @@ class _Worker:
         if not self._set_failure(failure):
             return
         consequence = "the scan stops" if self.critical else "it is disabled for this scan"
-        self.listener.message(Level.ERROR, f"{failure}; {consequence}")
+        _report(self.listener, Level.ERROR, f"{failure}; {consequence}", exc)
         if close:
             try:
                 self.recorder.end(ScanEnd(EndStatus.FAILED, time.time(), -1, failure))
             except Exception as close_exc:
-                self.listener.message(
-                    Level.ERROR, f"recorder {self.name} could not close cleanly: {close_exc}")
+                _report(self.listener, Level.ERROR,
+                        f"recorder {self.name} could not close cleanly: {close_exc}", close_exc)
 
     def put(self, item: Item, hang_timeout: float) -> None:
         """Queue `item`; when the queue is full, count it and wait up to `hang_timeout`,
@@ -190,8 +202,8 @@ class _Worker:
         except queue.Full:
             if self._set_failure(f"recorder {self.name} took no data for {hang_timeout:g} s "
                                  "(hung?)"):
-                self.listener.message(Level.ERROR, f"{self._failure}; it is disabled for "
-                                      "this scan")
+                _report(self.listener, Level.ERROR,
+                        f"{self._failure}; it is disabled for this scan")
 
 
 class RecorderManager:
@@ -222,7 +234,7 @@ class RecorderManager:
             message = f"recorder {name} could not be created: {type(exc).__name__}: {exc}"
             if critical:
                 raise RecorderFailed(message) from exc
-            self._listener.message(Level.ERROR, message + "; the scan goes on without it")
+            _report(self._listener, Level.ERROR, message + "; the scan goes on without it")
             return
         self._workers.append(_Worker(recorder, critical, self._listener, max_points))
 
@@ -254,9 +266,9 @@ class RecorderManager:
                 try:
                     written += worker.recorder.written()
                 except Exception as exc:
-                    self._listener.message(
-                        Level.WARNING, f"recorder {worker.name} cannot say what it wrote: "
-                        f"{type(exc).__name__}: {exc}")
+                    _report(self._listener, Level.WARNING,
+                            f"recorder {worker.name} cannot say what it wrote: "
+                            f"{type(exc).__name__}: {exc}")
         return written
 
     def written(self) -> list[Written]:
@@ -300,8 +312,8 @@ class RecorderManager:
                 try:
                     files += worker.recorder.files_written()
                 except Exception as exc:
-                    self._listener.message(
-                        Level.WARNING, f"recorder {worker.name} cannot list its files: {exc}")
+                    _report(self._listener, Level.WARNING,
+                            f"recorder {worker.name} cannot list its files: {exc}")
         return files
 
     def end(self, end: ScanEnd) -> None:
@@ -315,18 +327,18 @@ class RecorderManager:
                     worker.queue.put(end, timeout=max(0.1, deadline - time.monotonic()))
                     waiting.append(worker)
                 except queue.Full:
-                    self._listener.message(
-                        Level.ERROR, f"recorder {worker.name} did not finish within "
-                        f"{self._hang_timeout:g} s (its queue stayed full, it did not get the "
-                        "end of the scan); its file may be incomplete")
+                    _report(self._listener, Level.ERROR,
+                            f"recorder {worker.name} did not finish within "
+                            f"{self._hang_timeout:g} s (its queue stayed full, it did not get "
+                            "the end of the scan); its file may be incomplete")
         for worker in waiting:
             worker.thread.join(timeout=max(0.1, deadline - time.monotonic()))
             if worker.thread.is_alive():
-                self._listener.message(
-                    Level.ERROR, f"recorder {worker.name} did not finish within "
-                    f"{self._hang_timeout:g} s; its file may be incomplete")
+                _report(self._listener, Level.ERROR,
+                        f"recorder {worker.name} did not finish within "
+                        f"{self._hang_timeout:g} s; its file may be incomplete")
         for worker in self._workers:
             if worker.waits:
-                self._listener.message(
-                    Level.DEBUG, f"recorder {worker.name} held the scan back {worker.waits} "
-                    f"times (its queue of {worker.queue.maxsize} items was full)")
+                _report(self._listener, Level.DEBUG,
+                        f"recorder {worker.name} held the scan back {worker.waits} times "
+                        f"(its queue of {worker.queue.maxsize} items was full)")

@@ -9,6 +9,7 @@ facility can run under Starter/Astor.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,9 +25,10 @@ from macroserver.engine.runner import DoorState, MacroRunner
 from macroserver.engine.xmlcommand import is_xml, with_id
 from macroserver.env import Environment, default_env_path
 from macroserver.errors import EnvError, MacroServerError
+from macroserver.logs import ServerLog, set_level
 from macroserver.streams import Level
-from macroserver.tango.events import EventPump
 from macroserver.tango.element_export import export_elements
+from macroserver.tango.events import EventPump
 from macroserver.tango.faults import throw as _throw
 from macroserver.tango.pool_devices import POOL_DEVICE_CLASSES
 from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
@@ -35,6 +37,8 @@ MAX_MESSAGES = 512
 CODEC = "utf8_json"
 LOOPBACK_ENDPOINT = "giop:tcp:127.0.0.1:0"
 EVENT_BUFFER_HWM = 50000  # events queued per subscriber before ZMQ drops (~10 MB each)
+
+log = logging.getLogger(__name__)
 
 _servers: dict[str, "MacroServer"] = {}
 """MacroServer devices of this process by lower-case name, for their doors."""
@@ -83,6 +87,7 @@ class MacroServer(Device):
             config = load_config(self.Config)
             env_path = Path(self.EnvironmentDb).expanduser() if self.EnvironmentDb else (
                 default_env_path(instance))
+            self._log = ServerLog(env_path.parent / f"macroserver-{instance}.log")
             env = Environment(env_path)
             self.core = MacroServerCore(
                 config, env, extra_data_roots=_expand(self.DataRoots),
@@ -92,6 +97,7 @@ class MacroServer(Device):
             self.set_state(DevState.FAULT)
             self.set_status(to_wire(f"cannot start: {exc}"))
             print(f"{name}: cannot start: {exc}", file=sys.stderr, flush=True)
+            log.error("%s cannot start: %s", name, exc)
             return
         self._pump = EventPump(self.push_change_event, name)
         for attr in ("Environment", "Elements", "MacroList", "DoorList", "ScanMetadata"):
@@ -105,11 +111,16 @@ class MacroServer(Device):
         self.set_state(DevState.ON)
         self.set_status(to_wire("ready" + "".join(f"\nwarning: {p}" for p in problems)))
         _servers[name.lower()] = self
+        log.info("%s ready (log level %s)%s", name,
+                 logging.getLevelName(logging.getLogger("macroserver").getEffectiveLevel()),
+                 "".join(f"; warning: {p}" for p in problems))
 
     def delete_device(self) -> None:
         _servers.pop(self.get_name().lower(), None)
         if hasattr(self, "_pump"):
             self._pump.close()
+        if hasattr(self, "_log"):
+            self._log.close()
 
     def _publish_scan(self, document: dict[str, Any]) -> None:
         self._last_scan = _json(document)
@@ -365,8 +376,12 @@ class _DoorListener:
         self._door.publish("Result", lines_to_wire(values[:MAX_MESSAGES]))
 
 
-def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = None) -> None:
-    """Run the device server `MacroServer/<instance>` (bound to loopback unless `listen`)."""
+def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = None,
+          log_level: str = "INFO") -> None:
+    """Run the device server `MacroServer/<instance>` (bound to loopback unless `listen`);
+    it logs at `log_level` and above to `macroserver-<instance>.log` beside its
+    environment file."""
+    set_level(log_level)
     endpoint = [] if "-ORBendPoint" in extra_args else [
         "-ORBendPoint", f"giop:tcp:{listen}:0" if listen else LOOPBACK_ENDPOINT]
     args = ["MacroServer", instance, *endpoint, *extra_args]

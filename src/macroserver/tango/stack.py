@@ -16,6 +16,7 @@ from typing import Any
 import tango
 
 from macroserver.errors import MacroServerError
+from macroserver.logs import DEFAULT_LEVEL
 from macroserver.tango.database import (
     EmbeddedDatabase,
     apply_dsconfig,
@@ -99,8 +100,10 @@ def bring_up(
     state_dir: Path,
     properties: dict[str, list[str]],
     use_tango_host: bool = True,
+    log_level: str = DEFAULT_LEVEL,
 ) -> Stack:
-    """Database, registration and device server.
+    """Database, registration and device server (logging at `log_level` to
+    `macroserver-<instance>.log` in its state folder).
 
     A second `up` of a running instance fails (AlreadyRunning, a MacroServerError that
     `macroserver up` prints as one line) before it touches anything; an embedded database already answering on `port` is reused.
@@ -124,7 +127,8 @@ def bring_up(
         stack.processes += start_simulated_detectors(config, instance, tango_host, state_dir)
         env = {"TANGO_HOST": tango_host}
         stack.processes.append(start_device_server(
-            [sys.executable, "-m", "macroserver.cli.admin", "serve"], instance, tango_host,
+            [sys.executable, "-m", "macroserver.cli.admin", "serve", "--log-level", log_level],
+            instance, tango_host,
             env, server=SERVER, timeout=60, log_path=state_dir / f"{instance}-server.log"))
     except BaseException:
         stack.stop()
