@@ -37,7 +37,8 @@ def test_packaged_template_with_instance_properties_and_doors(tango_db, capsys) 
     assert code == 0
     assert registered(host, "MacroServer/reg1") == {
         "macroserver/reg1/1": "MacroServer", "door/reg1/1": "Door", "door/reg1/2": "Door",
-        "door/reg1/3": "Door"}
+        "door/reg1/3": "Door", "metadata/reg1/1": "MetadataManager"}
+    assert prop(host, "macroserver/reg1/1", "MetadataManager") == ["metadata/reg1/1"]
     assert prop(host, "macroserver/reg1/1", "DataRoots") == ["/data/bl01", "/data/bl01-b"]
     assert prop(host, "macroserver/reg1/1", "EnvironmentDb") == ["/var/lib/macroserver/reg1.json"]
     assert prop(host, "macroserver/reg1/1", "Config") == ["demo"]
@@ -67,7 +68,8 @@ def test_changes_are_applied_and_removed_doors_go(tango_db, capsys) -> None:
     out = capsys.readouterr().out
     assert "delete device door/reg3/3" in out and "~ DataRoots = /b (was /a)" in out
     assert registered(host, "MacroServer/reg3") == {
-        "macroserver/reg3/1": "MacroServer", "door/reg3/1": "Door"}
+        "macroserver/reg3/1": "MacroServer", "door/reg3/1": "Door",
+        "metadata/reg3/1": "MetadataManager"}
     assert prop(host, "macroserver/reg3/1", "DataRoots") == ["/b"]
 
 
@@ -116,8 +118,9 @@ def test_instance_rename_follows_the_macroserver_name_of_the_doors() -> None:
     description = customise(load_description(None), "bl02", {"DataRoots": ["/d"]}, 2)
     (classes,) = description["servers"]["MacroServer"].values()
     assert list(description["servers"]["MacroServer"]) == ["bl02"]
-    assert classes["MacroServer"] == {
-        "macroserver/bl02/1": {"properties": {"Config": ["demo"], "DataRoots": ["/d"]}}}
+    assert classes["MacroServer"] == {"macroserver/bl02/1": {"properties": {
+        "Config": ["demo"], "MetadataManager": ["metadata/bl02/1"], "DataRoots": ["/d"]}}}
+    assert classes["MetadataManager"] == {"metadata/bl02/1": {}}  # renamed with the instance
     assert {d: b["properties"]["MacroServerName"] for d, b in classes["Door"].items()} == {
         "door/bl02/1": ["macroserver/bl02/1"], "door/bl02/2": ["macroserver/bl02/1"]}
 

@@ -81,7 +81,9 @@ def test_demo_server_description_applies_from_its_file(tango_db: EmbeddedDatabas
     db = tango.Database()
     assert _classes_of(db, "MacroServer/demo") == {
         "dserver/MacroServer/demo": "DServer", "macroserver/demo/1": "MacroServer",
-        "door/demo/1": "Door", "door/demo/2": "Door"}
+        "door/demo/1": "Door", "door/demo/2": "Door", "metadata/demo/1": "MetadataManager"}
+    assert db.get_device_property("macroserver/demo/1", "MetadataManager") == {
+        "MetadataManager": ["metadata/demo/1"]}
     assert db.get_device_property("door/demo/2", "MacroServerName") == {
         "MacroServerName": ["macroserver/demo/1"]}
     assert db.get_device_property("macroserver/demo/1", "Config") == {"Config": ["demo"]}

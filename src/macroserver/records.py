@@ -218,6 +218,8 @@ class ScanMetadata:
     values: tuple[MetadataValue, ...] = ()
     groups: Mapping[str, str] = field(default_factory=dict)
     schema: str = ""
+    #: per-element metadata from a MetadataManager: {element: {nx_class, units, ...}}
+    elements: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, path: str, default: Any = None) -> Any:
         for item in self.values:
@@ -226,8 +228,11 @@ class ScanMetadata:
         return default
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": self.schema, "groups": dict(self.groups),
-                "values": [v.to_dict() for v in self.values]}
+        document: dict[str, Any] = {"schema": self.schema, "groups": dict(self.groups),
+                                    "values": [v.to_dict() for v in self.values]}
+        if self.elements:
+            document["elements"] = {k: dict(v) for k, v in self.elements.items()}
+        return document
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> "ScanMetadata":
@@ -235,7 +240,8 @@ class ScanMetadata:
             MetadataValue(v["path"], v["value"], v.get("units", ""), v.get("source", ""),
                           float(v.get("time", 0.0)))
             for v in document.get("values", ()))
-        return cls(values, dict(document.get("groups", {})), str(document.get("schema", "")))
+        return cls(values, dict(document.get("groups", {})), str(document.get("schema", "")),
+                   dict(document.get("elements", {})))
 
 
 @dataclass(frozen=True)

@@ -39,17 +39,24 @@ def read_attribute(name: str) -> tuple[Any, str]:
     return value, "" if unit in ("", "No unit") else unit
 
 
-#: The MetadataManager attribute holding the experiment metadata (a JSON object).
+#: The MetadataManager attributes holding the experiment and the element metadata (JSON).
 MANAGER_ATTRIBUTE = "ExperimentMetadata"
+ELEMENTS_ATTRIBUTE = "ElementMetadata"
 
 
-def read_manager_metadata(device: str) -> dict[str, Any]:
-    """The experiment metadata a MetadataManager device holds, as a ScanMetadata-like dict."""
-    text, _ = read_attribute(f"{device}/{MANAGER_ATTRIBUTE}")
+def _json_attribute(name: str) -> dict[str, Any]:
+    text, _ = read_attribute(name)
     try:
         document = json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise ElementError(f"{device}/{MANAGER_ATTRIBUTE} is not JSON: {exc}") from None
+        raise ElementError(f"{name} is not JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise ElementError(f"{device}/{MANAGER_ATTRIBUTE} is not a JSON object")
+        raise ElementError(f"{name} is not a JSON object")
     return document
+
+
+def read_manager_metadata(device: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The experiment metadata (a ScanMetadata-like dict) and the element metadata
+    (`{element: {nx_class, units, description, snapshot}}`) of a MetadataManager."""
+    return (_json_attribute(f"{device}/{MANAGER_ATTRIBUTE}"),
+            _json_attribute(f"{device}/{ELEMENTS_ATTRIBUTE}"))

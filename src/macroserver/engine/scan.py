@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine import detectors as frames
@@ -99,6 +99,15 @@ def scan_columns(motors: Sequence[Motor], group: MeasurementGroup) -> tuple[Colu
     return tuple(columns)
 
 
+def with_element_units(columns: tuple[Column, ...],
+                       elements: Mapping[str, Mapping[str, Any]]) -> tuple[Column, ...]:
+    """Columns whose element has no units get those of its element metadata."""
+    return tuple(
+        dataclasses.replace(c, unit=str(elements[c.name]["units"]))
+        if not c.unit and elements.get(c.name, {}).get("units") else c
+        for c in columns)
+
+
 def _read_positions(macro: "Macro") -> tuple[SnapshotValue, ...]:
     values = []
     for motor in macro.pool.motors.values():
@@ -161,7 +170,7 @@ class Scan:
         selection = server.recorders.select(
             env, server.data_roots, self.listener, server.config.file_policy,
             macro.context.door_name)
-        metadata = scan_metadata(server, env)  # refuses a scan lacking required keys
+        metadata = scan_metadata(server, env, self.listener)  # refused: required keys missing
         policy = server.config.file_policy
         paths = [path for path, _ in selection.files]
         for path in paths:
@@ -231,7 +240,7 @@ class Scan:
                   metadata: ScanMetadata) -> ScanInfo:
         macro, env = self.macro, self.macro.env
         motor_positions = _read_positions(macro)
-        snapshot = read_snapshot(macro)
+        snapshot = read_snapshot(macro, metadata.elements)
         scan_id = env.next_scan_id()
         rank = env.get("DataCompressionRank", -1)
         return ScanInfo(
@@ -240,7 +249,7 @@ class Scan:
             macro=macro.name,
             user=str(env.get("ScanUser") or getpass.getuser()),
             start_time=time.time(),
-            columns=self.columns(group),
+            columns=with_element_units(self.columns(group), metadata.elements),
             ref_motors=tuple(m.name for m in self.motors),
             npoints=self.npoints,
             integration_time=self.integration_time,

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from macroserver.elements.attributes import read_manager_metadata
+from macroserver.elements.base import ElementError
 from macroserver.metadata.settings import OUTBOX_NAME
 from macroserver.metadata.sidecar import program_label, publish, scan_document
 from macroserver.metadata.values import check_required, gather
@@ -27,18 +28,33 @@ if TYPE_CHECKING:
 ENV_NAME = "ScanMetadata"
 
 
-def scan_metadata(server: "MacroServerCore", env: Mapping[str, Any]) -> ScanMetadata:
+def scan_metadata(server: "MacroServerCore", env: Mapping[str, Any],
+                  listener: MacroListener) -> ScanMetadata:
     """The metadata of a scan starting now; EnvError when invalid or incomplete."""
+    metadata = gather_metadata(server, env, listener)
+    check_required(metadata, server.config.metadata.required)
+    return metadata
+
+
+def gather_metadata(server: "MacroServerCore", env: Mapping[str, Any],
+                    listener: MacroListener) -> ScanMetadata:
+    """The MetadataManager's metadata, then ScanMetadata's, merged and validated. A
+    MetadataManager that cannot be read is a Warning (then required keys it would have
+    given are missing, and the scan is refused for that)."""
     settings = server.config.metadata
     now = time.time()
     sources: list[tuple[str, Mapping[str, Any]]] = []
+    elements: dict[str, Any] = {}
     manager = server.metadata_manager
     if manager:
-        sources.append((f"MetadataManager {manager}", read_manager_metadata(manager)))
+        try:
+            experiment, elements = read_manager_metadata(manager)
+            sources.append((f"MetadataManager {manager}", experiment))
+        except ElementError as exc:
+            listener.message(Level.WARNING, f"cannot read the MetadataManager: {exc}; "
+                             "this scan has no experiment metadata from it")
     sources.append((ENV_NAME, env.get(ENV_NAME) or {}))
-    metadata = gather(sources, settings.schema, now)
-    check_required(metadata, settings.required)
-    return metadata
+    return gather(sources, settings.schema, now, elements)
 
 
 def publish_sidecar(server: "MacroServerCore", info: ScanInfo, end: ScanEnd,

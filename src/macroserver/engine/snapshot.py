@@ -45,12 +45,18 @@ def _read(name: str, kind: SnapshotKind | None, pool: Pool,
     raise LookupError(f"{name} is no longer a motor or an environment variable")
 
 
-def read_snapshot(macro: "Macro") -> tuple[SnapshotValue, ...]:
-    """Every PreScanSnapshot item, each with its source and read time; failed reads
-    with value None, their reason, and a Warning on the macro's stream."""
+def read_snapshot(macro: "Macro", elements: Mapping[str, Mapping[str, Any]] | None = None
+                  ) -> tuple[SnapshotValue, ...]:
+    """Every PreScanSnapshot item, then the elements a MetadataManager marks `snapshot`,
+    each with its source and read time; failed reads with value None, their reason,
+    and a Warning on the macro's stream."""
     env = macro.env.snapshot()
+    entries = _entries(env.get("PreScanSnapshot"))
+    listed = {name for name, _ in entries}
+    entries += [(name, name) for name, fields in (elements or {}).items()
+                if fields.get("snapshot") and name not in listed]
     values = []
-    for name, label in _entries(env.get("PreScanSnapshot")):
+    for name, label in entries:
         kind = snapshot_kind(name, macro.pool, env)
         source = f"{kind or 'unknown'}:{name}"
         try:
@@ -59,5 +65,6 @@ def read_snapshot(macro: "Macro") -> tuple[SnapshotValue, ...]:
             macro.warning(f"PreScanSnapshot: cannot read {name} ({exc}); recorded as failed")
             values.append(SnapshotValue(name, label, None, "", source, time.time(), str(exc)))
             continue
+        unit = unit or str((elements or {}).get(name, {}).get("units", ""))
         values.append(SnapshotValue(name, label, value, unit, source, time.time()))
     return tuple(values)

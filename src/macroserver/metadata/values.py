@@ -10,7 +10,8 @@ from macroserver.records import MetadataValue, ScanMetadata
 
 
 def gather(sources: Iterable[tuple[str, Mapping[str, Any]]], schema: Schema,
-           now: float) -> ScanMetadata:
+           now: float, elements: Mapping[str, Mapping[str, Any]] | None = None
+           ) -> ScanMetadata:
     """Merge ScanMetadata-like dicts, later sources overriding earlier ones key by key;
     each value keeps the name of the source it came from and the time it was read."""
     merged: dict[str, MetadataValue] = {}
@@ -18,7 +19,8 @@ def gather(sources: Iterable[tuple[str, Mapping[str, Any]]], schema: Schema,
         for path, (value, units) in schema.validate(document, source).items():
             merged[path] = MetadataValue(path, value, units, source, now)
     values = tuple(merged[path] for path in sorted(merged))
-    return ScanMetadata(values, schema.group_classes(list(merged)), schema.label)
+    return ScanMetadata(values, schema.group_classes(list(merged)), schema.label,
+                        dict(elements or {}))
 
 
 def check_required(metadata: ScanMetadata, required: Iterable[str]) -> None:

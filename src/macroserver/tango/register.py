@@ -105,7 +105,10 @@ def customise(
     for cls, devices in classes.items():
         renamed[cls] = {rename(device): body for device, body in devices.items()}
     (ms_name, ms_body), = renamed["MacroServer"].items()
-    ms_body.setdefault("properties", {}).update(properties or {})
+    ms_properties = ms_body.setdefault("properties", {})
+    if ms_properties.get("MetadataManager"):  # the instance's own manager, renamed with it
+        ms_properties["MetadataManager"] = [rename(d) for d in ms_properties["MetadataManager"]]
+    ms_properties.update(properties or {})
     old_ms = next(iter(macro_servers))
     door_bodies = renamed.setdefault("Door", {})
     for body in door_bodies.values():

@@ -1,4 +1,5 @@
-"""The Tango device server: `MacroServer` and `Door` devices (Sardana's names).
+"""The Tango device server: `MacroServer` and `Door` devices (Sardana's names), and the
+`MetadataManager` (tango/metadata_manager.py) the packaged description adds beside them.
 
 The MacroServer device owns the `MacroServerCore` (elements, environment, macros,
 recorders); each Door owns a `MacroRunner` on it and turns what its macros produce into
@@ -389,5 +390,7 @@ def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = No
     # this many queued events per subscriber ZMQ silently drops them (Tango's default is
     # 1000, less than one 1,000-point scan). The facility may set its own value.
     os.environ.setdefault("TANGO_DS_EVENT_BUFFER_HWM", str(EVENT_BUFFER_HWM))
-    tango.server.run((MacroServer, Door, *POOL_DEVICE_CLASSES), args=args,
+    from macroserver.tango.metadata_manager import MetadataManager
+
+    tango.server.run((MacroServer, Door, MetadataManager, *POOL_DEVICE_CLASSES), args=args,
                      post_init_callback=export_elements)
