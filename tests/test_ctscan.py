@@ -265,3 +265,23 @@ def test_channel_falling_behind_ends_the_scan_with_a_clear_error(tmp_path):
     end = last_end(core)
     assert end.status is EndStatus.FAILED
     assert len(scan_points(core)) == end.points > 0
+
+
+def test_pause_waits_for_the_end_of_the_row(core):
+    """The motion cannot wait: a pause mid-row takes effect after it, nothing is lost."""
+    from collect import Collect
+
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("meshct m1 0 10 200 m2 0 1 1 0.002")
+    deadline = time.monotonic() + 10
+    while not scanning(core) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    runner.pause()
+    time.sleep(0.3)
+    runner.resume()
+    outcome = runner.wait(20)
+    assert outcome is not None and outcome.state == "finish", listener.errors
+    points = scan_points(core)
+    assert [p["point_nb"] for p in points] == list(range(402))
+    np.testing.assert_allclose(column(core, "m1"), column(core, "m1_planned"), atol=0.01)

@@ -64,11 +64,15 @@ class MacroControl:
         if self._abort.is_set():
             raise AbortRequested("aborted by request")
 
-    def checkpoint(self) -> None:
-        """Raise on stop or abort; block here while paused."""
+    def check_interrupt(self) -> None:
+        """Raise on stop or abort, without pausing (for motions that cannot wait)."""
         self.check_abort()
         if self._stop.is_set():
             raise StopRequested("stopped by request")
+
+    def checkpoint(self) -> None:
+        """Raise on stop or abort; block here while paused."""
+        self.check_interrupt()
         if not self._running.is_set():
             self._on_pause(True)
             self._running.wait()

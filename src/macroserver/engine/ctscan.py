@@ -14,7 +14,8 @@ Two timings (docs/continuous-scans.md):
 - *software*: this thread triggers each point itself (`start`/`wait`/`read` the group)
   and reads every moving motor's position right after the trigger.
 
-Either way each point holds the motor position at its trigger (measured), the planned
+A pause takes effect between rows (the motion of a row cannot wait). Either way each
+point holds the motor position at its trigger (measured), the planned
 position (`<motor>_planned`), the trigger time and `dt` (end of counting), both in
 seconds from the scan start. Velocity and acceleration are restored after every row,
 also after stop, abort or an error; a stop decelerates the motors.
@@ -174,7 +175,7 @@ class ContinuousScan(Scan):
         control, npoints = self.control, len(starts)
         ends = starts + integ
         while block.emitted < npoints:
-            control.checkpoint()
+            control.check_interrupt()  # a pause waits for the row's end
             control.sleep(min(BLOCK_SECONDS, max(ends[-1] - time.monotonic(), LAST_POLL)))
             block.collect(group)
             now = time.monotonic()
@@ -198,7 +199,7 @@ class ContinuousScan(Scan):
         motors = [p.motor for p in parts]
         last_emit = monotonic()
         for index, due in enumerate(starts):
-            control.checkpoint()
+            control.check_interrupt()  # a pause waits for the row's end
             now = monotonic()
             if now < due:
                 control.sleep(due - now)
