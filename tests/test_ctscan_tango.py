@@ -191,3 +191,50 @@ def test_tango_motor_without_velocity_attribute_is_refused(sim_motor, tmp_path):
     outcome, out = run(core, "ascanct tm 0 1 10 0.01", timeout=60)
     assert outcome.state == "exception"
     assert "tm cannot scan continuously" in " ".join(out.errors)
+
+
+# -- hardware timing: Tango counters gated by a trigger/gate device -----------------------
+
+GATE, GATED = "test/simtriggergate/1", "test/simgatedcounter/1"
+
+
+@pytest.fixture(scope="module")
+def trigger_gate(module_device_server) -> tuple[str, str]:
+    module_device_server([sys.executable, str(DEVICES / "sim_trigger_gate.py")],
+                         "SimTriggerGate", "test", {
+                             "SimTriggerGate": {GATE: {}},
+                             "SimGatedCounter": {GATED: {"properties": {"Gate": [GATE]}}}})
+    return GATE, GATED
+
+
+def test_trigger_gate_device_times_the_points(ct_motor, trigger_gate, tmp_path):
+    """Triggered timing with Tango elements: the gate device times every point; the
+    Tango motor's positions are its readbacks interpolated at the trigger instants."""
+    import h5py
+    import numpy as np
+    import tango
+    from collect import make_core, run
+
+    gate, counter = trigger_gate
+    tango.DeviceProxy(ct_motor).write_attribute("Acceleration", 0.0)
+    core = make_core(tmp_path, {
+        "motors": {"tm": {"type": "tango", "device": ct_motor}},
+        "channels": {"ct": {"type": "tango", "attribute": f"{counter}/Counts",
+                            "start_command": "Start", "stop_command": "Stop",
+                            "trigger": gate}},
+        "measurement_groups": {"mg": {"timer": "ct", "channels": ["ct"]}},
+    }, env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["gate.h5"]})
+    outcome, out = run(core, "ascanct tm 0 10 200 0.004 0.001", timeout=60)
+    assert outcome.state == "finish", out.errors
+    with h5py.File(tmp_path / "data" / "gate.h5", "r") as f:
+        measurement = f[f.attrs["default"]]["measurement"]
+        counts = measurement["ct"][()]
+        triggers = measurement["trigger_time"][()]
+        measured, planned = measurement["tm"][()], measurement["tm_planned"][()]
+    assert len(counts) == 201
+    np.testing.assert_allclose(counts, 1000.0 * 0.004)  # one value per gate of 4 ms
+    np.testing.assert_allclose(np.diff(triggers), 0.005, atol=1e-9)  # the gate schedule
+    assert np.all(np.diff(measured) > 0)
+    # 40 mm/s: the readbacks interpolated at the gates sit near the plan
+    np.testing.assert_allclose(measured, planned, atol=40.0 * 0.02)
+    assert tango.DeviceProxy(gate).read_attribute("Repetitions").value == 201

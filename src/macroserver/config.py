@@ -226,8 +226,11 @@ def _build_group(name: str, spec: Mapping[str, Any], pool: Pool) -> MeasurementG
 
 def _tango_element(kind: str, name: str, spec: Mapping[str, Any]) -> Any:
     from macroserver.elements.tango import build_tango_element
+    from macroserver.elements.triggergate import build_gated_channel
 
     try:
+        if kind == "channel" and "trigger" in spec:
+            return build_gated_channel(name, dict(spec))
         return build_tango_element(kind, name, dict(spec))
     except (KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"{kind} {name}: {exc}") from None

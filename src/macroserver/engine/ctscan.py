@@ -9,8 +9,10 @@ a point every `integ_time + latency_time` seconds from the moment they pass star
 Two timings (docs/continuous-scans.md):
 
 - *triggered*: every channel is a `TriggeredChannel` (armed with the whole schedule,
-  it acquires by itself, as hardware-timed channels do) and every moving motor a
-  `PositionCapture` (it tells where it was at each trigger). Nothing per point runs here.
+  it acquires by itself, as hardware-timed channels do: the simulated channels, or
+  Tango channels counting on a trigger/gate device). A `PositionCapture` motor tells
+  where it was at each trigger; any other moving motor is read at least every 50 ms and
+  its position interpolated at the triggers. Nothing per point runs here.
 - *software*: this thread triggers each point itself (`start`/`wait`/`read` the group)
   and reads every moving motor's position right after the trigger.
 
@@ -117,14 +119,11 @@ class ContinuousScan(Scan):
 
     def _choose_timing(self, group: MeasurementGroup) -> str:
         wanted = self.macro.env.get("CtTiming", "auto")
-        moving = [p.motor for r in self.rows for p in r.profile.motors if p.moves]
-        capable = (all(isinstance(c, TriggeredChannel) for c in group.channels)
-                   and all(isinstance(m, PositionCapture) for m in moving))
+        capable = all(isinstance(c, TriggeredChannel) for c in group.channels)
         if wanted == "software" or not capable:
             if wanted == "triggered":
                 self.macro.warning("CtTiming is 'triggered' but not every channel can be "
-                                   "armed and every motor capture positions; using software "
-                                   "timing")
+                                   "armed with a trigger schedule; using software timing")
             return "software"
         return "triggered"
 
@@ -143,6 +142,7 @@ class ContinuousScan(Scan):
         try:
             for part in parts:
                 part.motor.set_motion_settings(profile.scan_settings(part))
+            rows_block.sample()  # at rest: the interpolation's start
             go = time.monotonic()
             for part in parts:
                 part.motor.start_move(part.post_final)
@@ -158,6 +158,7 @@ class ContinuousScan(Scan):
             group.stop()
             if self.timing == "triggered":
                 rows_block.collect(group)
+                rows_block.sample()
             self._emit(rows_block, manager, len(rows_block))
             self._wait_motors([p.motor for p in parts], abortable=False)
             raise
@@ -172,12 +173,14 @@ class ContinuousScan(Scan):
         block.starts = starts
         for channel in channels:
             channel.arm(starts, integ)  # type: ignore[attr-defined]
+        block.sample()
         control, npoints = self.control, len(starts)
         ends = starts + integ
         while block.emitted < npoints:
             control.check_interrupt()  # a pause waits for the row's end
             control.sleep(min(BLOCK_SECONDS, max(ends[-1] - time.monotonic(), LAST_POLL)))
             block.collect(group)
+            block.sample()
             now = time.monotonic()
             self._emit(block, manager, len(block))
             due = int(np.searchsorted(ends, now - CHANNEL_GRACE, "right"))
@@ -295,13 +298,30 @@ class _RowBlock:
         self.positions: list[list[float]] = [[] for _ in self.moving]
         self.values: dict[str, list[Any]] = {c.name: [] for c in group.channels}
         self.starts = np.empty(0)
+        # triggered timing, motors without PositionCapture: readbacks with their instants
+        self.traced = [p for p in self.moving
+                       if triggered and not isinstance(p.motor, PositionCapture)]
+        self.trace_t: list[float] = []
+        self.trace_x: list[list[float]] = [[] for _ in self.traced]
         arrays = sum(8 * int(np.prod(c.shape)) for c in group.channels if c.shape)
         self.max_points = max(1, min(MAX_BLOCK_POINTS, MAX_BLOCK_BYTES // max(1, arrays)))
 
     def __len__(self) -> int:
         """Points complete so far (every channel has its value)."""
         done = len(self.starts) if self.triggered else len(self.triggers)
+        if self.traced:  # interpolated, never extrapolated, positions
+            done = int(np.searchsorted(self.starts, self.trace_t[-1], "right"))
         return min([done, *(len(v) for v in self.values.values())])
+
+    def sample(self) -> None:
+        """Read the traced motors, stamped with the middle of the reading."""
+        if not self.traced:
+            return
+        before = time.monotonic()
+        positions = [p.motor.position() for p in self.traced]
+        self.trace_t.append(0.5 * (before + time.monotonic()))
+        for column, position in zip(self.trace_x, positions):
+            column.append(position)
 
     def add(self, triggered: float, positions: list[float], values: dict[str, Any]) -> None:
         """One software-timed point."""
@@ -322,7 +342,9 @@ class _RowBlock:
         if self.triggered:  # the schedule, and where each motor was at its instants
             triggers = self.starts[first:end]
             measured = {p.motor.name: p.motor.positions_at(triggers)  # type: ignore[attr-defined]
-                        for p in self.moving}
+                        for p in self.moving if p not in self.traced}
+            measured.update({p.motor.name: np.interp(triggers, self.trace_t, column)
+                             for p, column in zip(self.traced, self.trace_x)})
         else:  # software timing: measured trigger instants and readbacks
             triggers = np.asarray(self.triggers[first:end])
             measured = {p.motor.name: np.asarray(col[first:end])
