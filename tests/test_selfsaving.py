@@ -342,3 +342,24 @@ def test_showscan_plots_the_counters_and_shows_the_last_frame_through_the_link(
     assert [(name, path.name) for name, path in written] == [("det", "scan_1_det.png")]
     last = detector_frames(data / "scan_scan1", 10)[9]
     assert written[0][1].read_bytes() == png_image(last)[0]
+
+
+def test_detector_files_removed_mid_scan_fault_the_detector_and_are_flagged(tmp_path):
+    core, data = scan_core(tmp_path, rate=100)
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start("ascan m1 0 1 199 0")
+    folder = data / "scan_scan1"
+    wait_for(lambda: (folder / "det_0001.h5").exists())
+    shutil.rmtree(folder)  # the detector cannot open its next file
+    outcome = runner.wait(20)
+    assert outcome is not None and outcome.state == "exception"
+    assert "detector det: detector in Fault:" in outcome.error, outcome.error
+    with h5py.File(data / "scan.h5", "r") as f:
+        detector = f["entry1/instrument/det"]
+        points = f["entry1/measurement/det"].shape[0]
+        assert detector["data"].shape == (points, *SHAPE)
+        assert detector["frame_saved"][()].sum() == 0  # every file is gone: none is there
+        assert (detector["data"][()] == np.iinfo(np.uint16).max).all()  # not zeros
+        assert list(detector["files"]) == []
+    assert "have no saved frame" in listener.text(Level.WARNING)
