@@ -223,6 +223,8 @@ def _remove_leftover(name: str) -> None:
 class ShmBackend:
     """Stdlib POSIX shared memory; a segment lives until replaced or the process exits."""
 
+    # Segments outlive the scan that wrote them (readers look at the last scan), so they
+    # belong to the process: removed when it exits, the hook registered with the first.
     _segments: ClassVar[dict[str, _ShmArray]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -265,18 +267,19 @@ class ShmBackend:
             old = self._segments.pop(name, None)
             if old is not None:
                 old.retire()
+            elif not self._segments:
+                atexit.register(ShmBackend.unlink_all)
             new = self._segments[name] = _ShmArray(name, rows, cols, meta)
         return new
 
     @classmethod
     def unlink_all(cls) -> None:
-        """Remove every segment this process created (registered with `atexit`)."""
+        """Remove every segment this process created (registered with `atexit` when
+        the first one is created; unregistered once none is left)."""
         with cls._lock:
             while cls._segments:
                 cls._segments.popitem()[1].retire()
-
-
-atexit.register(ShmBackend.unlink_all)
+            atexit.unregister(ShmBackend.unlink_all)
 
 BACKENDS: dict[str, type[SpsBackend] | type[ShmBackend]] = {"sps": SpsBackend, "shm": ShmBackend}
 

@@ -41,8 +41,12 @@ EVENT_BUFFER_HWM = 50000  # events queued per subscriber before ZMQ drops (~10 M
 
 log = logging.getLogger(__name__)
 
-_servers: dict[str, "MacroServer"] = {}
-"""MacroServer devices of this process by lower-case name, for their doors."""
+
+def _devices(class_name: str) -> list[Any]:
+    """This process's devices of `class_name`, from Tango's own device list: they are
+    found exactly while Tango has them (no registry of ours to keep in step)."""
+    return list(tango.Util.instance().get_device_list_by_class(class_name))
+
 
 DOOR_STATES = {
     DoorState.ON: DevState.ON,
@@ -111,13 +115,11 @@ class MacroServer(Device):
         problems = self.core.load_problems
         self.set_state(DevState.ON)
         self.set_status(to_wire("ready" + "".join(f"\nwarning: {p}" for p in problems)))
-        _servers[name.lower()] = self
         log.info("%s ready (log level %s)%s", name,
                  logging.getLevelName(logging.getLogger("macroserver").getEffectiveLevel()),
                  "".join(f"; warning: {p}" for p in problems))
 
     def delete_device(self) -> None:
-        _servers.pop(self.get_name().lower(), None)
         if hasattr(self, "_pump"):
             self._pump.close()
         if hasattr(self, "_log"):
@@ -139,7 +141,8 @@ class MacroServer(Device):
         return self.core
 
     def door_names(self) -> list[str]:
-        return sorted(d.get_name() for d in _doors if d.server is self)
+        return sorted(d.get_name() for d in _devices("Door")
+                      if hasattr(d, "runner") and d.server is self)
 
     @attribute(dtype=(str,), max_dim_x=4096, doc="names of the macros")
     def MacroList(self) -> list[str]:
@@ -215,7 +218,6 @@ def _parse_env_write(value: Any) -> tuple[dict[str, Any], list[str]]:
     return document, []
 
 
-_doors: list["Door"] = []
 
 
 def _last_value(name: str) -> Callable[["Door"], Any]:
@@ -254,18 +256,17 @@ class Door(Device):
                                   on_state=self._on_state)
         self.set_state(DevState.ON)
         self.set_status("idle")
-        _doors.append(self)
 
     def delete_device(self) -> None:
-        if self in _doors:
-            _doors.remove(self)
         if hasattr(self, "_pump"):
             self._pump.close()
 
     def _find_server(self) -> "MacroServer | None":
+        servers = [s for s in _devices("MacroServer") if hasattr(s, "core")]
         if self.MacroServerName:
-            return _servers.get(self.MacroServerName.lower())
-        return next(iter(_servers.values()), None)
+            wanted = self.MacroServerName.lower()
+            return next((s for s in servers if s.get_name().lower() == wanted), None)
+        return next(iter(servers), None)
 
     def _push(self, name: str, *value: Any) -> None:
         if name == "State":
