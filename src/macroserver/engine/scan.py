@@ -201,7 +201,11 @@ class Scan:
         for path, fmt in selection.files:
             self.macro.output(f"Operation will be saved in {path} ({fmt})")
         status, reason = EndStatus.DONE, ""
-        info = manager.start(info)
+        try:
+            info = manager.start(info)
+        except BaseException:
+            frames.disarm(detectors)  # armed for a scan that does not run
+            raise
         try:
             self.loop(group, manager, info.start_time)
         except MacroInterrupted as exc:
