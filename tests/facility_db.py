@@ -7,17 +7,17 @@ own socket, a free loopback port), loads the schema shipped by Debian's `tango-d
 package into it, and starts `/usr/lib/tango/DataBaseds` on another free loopback port.
 `stop()` ends both processes, by their PIDs.
 
-The packages are installed when they are missing and apt-get can run as root
-(`ensure_installed`); `.ci/run` installs them up front. Where that is impossible,
-`FacilityUnavailable` says why, and the tests skip loudly.
+The tests never install the packages (a test suite must not change the machine: apt
+also writes /etc/tangorc, which every later Tango client reads); `.ci/run` installs
+them. Where they are missing, `FacilityUnavailable` says what, and the tests skip
+loudly (fail under MACROSERVER_REQUIRE_FACILITY_DB=1, as in CI).
 
 Run by hand: `python tests/facility_db.py` starts one and prints its TANGO_HOST
-(Ctrl-C stops it); `python tests/facility_db.py install` only installs the packages.
+(Ctrl-C stops it).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
@@ -33,7 +33,6 @@ from macroserver.tango.database import database_answers, free_port, stop_process
 DATABASEDS = Path("/usr/lib/tango/DataBaseds")
 SCHEMA_SQL = Path("/usr/share/dbconfig-common/data/tango-db/install/mysql")
 PACKAGES = ("mariadb-server", "tango-db")
-INSTALL_LOCK = Path("/tmp/macroserver-facility-db-install.lock")
 READY_LINE = "Ready to accept request"
 POLL = 0.1
 
@@ -70,51 +69,14 @@ def missing() -> list[str]:
     return [name for name, found in needs.items() if not found]
 
 
-def ensure_installed(timeout: float = 900.0, log: Path | None = None) -> None:
-    """Install mariadb-server and tango-db when missing (apt-get, as root).
-
-    FacilityUnavailable when they are missing and apt-get or root is not available;
-    RuntimeError with apt's output when apt-get ran and failed.
-    """
-    if not missing():
-        return
-    if shutil.which("apt-get") is None:
-        raise FacilityUnavailable(f"apt-get is not available to install {' and '.join(PACKAGES)}"
-                                  f" (missing: {', '.join(missing())})")
-    if os.geteuid() != 0:
-        raise FacilityUnavailable(f"not root, so cannot apt-get install {' '.join(PACKAGES)} "
-                                  f"(missing: {', '.join(missing())}); run .ci/run as root or "
-                                  "install them yourself")
-    log = log or Path("/tmp/macroserver-facility-db-install.log")
-    with open(INSTALL_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one installer at a time (parallel sessions)
-        if not missing():
-            return
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        # The schema goes into our own MariaDB server (FacilityDatabase), so the package's
-        # own dbconfig step (which needs a running system server) is not wanted here.
-        selections = "tango-db tango-db/dbconfig-install boolean false\n"
-        steps = [
-            (["debconf-set-selections"], selections),
-            (["apt-get", "update", "-q"], None),
-            (["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=120",
-              "--no-install-recommends", *PACKAGES], None),
-        ]
-        deadline = time.monotonic() + timeout
-        with open(log, "ab") as out:
-            for command, stdin in steps:
-                try:
-                    done = subprocess.run(command, input=stdin, text=True, env=env,
-                                          stdout=out, stderr=subprocess.STDOUT,
-                                          timeout=max(deadline - time.monotonic(), 1.0))
-                except subprocess.TimeoutExpired:
-                    raise RuntimeError(f"{' '.join(command)} did not end in time; see {log}")
-                if done.returncode != 0 and command[0] != "debconf-set-selections":
-                    raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n"
-                                       f"{_tail(log)}")
-    if missing():
-        raise RuntimeError(f"installed {' '.join(PACKAGES)} but still missing "
-                           f"{', '.join(missing())}; see {log}")
+def require_installed() -> None:
+    """FacilityUnavailable naming what is missing. The tests never install anything
+    (they must not change the machine): `.ci/run` installs the packages, as root."""
+    gone = missing()
+    if gone:
+        raise FacilityUnavailable(
+            f"missing {', '.join(gone)}: install {' and '.join(PACKAGES)} (.ci/run does, "
+            "as root; or see shared/reference/facility-db.md)")
 
 
 def skip_unavailable(exc: FacilityUnavailable, what: str = "tests") -> NoReturn:
@@ -156,7 +118,7 @@ def start_facility(tmp_path_factory: Any, what: str) -> FacilityDatabase:
     """A started FacilityDatabase in a new temporary folder, or a loud skip of `what`
     (see skip_unavailable) where its packages cannot be installed."""
     try:
-        ensure_installed()
+        require_installed()
     except FacilityUnavailable as exc:
         skip_unavailable(exc, what)
     database = FacilityDatabase(tmp_path_factory.mktemp("facility-db"))
@@ -291,11 +253,7 @@ class FacilityDatabase:
 def main(argv: list[str]) -> int:
     import tempfile
 
-    if argv[:1] == ["install"]:
-        ensure_installed()
-        print("installed:", " ".join(PACKAGES))
-        return 0
-    ensure_installed()
+    require_installed()
     with tempfile.TemporaryDirectory(prefix="facility-db-") as folder:
         with FacilityDatabase(Path(folder)) as database:
             print(f"export TANGO_HOST={database.tango_host}   (DataBaseds on MariaDB; "
