@@ -104,10 +104,12 @@ def small_config(m1_limits: str = "[-10.0, 10.0]", motors: str = "", c1: str = "
             f'[measurement_groups.mg]\ntimer = "t"\nchannels = ["t", "c1"]\n{extra}')
 
 
-def demo_config(folder: Path) -> Path:
-    """The packaged demo beamline (theta, value, wave, 251x251 beam), no relative roots."""
+def demo_config(folder: Path, image: tuple[int, int] = (251, 251)) -> Path:
+    """The packaged demo beamline (theta, value, wave, `image`-shaped beam, 251x251 by
+    default), no relative roots."""
     text = resources.files("macroserver").joinpath("data", "demo.toml").read_text()
     text = text.replace('data_roots = ["data"]', "data_roots = []")
+    text = text.replace("shape = [251, 251]", f"shape = [{image[0]}, {image[1]}]")
     path = folder / "demo.toml"
     path.write_text(text)
     return path

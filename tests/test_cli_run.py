@@ -81,12 +81,12 @@ def test_exit_status_on_failure_and_stop_at_first_failure(tmp_path):
     assert "Marker" not in json.loads(env_file.read_text())["env"] if env_file.exists() else True
 
     result = macroserver("--env", str(env_file), "ascn theta 0 1 2 0", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 1  # refused: an error, as in mspock -c
     assert "Error: unknown macro 'ascn'; did you mean ascan" in result.stderr
 
     result = macroserver("--env", str(env_file), "--config", str(tmp_path / "nope.toml"),
                          "wa", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 4  # nothing could run
     assert "cannot read configuration" in result.stderr
 
 
@@ -144,7 +144,7 @@ def test_ctrl_c_stops_the_scan(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 1
+    assert process.returncode == 2  # stopped, as mspock -c says it
     assert "Ctrl-C received: Stopping..." in err
     assert re.search(r"Scan #1 stopped after \d+ point\(s\)", out)
     assert "Motor" not in out  # wa did not run after the stop

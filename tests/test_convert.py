@@ -325,7 +325,7 @@ def test_bad_input_one_line_errors_nonzero_exit_nothing_half_written(engine_file
     ]
     for args, message in cases:
         result = cli(*args, cwd=tmp_path)
-        assert result.returncode == 2, (args, result.stderr)
+        assert result.returncode == 4, (args, result.stderr)  # nothing could run
         assert result.stderr.count("\n") == 1 and message in result.stderr, (args,
                                                                             result.stderr)
     assert (tmp_path / "exists.dat").read_text() == "keep me\n"

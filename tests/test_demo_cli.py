@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import pytest
 import tango
+from process_groups import kill_group, read_until, start_group
 
 from macroserver.tango.client import DoorClient
 from macroserver.tango.database import connect_database, free_port
@@ -41,6 +41,10 @@ def test_demo_from_a_clean_folder_prints_the_table_and_leaves_tango_host_alone(
     assert "Macro ended: finish" in done.stdout
     assert (work / "data" / "demo.dat").is_file() and (work / "data" / "demo.h5").is_file()
     assert "Demo system stopped." in done.stdout
+    # the demo's environment (its ScanDir, its scan numbers) is its own: not the file
+    # `macroserver up --dir <same>` keeps for its instance "demo"
+    assert (tmp_path / "state" / "demo-command" / "environment.json").is_file()
+    assert not (tmp_path / "state" / "demo" / "environment.json").exists()
     # nothing registered in the database TANGO_HOST names
     assert set(db.get_server_list("*")) == servers_before
     assert set(db.get_device_exported("*/demo/*")) == exported_before
@@ -63,39 +67,16 @@ def _alive(pid: int) -> bool:
     return status.exists() and "State:\tZ" not in status.read_text()
 
 
-def _read_until(process: subprocess.Popen, needle: str, timeout: float) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
-    buffer = ""
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(process.stdout.fileno(), 65536).decode(errors="replace")
-        except BlockingIOError:
-            chunk = ""
-        if chunk:
-            buffer += chunk
-            *complete, buffer = buffer.split("\n")
-            lines += complete
-            if any(needle in line for line in lines):
-                return lines
-        elif process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not printed within {timeout} s: {lines} {buffer}")
-
-
 def test_up_twice_refuses_the_second_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TANGO_HOST"}
     env["PYTHONUNBUFFERED"] = "1"
     args = [*MACROSERVER, "up", "--port", str(port), "--dir", str(tmp_path / "state"),
             "--instance", "uptest", "--data-root", str(tmp_path / "data")]
-    first = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    first = start_group(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True)
     try:
-        lines = _read_until(first, "Ctrl-C stops", 90)
+        lines = read_until(first, "Ctrl-C stops", 90)
         assert f"export TANGO_HOST=127.0.0.1:{port}" in lines
         assert any("door/uptest/1" in line for line in lines)
         started = _children(first.pid)
@@ -131,6 +112,4 @@ def test_up_twice_refuses_the_second_and_ctrl_c_stops_everything(tmp_path: Path)
         with pytest.raises(tango.DevFailed):
             tango.DeviceProxy(door).ping()
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait(10)
+        kill_group(first)  # its database and servers too, had the test failed mid-way

@@ -186,7 +186,7 @@ def test_corrupted_file_refused_by_local_runner(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "macroserver.cli.admin", "run", "--env", str(path), "wa"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 4
     assert "is damaged" in result.stderr
     assert path.read_text() == "{not json"
 

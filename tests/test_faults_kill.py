@@ -1,7 +1,8 @@
 """SIGKILL of the device server in the middle of an image scan, then a restart.
 
 Each round runs `ascan theta ...` on the demo beamline (value, a 256-channel spectrum and
-the 251x251 `beam` image) into a SPEC file (+ EDF images) and a NeXus file, kills the
+the `beam` image, 64x64 here: at 251x251 the rounds left 557 MB in the temp folder) into
+a SPEC file (+ EDF images) and a NeXus file, kills the
 server at a different moment, checks every file as the kill left it, restarts the
 server and checks the environment, the next ScanID and a scan into the same files.
 """
@@ -21,7 +22,7 @@ from fault_helpers import (
     spec_scans,
     spec_text_is_clean,
 )
-from tango_helpers import Events, start_macroserver
+from tango_helpers import Events, demo_config, start_macroserver
 
 # Seconds after the first table row at which the server is killed, one round each.
 KILL_AFTER = (0.3, 1.2, 2.0, 3.0)
@@ -30,13 +31,14 @@ KILL_AFTER = (0.3, 1.2, 2.0, 3.0)
 # the recorder queues and the event delivery.
 FLUSHED_MARGIN = 1.0
 NPOINTS = 400
-IMAGE = (251, 251)
+IMAGE = (64, 64)
 
 
 @pytest.fixture(scope="module")
 def server(module_device_server, tango_db, tmp_path_factory):
-    return start_macroserver(module_device_server, tango_db.tango_host, "faultkill",
-                             tmp_path_factory.mktemp("faultkill"))
+    folder = tmp_path_factory.mktemp("faultkill")
+    return start_macroserver(module_device_server, tango_db.tango_host, "faultkill", folder,
+                             demo_config(folder, IMAGE))
 
 
 def check_nexus_after_kill(path, entry, flushed):

@@ -132,39 +132,62 @@ def test_instance_rename_follows_the_macroserver_name_of_the_doors() -> None:
     (["--file", "/nonexistent/ms.json"], "cannot read /nonexistent/ms.json"),
 ])
 def test_bad_arguments_are_refused_before_the_database(tango_db, capsys, args, message) -> None:
-    assert main(["register", *args]) == 2
+    assert main(["register", *args]) == 4
     assert message in capsys.readouterr().err
 
 
 def test_not_a_description_is_refused(tango_db, tmp_path, capsys) -> None:
     path = tmp_path / "x.json"
     path.write_text('{"motors": {}}')
-    assert main(["register", "--file", str(path)]) == 2
+    assert main(["register", "--file", str(path)]) == 4
     assert "not a dsconfig description" in capsys.readouterr().err
     path.write_text("{not json")
-    assert main(["register", "--file", str(path)]) == 2
+    assert main(["register", "--file", str(path)]) == 4
     assert "is not valid JSON" in capsys.readouterr().err
 
 
-def _cli(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "macroserver.cli.admin", "register"],
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "macroserver.cli.admin", "register", *args],
                           env=env, capture_output=True, text=True, timeout=30)
+
+
+def _without_tango_host(home: Path, system_rc: Path) -> dict[str, str]:
+    """No TANGO_HOST in the environment; HOME and the system tangorc file (TANGO_RC_FILE,
+    /etc/tangorc by default) are ours, so the machine's own files play no part."""
+    env = {k: v for k, v in os.environ.items() if k != "TANGO_HOST"}
+    return {**env, "HOME": str(home), "TANGO_RC_FILE": str(system_rc)}
 
 
 def test_unanswered_tango_host_is_a_clear_error_and_exit_code() -> None:
     host = f"127.0.0.1:{free_port()}"
     done = _cli({**os.environ, "TANGO_HOST": host})
-    assert done.returncode == 2
+    assert done.returncode == 4
     assert done.stderr.strip() == (
         f"Error: no Tango database answers at TANGO_HOST={host}; is it running?")
     assert "Traceback" not in done.stderr
 
 
-def test_unset_tango_host_is_a_clear_error_and_exit_code() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TANGO_HOST"}
-    done = _cli(env)
-    assert done.returncode == 2
-    assert done.stderr.startswith("Error: TANGO_HOST is not set")
+def test_unset_tango_host_is_a_clear_error_and_exit_code(tmp_path) -> None:
+    done = _cli(_without_tango_host(tmp_path, tmp_path / "no-tangorc"))
+    assert done.returncode == 4
+    assert done.stderr.startswith(
+        "Error: TANGO_HOST is not set (not in the environment, ~/.tangorc or /etc/tangorc)")
+
+
+@pytest.mark.parametrize("where", ["home", "system"])
+def test_tango_host_from_a_tangorc_file_as_pytango_reads_it(tango_db, tmp_path, where) -> None:
+    """Issue 13 item 16: register ignored the tangorc files that PyTango reads."""
+    rc = tmp_path / ".tangorc" if where == "home" else tmp_path / "tangorc"
+    rc.write_text(f"# written by the test\nTANGO_HOST={tango_db.tango_host}\n")
+    env = _without_tango_host(tmp_path, rc if where == "system" else tmp_path / "none")
+    done = _cli(env, "--dry-run", "--instance", "rcfile")
+    assert done.returncode == 0, done.stderr
+    assert f"would change MacroServer/rcfile in {tango_db.tango_host}" in done.stdout
+    # and an unanswered one names the file it came from
+    rc.write_text(f"TANGO_HOST=127.0.0.1:{free_port()}\n")
+    done = _cli(env, "--dry-run")
+    assert done.returncode == 4
+    assert f"(from {rc})" in done.stderr
 
 
 def test_register_error_is_a_macroserver_error() -> None:

@@ -120,4 +120,4 @@ def test_consolidated_copy_is_self_contained_and_equal_to_the_linked_view(scan, 
 
 def test_convert_refuses_an_existing_output(scan):
     result = macroserver("convert", "--consolidate", scan / "scan.h5", scan / "scan.dat")
-    assert result.returncode == 2 and "exists" in result.stderr
+    assert result.returncode == 4 and "exists" in result.stderr

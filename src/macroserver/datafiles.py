@@ -26,6 +26,10 @@ class DataPathError(ValueError):
     """A scan directory or file name that may not be used; the message says why."""
 
 
+class OutsideDataRoots(DataPathError):
+    """A well-formed path that leads out of every data root."""
+
+
 @dataclass(frozen=True)
 class FilePolicy:
     """Mode and group of created data files and folders (`group=None` keeps the default)."""
@@ -105,7 +109,7 @@ class DataRoots:
             if real == root or root in real.parents:
                 return real
         allowed = ", ".join(str(r) for r in self.roots)
-        raise DataPathError(
+        raise OutsideDataRoots(
             f"{what} {text!r} (resolved to {real}) is outside the data roots ({allowed})"
         )
 

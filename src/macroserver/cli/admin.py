@@ -8,6 +8,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from macroserver.cli.exitcodes import (
+    EXIT_ERROR,
+    EXIT_FOR_STATUS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Parser,
+    handle_sigint,
+)
 from macroserver.config import load_config
 from macroserver.engine.core import MacroServerCore
 from macroserver.engine.runner import MacroRunner
@@ -26,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     roots = [Path(r) for r in args.data_root]
     if not config.data_roots and not roots:
         roots = [Path.cwd()]
-    server = MacroServerCore(config, env, extra_data_roots=roots)
+    server = MacroServerCore(config, env, extra_data_roots=roots, scan_dir_fallback=True)
     listener = ConsoleListener(debug=args.debug)
     for problem in server.load_problems:
         print(f"Warning: {problem}", file=sys.stderr)
@@ -52,11 +61,13 @@ def _run(args: argparse.Namespace) -> int:
             runner.start(command)
         except MacroServerError as exc:
             print(f"Error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_ERROR
         outcome = runner.wait()
-        if outcome is None or outcome.status is not EndStatus.DONE:
-            return 1
-    return 0
+        if outcome is None:
+            return EXIT_ERROR
+        if outcome.status is not EndStatus.DONE:
+            return EXIT_FOR_STATUS[outcome.status]
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
@@ -91,11 +102,15 @@ def _wait_for_ctrl_c() -> None:
 def _up(args: argparse.Namespace) -> int:
     from macroserver.tango.stack import bring_up
 
-    properties = {"Config": [args.config]}
+    state_dir = Path(args.dir).expanduser().resolve()
+    # --dir holds the instance's whole state: database, logs and its environment (by
+    # default the per-user folder, where `serve` keeps it too)
+    properties = {"Config": [args.config],
+                  "EnvironmentDb": [str(state_dir / args.instance / "environment.json")],
+                  "ScanDirFallback": ["true"]}
     if args.data_root:
         properties["DataRoots"] = [str(Path(r).resolve()) for r in args.data_root]
-    stack = bring_up(args.instance, args.port, Path(args.dir).expanduser(), properties,
-                     log_level=args.log_level)
+    stack = bring_up(args.instance, args.port, state_dir, properties, log_level=args.log_level)
     try:
         for note in stack.notes:
             print(note)
@@ -126,7 +141,7 @@ def _state_dir() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="macroserver", description=__doc__)
+    parser = Parser(prog="macroserver", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run macros in this process (no Tango needed)")
     run.add_argument("commands", nargs="+", help='macro command lines, e.g. "ascan theta 0 1 10 0"')
@@ -157,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", default="demo", help="TOML element configuration")
     up.add_argument("--data-root", action="append", default=[],
                     help="folder scan files may be written in (repeatable)")
-    up.add_argument("--dir", default=_state_dir(), help="state folder (database, logs)")
+    up.add_argument("--dir", default=_state_dir(),
+                    help="state folder (database, logs, environment)")
     _add_log_level(up)
     up.set_defaults(handler=_up)
 
@@ -203,6 +219,8 @@ def _add_log_level(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if args.command != "serve":  # a device server: Tango handles its signals
+        handle_sigint()
     if extra and not getattr(args, "passes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
@@ -211,14 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except MacroServerError as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if not isinstance(exc, (RuntimeError, OSError)) and not _is_dev_failed(exc):
             raise
         print(f"Error: {error_text(exc)}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
 
 
 def _is_dev_failed(exc: BaseException) -> bool:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from macroserver.cli.exitcodes import EXIT_UNUSABLE
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -46,14 +48,14 @@ def _consolidate(args: argparse.Namespace) -> int:
     if args.scan is not None or args.force:
         print("Error: --consolidate copies the whole file: no --scan or --force",
               file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     from macroserver.cli.consolidate import consolidate
 
     try:
         count = consolidate(args.input, args.output)
     except (OSError, FileExistsError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     print(f"{args.output}: written, {count} linked dataset{'s' if count != 1 else ''} "
           "copied in")
     return 0

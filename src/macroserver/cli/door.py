@@ -19,6 +19,10 @@ PROBE_INTERVAL = 1.0
 RETRY_INTERVAL = 0.5
 
 
+class NoDoor(Exception):
+    """No door to talk to (no database, none registered); the message says what to do."""
+
+
 def choose_door(requested: str | None) -> tuple[str, str]:
     """The door to use and a note when it was picked among several."""
     if requested:
@@ -30,12 +34,12 @@ def choose_door(requested: str | None) -> tuple[str, str]:
         names = sorted(db.get_device_exported_for_class("Door")) or sorted(
             db.get_device_name("*", "Door"))
     except tango.DevFailed as exc:
-        raise SystemExit(
+        raise NoDoor(
             f"mspock: cannot read the Tango database (TANGO_HOST="
             f"{os.environ.get('TANGO_HOST', 'unset')}): {error_text(exc)}\n"
             "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR.") from None
     if not names:
-        raise SystemExit("mspock: no Door in the Tango database; give one with --door or "
+        raise NoDoor("mspock: no Door in the Tango database; give one with --door or "
                          "MSPOCK_DOOR")
     note = "" if len(names) == 1 else (
         f"{len(names)} doors in the database ({', '.join(names)}); using {names[0]} "

@@ -29,17 +29,24 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from macroserver.cli.console import Console
-from macroserver.cli.door import choose_door
-from macroserver.cli.exitcodes import EXIT_ERROR, EXIT_OK
+from macroserver.cli.door import NoDoor, choose_door
+from macroserver.cli.exitcodes import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Parser,
+    handle_sigint,
+)
 from macroserver.cli.prompt import run_prompt
 from macroserver.cli.shell import Shell
 
 
 def build_parser() -> argparse.ArgumentParser:
     """mspock's command line."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mspock", description="The spock-style shell of tango-macroserver: every macro "
-        "is a command. Exit status with -c: 0 done, 1 error, 2 stopped, 3 aborted.")
+        "is a command. Exit status with -c: 0 done, 1 error, 2 stopped, 3 aborted, "
+        "4 door not usable.")
     parser.add_argument("--door", help="door device (default: MSPOCK_DOOR, or the door of "
                         "the Tango database)")
     parser.add_argument("-c", dest="commands", action="append", default=[], metavar="COMMAND",
@@ -68,7 +75,12 @@ def _run_lines(shell: Shell, lines: Iterable[str], stop_at_failure: bool) -> int
 def main(argv: Sequence[str] | None = None) -> int:
     """The `mspock` console script: interactive on a terminal, else -c or stdin lines."""
     args = build_parser().parse_args(argv)
-    door, note = choose_door(args.door)
+    handle_sigint()
+    try:
+        door, note = choose_door(args.door)
+    except NoDoor as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNUSABLE
     interactive = not args.commands and sys.stdin.isatty()
     tty = sys.stdout.isatty()
     color = tty and not args.no_color and not os.environ.get("NO_COLOR")
@@ -77,10 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     shell = Shell(door, console, interactive)
     if note and interactive:
         console.note(note)
+    elif note:  # -c or stdin: say which door runs the commands, on stderr
+        print(f"mspock: {note}", file=sys.stderr, flush=True)
     if not shell.conn.open_within(0 if interactive else max(0.0, args.wait)):
         if not interactive:
             console.error(f"mspock: door {door} does not answer")
-            return EXIT_ERROR
+            return EXIT_UNUSABLE
         console.error(f"Door {door} does not answer; waiting for its server "
                       "(commands are refused until then).")
     shell.conn.start_watching()
@@ -93,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_lines(shell, args.commands, stop_at_failure=True)
         return _run_lines(shell, sys.stdin, stop_at_failure=False)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         shell.conn.close()
 

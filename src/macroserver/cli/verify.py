@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from macroserver.cli.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
 from macroserver.recorders.nxlinks import open_source, saved_in_file
 
 
@@ -185,11 +186,11 @@ def main(args: argparse.Namespace) -> int:
         checks = verify(args.file, args.root, args.checksum)
     except OSError as exc:
         print(f"Error: cannot read {args.file}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     problems = sum(len(c.problems) for c in checks)
     if args.json:
         print(json.dumps({"file": str(args.file), "problems": problems,
                           "sources": [asdict(c) for c in checks]}, indent=1))
     else:
         print(report(args.file, checks))
-    return 1 if problems else 0
+    return EXIT_ERROR if problems else EXIT_OK

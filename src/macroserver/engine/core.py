@@ -35,6 +35,7 @@ class MacroServerCore:
         extra_data_roots: Iterable[Path] = (),
         extra_macro_path: Iterable[Path] = (),
         extra_recorder_path: Iterable[Path] = (),
+        scan_dir_fallback: bool = False,
     ) -> None:
         self.config = config
         self.pool = config.pool
@@ -43,6 +44,10 @@ class MacroServerCore:
         self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
         self.macros = MacroRegistry([*config.macro_path, *extra_macro_path])
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
+        # A personal system (`macroserver run`, `up`) writes a scan whose ScanDir was
+        # left outside the data roots (the user changed folder) into the first root,
+        # with a Warning; a facility server refuses it.
+        self.scan_dir_fallback = scan_dir_fallback
         #: the MetadataManager device read at scan start (configuration or device property)
         self.metadata_manager: str | None = config.metadata.manager
         #: called with each finished scan's catalogue document (the Tango attribute)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from macroserver.datafiles import DataPathError, DataRoots, OutsideDataRoots
 from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine import detectors as frames
 from macroserver.engine.control import MacroInterrupted
@@ -166,8 +167,10 @@ class Scan:
         self.check()
         group = active_measurement_group(macro)
         macro.reserve(*self.motors, *group.channels)
-        env = macro.env.snapshot()
         server = macro.server
+        env = macro.env.snapshot()
+        if server.scan_dir_fallback:
+            env = scan_dir_in_roots(env, server.data_roots, macro.warning)
         selection = server.recorders.select(
             env, server.data_roots, self.listener, server.config.file_policy,
             macro.context.door_name)
@@ -372,6 +375,27 @@ def linear(start: float, final: float, intervals: int, index: int) -> float:
     if index == intervals:
         return final
     return start + (final - start) * index / intervals
+
+
+def scan_dir_in_roots(env: dict[str, Any], data_roots: DataRoots,
+                      warn: Callable[[str], None]) -> dict[str, Any]:
+    """`env` with a ScanDir left outside the data roots replaced by the first root.
+
+    The environment outlives a folder change (`macroserver run` in another folder, the
+    demo then `macroserver up` elsewhere): a ScanDir of the old folder must not stop
+    every scan there. The stored value is left as it is; the Warning says what was done."""
+    scan_dir = env.get("ScanDir")
+    if not isinstance(scan_dir, str) or not scan_dir or not data_roots.roots:
+        return env
+    try:
+        data_roots.resolve_dir(scan_dir)
+    except OutsideDataRoots as exc:
+        root = data_roots.roots[0]
+        warn(f"{exc}; this scan writes into {root} instead (senv ScanDir to choose a folder)")
+        return {**env, "ScanDir": str(root)}
+    except DataPathError:
+        pass  # malformed: the recorders' selection refuses it with its message
+    return env
 
 
 MAX_INTERVALS = 100_000_000

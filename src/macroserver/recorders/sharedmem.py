@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import importlib.util
 import json
 import os
 import re
@@ -284,6 +285,14 @@ class ShmBackend:
 BACKENDS: dict[str, type[SpsBackend] | type[ShmBackend]] = {"sps": SpsBackend, "shm": ShmBackend}
 
 
+def _pymca_installed() -> bool:
+    """Whether PyMca5 (the `sps` backend) can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec("PyMca5") is not None
+    except (ImportError, ValueError):  # ValueError: blocked by a None in sys.modules
+        return False
+
+
 def scan_columns(info: ScanInfo) -> list[Column]:
     """The scalar columns of `SCAN_D`: motors first (x defaults to the first column)."""
     scalars = [c for c in info.columns if c.ndim == 0]
@@ -318,7 +327,8 @@ class SharedMemRecorder(Recorder):
     name: ClassVar[str] = "sharedmem"
     format_name: ClassVar[str] = "shared memory"
     enable_env: ClassVar[str] = "SharedMemory"
-    enable_example: ClassVar[str] = "sps"
+    # what the "Use senv SharedMemory ..." hint suggests: sps only where PyMca5 is there
+    enable_example: ClassVar[str] = "sps" if _pymca_installed() else "shm"
 
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)

@@ -28,16 +28,22 @@ def _print_stream(stream: str, lines: list[str]) -> None:
         print(prefix + line, file=out, flush=True)
 
 
+# The demo's own state folder under --dir: not "demo", which `macroserver up` (instance
+# demo) uses, so the demo's ScanDir and scan numbers never become those of `up`.
+DEMO_STATE = "demo-command"
+
+
 def run_demo(workdir: Path, use_tango_host: bool, state_dir: Path) -> int:
     data = (workdir / "data").resolve()
     data.mkdir(exist_ok=True)
+    own_state = state_dir / DEMO_STATE
     properties = {
         "Config": ["demo"],
         "DataRoots": [str(data)],
-        "EnvironmentDb": [str(state_dir / "demo" / "environment.json")],
+        "EnvironmentDb": [str(own_state / "environment.json")],
     }
     print("Starting the demo system...", flush=True)
-    stack = bring_up("demo", free_port(), state_dir / "demo", properties,
+    stack = bring_up("demo", free_port(), own_state, properties,
                      use_tango_host=use_tango_host)
     try:
         print(f"TANGO_HOST={stack.tango_host}, door {stack.doors[0]}", flush=True)

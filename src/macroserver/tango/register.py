@@ -135,14 +135,35 @@ def customise(
     return result
 
 
+def configured_tango_host() -> tuple[str, str]:
+    """TANGO_HOST where Tango clients (PyTango too) find it, and where it came from: the
+    environment, else `~/.tangorc`, else `/etc/tangorc` (TANGO_RC_FILE names another file);
+    ("", "") when none sets it."""
+    value = os.environ.get("TANGO_HOST", "").strip()
+    if value:
+        return value, "the environment"
+    for path in (Path.home() / ".tangorc", Path(os.environ.get("TANGO_RC_FILE") or "/etc/tangorc")):
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, equals, value = line.partition("=")
+            if equals and key.strip() == "TANGO_HOST" and value.strip():
+                return value.strip(), str(path)
+    return "", ""
+
+
 def resolve_tango_host(tango_host: str | None = None) -> str:
-    """`tango_host`, or TANGO_HOST, once a database answers there; RegisterError if not."""
+    """`tango_host`, or the configured TANGO_HOST, once a database answers there;
+    RegisterError if not."""
     from macroserver.tango.database import database_answers
 
-    host = tango_host or os.environ.get("TANGO_HOST", "").strip()
+    host, source = (tango_host, "") if tango_host else configured_tango_host()
     if not host:
         raise RegisterError(
-            "TANGO_HOST is not set: point it at the Tango database to register in, e.g. "
+            "TANGO_HOST is not set (not in the environment, ~/.tangorc or /etc/tangorc): "
+            "point it at the Tango database to register in, e.g. "
             "export TANGO_HOST=tangodb.example.org:10000 (or run `macroserver up`, which "
             "starts an embedded database)")
     try:
@@ -150,7 +171,9 @@ def resolve_tango_host(tango_host: str | None = None) -> str:
     except ValueError as exc:
         raise RegisterError(str(exc)) from None
     if not answers:
-        raise RegisterError(f"no Tango database answers at TANGO_HOST={host}; is it running?")
+        origin = f" (from {source})" if source and source != "the environment" else ""
+        raise RegisterError(f"no Tango database answers at TANGO_HOST={host}{origin}; "
+                            "is it running?")
     return host
 
 

@@ -76,6 +76,10 @@ class MacroServer(Device):
     RecorderPath = device_property(dtype=(str,), default_value=[], doc="extra recorder folders")
     DataRoots = device_property(dtype=(str,), default_value=[],
                                 doc="folders scan files may be written in (added to Config's)")
+    ScanDirFallback = device_property(
+        dtype=bool, default_value=False,
+        doc="a ScanDir outside the data roots: write into the first root with a Warning "
+            "(set by `macroserver up`) instead of refusing the scan")
     MetadataManager = device_property(
         dtype=str, default_value="",
         doc="MetadataManager device read at each scan start (overrides Config's metadata.manager)")
@@ -97,7 +101,8 @@ class MacroServer(Device):
             self.core = MacroServerCore(
                 config, env, extra_data_roots=_expand(self.DataRoots),
                 extra_macro_path=_expand(self.MacroPath),
-                extra_recorder_path=_expand(self.RecorderPath))
+                extra_recorder_path=_expand(self.RecorderPath),
+                scan_dir_fallback=self.ScanDirFallback)
         except MacroServerError as exc:
             self.set_state(DevState.FAULT)
             self.set_status(to_wire(f"cannot start: {exc}"))

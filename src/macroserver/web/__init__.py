@@ -11,11 +11,12 @@ See docs/web.md.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 DEFAULT_PORT = 8642
 
 
-def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     """Register the `web` subcommand on the `macroserver` command line."""
     web = commands.add_parser(
         "web", help="read-only live scan view in the browser (doors found through TANGO_HOST)")

@@ -224,7 +224,7 @@ def run(host: str, port: int, doors: list[str] | None = None, verbose: bool = Fa
         httpd = WebServer((host, port), hub, verbose, allowed_hosts)
     except OSError as exc:
         print(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return 4  # EXIT_UNUSABLE of cli/exitcodes.py (web does not import the cli layer)
 
     def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
