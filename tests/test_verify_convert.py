@@ -121,3 +121,16 @@ def test_consolidated_copy_is_self_contained_and_equal_to_the_linked_view(scan, 
 def test_convert_refuses_an_existing_output(scan):
     result = macroserver("convert", "--consolidate", scan / "scan.h5", scan / "scan.dat")
     assert result.returncode == 4 and "exists" in result.stderr
+
+
+def test_verify_reads_a_virtual_dataset_over_the_same_file(tmp_path):
+    path = tmp_path / "same.h5"
+    with h5py.File(path, "w") as f:
+        f["raw"] = np.arange(12, dtype="u2").reshape(3, 2, 2)
+        layout = h5py.VirtualLayout((3, 2, 2), dtype="u2")
+        layout[:] = h5py.VirtualSource(".", "raw", shape=(3, 2, 2))
+        f.create_virtual_dataset("v", layout)
+    result = macroserver("verify", path, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (source,) = json.loads(result.stdout)["sources"]
+    assert (source["file"], source["frames"], source["problems"]) == (".", 3, [])

@@ -65,7 +65,10 @@ def _links(group: h5py.Group, prefix: str = "",
 
 
 def _resolve(master: Path, name: str) -> Path:
-    """Where HDF5 looks for a relative source: beside the master (then the cwd)."""
+    """Where HDF5 looks for a relative source: beside the master (then the cwd); "."
+    is the master itself."""
+    if name == ".":
+        return master
     path = Path(name)
     if path.is_absolute():
         return path
@@ -139,14 +142,23 @@ def verify(path: Path, root: Path | None = None, checksum: bool = False) -> list
     return checks
 
 
+def _first_axis(space: h5py.h5s.SpaceID, length: int = 1) -> tuple[int, int]:
+    """First and last index along the first axis of a selection; an "all" selection
+    without a shape (h5py gives no source shape then) covers `length`."""
+    if space.get_select_type() == h5py.h5s.SEL_ALL:
+        return 0, (space.shape[0] if space.shape else length) - 1
+    (first, *_), (last, *_) = space.get_select_bounds()
+    return first, last
+
+
 def _virtual_sources(where: str, dataset: h5py.Dataset, master: Path, folder: Path,
                      checksum: bool) -> list[SourceCheck]:
     flags = _flagged_saved(dataset)
     checks = []
     for source in dataset.virtual_sources():
         check = SourceCheck("virtual source", where, source.file_name, source.dset_name)
-        (first, *_), (last, *_) = source.src_space.get_select_bounds()
-        (vfirst, *_), (vlast, *_) = source.vspace.get_select_bounds()
+        vfirst, vlast = _first_axis(source.vspace)
+        first, last = _first_axis(source.src_space, vlast - vfirst + 1)
         if flags is not None and not flags[vfirst:vlast + 1].all():
             check.problems.append(f"points {vfirst}..{vlast} are mapped but flagged "
                                   "not saved in frame_saved")
