@@ -188,3 +188,13 @@ def test_snapshot_of_tango_attributes_failed_reads_are_warnings(tmp_path, sim_mo
     failed = [s for s in sidecar["snapshot"] if s.get("error")]
     assert [s["name"] for s in failed] == [bad] and failed[0]["value"] is None
     assert sidecar["snapshot"][0]["source"] == f"attribute:{good}"
+
+
+def test_files_above_the_checksum_limit_get_no_sha256(tmp_path):
+    core = make_core(tmp_path, config={**FAST_CONFIG, "metadata": {"checksum_limit_mb": 0}},
+                     env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5", "s.dat"]})
+    outcome, _ = run(core, "ascan m1 0 1 2 0")
+    assert outcome.state == "finish", outcome.error
+    files = json.loads((tmp_path / "data" / "s_1.scan.json").read_text())["files"]
+    assert [(f["name"], f["sha256"]) for f in files] == [("s.h5", None), ("s.dat", None)]
+    assert files[1]["size"] == (tmp_path / "data" / "s.dat").stat().st_size

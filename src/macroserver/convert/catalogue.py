@@ -63,7 +63,8 @@ def icat_dataset(document: dict[str, Any]) -> dict[str, Any]:
         "sample": {"name": values.get("sample/name", {}).get("value", "")},
         "parameters": parameters,
         "datafiles": [{"name": f["name"], "location": f["path"], "fileSize": f["size"],
-                       "checksum": f"sha256:{f['sha256']}"} for f in files],
+                       **({"checksum": f"sha256:{f['sha256']}"} if f["sha256"] else {})}
+                      for f in files],
     }}
 
 

@@ -64,7 +64,8 @@ def publish_sidecar(server: "MacroServerCore", info: ScanInfo, end: ScanEnd,
     hand the document to the server's listeners."""
     if info.scan_dir is None:
         return None
-    document = scan_document(info, end, files, program_label())
+    document = scan_document(info, end, files, program_label(),
+                             server.config.metadata.checksum_limit)
     outbox = server.config.metadata.outbox or info.scan_dir / OUTBOX_NAME
     try:
         publish(document, info.scan_dir, outbox, server.config.file_policy.file_mode)

@@ -7,6 +7,7 @@ unknown = "refuse"                                  # or "accept": keys the sche
 required = ["experiment_identifier", "sample/name"] # a scan without them is refused
 outbox = "/data/catalogue-outbox"                   # default: <ScanDir>/catalogue-outbox
 manager = "bl01/metadata/1"                         # a MetadataManager device to read
+checksum_limit_mb = 1024                            # larger files: no sha256 in the sidecar
 ```
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 
 from macroserver.errors import EnvError
 from macroserver.metadata.schema import Schema, load_schema
+from macroserver.metadata.sidecar import CHECKSUM_LIMIT
 
 OUTBOX_NAME = "catalogue-outbox"
 
@@ -30,16 +32,22 @@ class MetadataSettings:
     required: tuple[str, ...] = ()
     outbox: Path | None = None
     manager: str | None = None
+    checksum_limit: int = CHECKSUM_LIMIT
 
 
 def settings_from_table(table: Mapping[str, Any]) -> MetadataSettings:
     """Settings from the parsed `[metadata]` table; ValueError naming what is wrong."""
     if not isinstance(table, Mapping):
         raise ValueError("[metadata] must be a table")
-    unknown_keys = set(table) - {"schema", "unknown", "required", "outbox", "manager"}
+    known = ("schema", "unknown", "required", "outbox", "manager", "checksum_limit_mb")
+    unknown_keys = set(table) - set(known)
     if unknown_keys:
         raise ValueError(f"[metadata]: unknown setting(s) {', '.join(sorted(unknown_keys))} "
-                         "(schema, unknown, required, outbox, manager)")
+                         f"({', '.join(known)})")
+    limit = table.get("checksum_limit_mb", CHECKSUM_LIMIT >> 20)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"metadata.checksum_limit_mb must be a number of MiB (0 or more), "
+                         f"not {limit!r}")
     schema_path = table.get("schema")
     if schema_path is not None and not isinstance(schema_path, str):
         raise ValueError(f"metadata.schema must be a file name, not {schema_path!r}")
@@ -62,4 +70,4 @@ def settings_from_table(table: Mapping[str, Any]) -> MetadataSettings:
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError(f"metadata.{name} must be a non-empty string, not {value!r}")
     return MetadataSettings(schema, tuple(required),
-                            Path(outbox).expanduser() if outbox else None, manager)
+                            Path(outbox).expanduser() if outbox else None, manager, limit << 20)

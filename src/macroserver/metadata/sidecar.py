@@ -50,10 +50,17 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_record(path: Path, fmt: str = "") -> dict[str, Any]:
-    """Name, size and checksum of a written file."""
-    record = {"path": str(path), "name": path.name, "size": path.stat().st_size,
-              "sha256": sha256(path)}
+#: Files larger than this are not checksummed at each scan end (a file many scans append
+#: to would be hashed again after every one: ~1.5 s per GiB here); `[metadata]
+#: checksum_limit_mb` changes it.
+CHECKSUM_LIMIT = 1 << 30
+
+
+def file_record(path: Path, fmt: str = "", limit: int = CHECKSUM_LIMIT) -> dict[str, Any]:
+    """Name, size and checksum of a written file (sha256 None above `limit` bytes)."""
+    size = path.stat().st_size
+    record = {"path": str(path), "name": path.name, "size": size,
+              "sha256": sha256(path) if size <= limit else None}
     if fmt:
         record["format"] = fmt
     return record
@@ -91,7 +98,7 @@ def dataset_name(info: ScanInfo) -> str:
 
 
 def scan_document(info: ScanInfo, end: ScanEnd, files: Iterable[tuple[Path, str]],
-                  program: str) -> dict[str, Any]:
+                  program: str, checksum_limit: int = CHECKSUM_LIMIT) -> dict[str, Any]:
     """The sidecar document of a finished scan."""
     return {
         "format": FORMAT,
@@ -107,7 +114,8 @@ def scan_document(info: ScanInfo, end: ScanEnd, files: Iterable[tuple[Path, str]
         "program": program,
         "metadata": info.metadata.to_dict(),
         "snapshot": [snapshot_record(s) for s in info.snapshot],
-        "files": [file_record(path, fmt) for path, fmt in files if path.is_file()],
+        "files": [file_record(path, fmt, checksum_limit) for path, fmt in files
+                  if path.is_file()],
     }
 
 
