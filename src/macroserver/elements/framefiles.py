@@ -4,13 +4,15 @@ files of `frames_per_file` frames each, dataset `/entry_0000/measurement/data`.
 Used by the simulated self-saving detectors (in-process and as a Tango device). Each
 file's dataset is created at its full size (as Lima does), one chunk per frame, and the
 file is in SWMR mode, so a reader going through the scan's virtual dataset sees every
-frame as soon as it is saved. Frames are written as precompressed chunks (deflate,
+frame within `FLUSH_INTERVAL` of its saving (at once when the detector waits for its
+next trigger). Frames are written as precompressed chunks (deflate,
 readable by any HDF5): saving costs the same small time whatever the frame size, so the
 simulation keeps up with fast scans like a real detector writing from its own machine.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import h5py
 import numpy as np
 
 LIMA_DATASET = "/entry_0000/measurement/data"
+FLUSH_INTERVAL = 0.02  # s: how late SWMR readers may see a saved frame at full rate
 DEFLATE_FILTER = 1  # HDF5's gzip/deflate filter id
 
 
@@ -40,6 +43,8 @@ class FrameFileWriter:
         self._file: h5py.File | None = None
         self._dataset: h5py.Dataset | None = None
         self._file_index = -1
+        self._flushed = 0.0
+        self._unflushed = False
 
     def path(self, file_index: int) -> Path:
         return self.folder / f"{self.prefix}{self.first_number + file_index:04d}{self.suffix}"
@@ -51,7 +56,15 @@ class FrameFileWriter:
             self._open(file_index)
         assert self._dataset is not None
         self._dataset.id.write_direct_chunk((offset, 0, 0), chunk)
-        self._dataset.flush()
+        self._unflushed = True
+        if time.monotonic() - self._flushed >= FLUSH_INTERVAL:  # per frame: 5x the write
+            self.flush()
+
+    def flush(self) -> None:
+        """Make the frames written so far visible to SWMR readers."""
+        if self._dataset is not None and self._unflushed:
+            self._dataset.flush()
+            self._flushed, self._unflushed = time.monotonic(), False
 
     def _open(self, file_index: int) -> None:
         self.close()

@@ -124,6 +124,10 @@ class SimDetectorCore:
         try:
             for frame in range(self.acq_nb_frames):
                 with self._changed:
+                    idle = self._triggers <= frame and not self._stopping
+                if idle:  # waiting for the next trigger: readers see all saved so far
+                    writer.flush()
+                with self._changed:
                     while self._triggers <= frame and not self._stopping:
                         self._changed.wait()
                     if self._stopping:
