@@ -170,7 +170,7 @@ class MacroServerInstance:
         return proxy
 
     def environment(self) -> dict[str, Any]:
-        return json.loads(self.proxy("ms").read_attribute("Environment").value[1])
+        return json.loads(self.proxy("ms").read_attribute("Environment").value[1])["new"]
 
     def set_env(self, changes: dict[str, Any], remove: Iterable[str] = ()) -> None:
         """Change and delete environment variables through the Environment attribute."""

@@ -77,7 +77,7 @@ def test_missing_parameter(core):
 
 def test_extra_parameter(core):
     assert refusal(core, "ascan theta 0 1 5 0 7") == "unexpected extra parameter(s): 7"
-    assert refusal(core, "wa theta") == "unexpected extra parameter(s): theta"
+    assert refusal(core, "lsmg theta") == "unexpected extra parameter(s): theta"
     assert refusal(core, "mv theta 1 chi") == "unexpected extra parameter(s): chi"
 
 
@@ -244,6 +244,8 @@ BY_TYPE = {
     "String": st.one_of(WORDS, st.sampled_from(["5", "[1, 2]", "'x'", "m1"])),
     "Literal": st.one_of(WORDS, st.sampled_from(["5", "[1, 2]", "'x'", "m1", "['a.h5','b.dat']",
                                                  "[m1,c1]", "True", "[", "]", ","])),
+    "Countable": st.sampled_from(["mg", "mg", "m1", "nosuch"]),
+    "MacroClass": st.sampled_from(["ascan", "ct", "nosuch", "1x"]),
     "Env": st.sampled_from(["ScanID", "OutputCols", "ActiveMntGrp", "ScanFile", "ScanDir",
                             "CriticalRecorders", "PreScanSnapshot", "MyVar", "a.b", "1x"]),
 }
@@ -329,7 +331,9 @@ def test_arbitrary_command_lines(tmp_path, command, as_list):
     assert outcome is not None, f"{line!r} did not end in 20 s"
     assert outcome.state in ("finish", "exception"), outcome
     # only a MacroServerError ends a macro without a traceback on the Debug stream
-    assert not listener.messages[Level.DEBUG], (line, outcome.error, listener.messages)
+    # (a recorder that held a fast scan back says so at DEBUG: a matter of load, not input)
+    tracebacks = [m for m in listener.messages[Level.DEBUG] if "held the scan back" not in m]
+    assert not tracebacks, (line, outcome.error, listener.messages)
     assert not [e for e in listener.errors
                 if re.search(r"recorder \S+ (failed|could not|did not)", e)], listener.errors
     event(f"ran: {outcome.state}")

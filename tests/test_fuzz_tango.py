@@ -259,7 +259,7 @@ def test_fuzz_environment_writes(server) -> None:
     # a scan still runs after all that
     ms.command_inout("SetEnvironment", json.dumps(
         {"change": BASELINE, "del": [n for n in ("ScanDir", "ScanFile") if n in json.loads(
-            ms.read_attribute("Environment").value[1])]}))
+            ms.read_attribute("Environment").value[1])["new"]]}))
     server["door"].RunMacro(["ascan", "m1", "0", "1", "2", "0"])
     _settle(server["door"], stats)
     assert server["door"].state() == tango.DevState.ON, server["door"].status()

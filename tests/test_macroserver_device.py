@@ -120,4 +120,4 @@ def test_sigkill_and_restart_keep_the_environment_and_scan_ids(
     assert len(ids) == len(set(ids)), ids
     server = tango.DeviceProxy(ms.ms_name())
     wait_state(server, DevState.ON, 10)
-    assert json.loads(server.Environment[1])["KeepMe"] == {"a": [1, 2]}
+    assert json.loads(server.Environment[1])["new"]["KeepMe"] == {"a": [1, 2]}

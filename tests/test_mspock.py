@@ -369,8 +369,8 @@ def test_helpers_text_plot_and_repeat_parameters() -> None:
     grid = [line for line in plot.splitlines() if line.endswith("|")]
     assert len(grid) == 5 and sum(line.count("*") for line in grid) == 3
     assert grid[0].rstrip("|").endswith("*") and "x: m   * a" in plot
-    mv = [{"name": "l", "type": "Repeat", "min": 1, "max": None,
-           "params": [{"name": "motor", "type": "Motor"}, {"name": "pos", "type": "Float"}]}]
+    mv = [{"name": "l", "min": 1, "max": None,  # Sardana's form: a repeat's type is a list
+           "type": [{"name": "motor", "type": "Motor"}, {"name": "pos", "type": "Float"}]}]
     assert [flat_parameters(mv, i)["type"] for i in range(4)] == ["Motor", "Float"] * 2
 
 

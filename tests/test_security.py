@@ -420,7 +420,7 @@ class Server:
         self.door = tango.DeviceProxy(f"door/{INSTANCE}/1")
 
     def env(self) -> dict[str, Any]:
-        return json.loads(self.ms.read_attribute("Environment").value[1])
+        return json.loads(self.ms.read_attribute("Environment").value[1])["new"]
 
 
 def _wait_answers(devices: list[str], process: subprocess.Popen, log: Path,

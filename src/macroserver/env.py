@@ -81,6 +81,16 @@ def _is_scoped(name: str) -> bool:
     return all(part.isidentifier() for part in name.replace("/", ".").split("."))
 
 
+def normalized_name(name: str) -> str:
+    """Door scopes in lower case (Tango names are), so `Door/X/1.ScanFile` is the same
+    variable as `door/x/1.ScanFile`."""
+    scope, variable = scoped_name(name)
+    if "/" not in scope:
+        return name
+    door, dot, macro = scope.partition(".")
+    return f"{door.lower()}{dot}{macro}.{variable}"
+
+
 class Environment:
     """Environment variables persisted in one JSON file; thread-safe.
 
@@ -136,7 +146,8 @@ class Environment:
 
     def update(self, changes: dict[str, Any], remove: Iterable[str] = ()) -> None:
         """Set and remove several variables in one atomic write."""
-        remove = list(dict.fromkeys(remove))  # `usenv X X` removes X once
+        remove = list(dict.fromkeys(normalized_name(n) for n in remove))  # `usenv X X`: once
+        changes = {normalized_name(name): value for name, value in changes.items()}
         with self.lock:
             for name, value in changes.items():
                 check_name(name)
@@ -177,3 +188,11 @@ class Environment:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def scoped_name(name: str) -> tuple[str, str]:
+    """(scope, variable) of a name: `door/x/1.ascan.ScanFile` → (`door/x/1.ascan`,
+    `ScanFile`); an unscoped name has the scope ""."""
+    scope, _, variable = name.rpartition(".")
+    return scope, variable
+

@@ -20,6 +20,7 @@ class Level(enum.StrEnum):
     WARNING = "Warning"
     ERROR = "Error"
     DEBUG = "Debug"
+    CRITICAL = "Critical"
 
 
 class MacroListener(Protocol):
@@ -37,6 +38,11 @@ class MacroListener(Protocol):
     def result(self, values: list[str]) -> None:
         """The macro's result as strings, once, when it returned one."""
 
+    def input_request(self, request: dict[str, Any]) -> None:
+        """A question for the user (`Macro.input`, Sardana's Input data: type, prompt,
+        data_type, default_value, macro_id, ...); the answer reaches the macro through
+        its `MacroControl`."""
+
 
 class NullListener:
     """Discards everything; for benchmarks and embedded use."""
@@ -53,6 +59,9 @@ class NullListener:
     def result(self, values: list[str]) -> None:
         pass
 
+    def input_request(self, request: dict[str, Any]) -> None:
+        pass  # nobody to ask: the question times out to its default
+
 
 class ConsoleListener(NullListener):
     """Prints Output/Info to stdout and Warning/Error to stderr, as the local runner does."""
@@ -68,7 +77,7 @@ class ConsoleListener(NullListener):
     def message(self, level: Level, text: str) -> None:
         if level is Level.DEBUG and not self._debug:
             return
-        stream = self._err if level in (Level.WARNING, Level.ERROR) else self._out
+        stream = self._err if level in (Level.WARNING, Level.ERROR, Level.CRITICAL) else self._out
         prefix = "" if level in (Level.OUTPUT, Level.INFO) else f"{level.value}: "
         if text.startswith(prefix):  # the runner's "Error: <why>" is not "Error: Error: "
             prefix = ""

@@ -1,7 +1,7 @@
 """What mspock knows about macros: completion candidates, usage and help text.
 
-Built from the MacroServer's `Elements` (macros with their typed parameters, motors,
-channels, measurement groups) and `Environment`. The completer offers macro and
+Built from the MacroServer's `Elements` (Sardana's element infos: macros with their
+typed parameters, motors, channels, measurement groups) and `Environment`. The completer offers macro and
 built-in command names for the first word, then, per parameter position, the names
 that fit the parameter's type (Motor → motors, Env → environment names, ...).
 """
@@ -19,20 +19,30 @@ from prompt_toolkit.document import Document
 MOTOR_TYPES = {"motor", "moveable", "pseudomotor"}
 CHANNEL_TYPES = {"channel", "expchannel", "ctexpchannel", "zerodexpchannel",
                  "onedexpchannel", "twodexpchannel", "counter"}
-GROUP_TYPES = {"measurementgroup", "mntgrp"}
+GROUP_TYPES = {"measurementgroup", "mntgrp", "countable"}
 ENV_TYPES = {"env"}
+
+
+def is_repeat(param: dict[str, Any]) -> bool:
+    """A repeat parameter's `type` is the list of its repeated parameters (Sardana's)."""
+    return isinstance(param.get("type"), list)
+
+
+def is_required(param: dict[str, Any]) -> bool:
+    """Mandatory: a null `default_value` (Sardana's form)."""
+    return param.get("default_value") is None
 
 
 def flat_parameters(parameters: list[dict[str, Any]], position: int) -> dict[str, Any] | None:
     """The parameter description used at word `position` (0 = first argument).
 
-    A `Repeat` parameter takes its inner parameters again and again; what follows a
+    A repeat parameter takes its inner parameters again and again; what follows a
     repeat is only reached when the repeat has a `max`.
     """
     index = 0
     for param in parameters:
-        if param.get("type") == "Repeat":
-            inner = param.get("params") or []
+        if is_repeat(param):
+            inner = param["type"]
             if not inner:
                 continue
             limit = param.get("max")
@@ -51,10 +61,11 @@ def usage(macro: dict[str, Any]) -> str:
     """`ascan motor start_pos final_pos nr_interv integ_time` ([] optional, ... repeat)."""
     words = [macro["name"]]
     for param in macro.get("parameters") or []:
-        if param.get("type") == "Repeat":
-            inner = " ".join(p["name"] for p in param.get("params") or [])
-            words.append(f"{inner} [{inner} ...]")
-        elif param.get("required", True):
+        if is_repeat(param):
+            inner = " ".join(p["name"] for p in param["type"])
+            words.append(f"{inner} [{inner} ...]" if param.get("min", 1) else
+                         f"[{inner} ...]")
+        elif is_required(param):
             words.append(param["name"])
         else:
             words.append(f"[{param['name']}]")
@@ -64,19 +75,22 @@ def usage(macro: dict[str, Any]) -> str:
 def _param_lines(params: list[dict[str, Any]], indent: str) -> list[str]:
     lines = []
     width = max((len(p.get("name", "")) for p in params), default=0)
-    type_width = max((len(str(p.get("type", ""))) for p in params), default=0)
-    for param in params:
-        kind = str(param.get("type", ""))
-        if kind == "Repeat":
+    kinds = ["Repeat" if is_repeat(p) else str(p.get("type", "")) for p in params]
+    type_width = max((len(kind) for kind in kinds), default=0)
+    for param, kind in zip(params, kinds):
+        if is_repeat(param):
             low, high = param.get("min", 1), param.get("max")
             times = f"{low} or more" if high is None else f"{low} to {high}"
             lines.append(f"{indent}{param['name']:<{width}}  {kind:<{type_width}}  "
                          f"repeated {times} times: {param.get('description', '')}".rstrip())
-            lines.extend(_param_lines(param.get("params") or [], indent + "    "))
+            lines.extend(_param_lines(param["type"], indent + "    "))
             continue
         default = ""
-        if not param.get("required", True) or param.get("default_value") is not None:
-            default = f" (default: {param.get('default_value')!r})"
+        value = param.get("default_value")
+        if isinstance(value, dict) and "___optional_parameter__" in value:
+            default = " (optional)"
+        elif value is not None:
+            default = f" (default: {value!r})"
         lines.append(f"{indent}{param['name']:<{width}}  {kind:<{type_width}}  "
                      f"{param.get('description', '')}{default}".rstrip())
     return lines
@@ -118,11 +132,15 @@ class Catalogue:
         self.env_names: list[str] = []
         self.scan_ids: list[str] = []
 
-    def load(self, elements: dict[str, Any], env: dict[str, Any] | None = None) -> None:
-        self.macros = {m["name"]: m for m in elements.get("macros") or []}
-        self.motors = [m["name"] for m in elements.get("motors") or []]
-        self.channels = [c["name"] for c in elements.get("channels") or []]
-        self.groups = [g["name"] for g in elements.get("measurement_groups") or []]
+    def load(self, elements: list[dict[str, Any]], env: dict[str, Any] | None = None) -> None:
+        """From `Elements`' element infos, selected by interface as Sardana's clients do."""
+        def names(interface: str) -> list[str]:
+            return [e["name"] for e in elements if interface in e.get("interfaces", ())]
+
+        self.macros = {e["name"]: e for e in elements if "MacroCode" in e.get("interfaces", ())}
+        self.motors = names("Moveable")
+        self.channels = names("ExpChannel")
+        self.groups = names("MeasurementGroup")
         if env is not None:
             self.load_env(env)
 

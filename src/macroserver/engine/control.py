@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 from macroserver.records import EndStatus
 
@@ -33,9 +33,12 @@ class AbortRequested(MacroInterrupted):
 
 
 class MacroControl:
-    """The flags one macro run checks; one instance per run."""
+    """The flags one macro run checks; one instance per run. It also carries the
+    answer to a question the macro asked (`Macro.input`), which comes from a client."""
 
     def __init__(self, on_pause: Callable[[bool], None] | None = None) -> None:
+        self._answer: Any = None
+        self._answered = threading.Event()
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._running = threading.Event()  # cleared while paused
@@ -87,6 +90,28 @@ class MacroControl:
                 halt()
                 self.check_abort()
                 raise StopRequested("stopped by request")
+
+    def answer(self, answer: Any) -> None:
+        """A client's answer to the pending question."""
+        self._answer = answer
+        self._answered.set()
+
+    def expect_answer(self) -> None:
+        """Forget any earlier answer; call before the question goes out."""
+        self._answered.clear()
+        self._answer = None
+
+    def wait_answer(self, timeout: float | None) -> tuple[bool, Any]:
+        """(answered, answer); ends early (and raises) on abort or stop."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def done(poll: float) -> bool:
+            if self._answered.wait(poll):
+                return True
+            return deadline is not None and time.monotonic() >= deadline
+
+        self.wait_until(done, lambda: None)
+        return self._answered.is_set(), self._answer
 
     def sleep(self, seconds: float) -> None:
         """Sleep, ending early (and raising) on stop or abort."""

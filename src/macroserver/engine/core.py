@@ -25,6 +25,18 @@ from macroserver.recorders.registry import RecorderRegistry
 from macroserver.streams import MacroListener
 
 
+MAX_MACRO_ID = 64
+
+
+def check_macro_id(macro_id: str) -> str:
+    """A client's macro id: short, printable, no spaces (Sardana's are UUIDs)."""
+    if not macro_id or len(macro_id) > MAX_MACRO_ID or not macro_id.isprintable() or any(
+            c.isspace() for c in macro_id):
+        raise ParamError(f"macro id {macro_id[:MAX_MACRO_ID]!r} is not usable: give 1 to "
+                         f"{MAX_MACRO_ID} printable characters without spaces")
+    return macro_id
+
+
 class MacroServerCore:
     """Elements, environment, data roots and the macro and recorder registries."""
 
@@ -42,7 +54,8 @@ class MacroServerCore:
         #: the environment; `env.update` is the one way to change it (checked, atomic)
         self.env = ServerEnvironment(env, self)
         self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
-        self.macros = MacroRegistry([*config.macro_path, *extra_macro_path])
+        self.macro_path = [*config.macro_path, *extra_macro_path]
+        self.macros = MacroRegistry(self.macro_path)
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
         # A personal system (`macroserver run`, `up`) writes a scan whose ScanDir was
         # left outside the data roots (the user changed folder) into the first root,
@@ -53,6 +66,12 @@ class MacroServerCore:
         #: called with each finished scan's catalogue document (the Tango attribute)
         self.scan_document_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.reservations = Reservations()
+
+    def reload_macros(self) -> list[str]:
+        """Load the macros again (ReloadMacro, SetMacroCode); returns the load problems.
+        A running macro keeps the class it started with."""
+        self.macros = MacroRegistry(self.macro_path)
+        return [str(p) for p in self.macros.problems]
 
     @property
     def load_problems(self) -> list[str]:
@@ -86,6 +105,11 @@ class MacroServerCore:
         return cls(parent), values
 
     def new_context(
-        self, listener: MacroListener, control: MacroControl, door_name: str, command: str
+        self, listener: MacroListener, control: MacroControl, door_name: str, command: str,
+        macro_id: str | None = None,
     ) -> MacroContext:
-        return MacroContext(self, listener, control, door_name, uuid.uuid4().hex[:12], command)
+        """A run's context; `macro_id` is the client's id (checked), else a new one."""
+        if macro_id is not None:
+            check_macro_id(macro_id)
+        return MacroContext(self, listener, control, door_name,
+                            macro_id or uuid.uuid4().hex[:12], command)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from macroserver.engine.envcheck import check_env_size, check_env_value, check_scan_files
-from macroserver.env import Environment, Listener, check_name
+from macroserver.env import Environment, Listener, check_name, scoped_name
 from macroserver.errors import EnvError
 
 if TYPE_CHECKING:
@@ -86,6 +86,62 @@ class ServerEnvironment:
             after.pop(name, None)
         for name, value in changes.items():
             check_name(name)
-            check_env_value(name, value, self._server, after)
+            check_env_value(scoped_name(name)[1], value, self._server, after)  # door.ScanFile
         check_scan_files(changes, after, self._server)
         check_env_size(after, changes)
+
+
+class EnvView:
+    """The environment as one macro on one door sees it (Sardana's scopes).
+
+    `door.macro.Name`, `door.Name`, `macro.Name` and `Name` are looked up in this order,
+    most specific first, so two doors (or two macros) can use different values, for
+    example different ScanFiles. Writes go to the names given, through the checked
+    `ServerEnvironment.update`.
+    """
+
+    def __init__(self, env: ServerEnvironment, door: str, macro: str) -> None:
+        self.server_env = env
+        self._door = door.lower()
+        self._macro = macro
+        self._scopes = ("", macro, self._door, f"{self._door}.{macro}")  # least specific first
+
+    def _key(self, name: str) -> str | None:
+        for scope in reversed(self._scopes):
+            key = f"{scope}.{name}" if scope else name
+            if key in self.server_env:
+                return key
+        return None
+
+    def _visible(self, key: str) -> bool:
+        return scoped_name(key)[0] in self._scopes
+
+    def __contains__(self, name: str) -> bool:
+        return self._key(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({scoped_name(k)[1] for k in self.server_env if self._visible(k)}))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = self._key(name)
+        return default if key is None else self.server_env.get(key)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every visible variable with the value that applies here."""
+        values = self.server_env.snapshot()
+        return {name: values[self._key(name) or name] for name in self}
+
+    def update(self, changes: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
+        self.server_env.update(changes, remove)
+
+    def set(self, name: str, value: Any) -> None:
+        self.server_env.set(name, value)
+
+    def unset(self, *names: str) -> None:
+        self.server_env.unset(*names)
+
+    def modify(self, name: str, change: Callable[[Any], Any]) -> Any:
+        return self.server_env.modify(name, change)
+
+    def next_scan_id(self) -> int:
+        return self.server_env.next_scan_id()

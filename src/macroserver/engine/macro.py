@@ -10,11 +10,15 @@ take effect.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from macroserver.engine.control import MacroControl
-from macroserver.engine.params import ParamDef
+from macroserver.engine.control import MacroControl, StopRequested
+from macroserver.engine.params import PARAM_TYPES, STRING, Param, ParamDef
+from macroserver.engine.environment import EnvView
+from macroserver.errors import MacroServerError
 from macroserver.streams import Level, MacroListener
 
 if TYPE_CHECKING:
@@ -31,6 +35,7 @@ class MacroContext:
     door_name: str
     macro_id: str
     command: str
+    step: float = 0.0  # the last progress reported, in percent
 
 
 class Macro:
@@ -40,6 +45,10 @@ class Macro:
     params: ClassVar[Sequence[ParamDef]] = ()
     #: Name the macro is called by (default: the class name).
     name: ClassVar[str] = ""
+    #: What `run` returns, typed as parameters are (Sardana clients convert the result).
+    results: ClassVar[Sequence[Param]] = ()
+    #: Environment variables the macro reads (Sardana's `GetMacroEnv` lists them).
+    uses_env: ClassVar[Sequence[str]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,7 +59,7 @@ class Macro:
         self.context = context
         self.server = context.server
         self.pool = context.server.pool
-        self.env = context.server.env
+        self.env = EnvView(context.server.env, context.door_name, self.name)
 
     def run(self, *args: Any) -> Any:
         raise NotImplementedError(f"macro {self.name} does not implement run()")
@@ -60,13 +69,37 @@ class Macro:
         return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
+    def source_file(cls) -> str:
+        """The file the macro is defined in ("" when unknown)."""
+        module = sys.modules.get(cls.__module__)
+        return getattr(module, "__file__", None) or ""
+
+    @classmethod
+    def library(cls) -> str:
+        """The macro library: the file's name without `.py`, as Sardana names it."""
+        path = cls.source_file()
+        return Path(path).stem if path else cls.__module__.rsplit(".", 1)[-1]
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
-        """Plain-JSON description (GetMacroInfo, Elements, `help` in the shell)."""
+        """Plain-JSON description in Sardana's macro info form (GetMacroInfo, Elements,
+        `help` in the shell): what spock, Taurus and our own clients read."""
+        path, library = cls.source_file(), cls.library()
         return {
             "name": cls.name,
-            "module": cls.__module__,
+            "full_name": f"{library}.{cls.name}",
+            "type": "MacroClass",
+            "interfaces": ["Class", "MacroClass", "MacroCode", "MacroServerObject", "Object"],
+            "module": library,
+            "parent": library,
+            "file_path": path,
+            "file_name": Path(path).name if path else "",
+            "path": str(Path(path).parent) if path else "",
             "description": cls.description(),
+            "hints": {},
             "parameters": [p.describe() for p in cls.params],
+            "result": [p.describe() for p in cls.results],
+            "id": 0,
         }
 
     @classmethod
@@ -97,6 +130,44 @@ class Macro:
     def debug(self, text: Any, *args: Any) -> None:
         self._emit(Level.DEBUG, text, args)
 
+    def critical(self, text: Any, *args: Any) -> None:
+        self._emit(Level.CRITICAL, text, args)
+
+    def input(self, prompt: Any, *args: Any, default_value: Any = None,
+              data_type: str = "String", timeout: float | None = None, **extra: Any) -> Any:
+        """Ask whoever runs the macro (spock, mspock, any client writing the Door's
+        `Input`) and wait for the answer, converted to `data_type` (String, Integer, Float,
+        Boolean, Motor, ...). Without an answer within `timeout` the default is used (an
+        error without one); a cancelled question stops the macro."""
+        text = prompt % args if args else str(prompt)
+        if default_value is not None:
+            text = f"{text} [{default_value}]"
+        request = {"type": "input", "prompt": text if text.endswith(" ") else text + " ",
+                   "data_type": data_type, "allow_multiple": False,
+                   "macro_id": self.context.macro_id, "macro_name": self.name, **extra}
+        if default_value is not None:
+            request["default_value"] = default_value
+        if timeout is not None:
+            request["timeout"] = timeout
+        control = self.context.control
+        control.expect_answer()
+        self.context.listener.input_request(request)
+        answered, answer = control.wait_answer(timeout)
+        if not answered:
+            self.context.listener.input_request({"type": "timeout", "macro_id": self.context.macro_id,
+                                                 **({"default_value": default_value}
+                                                    if default_value is not None else {})})
+            if default_value is None:
+                raise MacroServerError(f"no answer to {text.strip()!r} within {timeout} s")
+            return default_value
+        if not isinstance(answer, dict) or answer.get("cancel"):
+            raise StopRequested("input cancelled by the user")
+        value = answer.get("input")
+        if value in (None, "") and default_value is not None:
+            return default_value
+        kind = next((t for t in PARAM_TYPES if t.name == data_type), STRING)
+        return Param("answer", kind).convert(str(value), self.pool)
+
     # -- control ---------------------------------------------------------------------
 
     def reserve(self, *elements: Any) -> None:
@@ -110,9 +181,10 @@ class Macro:
 
     def progress(self, percent: float) -> None:
         """Report progress (0–100) on the macro status stream."""
+        self.context.step = round(percent, 1)
         self.context.listener.status(
             {"id": self.context.macro_id, "name": self.name, "state": "step",
-             "step": round(percent, 1), "range": [0, 100]}
+             "step": self.context.step, "range": [0.0, 100.0]}
         )
 
     def execute(self, command: str) -> Any:

@@ -18,6 +18,10 @@ from macroserver.errors import EnvError, ParamError
 REQUIRED: Any = object()
 """Default of a mandatory parameter."""
 
+OPTIONAL_MARKER = {"___optional_parameter__": True}
+"""`default_value` of an optional parameter without a default in Sardana's macro info
+(a mandatory one has `default_value` null)."""
+
 
 @dataclass(frozen=True)
 class ParamType:
@@ -87,10 +91,18 @@ INTEGER = ParamType("Integer", _integer)
 BOOLEAN = ParamType("Boolean", _boolean)
 STRING = ParamType("String", lambda text, pool: text)
 MOTOR = ParamType("Motor", lambda text, pool: pool.motor(text))
-CHANNEL = ParamType("Channel", lambda text, pool: pool.channel(text))
+CHANNEL = ParamType("ExpChannel", lambda text, pool: pool.channel(text))
 MEASUREMENT_GROUP = ParamType("MeasurementGroup", lambda text, pool: pool.measurement_group(text))
 ENV_NAME = ParamType("Env", _env_name)
 LITERAL = ParamType("Literal", _literal, accepts_group=True)
+COUNTABLE = ParamType("Countable", lambda text, pool: pool.measurement_group(text))
+"""What `ct` counts with: a measurement group (Sardana's Countable)."""
+MACRO_NAME = ParamType("MacroClass", lambda text, pool: text)
+"""A macro's name (the macro checks it against the server's macros)."""
+
+PARAM_TYPES = (FLOAT, INTEGER, BOOLEAN, STRING, MOTOR, CHANNEL, MEASUREMENT_GROUP, ENV_NAME,
+               LITERAL, COUNTABLE, MACRO_NAME)
+"""Every parameter type (the MacroServer's TypeList)."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +128,15 @@ class Param:
             ) from None
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type.name,
-            "default_value": None if self.required else self.default,
-            "required": self.required,
-            "description": self.description,
-        }
+        """Sardana's parameter info: `default_value` null when mandatory."""
+        if self.required:
+            default = None
+        elif self.default is None:
+            default = OPTIONAL_MARKER
+        else:
+            default = self.default
+        return {"name": self.name, "type": self.type.name, "default_value": default,
+                "description": self.description, "min": None, "max": None}
 
 
 @dataclass(frozen=True)
@@ -141,14 +155,10 @@ class Repeat:
         return self.min > 0
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": "Repeat",
-            "min": self.min,
-            "max": self.max,
-            "description": self.description,
-            "params": [p.describe() for p in self.params],
-        }
+        """Sardana's repeat info: `type` is the list of the repeated parameters."""
+        return {"name": self.name, "type": [p.describe() for p in self.params],
+                "default_value": None, "description": self.description,
+                "min": self.min, "max": self.max}
 
 
 ParamDef = Param | Repeat

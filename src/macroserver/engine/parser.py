@@ -16,6 +16,13 @@ from macroserver.errors import MissingParam, ParamError
 
 Token = Union[str, list["Token"]]
 
+
+class _UseDefault(str):
+    """The token of a parameter given without a value (an empty optional XML param)."""
+
+
+USE_DEFAULT = _UseDefault("")
+
 MAX_LINE = 65536
 MAX_DEPTH = 32
 
@@ -105,6 +112,10 @@ def tokens_from_args(args: Sequence[str]) -> list[Token]:
 
 
 def _single(param: Param, token: Token, pool: Pool) -> Any:
+    if token is USE_DEFAULT:
+        if param.required:
+            raise MissingParam(f"parameter {param.name} ({param.type.name}) has no value")
+        return param.default
     if isinstance(token, list) and not param.type.accepts_group:
         raise ParamError(f"parameter {param.name} expects one value, not a [ ] group")
     return param.convert(token, pool)
@@ -148,7 +159,9 @@ def _bind_repeat(
             groups = [group for group in first if isinstance(group, list)]
     elif tokens and isinstance(tokens[0], list):
         first = tokens[0]
-        if first and all(isinstance(t, list) for t in first):
+        if not first:  # [ ]: no repetition (an empty XML paramrepeat)
+            taken = 1
+        elif all(isinstance(t, list) for t in first):
             groups = [t for t in first if isinstance(t, list)]  # [[m1 p1] [m2 p2]]
             taken = 1
         else:
@@ -191,7 +204,7 @@ def _is_repetitions(token: list[Token]) -> bool:
 
 def command_line(tokens: list[Token]) -> str:
     """The normalised command line of `tokens` (the scan title, `macro_line`)."""
-    return " ".join(_show(token) for token in tokens)
+    return " ".join(_show(token) for token in tokens if token is not USE_DEFAULT)
 
 
 def _show(token: Token) -> str:

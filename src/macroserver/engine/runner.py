@@ -90,8 +90,9 @@ class MacroRunner:
         self._state, self._status = state, status
         self._on_state(state, status)
 
-    def start(self, command: str | Sequence[str]) -> str:
-        """Check `command` and start it in the worker; returns the macro id."""
+    def start(self, command: str | Sequence[str], macro_id: str | None = None) -> str:
+        """Check `command` and start it in the worker; returns the macro id (the
+        client's `macro_id` when it gave one, as Sardana's clients do in their XML)."""
         with self._lock:
             if self._state in (DoorState.RUNNING, DoorState.STANDBY):
                 raise MacroBusy(
@@ -99,7 +100,8 @@ class MacroRunner:
                     "stop it or wait for it to end")
             cls, values, line = self.server.parse(command)
             control = MacroControl(on_pause=self._paused)
-            context = self.server.new_context(self.listener, control, self.door_name, line)
+            context = self.server.new_context(self.listener, control, self.door_name, line,
+                                              macro_id)
             macro = cls(context)
             self._control = control
             self._set_state(DoorState.RUNNING, f"running {line}")
@@ -112,7 +114,8 @@ class MacroRunner:
     def _status_event(self, macro: Any, state: str, **extra: Any) -> None:
         ctx = macro.context
         self.listener.status({"id": ctx.macro_id, "name": macro.name, "state": state,
-                              "range": [0, 100], "macro_line": ctx.command, **extra})
+                              "range": [0.0, 100.0], "step": ctx.step,
+                              "macro_line": ctx.command, **extra})
 
     def _execute(self, macro: Any, values: list[Any]) -> None:
         ctx = macro.context
@@ -141,15 +144,20 @@ class MacroRunner:
                 f" ({outcome.error})" if outcome.error else "", ctx.macro_id)
         self.server.reservations.release(self.door_name)
         self.last = outcome
-        # The door is idle again before the final status goes out: a client that starts
-        # the next macro when it sees that status must not find the door still RUNNING.
-        with self._lock:
-            failed = outcome.status is EndStatus.FAILED
-            self._set_state(DoorState.ALARM if failed else DoorState.ON,
-                            f"{ctx.command}: {outcome.state}" + (f" ({outcome.error})" if failed else ""))
-            self._control = None
+        # The door is idle again (a client starting the next macro when it sees the final
+        # status is accepted), and the final status goes out before the ON/ALARM state, as
+        # Sardana's clients expect (they read the final status once the state is ON). Both
+        # under the lock, so the next macro's RUNNING cannot come in between.
+        failed = outcome.status is EndStatus.FAILED
+        state = DoorState.ALARM if failed else DoorState.ON
+        status = f"{ctx.command}: {outcome.state}" + (f" ({outcome.error})" if failed else "")
         extra = {"exc_value": outcome.error} if outcome.error else {}
-        self._status_event(macro, outcome.state, **extra)
+        if outcome.status is EndStatus.DONE:
+            ctx.step = 100.0
+        with self._lock:
+            self._state, self._status, self._control = state, status, None
+            self._status_event(macro, outcome.state, **extra)
+            self._on_state(state, status)
 
     def _paused(self, paused: bool) -> None:
         if paused:
@@ -162,6 +170,10 @@ class MacroRunner:
         if control is None:
             raise WrongState(f"cannot {action}: no macro is running on {self.door_name}")
         return control
+
+    def answer(self, answer: Any) -> None:
+        """A client's answer to the running macro's question (`Macro.input`)."""
+        self._require_running("answer").answer(answer)
 
     def stop(self) -> None:
         self._require_running("stop").request_stop()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 
-from macroserver.engine.parser import MAX_DEPTH, Token
+from macroserver.engine.parser import MAX_DEPTH, USE_DEFAULT, Token
 from macroserver.errors import ParamError
 
 
@@ -31,9 +31,7 @@ def _values(element: ElementTree.Element, depth: int = 0) -> list[Token]:
     for child in element:
         if child.tag == "param":
             value = child.get("value")
-            if value is None:
-                raise ParamError(f"XML param {child.get('name', '?')!r} has no value")
-            tokens.append(value)
+            tokens.append(USE_DEFAULT if value is None else value)  # no value: the default
         elif child.tag == "paramrepeat":
             tokens.append([_values(repeat, depth + 1)
                            for repeat in child if repeat.tag == "repeat"])
@@ -66,9 +64,14 @@ def tokens_from_xml(text: str) -> list[Token]:
     return [name, *_values(macro)]
 
 
+def xml_macro_id(text: str) -> str | None:
+    """The `id` the client gave its `<macro>` (Sardana's clients always give one)."""
+    return macro_element(text).get("id")
+
+
 def with_id(text: str, macro_id: str) -> str:
     """The XML sent back by RunMacro: the call with its `id`, as Sardana clients expect."""
     root = ElementTree.fromstring(text)
     macro = root if root.tag == "macro" else next(root.iter("macro"))
-    macro.set("id", macro_id)
+    macro.set("id", macro_id)  # the client's own id, or the one made for it
     return ElementTree.tostring(root, encoding="unicode")

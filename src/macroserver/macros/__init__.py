@@ -9,10 +9,12 @@ from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.params import (
     BOOLEAN,
     CHANNEL,
+    COUNTABLE,
     ENV_NAME,
     FLOAT,
     INTEGER,
     LITERAL,
+    MACRO_NAME,
     MEASUREMENT_GROUP,
     MOTOR,
     STRING,
@@ -22,6 +24,7 @@ from macroserver.engine.params import (
 )
 
 __all__ = [
-    "BOOLEAN", "CHANNEL", "ENV_NAME", "FLOAT", "INTEGER", "LITERAL", "MEASUREMENT_GROUP",
+    "BOOLEAN", "CHANNEL", "COUNTABLE", "ENV_NAME", "FLOAT", "INTEGER", "LITERAL", "MACRO_NAME",
+    "MEASUREMENT_GROUP",
     "MOTOR", "STRING", "Macro", "MacroContext", "Param", "ParamType", "Repeat",
 ]

@@ -19,7 +19,7 @@ from macroserver.packets import per_point
 from macroserver.records import EndStatus
 from macroserver.wire import lines_from_wire, lines_to_wire, to_wire
 
-STREAMS = ("Output", "Info", "Warning", "Error", "Debug", "Result")
+STREAMS = ("Output", "Info", "Warning", "Error", "Critical", "Debug", "Result")
 _ATTRIBUTES = {name.lower(): name for name in (*STREAMS, "RecordData", "MacroStatus")}
 
 StreamCallback = Callable[[str, list[str]], None]
@@ -201,7 +201,8 @@ class DoorClient:
         return self._macro_server
 
     def environment(self) -> dict[str, Any]:
-        return json.loads(self.macro_server.read_attribute("Environment").value[1])
+        """The whole environment (scoped names such as `door/x/1.ScanFile` included)."""
+        return json.loads(self.macro_server.read_attribute("Environment").value[1])["new"]
 
     def set_environment(self, changes: dict[str, Any], remove: Sequence[str] = ()) -> None:
         """Raises DevFailed (reason EnvError, say) naming the problem when refused."""
@@ -213,8 +214,9 @@ class DoorClient:
     def macros(self) -> list[str]:
         return list(self.macro_server.read_attribute("MacroList").value or [])
 
-    def elements(self) -> dict[str, Any]:
-        return json.loads(self.macro_server.read_attribute("Elements").value[1])
+    def elements(self) -> list[dict[str, Any]]:
+        """Sardana's element infos: macros, libraries, recorders, types, pool elements."""
+        return json.loads(self.macro_server.read_attribute("Elements").value[1])["new"]
 
     def macro_info(self, name: str) -> dict[str, Any]:
         return json.loads(self.macro_server.GetMacroInfo([name])[0])

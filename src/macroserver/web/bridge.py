@@ -203,7 +203,7 @@ class Hub:
         value = encoded_text(event)
         if not value:
             return
-        history = json.loads(value).get("ScanHistory") or []
+        history = json.loads(value).get("new", {}).get("ScanHistory") or []
         history = [h for h in history if isinstance(h, dict)][-HISTORY:]
         with self._lock:
             if self.histories.get(server) == history:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from macroserver.engine.environment import EnvView
+from macroserver.env import normalized_name
 from macroserver.errors import EnvError, ParamError
-from macroserver.macros import ENV_NAME, INTEGER, LITERAL, STRING, Macro, Param, Repeat
+from macroserver.macros import ENV_NAME, INTEGER, LITERAL, MACRO_NAME, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import table_lines
 
 VALUE_WIDTH = 54
@@ -29,7 +31,7 @@ class senv(Macro):
     def run(self, name: str, values: list[Any]) -> None:
         value = values[0] if len(values) == 1 else values
         self.env.update({name: value})
-        self.output(f"{name} = {self.env.get(name)!r}")  # as stored
+        self.output(f"{name} = {self.server.env.get(normalized_name(name))!r}")  # as stored
 
 
 class usenv(Macro):
@@ -44,9 +46,10 @@ class usenv(Macro):
 
 
 class genv(Macro):
-    """Show the value of one environment variable."""
+    """Show the value of one environment variable (as seen on this door)."""
 
     params = [Param("name", ENV_NAME, description="environment variable name")]
+    results = [Param("value", STRING, description="the value, as a Python literal")]
 
     def run(self, name: str) -> Any:
         if name not in self.env:
@@ -56,17 +59,32 @@ class genv(Macro):
         return repr(value)
 
 
-class lsenv(Macro):
-    """List the environment: name, value and type of every variable."""
+def _cell(value: Any) -> str:
+    text = repr(value)
+    return text[: VALUE_WIDTH - 3] + "..." if len(text) > VALUE_WIDTH else text
 
-    def run(self) -> None:
-        rows = [["Name", "Value", "Type"]]
-        for name in self.env:
-            value = self.env.get(name)
-            text = repr(value)
-            if len(text) > VALUE_WIDTH:
-                text = text[: VALUE_WIDTH - 3] + "..."
-            rows.append([name, text, type(value).__name__])
+
+class lsenv(Macro):
+    """List the environment: name, value and type of every variable, scoped ones
+    (door/x/1.ScanFile, ascan.ScanFile, door/x/1.ascan.ScanFile) included. With macro
+    names (lsenv ascan mesh): the variables as those macros see them on this door."""
+
+    params = [Repeat("macro_list", [Param("macro", MACRO_NAME, description="macro name")],
+                     min=0, description="macros whose view of the environment to show")]
+
+    def run(self, macros: list[str]) -> None:
+        if macros:
+            rows = [["Macro", "Name", "Value", "Type"]]
+            for name in macros:
+                view = EnvView(self.server.env, self.context.door_name,
+                               self.server.macros.get(name).name)
+                rows += [[name, var, _cell(view.get(var)), type(view.get(var)).__name__]
+                         for var in view]
+        else:
+            store = self.server.env
+            rows = [["Name", "Value", "Type"]]
+            rows += [[name, _cell(store.get(name)), type(store.get(name)).__name__]
+                     for name in store]
         for line in table_lines(rows):
             self.output(line)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from macroserver.elements.base import Motor, outside_limits
+import re
+
+from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine.scan import active_measurement_group, check_time
 from macroserver.errors import ParamError
 from macroserver.formatting import format_cell
-from macroserver.macros import FLOAT, MOTOR, Macro, Param, Repeat
+from macroserver.macros import COUNTABLE, FLOAT, MOTOR, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import table_lines
 
 
@@ -60,12 +62,25 @@ class mvr(Macro):
         move(self, [(motor, motor.position() + distance) for motor, distance in moves])
 
 
-class wa(Macro):
-    """Show where all motors are."""
+def _matcher(patterns: list[str]) -> "re.Pattern[str]":
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns or [".*"]), re.IGNORECASE)
+    except re.error as exc:
+        raise ParamError(f"filter {' '.join(patterns)!r} is not a regular expression: {exc}") \
+            from None
 
-    def run(self) -> None:
+
+class wa(Macro):
+    """Show where all motors are (or those whose name matches a filter: wa th.*)."""
+
+    params = [Repeat("filter", [Param("filter", STRING, ".*", "a regular expression")], min=0,
+                     description="motor name filters (regular expressions)")]
+
+    def run(self, patterns: list[str]) -> None:
+        matcher = _matcher(patterns)
         rows = [["Motor", "Position", "Unit"]]
-        rows += [[m.name, format_cell(m.position()), m.unit] for m in self.pool.motors.values()]
+        rows += [[m.name, format_cell(m.position()), m.unit] for m in self.pool.motors.values()
+                 if matcher.fullmatch(m.name)]
         for line in table_lines(rows, numbers_right=True):
             self.output(line)
 
@@ -85,13 +100,16 @@ class wm(Macro):
 
 
 class ct(Macro):
-    """Count with the active measurement group and show each channel (not a scan)."""
+    """Count with the active measurement group (or the one given) and show each channel
+    (not a scan): ct 0.1, ct 0.1 mg2."""
 
-    params = [Param("integ_time", FLOAT, 1.0, "integration time, in seconds")]
+    params = [Param("integ_time", FLOAT, 1.0, "integration time, in seconds"),
+              Param("countable", COUNTABLE, None, "measurement group (default: ActiveMntGrp)")]
+    uses_env = ("ActiveMntGrp",)
 
-    def run(self, integ_time: float) -> None:
+    def run(self, integ_time: float, countable: MeasurementGroup | None) -> None:
         check_time(integ_time)
-        group = active_measurement_group(self)
+        group = countable or active_measurement_group(self)
         self.reserve(*group.channels)
         group.start(integ_time)
         self.context.control.wait_until(group.wait, group.stop)
