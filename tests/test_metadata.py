@@ -190,7 +190,7 @@ def test_snapshot_of_tango_attributes_failed_reads_are_warnings(tmp_path, sim_mo
     assert sidecar["snapshot"][0]["source"] == f"attribute:{good}"
 
 
-def test_files_above_the_checksum_limit_get_no_sha256(tmp_path):
+def test_no_checksums_beyond_the_configured_limit(tmp_path):
     core = make_core(tmp_path, config={**FAST_CONFIG, "metadata": {"checksum_limit_mb": 0}},
                      env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5", "s.dat"]})
     outcome, _ = run(core, "ascan m1 0 1 2 0")
@@ -198,3 +198,37 @@ def test_files_above_the_checksum_limit_get_no_sha256(tmp_path):
     files = json.loads((tmp_path / "data" / "s_1.scan.json").read_text())["files"]
     assert [(f["name"], f["sha256"]) for f in files] == [("s.h5", None), ("s.dat", None)]
     assert files[1]["size"] == (tmp_path / "data" / "s.dat").stat().st_size
+
+
+def test_checksums_stop_at_the_per_scan_budget(tmp_path):
+    from macroserver.metadata.sidecar import file_records
+
+    sizes = {"a": 100, "b": 50, "c": 10}
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+    records = file_records([(tmp_path / n, "") for n in [*sizes, "gone"]], 120)
+    assert [(r["name"], r["size"], r["sha256"] is not None) for r in records] == [
+        ("a", 100, True), ("b", 50, False), ("c", 10, True)]
+    assert records[0]["sha256"] == hashlib.sha256(b"x" * 100).hexdigest()
+
+
+def test_manager_store_validates_persists_and_refuses_a_damaged_file(tmp_path):
+    from macroserver.errors import EnvError
+    from macroserver.metadata.schema import load_schema
+    from macroserver.metadata.store import MetadataStore
+
+    path = tmp_path / "manager.json"
+    store = MetadataStore(path, load_schema())
+    store.update({"sample/temperature": 3.0, "sample/temperature@units": "mK",
+                  "sample/name": "Si"})
+    with pytest.raises(EnvError, match="sample/name must be a string"):
+        store.update({"sample/name": 5})
+    store.update({"sample/temperature": None})  # removed with its units
+    store.update_elements({"chi": {"snapshot": True, "units": "deg"}})
+    again = MetadataStore(path, load_schema())
+    assert again.experiment == {"sample/name": "Si"}
+    assert again.elements == {"chi": {"snapshot": True, "units": "deg"}}
+    path.write_text('{"experiment": ')
+    with pytest.raises(EnvError, match="manager.json is damaged .*move it aside"):
+        MetadataStore(path, load_schema())
+    assert path.read_text() == '{"experiment": '  # never silently replaced

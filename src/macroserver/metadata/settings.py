@@ -7,7 +7,7 @@ unknown = "refuse"                                  # or "accept": keys the sche
 required = ["experiment_identifier", "sample/name"] # a scan without them is refused
 outbox = "/data/catalogue-outbox"                   # default: <ScanDir>/catalogue-outbox
 manager = "bl01/metadata/1"                         # a MetadataManager device to read
-checksum_limit_mb = 1024                            # larger files: no sha256 in the sidecar
+checksum_limit_mb = 1024                            # MiB hashed per scan for the sidecar
 ```
 """
 

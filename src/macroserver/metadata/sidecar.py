@@ -50,17 +50,16 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-#: Files larger than this are not checksummed at each scan end (a file many scans append
-#: to would be hashed again after every one: ~1.5 s per GiB here); `[metadata]
-#: checksum_limit_mb` changes it.
+#: At most this many bytes are checksummed at a scan's end (hashing runs at ~0.7 GB/s
+#: here, and a file many scans append to would be hashed again after every one); files
+#: beyond get sha256 None. `[metadata] checksum_limit_mb` changes it.
 CHECKSUM_LIMIT = 1 << 30
 
 
-def file_record(path: Path, fmt: str = "", limit: int = CHECKSUM_LIMIT) -> dict[str, Any]:
-    """Name, size and checksum of a written file (sha256 None above `limit` bytes)."""
-    size = path.stat().st_size
-    record = {"path": str(path), "name": path.name, "size": size,
-              "sha256": sha256(path) if size <= limit else None}
+def file_record(path: Path, fmt: str = "", checksum: bool = True) -> dict[str, Any]:
+    """Name, size and (unless told not to) checksum of a written file."""
+    record = {"path": str(path), "name": path.name, "size": path.stat().st_size,
+              "sha256": sha256(path) if checksum else None}
     if fmt:
         record["format"] = fmt
     return record
@@ -114,9 +113,20 @@ def scan_document(info: ScanInfo, end: ScanEnd, files: Iterable[tuple[Path, str]
         "program": program,
         "metadata": info.metadata.to_dict(),
         "snapshot": [snapshot_record(s) for s in info.snapshot],
-        "files": [file_record(path, fmt, checksum_limit) for path, fmt in files
-                  if path.is_file()],
+        "files": file_records(files, checksum_limit),
     }
+
+
+def file_records(files: Iterable[tuple[Path, str]], limit: int) -> list[dict[str, Any]]:
+    """Records of the files that exist, checksummed in order while the bytes hashed stay
+    within `limit`."""
+    records, budget = [], limit
+    for path, fmt in files:
+        if path.is_file():
+            size = path.stat().st_size
+            records.append(file_record(path, fmt, size <= budget))
+            budget -= size if size <= budget else 0
+    return records
 
 
 def write_json_atomically(path: Path, document: Mapping[str, Any], mode: int = 0o644) -> None:

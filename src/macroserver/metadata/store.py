@@ -91,16 +91,10 @@ class MetadataStore:
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Keys set; a key set to None is removed (with its `@units`)."""
-        if not isinstance(changes, Mapping):
-            raise EnvError(f"metadata changes must be a JSON object, not {changes!r}")
+        removed_units = {f"{k}{UNITS_SUFFIX}": None for k, v in _changes(changes).items()
+                         if v is None}
         with self._lock:
-            merged = dict(self.experiment)
-            for key, value in changes.items():
-                if value is None:
-                    merged.pop(key, None)
-                    merged.pop(f"{key}{UNITS_SUFFIX}", None)
-                else:
-                    merged[key] = value
+            merged = _merged(self.experiment, {**removed_units, **changes})
             self.schema.validate(merged, "experiment metadata")
             self._save(merged, self.elements)
 
@@ -112,13 +106,22 @@ class MetadataStore:
 
     def update_elements(self, changes: Mapping[str, Any]) -> None:
         """Elements' metadata set; an element set to None is removed."""
-        if not isinstance(changes, Mapping):
-            raise EnvError(f"element metadata changes must be a JSON object, not {changes!r}")
         with self._lock:
-            merged = dict(self.elements)
-            for element, fields in changes.items():
-                if fields is None:
-                    merged.pop(element, None)
-                else:
-                    merged[element] = fields
-            self._save(self.experiment, check_elements(merged))
+            self._save(self.experiment, check_elements(_merged(self.elements, changes)))
+
+
+def _changes(changes: Any) -> Mapping[str, Any]:
+    if not isinstance(changes, Mapping):
+        raise EnvError(f"metadata changes must be a JSON object, not {changes!r}")
+    return changes
+
+
+def _merged(current: Mapping[str, Any], changes: Any) -> dict[str, Any]:
+    """`current` with `changes` applied: a value of None removes the key."""
+    merged = dict(current)
+    for key, value in _changes(changes).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
