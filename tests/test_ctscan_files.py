@@ -130,3 +130,25 @@ def test_meshct_nexus_default_plot_is_slow_by_fast(core, tmp_path):
         assert [a.name.rsplit("/", 1)[-1] for a in nxdata.axes] == ["m2", "m1"]
     scan = SpecFile(str(tmp_path / "data" / "ct.dat"))[0]
     assert scan.data.shape[1] == 15
+
+
+def test_sardana_codec_decodes_blocks_and_our_web_model_expands_them(core):
+    """Sardana's JSON codec (taurus CodecFactory, as BaseDoor uses it) decodes every packet
+    of a continuous scan; the web page's model gets one row per point from the blocks."""
+    from taurus.core.util.codecs import CodecFactory
+
+    from macroserver.web.door_model import DoorModel
+
+    outcome, out = run(core, "ascanct m1 0 10 500 0.0005", timeout=60)
+    assert outcome.state == "finish", out.errors
+    codec = CodecFactory().getCodec("utf8_json")
+    decoded = [codec.decode((codec_name, payload))[1] for codec_name, payload in out.records]
+    assert [p["type"] for p in decoded][0] == "data_desc"
+    blocks = [p for p in decoded if p["type"] == "record_block"]
+    assert blocks and sum(len(b["data"]["point_nb"]) for b in blocks) == 501
+    model = DoorModel("door/ct/1")
+    for packet in decoded:
+        model.apply_record(packet)
+    assert model.scan is not None
+    assert [row["point_nb"] for row in model.scan["rows"]] == list(range(501))
+    assert model.scan["end"]["status"] == "done"
