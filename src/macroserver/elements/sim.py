@@ -159,9 +159,12 @@ class SimChannel:
         return self._model(self._integration_time)
 
     def stop(self) -> None:
-        self._end = time.monotonic()
+        now = time.monotonic()
+        self._end = now
         self._stopped.set()
-        self._schedule = self._schedule[:self._delivered]
+        # the windows over by now were acquired: still in the buffer; no more after them
+        over = int(np.searchsorted(self._schedule + self._integration_time, now, "right"))
+        self._schedule = self._schedule[:max(over, self._delivered)]
 
     def arm(self, starts: np.ndarray, integration_time: float) -> None:
         self._schedule = np.asarray(starts, dtype=np.float64)

@@ -184,11 +184,11 @@ class ContinuousScan(Scan):
             now = time.monotonic()
             self._emit(block, manager, len(block))
             due = int(np.searchsorted(ends, now - CHANNEL_GRACE, "right"))
-            slowest = min(channels, key=lambda c: len(block.values[c.name]))
-            if len(block.values[slowest.name]) < due:
+            slowest = min(channels, key=lambda c: block.delivered(c.name))
+            if block.delivered(slowest.name) < due:
                 raise ContinuousScanError(
                     f"channel {slowest.name} fell behind the triggers: "
-                    f"{len(block.values[slowest.name])} of {due} values more than "
+                    f"{block.delivered(slowest.name)} of {due} values more than "
                     f"{CHANNEL_GRACE:g} s after their trigger; {block.offset + block.emitted} "
                     "points were recorded")
             self._check_stall(parts, ends[-1], now, block)
@@ -211,8 +211,9 @@ class ContinuousScan(Scan):
                     f"software timing fell behind: point {block.offset + index} was due "
                     f"{now - due:.3g} s ago; reading the channels takes longer than "
                     f"integ_time + latency_time ({period:g} s): give a longer latency_time")
-            triggered = monotonic()
+            before = monotonic()
             positions = [m.position() for m in motors]
+            triggered = 0.5 * (before + monotonic())  # when the positions were read
             group.start(integ)
             control.wait_until(group.wait, group.stop)
             block.add(triggered, positions, group.read())
@@ -227,6 +228,7 @@ class ContinuousScan(Scan):
         while block.emitted < upto:
             end = min(upto, block.emitted + step)
             manager.record_block(block.build(block.emitted, end, self._t0))
+            block.discard(end)
             block.emitted = end
             self.points_done = block.offset + end
             manager.check()
@@ -294,6 +296,9 @@ class _RowBlock:
         self.stepped = {m.name: target for m, target in row.stepped}
         self.scan_motors = [m.name for m in scan.motors]
         self.parts = {p.motor.name: p for p in row.profile.motors}
+        # what was measured from point `base` of the row on (earlier points were handed
+        # to the recorders and dropped: a long row of images must not stay in memory)
+        self.base = 0
         self.triggers: list[float] = []
         self.positions: list[list[float]] = [[] for _ in self.moving]
         self.values: dict[str, list[Any]] = {c.name: [] for c in group.channels}
@@ -308,10 +313,22 @@ class _RowBlock:
 
     def __len__(self) -> int:
         """Points complete so far (every channel has its value)."""
-        done = len(self.starts) if self.triggered else len(self.triggers)
+        done = len(self.starts) if self.triggered else self.base + len(self.triggers)
         if self.traced:  # interpolated, never extrapolated, positions
             done = int(np.searchsorted(self.starts, self.trace_t[-1], "right"))
-        return min([done, *(len(v) for v in self.values.values())])
+        return min([done, *(self.delivered(name) for name in self.values)])
+
+    def delivered(self, channel: str) -> int:
+        """Values of `channel` received so far in this row."""
+        return self.base + len(self.values[channel])
+
+    def discard(self, end: int) -> None:
+        """Drop what was measured before point `end` (handed to the recorders)."""
+        drop = end - self.base
+        del self.triggers[:drop]
+        for column in (*self.positions, *self.values.values()):
+            del column[:drop]
+        self.base = end
 
     def sample(self) -> None:
         """Read the traced motors, stamped with the middle of the reading."""
@@ -346,8 +363,9 @@ class _RowBlock:
             measured.update({p.motor.name: np.interp(triggers, self.trace_t, column)
                              for p, column in zip(self.traced, self.trace_x)})
         else:  # software timing: measured trigger instants and readbacks
-            triggers = np.asarray(self.triggers[first:end])
-            measured = {p.motor.name: np.asarray(col[first:end])
+            local = slice(first - self.base, end - self.base)
+            triggers = np.asarray(self.triggers[local])
+            measured = {p.motor.name: np.asarray(col[local])
                         for p, col in zip(self.moving, self.positions)}
         indices = np.arange(first, end)
         columns: dict[str, Any] = {"point_nb": indices + self.offset}
@@ -357,7 +375,7 @@ class _RowBlock:
             else:
                 columns[name] = np.full(end - first, self.fixed.get(name, np.nan))
         for name, values in self.values.items():
-            chunk = values[first:end]
+            chunk = values[first - self.base:end - self.base]
             columns[name] = chunk if chunk and isinstance(chunk[0], np.ndarray) else \
                 np.asarray(chunk, dtype=np.float64)
         for name in self.scan_motors:
