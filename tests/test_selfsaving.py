@@ -363,3 +363,13 @@ def test_detector_files_removed_mid_scan_fault_the_detector_and_are_flagged(tmp_
         assert (detector["data"][()] == np.iinfo(np.uint16).max).all()  # not zeros
         assert list(detector["files"]) == []
     assert "have no saved frame" in listener.text(Level.WARNING)
+
+
+def test_refused_detector_leaves_no_folder_behind(tmp_path):
+    core, data = scan_core(tmp_path, frames_per_file=4)
+    detector = core.pool.channels["det"]
+    detector.core.saving_format = "EDF"  # a setting the simulated detector refuses
+    outcome, _ = run(core, "ascan m1 0 1 2 0")
+    assert outcome.state == "exception"
+    assert "detector det: saving_format 'EDF': only HDF5 is simulated" in outcome.error
+    assert not (data / "scan_scan1").exists()

@@ -72,10 +72,15 @@ def finish(detectors: Sequence[SelfSavingChannel],
     return counts
 
 
-def disarm(detectors: Sequence[SelfSavingChannel]) -> None:
-    """Stop detectors armed for a scan that will not run (best effort)."""
+def disarm(detectors: Sequence[SelfSavingChannel], folder: Path) -> None:
+    """Stop detectors armed for a scan that will not run (best effort), and remove the
+    folder made for their files if it stayed empty."""
     for detector in detectors:
         try:
             detector.stop()
         except ElementError:
             pass
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (a detector saved something), or already gone
+        pass

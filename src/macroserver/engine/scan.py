@@ -207,7 +207,8 @@ class Scan:
         try:
             info = manager.start(info)
         except BaseException:
-            frames.disarm(detectors)  # armed for a scan that does not run
+            if info.linked:  # armed for a scan that does not run
+                frames.disarm(detectors, info.linked[0].folder)
             raise
         try:
             self.loop(group, manager, info.start_time)
@@ -240,7 +241,7 @@ class Scan:
         try:
             linked = frames.arm(detectors, folder, self.npoints, server.data_roots)
         except BaseException:
-            frames.disarm(detectors)
+            frames.disarm(detectors, folder)
             raise
         return dataclasses.replace(info, linked=linked)
 
