@@ -373,3 +373,14 @@ def test_refused_detector_leaves_no_folder_behind(tmp_path):
     assert outcome.state == "exception"
     assert "detector det: saving_format 'EDF': only HDF5 is simulated" in outcome.error
     assert not (data / "scan_scan1").exists()
+
+
+def test_catalogue_sidecar_lists_the_linked_detector_files(done_scan):
+    data, _ = done_scan
+    (sidecar,) = data.glob("*.scan.json")
+    files = {Path(f["path"]).name: f for f in json.loads(sidecar.read_text())["files"]}
+    for k in range(3):
+        record = files[f"det_{k:04d}.h5"]
+        assert record["format"] == "HDF5 detector frames (linked)"
+        assert record["size"] == (data / "scan_scan1" / f"det_{k:04d}.h5").stat().st_size
+    assert "scan.h5" in files and "scan.dat" in files

@@ -56,6 +56,7 @@ DIRECT_ROW_BYTES = 64 << 10  # rows this big are written one call each, not copi
 TIME_LENGTH = 32  # "2026-11-25T13:47:22.123456+01:00"
 STATUS_LENGTH = 256
 PROGRAM = "tango-macroserver"
+LINKED_FORMAT = "HDF5 detector frames (linked)"
 _NAME_JUNK = re.compile(r"[^a-z0-9_]+")
 
 
@@ -519,6 +520,17 @@ class NexusRecorder(Recorder):
         if path is None or not path.is_file():
             return []
         return [Written(path, self.format_name, entry=self._entry_name.lstrip("/"))]
+
+    def files_written(self) -> list[tuple[Path, str]]:
+        """The NeXus file and the self-saving detectors' files it links (the frames are
+        part of the scan's data, for the catalogue sidecar)."""
+        files = super().files_written()
+        for links in self._links:
+            linked = links.linked
+            files += [(linked.folder / name, LINKED_FORMAT)
+                      for name, _ in linked.files(linked.planned)
+                      if (linked.folder / name).is_file()]
+        return files
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:
