@@ -152,3 +152,37 @@ def test_sardana_codec_decodes_blocks_and_our_web_model_expands_them(core):
     assert model.scan is not None
     assert [row["point_nb"] for row in model.scan["rows"]] == list(range(501))
     assert model.scan["end"]["status"] == "done"
+
+
+@pytest.fixture
+def ct_files(core, tmp_path):
+    """An ascanct and a snake meshct in one NeXus and one SPEC file."""
+    for command in ("ascanct m1 0 5 50 0.001", "meshct m1 0 4 4 m2 10 12 2 0.002 True"):
+        outcome, out = run(core, command, timeout=60)
+        assert outcome.state == "finish", (command, out.errors)
+    return tmp_path / "data" / "ct.h5", tmp_path / "data" / "ct.dat"
+
+
+def test_validators_accept_the_continuous_scan_files(ct_files, caplog):
+    import logging
+
+    from test_file_validators import need, punx_validate, under_nxcollection
+
+    h5, dat = ct_files
+    counts, findings = punx_validate(h5)
+    errors = [f for f in findings if f[1] == "ERROR"]
+    assert counts["ERROR"] == 0 and not errors, errors
+    with h5py.File(h5, "r") as f:
+        stray = [w for w in findings if w[1] == "WARN" and not under_nxcollection(f, w[0])]
+    assert not stray, stray
+    validate = need("nexusformat.nexus.validate", "nexusformat validation")
+    validate.logger.propagate = True
+    with caplog.at_level(logging.WARNING, logger=validate.logger.name):
+        _warnings, errors = validate.validate_file(str(h5))
+    assert errors == 0, caplog.text
+    spec = need("spec2nexus.spec", "spec2nexus SPEC reading")
+    sd = spec.SpecDataFile(str(dat))
+    scans = [sd.getScan(n) for n in sd.getScanNumbers()]
+    for scan, points in zip(scans, (51, 15)):
+        scan.interpret()
+        assert len(scan.data["m1_planned"]) == points and len(scan.data["trigger_time"]) == points
