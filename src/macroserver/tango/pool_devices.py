@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import tango
 from tango import AttrQuality, AttrWriteType, DevState
 from tango.server import Device, attribute, command, device_property
@@ -31,6 +32,8 @@ from macroserver.tango.pool_elements import PoolElement, pool_elements
 MAX_SPECTRUM = 1 << 20  # largest 1D value served, in points
 MAX_IMAGE_SIDE = 1 << 14  # largest 2D value served, in pixels per side
 RW = AttrWriteType.READ_WRITE
+_NOTHING = object()  # no value pushed yet
+ACQUISITION_MODE = "Timer"  # groups count for a time, not to a monitor count
 FAULTS = (MacroServerError, ElementError, ValueError)
 
 
@@ -40,9 +43,22 @@ def tango_host() -> str:
     return f"{db.get_db_host()}:{db.get_db_port()}"
 
 
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(new, np.ndarray) or isinstance(old, np.ndarray):
+        return isinstance(old, np.ndarray) and np.array_equal(old, new)
+    return bool(old == new)
+
+
 class ElementDevice(Device):
     """What every element device has: its element, State (ON, or MOVING while it moves or
-    acquires; FAULT when the element is gone) with change events, Stop and Abort."""
+    acquires; FAULT when the element is gone), Stop and Abort.
+
+    Every attribute in `EVENTS` (and State) sends change events, pushed by the element
+    watch when its value changes: Taurus shows nothing for an attribute without events
+    (its polling fallback did not refresh them), and with them follows every change.
+    """
+
+    EVENTS: tuple[str, ...] = ("Status",)
 
     Element = device_property(dtype=str, default_value="", doc="the element's name")
     MacroServerName = device_property(dtype=str, default_value="",
@@ -50,8 +66,9 @@ class ElementDevice(Device):
 
     def init_device(self) -> None:
         super().init_device()
-        self._pushed_state: DevState | None = None
-        self.set_change_event("State", True, False)
+        self._pushed: dict[str, Any] = {}
+        for name in ("State", *self.EVENTS):
+            self.set_change_event(name, True, False)
         WATCH.add(self)
 
     def delete_device(self) -> None:
@@ -96,14 +113,29 @@ class ElementDevice(Device):
 
     def push_changes(self) -> None:
         state = self.dev_state()
-        if state != self._pushed_state:
-            self._pushed_state = state
+        if state != self._pushed.get("State"):
+            self._pushed["State"] = state
             self.set_state(state)  # what Tango sends for State, whatever value is pushed
             self.push_change_event("State", state)
-        self.push_value_changes(state)
+        try:
+            values = self.event_values()
+        except FAULTS:
+            return  # State says FAULT, Status why
+        now = time.time()
+        for name, value in values.items():
+            if not _same(self._pushed.get(name, _NOTHING), value):
+                self._pushed[name] = value
+                if name == "Status":
+                    self.push_change_event(name, value)
+                else:
+                    self.push_change_event(name, value, now, self.quality(name, state))
 
-    def push_value_changes(self, state: DevState) -> None:
-        """Push events of the element's value attributes (by default none)."""
+    def event_values(self) -> dict[str, Any]:
+        """The current value of every attribute in EVENTS."""
+        return {"Status": self.dev_status()}
+
+    def quality(self, name: str, state: DevState) -> AttrQuality:
+        return AttrQuality.ATTR_VALID
 
     @command(doc_in="stop the motion or acquisition")
     def Stop(self) -> None:
@@ -118,10 +150,7 @@ class Motor(ElementDevice):
     """A motor: Position (change events during moves; its limits and unit are attribute
     properties in the database, `element_export.py`), Velocity, Acceleration."""
 
-    def init_device(self) -> None:
-        super().init_device()
-        self._pushed_position: float | None = None
-        self.set_change_event("Position", True, False)
+    EVENTS: tuple[str, ...] = ("Status", "Position", "Velocity", "Acceleration")
 
     def element(self) -> ContinuousMotor:
         motor = self.core().pool.motor(self.Element)
@@ -132,13 +161,17 @@ class Motor(ElementDevice):
     def busy(self) -> bool:
         return not self.element().wait_move(0)
 
-    def push_value_changes(self, state: DevState) -> None:
-        position = self.element().position()
-        if position != self._pushed_position:
-            self._pushed_position = position
-            quality = AttrQuality.ATTR_CHANGING if state == DevState.MOVING else (
-                AttrQuality.ATTR_VALID)
-            self.push_change_event("Position", position, time.time(), quality)
+    def event_values(self) -> dict[str, Any]:
+        motor = self.element()
+        settings = motor.motion_settings()
+        return {"Status": self.dev_status(), "Position": motor.position(),
+                "Velocity": settings.velocity or 0.0, "Acceleration": settings.acceleration}
+
+    def quality(self, name: str, state: DevState) -> AttrQuality:
+        """A position read while moving is CHANGING, as Sardana's motors report it."""
+        if name == "Position" and state == DevState.MOVING:
+            return AttrQuality.ATTR_CHANGING
+        return AttrQuality.ATTR_VALID
 
     @attribute(dtype=float, access=RW, doc="user position; writing it starts a move")
     def Position(self) -> float:
@@ -179,6 +212,8 @@ class Motor(ElementDevice):
 class _AcquirableDevice(ElementDevice):
     """A channel or a group: IntegrationTime and Start (one acquisition)."""
 
+    EVENTS: tuple[str, ...] = ("Status", "IntegrationTime")
+
     def init_device(self) -> None:
         super().init_device()
         self._integration_time = 1.0
@@ -188,6 +223,9 @@ class _AcquirableDevice(ElementDevice):
 
     def busy(self) -> bool:
         return not self.element().wait(0)
+
+    def event_values(self) -> dict[str, Any]:
+        return {"Status": self.dev_status(), "IntegrationTime": self._integration_time}
 
     @attribute(dtype=float, access=RW, unit="s", doc="integration time of Start")
     def IntegrationTime(self) -> float:
@@ -206,7 +244,13 @@ class _AcquirableDevice(ElementDevice):
 
 
 class _ChannelDevice(_AcquirableDevice):
-    """An experimental channel: its Value is the last acquisition."""
+    """An experimental channel: its Value, read live (a simulated counter's noise changes
+    it at every read, so its events come at the watch's pace)."""
+
+    EVENTS: tuple[str, ...] = ("Status", "IntegrationTime", "Value")
+
+    def event_values(self) -> dict[str, Any]:
+        return {**super().event_values(), "Value": self.element().read()}
 
     def element(self) -> Channel:
         return self.core().pool.channel(self.Element)
@@ -252,14 +296,27 @@ class MeasurementGroup(_AcquirableDevice):
         elements, _ = pool_elements(self.core().pool, instance)
         return {e.name: e for e in elements}
 
+    EVENTS: tuple[str, ...] = ("Status", "IntegrationTime", "Configuration", "ElementList",
+                               "MonitorCount", "AcquisitionMode")
+
+    def event_values(self) -> dict[str, Any]:
+        return {**super().event_values(), "Configuration": self.configuration(),
+                "ElementList": self.member_names(),
+                "MonitorCount": self._monitor_count, "AcquisitionMode": ACQUISITION_MODE}
+
+    def member_names(self) -> list[str]:
+        return [c.name for c in self.element().members]
+
+    def configuration(self) -> str:
+        return json.dumps(build_configuration(self.element(), self._elements(), tango_host(),
+                                              self._controller(), self._hints))
+
     def _controller(self) -> str:
         return f"{tango.Util.instance().get_ds_inst_name()}_simulation"
 
     @attribute(dtype=str, access=RW, doc="Sardana's measurement group configuration (JSON)")
     def Configuration(self) -> str:
-        return self._call(lambda: json.dumps(build_configuration(
-            self.element(), self._elements(), tango_host(), self._controller(), self._hints)),
-            "Configuration")
+        return self._call(self.configuration, "Configuration")
 
     def write_Configuration(self, text: str) -> None:
         def apply() -> None:
@@ -269,7 +326,7 @@ class MeasurementGroup(_AcquirableDevice):
 
     @attribute(dtype=(str,), max_dim_x=1024, doc="names of the member channels")
     def ElementList(self) -> list[str]:
-        return self._call(lambda: [c.name for c in self.element().members], "ElementList")
+        return self._call(self.member_names, "ElementList")
 
     @attribute(dtype=int, access=RW, doc="kept for clients; counting is by time")
     def MonitorCount(self) -> int:
@@ -280,7 +337,7 @@ class MeasurementGroup(_AcquirableDevice):
 
     @attribute(dtype=str, doc="Timer: counting is by integration time")
     def AcquisitionMode(self) -> str:
-        return "Timer"
+        return ACQUISITION_MODE
 
 
 POOL_DEVICE_CLASSES = (Motor, CTExpChannel, OneDExpChannel, TwoDExpChannel, MeasurementGroup)

@@ -87,15 +87,17 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
                                     {attribute: properties} if attribute else {}))
 
     for motor in pool.motors.values():
-        if own_device(motor):
-            elements.append(PoolElement(motor.name, "Motor", motor.device,
-                                        _attribute_of(motor), False))
+        device = own_device(motor)
+        if device:
+            elements.append(PoolElement(motor.name, "Motor", device, _attribute_of(motor),
+                                        False))
         else:
             served(motor.name, "Motor", "Position", _position_properties(motor))
     for channel in pool.channels.values():
         element_type = CHANNEL_TYPES[channel.kind]
-        if own_device(channel):
-            elements.append(PoolElement(channel.name, element_type, channel.device,
+        device = own_device(channel)
+        if device:
+            elements.append(PoolElement(channel.name, element_type, device,
                                         _attribute_of(channel), False))
         else:
             served(channel.name, element_type, "Value", {"unit": [channel.unit]})
@@ -104,10 +106,11 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
     return elements, problems
 
 
-def own_device(element: Any) -> bool:
-    """Tango-backed elements (Tango motors and channels, Lima detectors) name their
-    device in `device`."""
-    return isinstance(getattr(element, "device", None), str)
+def own_device(element: Any) -> str | None:
+    """The device of a Tango-backed element (Tango motors and channels, Lima detectors
+    name it in `device`); None for one we serve."""
+    device = getattr(element, "device", None)
+    return device if isinstance(device, str) else None
 
 
 def _attribute_of(element: Any) -> str:
