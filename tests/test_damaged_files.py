@@ -161,7 +161,7 @@ def test_damaged_environment_puts_the_served_macroserver_in_fault(
             call()
         assert info.value.args[0].desc.strip()
     with pytest.raises(tango.DevFailed) as info:
-        ms.read_attribute("Environment").value
+        ms.read_attribute("Environment")
     assert "damaged" in info.value.args[0].desc
     _check_kept_aside(env_file, original)
 

@@ -188,7 +188,8 @@ def test_scan_of_a_tango_motor_registered_in_the_same_database(deployment: Deplo
     assert motor.read_attribute("Position").value == pytest.approx(2.0, abs=1e-3)
 
 
-def test_environment_round_trip_survives_a_restart_by_the_starter_wrapper(deployment: Deployment) -> None:
+def test_environment_round_trip_survives_a_restart_by_the_starter_wrapper(
+        deployment: Deployment) -> None:
     values = {"FacilityNote": "bl01 shift 3", "FacilityList": [1, 2.5, "x"]}
     with DoorClient(deployment.full(DOORS[0])) as client:
         client.set_environment(values)

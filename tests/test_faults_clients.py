@@ -93,7 +93,7 @@ def test_a_client_killed_mid_scan_does_not_stop_or_slow_the_scan(server):
         client.wait(timeout=10)
         status = events.wait_end(macro_id, 120)
         seconds = time.monotonic() - started
-        events.wait_for(lambda ev: any(" ended at " in l for l in ev.lines("Output")), 10)
+        events.wait_for(lambda ev: any(" ended at " in line for line in ev.lines("Output")), 10)
         lines = events.lines("Output")
     finally:
         events.close()

@@ -74,8 +74,8 @@ def ms(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
     config = folder / "pool.toml"
     config.write_text(CONFIG)
     instance = start_macroserver(module_device_server, tango_db.tango_host, "pd", folder, config)
-    instance.set_env({"ActiveMntGrp": "pdmg", "JsonRecorder": True, "ScanDir": str(instance.data_dir),
-                      "ScanFile": "pd.dat"})
+    instance.set_env({"ActiveMntGrp": "pdmg", "JsonRecorder": True,
+                      "ScanDir": str(instance.data_dir), "ScanFile": "pd.dat"})
     return instance
 
 

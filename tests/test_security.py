@@ -433,7 +433,8 @@ def _wait_answers(devices: list[str], process: subprocess.Popen, log: Path,
                 break
             except tango.DevFailed:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {log.read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"server did not start: {log.read_text()[-3000:]}") from None
                 time.sleep(0.2)
 
 
@@ -488,6 +489,10 @@ def test_tango_environment_writes_refuse_paths_out(server) -> None:
         text = '{"ScanDir": %s}' % escaped
         with pytest.raises(tango.DevFailed):
             server.ms.write_attribute("Environment", ("utf8_json", text.encode()))
+        # (a refused DevEncoded write hides the reason; the command keeps it)
+        with pytest.raises(tango.DevFailed) as refused:
+            server.ms.SetEnvironment(text)
+        assert needle in refused.value.args[0].desc, (escaped, refused.value.args[0].desc)
     server.ms.write_attribute("Environment", ("utf8_json", json.dumps(
         {"ScanDir": str(layout.data)}).encode()))
     for value, needle in bad_scan_files():

@@ -120,8 +120,8 @@ def test_nonfinite_values_use_documented_sentinels(tmp_path, capfd):
     assert scan.data_column_by_name("ct01")[0] != nan
     assert "non-finite values written as" in scan.scan_header_dict["C"]
     assert "Error" not in capfd.readouterr().out
-    data = [l for l in path.read_text().splitlines() if not l.startswith("#")]
-    assert not any(t.lower() in ("nan", "inf", "-inf") for l in data for t in l.split())
+    data = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert not any(t.lower() in ("nan", "inf", "-inf") for line in data for t in line.split())
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,8 @@ def test_each_point_is_on_disk_before_the_next(tmp_path):
     recorder.start(info)
     for n, point in enumerate(points, 1):
         recorder.record(point)
-        data_lines = [l for l in path.read_text().splitlines() if l and l[0].isdigit()]
+        data_lines = [line for line in path.read_text().splitlines()
+                      if line and line[0].isdigit()]
         assert len(data_lines) == n
     recorder.end(ScanEnd(EndStatus.DONE, 0.0, 3))
     assert path.read_text().endswith("(status: done)\n")

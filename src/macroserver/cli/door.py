@@ -1,4 +1,5 @@
-"""The door mspock talks to: which one, connecting to it, and reconnecting when its server comes back."""
+"""The door mspock talks to: which one, connecting to it, and reconnecting when its
+server comes back."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def choose_door(requested: str | None) -> tuple[str, str]:
         raise NoDoor(
             f"mspock: cannot read the Tango database (TANGO_HOST="
             f"{os.environ.get('TANGO_HOST', 'unset')}): {error_text(exc)}\n"
-            "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR.") from None
+            "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR."
+        ) from None
     if not names:
         raise NoDoor("mspock: no Door in the Tango database; give one with --door or "
                          "MSPOCK_DOOR")

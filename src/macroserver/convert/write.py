@@ -20,8 +20,8 @@ from macroserver.recorders.spec import SpecRecorder, unique_labels
 from macroserver.streams import Level, NullListener
 
 RECORDERS: dict[str, type[Recorder]] = {
-    **{ext: SpecRecorder for ext in SpecRecorder.extensions},
-    **{ext: NexusRecorder for ext in NexusRecorder.extensions},
+    **dict.fromkeys(SpecRecorder.extensions, SpecRecorder),
+    **dict.fromkeys(NexusRecorder.extensions, NexusRecorder),
 }
 FORMATS = (*RECORDERS, ".csv")
 

@@ -118,4 +118,5 @@ def build_model(
     return live, windows
 
 
-DEFAULT_MODEL = {Role.TIMER: "timer", Role.COUNTER: "peak", Role.SPECTRUM: "wave", Role.IMAGE: "spot"}
+DEFAULT_MODEL = {Role.TIMER: "timer", Role.COUNTER: "peak", Role.SPECTRUM: "wave",
+                 Role.IMAGE: "spot"}

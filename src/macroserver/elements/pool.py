@@ -45,8 +45,8 @@ class Pool:
         return {
             "motors": [_describe(m, lambda m: {"unit": m.unit, "limits": [
                 _finite(v) for v in m.limits()]}) for m in self.motors.values()],
-            "channels": [_describe(c, lambda c: {"kind": c.kind.channel_kind, "shape": list(c.shape),
-                                                 "unit": c.unit})
+            "channels": [_describe(c, lambda c: {"kind": c.kind.channel_kind,
+                                                 "shape": list(c.shape), "unit": c.unit})
                          for c in self.channels.values()],
             "measurement_groups": [
                 {"name": g.name, "timer": g.timer, "channels": [c.name for c in g.channels]}

@@ -328,7 +328,8 @@ def build_tango_element(kind: str, name: str, spec: dict[str, Any]) -> TangoMoto
             raise ValueError(f"{where}: a {role.channel_kind} takes no shape" if role.scalar
                              else f"{where}: a {role.channel_kind} needs a shape of "
                                   f"{role.ndim} positive sizes")
-        return TangoChannel(name, _text(spec, "attribute", where, required=True), role, label=_text(spec, "label", where),
+        return TangoChannel(name, _text(spec, "attribute", where, required=True), role,
+                            label=_text(spec, "label", where),
                             unit=_text(spec, "unit", where), shape=shape,
                             start_command=_text(spec, "start_command", where),
                             stop_command=_text(spec, "stop_command", where))

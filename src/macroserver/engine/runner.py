@@ -150,7 +150,8 @@ class MacroRunner:
         # under the lock, so the next macro's RUNNING cannot come in between.
         failed = outcome.status is EndStatus.FAILED
         state = DoorState.ALARM if failed else DoorState.ON
-        status = f"{ctx.command}: {outcome.state}" + (f" ({outcome.error})" if failed else "")
+        status = f"{ctx.command}: {outcome.state}" + (
+            f" ({outcome.error})" if failed else "")
         extra = {"exc_value": outcome.error} if outcome.error else {}
         if outcome.status is EndStatus.DONE:
             ctx.step = 100.0

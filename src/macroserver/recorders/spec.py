@@ -367,7 +367,7 @@ def _cut_incomplete_point(path: Path) -> int:
         while keep:
             start = tail.rfind(b"\n", 0, keep - 1) + 1
             line = tail[start:keep]
-            if not (line.startswith(b"@A") or line.startswith(b" ")):
+            if not line.startswith((b"@A", b" ")):
                 break
             keep = start
         if offset + keep == size or (keep == 0 and offset):

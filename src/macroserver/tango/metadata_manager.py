@@ -147,7 +147,7 @@ class MetadataManager(Device):
 
     @command(dtype_in=(str,), doc_in="keys to remove")
     def RemoveMetadata(self, keys: list[str]) -> None:
-        self._change(lambda s: s.update({key: None for key in keys}),
+        self._change(lambda s: s.update(dict.fromkeys(keys)),
                      "MetadataManager.RemoveMetadata")
 
     @command(dtype_in=str, doc_in='JSON {element: {"nx_class": ..., "units": ..., '

@@ -23,6 +23,7 @@ from macroserver.tango.pool_devices import POOL_DEVICE_CLASSES
 LOOPBACK_ENDPOINT = "giop:tcp:127.0.0.1:0"
 EVENT_BUFFER_HWM = 50000  # events queued per subscriber before ZMQ drops (~10 MB each)
 
+
 def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = None,
           log_level: str = "INFO") -> None:
     """Run the device server `MacroServer/<instance>` (bound to loopback unless `listen`);

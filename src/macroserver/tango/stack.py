@@ -106,7 +106,8 @@ def bring_up(
     `macroserver-<instance>.log` in its state folder).
 
     A second `up` of a running instance fails (AlreadyRunning, a MacroServerError that
-    `macroserver up` prints as one line) before it touches anything; an embedded database already answering on `port` is reused.
+    `macroserver up` prints as one line) before it touches anything; an embedded
+    database already answering on `port` is reused.
     """
     notes: list[str] = []
     tango_host, database = _database(port, state_dir, use_tango_host, notes)
