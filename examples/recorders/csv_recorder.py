@@ -1,7 +1,7 @@
 """An example recorder plug-in: put this folder in RecorderPath (or the TOML's
 recorder_path); `senv ScanFile scans.csv` then writes the scalar columns as CSV."""
 
-from macroserver.recorders.base import Recorder
+from macroserver.recorders import Recorder
 
 
 class CsvRecorder(Recorder):

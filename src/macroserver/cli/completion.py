@@ -1,9 +1,10 @@
 """What mspock knows about macros: completion candidates, usage and help text.
 
 Built from the MacroServer's `Elements` (Sardana's element infos: macros with their
-typed parameters, motors, channels, measurement groups) and `Environment`. The completer offers macro and
-built-in command names for the first word, then, per parameter position, the names
-that fit the parameter's type (Motor → motors, Env → environment names, ...).
+typed parameters, motors, channels, measurement groups) and `Environment`. The
+completer offers macro and built-in command names for the first word, then, per
+parameter position, the names that fit the parameter's type (Motor → motors, Env →
+environment names, ...).
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from macroserver.errors import ParamError
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.streams import MacroListener
 
-
 MAX_MACRO_ID = 64
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from macroserver.engine.control import MacroControl, StopRequested
-from macroserver.engine.params import PARAM_TYPES, STRING, Param, ParamDef
 from macroserver.engine.environment import EnvView
+from macroserver.engine.params import PARAM_TYPES, STRING, Param, ParamDef
 from macroserver.errors import MacroServerError
 from macroserver.streams import Level, MacroListener
 
@@ -154,9 +154,9 @@ class Macro:
         self.context.listener.input_request(request)
         answered, answer = control.wait_answer(timeout)
         if not answered:
-            self.context.listener.input_request({"type": "timeout", "macro_id": self.context.macro_id,
-                                                 **({"default_value": default_value}
-                                                    if default_value is not None else {})})
+            self.context.listener.input_request(
+                {"type": "timeout", "macro_id": self.context.macro_id,
+                 **({"default_value": default_value} if default_value is not None else {})})
             if default_value is None:
                 raise MacroServerError(f"no answer to {text.strip()!r} within {timeout} s")
             return default_value

@@ -16,9 +16,9 @@ import tango
 from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, device_property
 
+from macroserver.engine.environment import EnvView
 from macroserver.engine.runner import DoorState, MacroRunner
 from macroserver.engine.xmlcommand import is_xml, with_id, xml_macro_id
-from macroserver.engine.environment import EnvView
 from macroserver.errors import MacroServerError
 from macroserver.streams import Level
 from macroserver.tango.devutil import CODEC, devices, to_json
@@ -130,7 +130,8 @@ class Door(Device):
     # -- commands ------------------------------------------------------------------
 
     @command(dtype_in=(str,), dtype_out=(str,),
-             doc_in='["ascan", "theta", "0", "0.5", "5", "1"], ["ascan theta 0 0.5 5 1"] or Sardana XML',
+             doc_in='["ascan", "theta", "0", "0.5", "5", "1"], ["ascan theta 0 0.5 5 1"] '
+                    "or Sardana XML",
              doc_out="[macro id], or the XML with the macro id for an XML call")
     def RunMacro(self, argin: list[str]) -> list[str]:
         args = lines_from_wire(argin)

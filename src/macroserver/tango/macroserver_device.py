@@ -207,8 +207,9 @@ class MacroServer(Device):
     def GetMacroInfo(self, names: list[str]) -> list[str]:
         infos = {i["name"]: i for i in sardana_compat.macro_infos(self._core(), self.get_name())}
         try:
+            # an unknown name raises UnknownMacro, with suggestions
             return [json.dumps(infos.get(n) or self._core().macros.get(n), default=str)
-                    for n in lines_from_wire(names)]  # an unknown name raises UnknownMacro, with suggestions
+                    for n in lines_from_wire(names)]
         except MacroServerError as exc:
             throw(exc, "MacroServer.GetMacroInfo")
             raise
