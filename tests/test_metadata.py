@@ -31,7 +31,7 @@ def senv(core, name, value):
 
 @pytest.mark.parametrize("value, message", [
     ({"sample/nmae": "x"}, "unknown key 'sample/nmae' (schema tango-macroserver/1; "
-                           "did you mean 'sample/name'?"),
+                           "did you mean 'sample/name'?; free keys go under parameters/)"),
     ({"sample/temperature": "hot"}, "sample/temperature must be a number, not 'hot'"),
     ({"sample/name": 5}, "sample/name must be a string, not 5"),
     ({"sample/name": "x", "sample/name@units": "K"}, "sample/name is not a number"),
@@ -232,3 +232,31 @@ def test_manager_store_validates_persists_and_refuses_a_damaged_file(tmp_path):
     with pytest.raises(EnvError, match="manager.json is damaged .*move it aside"):
         MetadataStore(path, load_schema())
     assert path.read_text() == '{"experiment": '  # never silently replaced
+
+
+def test_the_esrf_icat_definitions_as_schema(tmp_path):
+    """`schema = "icat-esrf"`: the fields of the icat-esrf-definitions package, typed,
+    with their units and group classes; unknown keys refused (ESRF's tools only warn)."""
+    from test_file_validators import need
+
+    need("icat_esrf_definitions", "the ICAT schema")
+    config = {**FAST_CONFIG, "metadata": {"schema": "icat-esrf", "required": ["proposal"]}}
+    core = make_core(tmp_path, config=config,
+                     env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5"]})
+    outcome = senv(core, "ScanMetadata", {"proposal": "ma1234", "sample/name": "Si111",
+                                          "sample/thickness": 2.5, "sample/patient/age": 30})
+    assert outcome.state == "finish", outcome.error
+    refused = senv(core, "ScanMetadata", {"proposal": "ma1234", "sample/thickness": "thin"})
+    assert "sample/thickness must be a number, not 'thin'" in refused.error
+    unknown = senv(core, "ScanMetadata", {"sample/nmae": "x"})
+    assert "unknown key 'sample/nmae' (schema icat-esrf-definitions/" in unknown.error
+    outcome, _ = run(core, "ascan m1 0 1 2 0")
+    assert outcome.state == "finish", outcome.error
+    with h5py.File(tmp_path / "data" / "s.h5", "r") as f:
+        entry = f["entry1"]
+        assert entry["proposal"][()] == b"ma1234"
+        assert entry["sample"].attrs["NX_class"] == "NXsample"
+        assert entry["sample/thickness"].attrs["units"] == "mm"
+        assert entry["sample/patient/age"].attrs["units"] == "a"
+        assert json.loads(entry["scan_metadata/data"][()])["schema"].startswith(
+            "icat-esrf-definitions/")

@@ -129,9 +129,12 @@ class Schema:
         return checked
 
     def check_key(self, key: Any, where: str = "ScanMetadata") -> Field:
-        """The field a key names, or EnvError (bad path, reserved, unknown)."""
+        """The field a key names, or EnvError (bad path, reserved, unknown). A key the
+        schema declares is taken as it is (ICAT's names are camelCase and deep)."""
         if not isinstance(key, str):
             raise EnvError(f"{where}: keys must be strings, not {key!r}")
+        if key in self.fields:
+            return self.fields[key]
         parts = key.split("/")
         if len(parts) > MAX_DEPTH or not all(_SEGMENT.match(p) for p in parts):
             raise EnvError(f"{where}: {key!r} is not a NeXus path: up to {MAX_DEPTH} lower-case "
@@ -142,8 +145,11 @@ class Schema:
         if spec is not None:
             return spec
         if self.refuse_unknown:
-            raise EnvError(f"{where}: unknown key {key!r} (schema {self.label}; "
-                           f"{_suggestion(key, self.fields)}free keys go under parameters/)")
+            hints = [f"schema {self.label}", *_suggestion(key, self.fields)]
+            free = [f[:-1] for f in self.fields if f.endswith("/*")]
+            if free:
+                hints.append(f"free keys go under {', '.join(free)}")
+            raise EnvError(f"{where}: unknown key {key!r} ({'; '.join(hints)})")
         return Field()
 
     @staticmethod
@@ -156,11 +162,11 @@ class Schema:
         return list(value) if isinstance(value, tuple) else value
 
 
-def _suggestion(key: str, fields: Mapping[str, Field]) -> str:
+def _suggestion(key: str, fields: Mapping[str, Field]) -> list[str]:
     import difflib
 
     close = difflib.get_close_matches(key, [f for f in fields if not f.endswith("*")], n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+    return [f"did you mean {close[0]!r}?"] if close else []
 
 
 def schema_from_document(document: Mapping[str, Any], source: str) -> Schema:
@@ -183,6 +189,16 @@ def schema_from_document(document: Mapping[str, Any], source: str) -> Schema:
         raise ValueError(f"metadata schema {source}: unknown must be 'refuse' or 'accept'")
     return Schema(str(document.get("name", Path(source).stem)), str(document.get("version", "1")),
                   groups, fields, unknown == "refuse")
+
+
+def schema_setting(value: str | None) -> Schema:
+    """The schema a setting names: empty for the default, `icat-esrf` for ESRF's ICAT
+    definitions, else a JSON file (`~` expanded)."""
+    if value == "icat-esrf":
+        from macroserver.metadata.icat import icat_schema
+
+        return icat_schema()
+    return load_schema(Path(value).expanduser() if value else None)
 
 
 def load_schema(path: str | Path | None = None) -> Schema:

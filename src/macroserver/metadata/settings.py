@@ -2,7 +2,8 @@
 
 ```toml
 [metadata]
-schema = "/etc/macroserver/metadata-schema.json"   # default: the packaged schema
+schema = "/etc/macroserver/metadata-schema.json"   # default: the packaged schema;
+                                                    # "icat-esrf": ESRF's ICAT definitions
 unknown = "refuse"                                  # or "accept": keys the schema lacks
 required = ["experiment_identifier", "sample/name"] # a scan without them is refused
 outbox = "/data/catalogue-outbox"                   # default: <ScanDir>/catalogue-outbox
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from macroserver.errors import EnvError
-from macroserver.metadata.schema import Schema, load_schema
+from macroserver.metadata.schema import Schema, load_schema, schema_setting
 from macroserver.metadata.sidecar import CHECKSUM_LIMIT
 
 OUTBOX_NAME = "catalogue-outbox"
@@ -51,7 +52,7 @@ def settings_from_table(table: Mapping[str, Any]) -> MetadataSettings:
     schema_path = table.get("schema")
     if schema_path is not None and not isinstance(schema_path, str):
         raise ValueError(f"metadata.schema must be a file name, not {schema_path!r}")
-    schema = load_schema(Path(schema_path).expanduser() if schema_path else None)
+    schema = schema_setting(schema_path)
     if "unknown" in table:
         if table["unknown"] not in ("refuse", "accept"):
             raise ValueError(f"metadata.unknown must be 'refuse' or 'accept', "

@@ -24,7 +24,7 @@ from tango.server import Device, attribute, command, device_property
 from macroserver.elements.attributes import ELEMENTS_ATTRIBUTE, MANAGER_ATTRIBUTE
 from macroserver.env import default_env_path
 from macroserver.errors import MacroServerError
-from macroserver.metadata.schema import load_schema
+from macroserver.metadata.schema import schema_setting
 from macroserver.metadata.store import MetadataStore
 
 SHORTCUTS = {"Proposal": "experiment_identifier", "Sample": "sample/name",
@@ -58,7 +58,7 @@ class MetadataManager(Device):
     def init_device(self) -> None:
         super().init_device()
         try:
-            schema = load_schema(Path(self.Schema).expanduser() if self.Schema else None)
+            schema = schema_setting(self.Schema)
             path = (Path(self.StateFile).expanduser() if self.StateFile
                     else default_state_file(self.get_name()))
             self.store = MetadataStore(path, schema)
