@@ -191,16 +191,6 @@ def schema_from_document(document: Mapping[str, Any], source: str) -> Schema:
                   groups, fields, unknown == "refuse")
 
 
-def schema_setting(value: str | None) -> Schema:
-    """The schema a setting names: empty for the default, `icat-esrf` for ESRF's ICAT
-    definitions, else a JSON file (`~` expanded)."""
-    if value == "icat-esrf":
-        from macroserver.metadata.icat import icat_schema
-
-        return icat_schema()
-    return load_schema(Path(value).expanduser() if value else None)
-
-
 def load_schema(path: str | Path | None = None) -> Schema:
     """The schema in the JSON file `path`, or the default one shipped with the package."""
     if path is None:

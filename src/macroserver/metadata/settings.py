@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from macroserver.errors import EnvError
-from macroserver.metadata.schema import Schema, load_schema, schema_setting
+from macroserver.metadata.icat import NAME as ICAT_SCHEMA
+from macroserver.metadata.icat import icat_schema
+from macroserver.metadata.schema import Schema, load_schema
 from macroserver.metadata.sidecar import CHECKSUM_LIMIT
 
 OUTBOX_NAME = "catalogue-outbox"
@@ -34,6 +36,14 @@ class MetadataSettings:
     outbox: Path | None = None
     manager: str | None = None
     checksum_limit: int = CHECKSUM_LIMIT
+
+
+def schema_setting(value: str | None) -> Schema:
+    """The schema a setting names: empty for the default, `icat-esrf` for ESRF's ICAT
+    definitions, else a JSON file (`~` expanded)."""
+    if value == ICAT_SCHEMA:
+        return icat_schema()
+    return load_schema(Path(value).expanduser() if value else None)
 
 
 def settings_from_table(table: Mapping[str, Any]) -> MetadataSettings:

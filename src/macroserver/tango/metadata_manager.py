@@ -24,7 +24,7 @@ from tango.server import Device, attribute, command, device_property
 from macroserver.elements.attributes import ELEMENTS_ATTRIBUTE, MANAGER_ATTRIBUTE
 from macroserver.env import default_env_path
 from macroserver.errors import MacroServerError
-from macroserver.metadata.schema import schema_setting
+from macroserver.metadata.settings import schema_setting
 from macroserver.metadata.store import MetadataStore
 
 SHORTCUTS = {"Proposal": "experiment_identifier", "Sample": "sample/name",
