@@ -156,11 +156,16 @@ class ContinuousScan(Scan):
             for part in parts:
                 part.motor.stop()  # decelerates
             group.stop()
-            if self.timing == "triggered":
-                rows_block.collect(group)
-                rows_block.sample()
-            self._emit(rows_block, manager, len(rows_block))
-            self._wait_motors([p.motor for p in parts], abortable=False)
+            try:  # record what was acquired; the first error is the scan's reason
+                if self.timing == "triggered":
+                    rows_block.collect(group)
+                    rows_block.sample()
+                self._emit(rows_block, manager, len(rows_block))
+            except Exception as exc:
+                self.macro.error(f"points acquired before the scan ended could not all be "
+                                 f"recorded: {type(exc).__name__}: {exc}")
+            finally:
+                self._wait_motors([p.motor for p in parts], abortable=False)
             raise
         finally:
             for part in parts:
