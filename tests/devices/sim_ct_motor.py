@@ -8,8 +8,8 @@ Run as `python sim_ct_motor.py <instance> [Tango options]`; server "SimCtMotor".
 from __future__ import annotations
 
 import sys
-import time
 
+from sim_motor import Travel  # the script's folder is on sys.path
 from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, run
 
@@ -17,29 +17,19 @@ from tango.server import Device, attribute, command, run
 class SimCtMotor(Device):
     def init_device(self) -> None:
         super().init_device()
-        self._from = self._to = 0.0
-        self._t0 = self._t1 = time.monotonic()
+        self._travel = Travel()
         self._velocity, self._acceleration = 10.0, 0.1
 
-    def _now(self) -> float:
-        now = time.monotonic()
-        if now >= self._t1:
-            return self._to
-        return self._from + (self._to - self._from) * (now - self._t0) / (self._t1 - self._t0)
-
     def dev_state(self) -> DevState:
-        return DevState.MOVING if time.monotonic() < self._t1 else DevState.ON
+        return DevState.MOVING if self._travel.moving() else DevState.ON
 
     @attribute(dtype=float, unit="mm", min_value=-1000.0, max_value=1000.0)
     def Position(self) -> float:
-        return self._now()
+        return self._travel.position()
 
     @Position.write
     def Position(self, target: float) -> None:
-        start = self._now()
-        self._from, self._to = start, target
-        self._t0 = time.monotonic()
-        self._t1 = self._t0 + abs(target - start) / self._velocity
+        self._travel.go(target, self._velocity)
 
     @attribute(dtype=float, access=AttrWriteType.READ_WRITE, unit="mm/s", min_value=0.0,
                max_value=200.0)
@@ -60,8 +50,7 @@ class SimCtMotor(Device):
 
     @command
     def Stop(self) -> None:
-        self._to = self._now()
-        self._t1 = time.monotonic()
+        self._travel.halt()
 
 
 def main() -> None:
