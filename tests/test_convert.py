@@ -89,6 +89,7 @@ def engine_files(tmp_path_factory):
             core.env.update({"ActiveMntGrp": group})
             outcome, out = run(core, command)
             assert outcome.state == "finish" and not out.errors, (command, out.errors)
+    assert core.sidecars.wait(30)
     return data
 
 

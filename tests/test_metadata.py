@@ -92,6 +92,7 @@ def scan(tmp_path_factory):
     core.scan_document_listeners.append(documents.append)
     outcome, out = run(core, "ascan m1 0 1 3 0")
     assert outcome.state == "finish", outcome.error
+    assert core.sidecars.wait(30)  # written behind the scan
     return tmp / "data", out, documents
 
 
@@ -178,6 +179,7 @@ def test_snapshot_of_tango_attributes_failed_reads_are_warnings(tmp_path, sim_mo
     assert outcome.state == "finish", outcome.error
     warnings = out.text(Level.WARNING)
     assert f"PreScanSnapshot: cannot read {bad}" in warnings
+    assert core.sidecars.wait(30)
     with h5py.File(tmp_path / "data" / "s.h5", "r") as f:
         snap = f["entry1/pre_scan_snapshot"]
         names = {snap[k].attrs["long_name"]: snap[k] for k in snap}
@@ -195,6 +197,7 @@ def test_no_checksums_beyond_the_configured_limit(tmp_path):
                      env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5", "s.dat"]})
     outcome, _ = run(core, "ascan m1 0 1 2 0")
     assert outcome.state == "finish", outcome.error
+    assert core.sidecars.wait(30)
     files = json.loads((tmp_path / "data" / "s_1.scan.json").read_text())["files"]
     assert [(f["name"], f["sha256"]) for f in files] == [("s.h5", None), ("s.dat", None)]
     assert files[1]["size"] == (tmp_path / "data" / "s.dat").stat().st_size
@@ -260,3 +263,22 @@ def test_the_esrf_icat_definitions_as_schema(tmp_path):
         assert entry["sample/patient/age"].attrs["units"] == "a"
         assert json.loads(entry["scan_metadata/data"][()])["schema"].startswith(
             "icat-esrf-definitions/")
+
+
+def test_the_next_scan_waits_for_the_sidecar_of_the_last(tmp_path):
+    """Sidecars are written behind the scans; a scan starts only once the earlier
+    scans' files are hashed (no file is appended to while it is being hashed)."""
+    import threading
+
+    core = make_core(tmp_path, env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5"]})
+    release = threading.Event()
+    core.sidecars.submit(release.wait)  # a sidecar job still running
+    started = []
+    thread = threading.Thread(target=lambda: started.append(run(core, "ascan m1 0 1 2 0")))
+    thread.start()
+    thread.join(2.0)  # a 3-point scan of instant motors takes milliseconds
+    assert thread.is_alive() and not (tmp_path / "data" / "s.h5").exists()
+    release.set()
+    thread.join(30)
+    assert started[0][0].state == "finish"
+    assert core.sidecars.wait(30) and (tmp_path / "data" / "s_1.scan.json").exists()

@@ -55,19 +55,22 @@ def _run(args: argparse.Namespace) -> int:
             runner.abort()
 
     signal.signal(signal.SIGINT, on_interrupt)
-    for command in args.commands:
-        interrupts = 0
-        try:
-            runner.start(command)
-        except MacroServerError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        outcome = runner.wait()
-        if outcome is None:
-            return EXIT_ERROR
-        if outcome.status is not EndStatus.DONE:
-            return EXIT_FOR_STATUS[outcome.status]
-    return EXIT_OK
+    try:
+        for command in args.commands:
+            interrupts = 0
+            try:
+                runner.start(command)
+            except MacroServerError as exc:
+                print(f"Error: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+            outcome = runner.wait()
+            if outcome is None:
+                return EXIT_ERROR
+            if outcome.status is not EndStatus.DONE:
+                return EXIT_FOR_STATUS[outcome.status]
+        return EXIT_OK
+    finally:
+        server.sidecars.wait()  # the last scan's catalogue sidecar is written before exit
 
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:

@@ -18,6 +18,7 @@ from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
 from macroserver.engine.registry import MacroRegistry
 from macroserver.engine.reservations import Reservations
+from macroserver.engine.sidecars import SidecarQueue
 from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
 from macroserver.env import Environment
 from macroserver.errors import ParamError
@@ -64,6 +65,8 @@ class MacroServerCore:
         self.metadata_manager: str | None = config.metadata.manager
         #: called with each finished scan's catalogue document (the Tango attribute)
         self.scan_document_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: writes each scan's catalogue sidecar after its end (checksums off its path)
+        self.sidecars = SidecarQueue()
         self.reservations = Reservations()
 
     def reload_macros(self) -> list[str]:

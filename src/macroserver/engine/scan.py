@@ -175,6 +175,7 @@ class Scan:
             env, server.data_roots, self.listener, server.config.file_policy,
             macro.context.door_name)
         metadata = scan_metadata(server, env, self.listener)  # refused: required keys missing
+        server.sidecars.wait()  # earlier scans' files are hashed before any is appended to
         policy = server.config.file_policy
         paths = [path for path, _ in selection.files]
         for path in paths:
@@ -222,7 +223,8 @@ class Scan:
             counts = frames.finish(detectors, self.macro.warning) if detectors else {}
             end = ScanEnd(status, time.time(), self.points_done, reason, frames=counts)
             manager.end(end)
-            publish_sidecar(server, info, end, manager.files_written(), self.listener)
+            files, listener = manager.files_written(), self.listener
+            server.sidecars.submit(lambda: publish_sidecar(server, info, end, files, listener))
             self._remember(info, end, selection.files, manager.written())
             return_free_memory()
         return end
