@@ -33,6 +33,9 @@ from macroserver.tango.database import database_answers, free_port, stop_process
 DATABASEDS = Path("/usr/lib/tango/DataBaseds")
 SCHEMA_SQL = Path("/usr/share/dbconfig-common/data/tango-db/install/mysql")
 PACKAGES = ("mariadb-server", "tango-db")
+# InnoDB's default redo log is 96 MB per test database (left in the temp folder); the
+# tests write a few hundred rows
+SMALL_REDO_LOG = "--innodb-log-file-size=8M"
 READY_LINE = "Ready to accept request"
 POLL = 0.1
 
@@ -166,7 +169,7 @@ class FacilityDatabase:
         with open(log, "wb") as out:
             done = subprocess.run(
                 [install_db, "--no-defaults", f"--datadir={self.datadir}", *self._user_args(),
-                 "--auth-root-authentication-method=normal", "--skip-test-db"],
+                 "--auth-root-authentication-method=normal", "--skip-test-db", SMALL_REDO_LOG],
                 stdout=out, stderr=subprocess.STDOUT,
                 timeout=max(deadline - time.monotonic(), 5.0))
         if done.returncode != 0:
@@ -175,7 +178,7 @@ class FacilityDatabase:
         command = [_mariadbd(), "--no-defaults", f"--datadir={self.datadir}",
                    f"--socket={self.socket}", f"--port={self.mysql_port}",
                    "--bind-address=127.0.0.1", f"--pid-file={self.workdir / 'mysqld.pid'}",
-                   f"--log-error={error_log}", "--innodb-buffer-pool-size=32M",
+                   f"--log-error={error_log}", "--innodb-buffer-pool-size=32M", SMALL_REDO_LOG,
                    "--skip-name-resolve", *self._user_args()]
         with open(self.workdir / "mariadb.out", "wb") as out:
             self._mariadb = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
