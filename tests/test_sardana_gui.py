@@ -101,3 +101,81 @@ def test_taurus_forms_show_every_attribute_of_the_element_devices(
             assert values[f"{device}/{attribute}"] not in ("", "-----", "None"), attribute
     assert values[f"{devices[0]}/Status"] == "sgm1 is idle"
     assert values[f"{devices[3]}/ElementList"] == "('sgtimer', 'sgct', 'sgspec')"
+
+
+def test_taurus_forms_show_every_attribute_of_the_door_and_macroserver(
+    ms: MacroServerInstance, tmp_path: Path
+) -> None:
+    devices = [ms.door, ms.ms]
+    result = run_gui("forms.py", *devices, home=tmp_path)
+    assert_clean(result)
+    values = result["values"]
+    for device in devices:
+        for attribute in tango.DeviceProxy(device).get_attribute_list():
+            assert values[f"{device}/{attribute}"] not in ("", "-----", "None"), attribute
+    assert values[f"{ms.door}/MacroServer"] == ms.macro_server
+    assert values[f"{ms.ms}/Status"].startswith("ready")
+
+
+def test_macroexecutor_lists_our_macros_edits_ascan_and_runs_it_to_100_percent(
+    ms: MacroServerInstance, tmp_path: Path
+) -> None:
+    command = "ascan sgm1 0 1 4 0.05"
+    result = run_gui("macroexecutor.py", ms.door, command, home=tmp_path)
+    assert_clean(result)
+    macros = set(result["macros"])
+    assert {"ascan", "dscan", "mesh", "ct", "mv", "wa", "senv"} <= macros
+    assert result["parameters"] == ["motor", "start_pos", "final_pos", "nr_interv",
+                                    "integ_time"]
+    assert result["editor_rows"] == 5
+    assert result["values"] == command.split()[1:]
+    assert result["spock_line"] == command
+    assert result["progress"] == [100, 0, 100]
+    assert tango.DeviceProxy(f"tango://{ms.tango_host}/motor/sg/sgm1").Position == 1.0
+
+
+def test_sequencer_lists_macros_and_loads_a_plain_text_sequence(
+    ms: MacroServerInstance, tmp_path: Path
+) -> None:
+    sequence = tmp_path / "sequence.txt"
+    sequence.write_text("# a plain-text sequence\n"
+                        "mv sgm1 0\n\nascan sgm1 0 0.5 5 0.1\nct 0.1\n")
+    result = run_gui("sequencer.py", ms.door, str(sequence), home=tmp_path)
+    assert_clean(result)
+    assert {"ascan", "mv", "ct"} <= set(result["macros"])
+    # (ct's optional countable is left unset: the sequencer writes it as None)
+    assert result["sequence"] == ["mv sgm1 0", "ascan sgm1 0 0.5 5 0.1", "ct 0.1 None"]
+    assert result["play_enabled"]
+
+
+def test_expconf_shows_groups_channels_and_next_scan_id_and_applies_a_change(
+    ms: MacroServerInstance, tmp_path: Path
+) -> None:
+    group = tango.DeviceProxy(f"tango://{ms.tango_host}/mntgrp/sg/sgmg")
+    before = group.read_attribute("Configuration").value
+    scan_id = ms.environment().get("ScanID", 0)
+    try:
+        result = run_gui("expconf.py", ms.door, "sgspec", "changed.h5", home=tmp_path)
+        assert_clean(result)
+        assert result["groups"] == ["sgmg", "sgmg2"] and result["active"] == "sgmg"
+        assert result["channels"] == ["sgtimer", "sgct", "sgspec"]
+        assert result["next_scan_id"] == str(scan_id + 1)
+        assert result["applied"] is True
+        config = json.loads(group.read_attribute("Configuration").value)
+        enabled = {d["name"]: d["enabled"] for ctrl in config["controllers"].values()
+                   for d in ctrl["channels"].values()}
+        assert enabled == {"sgtimer": True, "sgct": True, "sgspec": False}
+        assert ms.environment()["ScanFile"] == ["changed.h5"]
+    finally:
+        group.write_attribute("Configuration", before)
+        ms.set_env({"ScanFile": "gui.dat"})
+
+
+def test_a_variable_written_as_none_is_unset(ms: MacroServerInstance) -> None:
+    """expconf writes every variable it shows, None for those it found unset."""
+    ms.set_env({"PreScanSnapshot": ["sgm1"]})
+    proxy = ms.proxy("ms")
+    proxy.SetEnvironment(json.dumps({"new": {"PreScanSnapshot": None, "NeverSet": None,
+                                             "ScanID": 7}}))
+    env = ms.environment()
+    assert "PreScanSnapshot" not in env and "NeverSet" not in env and env["ScanID"] == 7

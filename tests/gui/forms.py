@@ -43,7 +43,6 @@ def scenario(run: Run, devices: list[str]) -> None:
 
     run.wait_until(lambda: all(v not in EMPTY for v in values().values()), 20, "every value")
     run.result["values"] = values()
-    form.close()
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class Door(Device):
             return
         self._pump = EventPump(self._push, self.get_name())
         for attr in (*self.STREAMS, "Result", "RecordData", "MacroStatus", "Input", "State",
-                     "Status", "MacroServer"):
+                     "Status", "MacroServer", "ReservedElements"):
             self.set_change_event(attr, True, False)
         self.runner = MacroRunner(self.server.core, _DoorListener(self), self.get_name(),
                                   on_state=self._on_state)
@@ -118,6 +118,7 @@ class Door(Device):
             self.set_state(tango_state)
         self._pump.send("State", tango_state)
         self._pump.send("Status", to_wire(status))
+        self._pump.send("ReservedElements", *self.reserved_elements())
 
     def _call(self, action: Callable[[], Any], origin: str) -> Any:
         if not hasattr(self, "runner"):
@@ -220,6 +221,10 @@ class Door(Device):
     @attribute(dtype=tango.DevEncoded,
                doc='utf8_json [{"elements": [names]}]: what the running macro reserved')
     def ReservedElements(self) -> tuple[str, bytes]:
+        return self.reserved_elements()
+
+    def reserved_elements(self) -> tuple[str, bytes]:
+        """ReservedElements' value (also pushed at each change of the door's state)."""
         held = self.runner.server.reservations.held() if hasattr(self, "runner") else {}
         reserved = sorted(name for name, door in held.items() if door == self.get_name())
         return CODEC, to_json([{"elements": reserved}] if reserved else [])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
-from typing import Any
+from typing import Any, Container
 
 from macroserver.errors import EnvError
 
@@ -110,3 +110,12 @@ def decode_write(value: tuple[str, Any]) -> tuple[dict[str, Any], list[str]]:
             raise EnvError('"new"/"change" must be objects (mappings) and "del" a list of names')
         return {**new, **change}, removed
     return document, []
+
+
+def unset_nulls(changes: dict[str, Any], removed: list[str], defined: Container[str]
+                ) -> tuple[dict[str, Any], list[str]]:
+    """A variable written as None is unset: Sardana's expconf writes every variable it
+    shows, None for those it found unset (ScanDir, PreScanSnapshot)."""
+    nulls = [name for name, value in changes.items() if value is None]
+    kept = {name: value for name, value in changes.items() if value is not None}
+    return kept, [*removed, *(name for name in nulls if name in defined)]

@@ -94,8 +94,11 @@ class MacroServer(Device):
             log.error("%s cannot start: %s", name, exc)
             return
         self._pump = EventPump(self.push_change_event, name)
+        # every attribute sends events (Taurus shows nothing for one without: its polling
+        # fallback does not refresh them); Sardana declares the same lists
         for attr in ("Environment", "Elements", "MacroList", "DoorList", "MacroLibList",
-                     "ScanMetadata", "State", "Status"):
+                     "ScanMetadata", "State", "Status", "TypeList", "RecorderList",
+                     "RecorderLibList"):
             self.set_change_event(attr, True, False)
         if self.MetadataManager:
             self.core.metadata_manager = self.MetadataManager
@@ -196,8 +199,10 @@ class MacroServer(Device):
 
     def _set_env(self, value: tuple[str, Any], origin: str) -> None:
         try:
-            changes, removed = envcodec.decode_write(value)
-            self._core().env.update(changes, removed)
+            env = self._core().env
+            changes, removed = envcodec.unset_nulls(*envcodec.decode_write(value),
+                                                    env.snapshot().keys())
+            env.update(changes, removed)
         except MacroServerError as exc:
             throw(exc, origin)  # (logged: a refused DevEncoded write loses its reason)
 
