@@ -134,3 +134,14 @@ def test_verify_reads_a_virtual_dataset_over_the_same_file(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     (source,) = json.loads(result.stdout)["sources"]
     assert (source["file"], source["frames"], source["problems"]) == (".", 3, [])
+
+
+def test_consolidating_with_a_missing_source_warns_and_copies_the_fill_value(scan, tmp_path):
+    (scan / "scan_scan1" / "det_0002.h5").unlink()
+    out = tmp_path / "consolidated.h5"
+    result = macroserver("convert", "--consolidate", scan / "scan.h5", out)
+    assert result.returncode == 0, result.stderr
+    assert "Warning: /entry1/" in result.stderr and "det_0002.h5 does not exist" in result.stderr
+    with h5py.File(out, "r") as f:
+        frames = f["entry1/instrument/det/data"][()]
+    assert (frames[8:] == np.iinfo(np.uint16).max).all() and (frames[:8] != 65535).any()

@@ -50,12 +50,17 @@ def _consolidate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_UNUSABLE
     from macroserver.cli.consolidate import consolidate
+    from macroserver.cli.verify import verify
 
     try:
+        missing = [f"{c.where} -> {c.file}: {p}" for c in verify(args.input) for p in c.problems]
         count = consolidate(args.input, args.output)
     except (OSError, FileExistsError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    for problem in missing:  # copied as the linked view reads them: the fill value
+        print(f"Warning: {problem}", file=sys.stderr)
     print(f"{args.output}: written, {count} linked dataset{'s' if count != 1 else ''} "
-          "copied in")
+          "copied in" + (f"; {len(missing)} problems with the sources (above)"
+                         if missing else ""))
     return 0
