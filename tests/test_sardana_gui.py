@@ -153,13 +153,13 @@ def test_expconf_shows_groups_channels_and_next_scan_id_and_applies_a_change(
 ) -> None:
     group = tango.DeviceProxy(f"tango://{ms.tango_host}/mntgrp/sg/sgmg")
     before = group.read_attribute("Configuration").value
-    scan_id = ms.environment().get("ScanID", 0)
+    ms.set_env({"ScanID": 41})
     try:
         result = run_gui("expconf.py", ms.door, "sgspec", "changed.h5", home=tmp_path)
         assert_clean(result)
         assert result["groups"] == ["sgmg", "sgmg2"] and result["active"] == "sgmg"
         assert result["channels"] == ["sgtimer", "sgct", "sgspec"]
-        assert result["next_scan_id"] == str(scan_id + 1)
+        assert result["next_scan_id"] == "42"
         assert result["applied"] is True
         config = json.loads(group.read_attribute("Configuration").value)
         enabled = {d["name"]: d["enabled"] for ctrl in config["controllers"].values()
