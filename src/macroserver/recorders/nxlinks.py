@@ -111,12 +111,13 @@ class DetectorLinks:
         self.name = name  # NeXus name of the detector (its measurement column's name)
         self.master_dir = master.parent
         self.fill = fill_value(linked.frame_dtype)
+        self.available = np.ones(linked.planned, dtype=bool)  # per point, known at the end
 
     def create(self, entry: h5py.Group, frame_numbers: h5py.Dataset) -> None:
         linked, name = self.linked, self.name
         detector = entry["instrument"].create_group(name)
         detector.attrs["NX_class"] = "NXdetector"
-        self._create_data(detector, np.ones(linked.planned, dtype=bool))
+        self._create_data(detector, self.available)
         frame_numbers.attrs["target"] = frame_numbers.name
         detector["frame_numbers"] = frame_numbers
         detector.create_dataset("frame_saved", shape=(linked.planned,), dtype="int8",
@@ -124,9 +125,7 @@ class DetectorLinks:
         detector["frames_planned"] = np.int64(linked.planned)
         for field in ("frames_acquired", "frames_saved"):
             detector[field] = np.int64(-1)
-        files = detector.create_group("files")
-        files.attrs["NX_class"] = "NXcollection"
-        self._create_file_links(files, linked.planned, existing=False)
+        self._create_file_links(detector, linked.planned, existing=False)
         note = entry.create_group(f"{name}_frames")
         note.attrs["NX_class"] = "NXnote"
         note["type"] = "text/plain"
@@ -142,8 +141,10 @@ class DetectorLinks:
         data.attrs.update(target=data.name, interpretation="image",
                           long_name=f"{self.linked.column} frames (linked, not copied)")
 
-    def _create_file_links(self, files: h5py.Group, frames: int, existing: bool) -> None:
-        """`file_NNNN` -> each file's frames (with `existing`, files that exist only)."""
+    def _create_file_links(self, detector: h5py.Group, frames: int, existing: bool) -> None:
+        """`files/file_NNNN` -> each file's frames (with `existing`, files that exist)."""
+        files = detector.create_group("files")
+        files.attrs["NX_class"] = "NXcollection"
         for k, (file_name, _) in enumerate(self.linked.files(frames)):
             path = self.linked.folder / file_name
             if existing and not path.exists():
@@ -186,7 +187,5 @@ class DetectorLinks:
         del plot["data"]
         self._create_data(detector, self.available)
         detector["frame_saved"] = self.available.astype(np.int8)
-        files = detector.create_group("files")
-        files.attrs["NX_class"] = "NXcollection"
-        self._create_file_links(files, len(self.available), existing=True)
+        self._create_file_links(detector, len(self.available), existing=True)
         plot["data"] = detector["data"]
