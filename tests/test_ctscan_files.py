@@ -186,3 +186,29 @@ def test_validators_accept_the_continuous_scan_files(ct_files, caplog):
     for scan, points in zip(scans, (51, 15)):
         scan.interpret()
         assert len(scan.data["m1_planned"]) == points and len(scan.data["trigger_time"]) == points
+
+
+def test_spectra_and_images_go_point_by_point_into_every_file(tmp_path):
+    """Blocks with 1D/2D columns: SPEC MCA lines and EDF frames per point, NeXus arrays,
+    JSON spectra inline and images described, every point in each."""
+    config = {**CONFIG, "channels": {
+        **CONFIG["channels"],
+        "w": {"kind": "spectrum", "model": "wave", "motor": "m1", "shape": [16]},
+        "img": {"kind": "image", "model": "spot", "motor": "m1", "shape": [8, 8]}}}
+    config["measurement_groups"] = {"mg": {"timer": "t", "channels": ["t", "c1", "w", "img"]}}
+    core = make_core(tmp_path, config)
+    data = tmp_path / "data"
+    core.env.update({"ScanDir": str(data), "ScanFile": ["a.h5", "a.dat"], "JsonRecorder": True})
+    outcome, out = run(core, "ascanct m1 0 1 40 0.001", timeout=60)
+    assert outcome.state == "finish", out.errors
+    scan = SpecFile(str(data / "a.dat"))[0]
+    assert scan.data.shape[1] == 41 and len(scan.mca) == 41
+    with h5py.File(data / "a.h5", "r") as f:
+        measurement = f[f.attrs["default"]]["measurement"]
+        assert measurement["w"].shape == (41, 16) and measurement["img"].shape == (41, 8, 8)
+        np.testing.assert_allclose(scan.mca[40], measurement["w"][40])
+    points = [p["data"] for raw in packets(out) for p in per_point(raw)
+              if p["type"] == "record_data"]
+    assert [p["point_nb"] for p in points] == list(range(41))
+    assert all(len(p["w"]) == 16 and p["img"]["shape"] == [8, 8] for p in points)
+    assert len(list((data).glob("**/*.edf"))) == 41
