@@ -18,6 +18,8 @@ COLORS = {
     "note": "\x1b[35m",      # magenta: the shell's own messages
 }
 RESET = "\x1b[0m"
+BLOCK_START, BLOCK_END = "<BLOCK>", "</BLOCK>"
+"""Around lines that replace the previous block in place (Sardana's umv positions)."""
 
 
 def terminal_width() -> int:
@@ -39,6 +41,8 @@ class Console:
         self._lock = threading.RLock()
         self._status: Callable[[], str] | None = None
         self._shown = False
+        self._in_block = False
+        self._block_lines = 0  # lines of the last block still on screen
 
     @staticmethod
     def _out() -> TextIO:
@@ -70,6 +74,15 @@ class Console:
             if to_err:
                 out.flush()
             for line in lines:
+                if line == BLOCK_START:  # a new block replaces the last one on a terminal
+                    if self.status_line:
+                        stream.write("\x1b[1A\x1b[2K" * self._block_lines)
+                    self._in_block, self._block_lines = True, 0
+                    continue
+                if line == BLOCK_END:
+                    self._in_block = False
+                    continue
+                self._block_lines = self._block_lines + 1 if self._in_block else 0
                 stream.write(self._paint(line, level) + "\n")
             stream.flush()
             self._draw_status(out)

@@ -154,9 +154,10 @@ class Macro:
         self.context.listener.input_request(request)
         answered, answer = control.wait_answer(timeout)
         if not answered:
-            self.context.listener.input_request(
-                {"type": "timeout", "macro_id": self.context.macro_id,
-                 **({"default_value": default_value} if default_value is not None else {})})
+            timed_out = {"type": "timeout", "macro_id": self.context.macro_id}
+            if default_value is not None:
+                timed_out["default_value"] = default_value
+            self.context.listener.input_request(timed_out)
             if default_value is None:
                 raise MacroServerError(f"no answer to {text.strip()!r} within {timeout} s")
             return default_value

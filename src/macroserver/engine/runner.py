@@ -122,6 +122,7 @@ class MacroRunner:
         log.info("%s: %s started (macro id %s)", self.door_name, ctx.command, ctx.macro_id)
         self._status_event(macro, "start")
         outcome = Outcome(ctx.macro_id, ctx.command)
+        stack: list[str] = []  # what went wrong, for Sardana's `www` (exc_stack)
         try:
             outcome.result = macro.run(*values)
             results = _result_strings(outcome.result)
@@ -132,12 +133,14 @@ class MacroRunner:
             self.listener.message(Level.WARNING, f"{ctx.command}: {exc}")
         except MacroServerError as exc:
             outcome.status, outcome.error = EndStatus.FAILED, str(exc)
+            stack = [f"{type(exc).__name__}: {exc}\n"]
             self.listener.message(Level.ERROR, f"Error: {exc}")
         except Exception as exc:
             outcome.status = EndStatus.FAILED
             outcome.error = f"{type(exc).__name__}: {exc}"
             self.listener.message(Level.ERROR, f"Error: {outcome.error}")
-            self.listener.message(Level.DEBUG, traceback.format_exc())
+            stack = traceback.format_exception(exc)
+            self.listener.message(Level.DEBUG, "".join(stack))
             log.error("%s: %s failed", self.door_name, ctx.command, exc_info=True)
         log.log(logging.ERROR if outcome.status is EndStatus.FAILED else logging.INFO,
                 "%s: %s ended: %s%s (macro id %s)", self.door_name, ctx.command, outcome.state,
@@ -152,7 +155,8 @@ class MacroRunner:
         state = DoorState.ALARM if failed else DoorState.ON
         status = f"{ctx.command}: {outcome.state}" + (
             f" ({outcome.error})" if failed else "")
-        extra = {"exc_value": outcome.error} if outcome.error else {}
+        extra = {"exc_type": stack[-1].split(":")[0], "exc_value": outcome.error,
+                 "exc_stack": stack} if stack else {}
         if outcome.status is EndStatus.DONE:
             ctx.step = 100.0
         with self._lock:

@@ -28,6 +28,9 @@ from macroserver.tango.macroserver_device import MacroServer
 from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
 MAX_MESSAGES = 512
+SARDANA_PARAM_REASON = "ParameterError"
+"""The reason of a refused parameter for Sardana's XML callers: spock answers our
+WrongParam/MissingParam by printing the running macro's doc, and there is none."""
 
 DOOR_STATES = {
     DoorState.ON: DevState.ON,
@@ -88,12 +91,12 @@ class Door(Device):
         return next(iter(servers), None)
 
     def _push(self, name: str, *value: Any) -> None:
-        if name == "State":  # cppTango sends the device's state, not the value given
-            self.set_state(value[0])
-            self.push_change_event("State", value[0])
-        elif name == "Status":
-            self.set_status(value[0])  # (already on the wire: UTF-8)
-            self.push_change_event("Status", value[0])
+        if name == "State":  # with its Status; cppTango sends the device's own state
+            state, status = value
+            self.set_state(state)
+            self.set_status(status)
+            self.push_change_event("State", state)
+            self.push_change_event("Status", status)
         else:
             self.push_change_event(name, *value)
 
@@ -116,8 +119,7 @@ class Door(Device):
         tango_state = DOOR_STATES[state]
         if state is DoorState.RUNNING:
             self.set_state(tango_state)
-        self._pump.send("State", tango_state)
-        self._pump.send("Status", to_wire(status))
+        self._pump.send("State", tango_state, to_wire(status))
         self._pump.send("ReservedElements", *self.reserved_elements())
 
     def _call(self, action: Callable[[], Any], origin: str) -> Any:
@@ -139,7 +141,12 @@ class Door(Device):
         xml = len(args) == 1 and is_xml(args[0])
 
         def start() -> str:
-            return self.runner.start(args, xml_macro_id(args[0]) if xml else None)
+            try:
+                return self.runner.start(args, xml_macro_id(args[0]) if xml else None)
+            except MacroServerError as exc:
+                if xml and exc.reason in ("WrongParam", "MissingParam"):
+                    exc.reason = SARDANA_PARAM_REASON
+                raise
 
         macro_id = self._call(start, "Door.RunMacro")
         if xml:  # Sardana clients want their XML back, with their id

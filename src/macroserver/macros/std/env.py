@@ -6,12 +6,26 @@ import os
 from typing import Any
 
 from macroserver.engine.environment import EnvView
-from macroserver.env import normalized_name
+from macroserver.env import normalized_name, parse_value
 from macroserver.errors import EnvError, ParamError
 from macroserver.macros import ENV_NAME, INTEGER, LITERAL, MACRO_NAME, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import table_lines
 
 VALUE_WIDTH = 54
+
+
+def _list_items(values: list[Any]) -> list[Any]:
+    """The items of a list typed as words: Sardana's clients split `['a.h5','b.dat']`
+    into `a.h5` and `,'b.dat'` (or `,` alone); the commas separate, they are not items."""
+    items = []
+    for value in values:
+        if isinstance(value, str) and (value.startswith(",") or value.endswith(",")):
+            value = value.strip(",").strip()
+            if not value:
+                continue
+            value = parse_value(value)
+        items.append(value)
+    return items
 
 
 class senv(Macro):
@@ -29,7 +43,7 @@ class senv(Macro):
     ]
 
     def run(self, name: str, values: list[Any]) -> None:
-        value = values[0] if len(values) == 1 else values
+        value = values[0] if len(values) == 1 else _list_items(values)
         self.env.update({name: value})
         self.output(f"{name} = {self.server.env.get(normalized_name(name))!r}")  # as stored
 

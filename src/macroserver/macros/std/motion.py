@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine.scan import active_measurement_group, check_time
@@ -11,9 +12,14 @@ from macroserver.formatting import format_cell
 from macroserver.macros import COUNTABLE, FLOAT, MOTOR, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import table_lines
 
+BLOCK_START, BLOCK_END = "<BLOCK>", "</BLOCK>"
+"""Lines around output that replaces the previous block (Sardana's convention)."""
 
-def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:
-    """Check every target against its limits, then move all motors together and wait."""
+
+def move(macro: Macro, targets: list[tuple[Motor, float]],
+         on_poll: Callable[[], None] | None = None) -> None:
+    """Check every target against its limits, then move all motors together and wait
+    (calling `on_poll` about every poll interval while they move)."""
     seen = set()
     for motor, target in targets:
         if motor.name in seen:
@@ -31,8 +37,23 @@ def move(macro: Macro, targets: list[tuple[Motor, float]]) -> None:
         for motor in motors:
             motor.stop()
 
-    macro.context.control.wait_until(
-        lambda timeout: all(m.wait_move(timeout) for m in motors), stop_all)
+    def done(timeout: float) -> bool:
+        finished = all(m.wait_move(timeout) for m in motors)
+        if on_poll is not None:
+            on_poll()
+        return finished
+
+    macro.context.control.wait_until(done, stop_all)
+
+
+def positions_block(macro: Macro, motors: list[Motor]) -> Callable[[], None]:
+    """Show the motors' positions as a block spock and mspock update in place."""
+    def show() -> None:
+        rows = [[m.name for m in motors], [format_cell(m.position()) for m in motors]]
+        macro.output("\n".join([BLOCK_START, *table_lines(rows, numbers_right=True),
+                                 BLOCK_END]))
+
+    return show
 
 
 MOVES = Repeat("motor_pos_list", [
@@ -48,6 +69,32 @@ class mv(Macro):
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
         move(self, moves)
+
+
+class umv(Macro):
+    """Move motors to absolute positions, showing the positions while they move."""
+
+    params = [MOVES]
+
+    def run(self, moves: list[tuple[Motor, float]]) -> None:
+        show = positions_block(self, [motor for motor, _ in moves])
+        move(self, moves, on_poll=show)
+        show()
+
+
+class umvr(Macro):
+    """Move motors by a distance, showing the positions while they move."""
+
+    params = [Repeat("motor_disp_list", [
+        Param("motor", MOTOR, description="motor to move"),
+        Param("disp", FLOAT, description="distance to move by"),
+    ], min=1, description="motors and displacements")]
+
+    def run(self, moves: list[tuple[Motor, float]]) -> None:
+        show = positions_block(self, [motor for motor, _ in moves])
+        move(self, [(motor, motor.position() + distance) for motor, distance in moves],
+             on_poll=show)
+        show()
 
 
 class mvr(Macro):
