@@ -285,3 +285,14 @@ def test_pause_waits_for_the_end_of_the_row(core):
     points = scan_points(core)
     assert [p["point_nb"] for p in points] == list(range(402))
     np.testing.assert_allclose(column(core, "m1"), column(core, "m1_planned"), atol=0.01)
+
+
+@pytest.mark.parametrize("command, error", [
+    ("senv CtTiming fast", "CtTiming must be one of auto, software, triggered, not 'fast'"),
+    ("senv ScanOvershootCorrection 1", "ScanOvershootCorrection must be True or False"),
+    ("senv JsonRecordBlocks yes", "JsonRecordBlocks must be True or False"),
+])
+def test_continuous_scan_variables_are_checked_when_set(core, command, error):
+    outcome, out = run(core, command)
+    assert outcome.state == "exception"
+    assert error in " ".join(out.errors)

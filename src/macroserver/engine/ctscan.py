@@ -46,6 +46,9 @@ from macroserver.records import Column, PointBlock, Role
 if TYPE_CHECKING:
     from macroserver.engine.macro import Macro
 
+#: Values of the `CtTiming` environment variable: pick per scan, or force software timing
+#: (`triggered` asks for triggered timing and warns when the channels cannot do it).
+CT_TIMINGS = ("auto", "software", "triggered")
 #: Points are handed to the recorders at least this often (seconds of scan time).
 BLOCK_SECONDS = 0.05
 #: Poll interval for values still missing after the last trigger's window.

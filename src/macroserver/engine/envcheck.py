@@ -12,6 +12,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from macroserver.datafiles import DataPathError, check_file_name
+from macroserver.engine.ctscan import CT_TIMINGS
 from macroserver.engine.scan import MAX_TIME
 from macroserver.engine.snapshot import snapshot_kind
 from macroserver.errors import EnvError, MacroServerError
@@ -82,6 +83,11 @@ def _boolean(name: str) -> Check:
         if not isinstance(value, bool):
             raise EnvError(f"{name} must be True or False, not {value!r}")
     return check
+
+
+def _ct_timing(value: Any, server: "MacroServerCore", env: Env) -> None:
+    if value not in CT_TIMINGS:
+        raise EnvError(f"CtTiming must be one of {', '.join(CT_TIMINGS)}, not {value!r}")
 
 
 def _output_cols(value: Any, server: "MacroServerCore", env: Env) -> None:
@@ -208,6 +214,9 @@ CHECKS: dict[str, Check] = {
     "ScanUser": _text("ScanUser"),
     "RecorderTimeout": _timeout,
     "CriticalRecorders": _critical,
+    "ScanOvershootCorrection": _boolean("ScanOvershootCorrection"),
+    "JsonRecordBlocks": _boolean("JsonRecordBlocks"),
+    "CtTiming": _ct_timing,
 }
 
 
