@@ -161,7 +161,9 @@ def _check_against_nexus(desc: dict[str, Any], records: list[dict[str, Any]], da
                     assert math.isnan(stored)
                 else:
                     assert record[name] == stored, (name, i)
-            assert record["wave"] == measurement["wave"][i].tolist()  # 256 values: inline
+            assert record["wave"] == {  # 256 values: inline
+                "shape": [256], "ref": str(h5), "entry": f"entry{desc['serialno']}",
+                "values": measurement["wave"][i].tolist()}
             assert record["beam"] == {"shape": [251, 251], "ref": str(h5),
                                       "entry": f"entry{desc['serialno']}"}
 

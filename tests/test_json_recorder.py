@@ -40,7 +40,8 @@ def test_packet_sequence_and_values(status: EndStatus) -> None:
         assert record["ct01"] == pytest.approx(float(expected["ct01"]))
         assert record["ct02"] == pytest.approx(float(expected["ct02"]))
         assert record["dt"] == pytest.approx(expected["dt"])
-        assert record["mca01"] == expected["mca01"].tolist()
+        assert record["mca01"] == {"shape": [256], "ref": None,
+                                   "values": expected["mca01"].tolist()}
         assert set(record) == {c.name for c in info.columns} | {"point_nb"}
 
     end = packets[-1]["data"]
@@ -128,8 +129,9 @@ def test_non_finite_values_become_null() -> None:
         assert "NaN" not in text and "Infinity" not in text
     record = collector.decoded()[1]["data"]
     assert record["ct01"] is None and record["ct02"] is None and record["mot02"] is None
-    assert record["mca01"][3] is None and record["mca01"][4] is None
-    assert record["mca01"][5] == 5.0
+    spectrum_values = record["mca01"]["values"]
+    assert spectrum_values[3] is None and spectrum_values[4] is None
+    assert spectrum_values[5] == 5.0
 
 
 def test_numpy_integer_and_bool_values_are_plain() -> None:

@@ -179,3 +179,15 @@ def test_a_variable_written_as_none_is_unset(ms: MacroServerInstance) -> None:
                                              "ScanID": 7}}))
     env = ms.environment()
     assert "PreScanSnapshot" not in env and "NeverSet" not in env and env["ScanID"] == 7
+
+
+def test_showscan_online_plots_the_scan_and_fills_its_point_panel(
+    ms: MacroServerInstance, tmp_path: Path
+) -> None:
+    result = run_gui("showscan.py", ms.door, "ascan sgm1 0 1 5 0.01", home=tmp_path)
+    assert_clean(result)
+    assert len(result["curves"]["sgct"]) == 6 and len(result["curves"]["sgtimer"]) == 6
+    panel = result["point_panel"]
+    assert panel["point_nb"] == "5" and float(panel["sgm1"]) == 1.0
+    assert float(panel["sgtimer"]) == pytest.approx(0.01)
+    assert panel["sgspec"] not in ("", "---")  # a spectrum column: shown as text

@@ -3,8 +3,9 @@
 Packets go to `context.listener.record_data("utf8_json", bytes)` (the Door's `RecordData`).
 Unlike Sardana's, they are strict RFC 8259 JSON (NaN and ±Inf become `null`, numpy types
 become plain numbers), carry a `schema_version`, and keep 1D/2D columns: spectra of at
-most `MAX_INLINE_VALUES` values are sent inline, larger arrays and images as
-`{"shape": [...], "ref": <data file or null>}`. See docs/json-packets.md.
+most `MAX_INLINE_VALUES` values are sent inline as `{"shape": [n], "ref": ..., "values":
+[...]}`, larger arrays and images as `{"shape": [...], "ref": <data file or null>}`. See
+docs/json-packets.md.
 """
 
 from __future__ import annotations
@@ -162,9 +163,13 @@ class JsonRecorder(Recorder):
         return reference
 
     def _inline_or_described(self, value: Any, column: Column) -> Any:
+        if value is None:
+            return None
         if isinstance(value, np.ndarray) and value.size > MAX_INLINE_VALUES:
             return self._describe(value, column)
-        return value
+        # values inside the description: Sardana's showscan shows a column's value as
+        # text and fails on a bare list of numbers (its JsonRecorder sends no 1D values)
+        return {**self._describe(value, column), "values": value}
 
     def _describe(self, value: Any, column: Column) -> dict[str, Any]:
         shape = value.shape if isinstance(value, np.ndarray) else column.shape

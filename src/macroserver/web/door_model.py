@@ -109,7 +109,8 @@ class DoorModel:
     def _apply_point(self, data: dict[str, Any]) -> tuple[list[Message], bool]:
         assert self.scan is not None
         row = {k: v for k, v in data.items() if _scalar(v)}
-        spectra = {k: v for k, v in data.items() if isinstance(v, list)}
+        spectra = {k: v["values"] for k, v in data.items()
+                   if isinstance(v, dict) and isinstance(v.get("values"), list)}
         self.scan["rows"].append(row)
         point_nb = data.get("point_nb", len(self.scan["rows"]) - 1)
         for name, values in spectra.items():
