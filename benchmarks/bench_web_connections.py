@@ -11,6 +11,7 @@ how long until it answers 200 after the flood (without the flood's clients closi
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=3000)
     args = parser.parse_args()
+    # `timeout`/kill: still stop the server started here (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     port = free_port()
     web = subprocess.Popen([sys.executable, "-m", "macroserver.cli.admin", "web", "--port",
                             str(port), "--door", "sys/door/none"],
@@ -67,6 +70,8 @@ def main() -> int:
             try:
                 flood.append(socket.create_connection(("127.0.0.1", port), timeout=5))
             except OSError:
+                break
+            if time.monotonic() - start > 60:  # a server that stopped accepting
                 break
         opened = time.monotonic() - start
         peak = threads_of(web.pid)
