@@ -12,7 +12,9 @@ Measured in one run, on this machine:
    and in-process with a self-saving detector of 64x64 and of 2048x2048 frames (saved
    by the simulated detector in its own files, linked into NeXus, never copied);
    plus a continuous `ascanct` (100,000 triggers/s, points in blocks) with all recorders,
-   in-process and through Tango with a client that must receive every point;
+   in-process and through Tango with a client that must receive every point; and a
+   1,001-point `ascan` run synchronously from Sardana's own BaseDoor (JsonRecorder on;
+   bench_sardana_door.py);
 2. memory, each in a child process: peak RSS of 1,000 vs 100,000 scalar points, and
    the RSS after a 500-point image scan has ended vs before it;
 3. the physical floor in the same run: plain h5py writing the same frames with the same
@@ -52,6 +54,7 @@ from _common import (  # noqa: E402
     scan_env,
     tango_system,
 )
+from bench_sardana_door import TARGET_SARDANA_DOOR, through_sardana_door  # noqa: E402
 
 TARGET_INPROCESS = 5000.0
 TARGET_TANGO = 1000.0
@@ -342,6 +345,8 @@ def main() -> int:
                 ("ct/all", SCALAR_GROUP, "all", n_tango_ct),
             ], 1 if q else 2)
             raw["tango"] = remote
+            print("from Sardana's BaseDoor...", flush=True)
+            raw["sardana_door"] = through_sardana_door(root / "sardana", 1001)
 
         print("memory (child processes)...", flush=True)
         memory = {"small": in_child("scalar", 1_000), "large": in_child("scalar", n_memory_large),
@@ -422,6 +427,12 @@ def main() -> int:
             continue
         row(f"  client got {r['rows']:,} rows, {r['records']:,} records; delay to Output event",
             f"median {r['delay_median_ms']:.1f} ms, p95 {r['delay_p95_ms']:.1f} ms")
+    if "sardana_door" in raw:
+        r = raw["sardana_door"]
+        rate = r["points"] / r["seconds"]
+        row(f"ascan from Sardana's BaseDoor (sardana 3.7.1), JsonRecorder on "
+            f"({r['points']:,} pts)", f"{rate:9,.0f} points/s  (Sardana itself: 17-23)",
+            f">= {TARGET_SARDANA_DOOR:,.0f}", _verdict(rate >= TARGET_SARDANA_DOOR))
     small, large, image = memory["small"], memory["large"], memory["image"]
     growth = large["peak_after"] - small["peak_after"]
     row(f"peak RSS, {small['points']:,} scalar points (all recorders, child)",

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tango
-from tango_helpers import MacroServerInstance, start_macroserver, write_config
+from tango_helpers import Events, MacroServerInstance, start_macroserver, write_config
 
 pytest.importorskip("sardana", reason="the sardana-clients extra is not installed")
 
@@ -107,3 +109,104 @@ def test_pickled_environment_writes_load_plain_values_only(ms) -> None:
     log = (ms.env_path.parent / f"macroserver-{ms.instance}.log").read_text(errors="replace")
     assert "names posix.system" in log or "names os.system" in log, log[-2000:]
     assert server.state() == tango.DevState.ON
+
+
+def _run(door: tango.DeviceProxy, line: str, timeout: float = 60) -> None:
+    """RunMacro, then wait (by polling State) until the door is no longer RUNNING."""
+    door.RunMacro([line])
+    deadline = time.monotonic() + timeout
+    while door.state() == tango.DevState.RUNNING:
+        assert time.monotonic() < deadline, f"{line} did not end"
+        time.sleep(0.02)
+
+
+def test_environment_scopes_door_and_macro(ms) -> None:
+    """Sardana's scopes: door/x/1.ScanFile, ascan.ScanFile, door/x/1.ascan.ScanFile,
+    the most specific first, so two doors write to different files."""
+    door1, door2 = (tango.DeviceProxy(f"tango://{ms.tango_host}/{d}") for d in ms.doors)
+    _run(door1, f"senv {ms.doors[0].upper()}.ScanFile door1.dat")  # Tango names: any case
+    _run(door1, "senv ascan.ScanFile ascan.dat")
+    _run(door1, f"senv {ms.doors[1]}.ascan.ScanFile door2_ascan.dat")
+    env = ms.environment()
+    assert env[f"{ms.doors[0]}.ScanFile"] == "door1.dat"
+    assert env[f"{ms.doors[1]}.ascan.ScanFile"] == "door2_ascan.dat"
+    _run(door1, "ascan m1 0 1 2 0")  # door1: door1.ScanFile beats ascan.ScanFile
+    _run(door2, "ascan m1 0 1 3 0")  # door2: door2.ascan.ScanFile
+    _run(door2, "dscan m1 0 1 1 0")  # door2, another macro: ScanFile (sardana.dat)
+    assert "ascan m1 0 1 2 0" in (ms.data_dir / "door1.dat").read_text()
+    assert "ascan m1 0 1 3 0" in (ms.data_dir / "door2_ascan.dat").read_text()
+    assert "dscan m1 0 1 1 0" in (ms.data_dir / "sardana.dat").read_text()
+    assert not (ms.data_dir / "ascan.dat").exists()
+    # lsenv shows the scoped names; lsenv <macro> the values that macro sees on this door
+    events = Events(f"tango://{ms.tango_host}/{ms.doors[0]}", ["Output"])
+    try:
+        _run(door1, "lsenv ascan dscan")
+        events.wait_for(lambda ev: any("dscan" in line for line in ev.lines()), 10)
+        lines = events.lines()
+    finally:
+        events.close()
+    assert any(re.match(r"ascan\s+ScanFile\s+'door1.dat'", line) for line in lines), lines
+    assert any(re.match(r"dscan\s+ScanFile\s+'door1.dat'", line) for line in lines), lines
+    # GetMacroEnv answers as a macro sees it on that door
+    assert list(door2.GetMacroEnv(["ascan", "ScanFile"])) == ["ScanFile", '"door2_ascan.dat"']
+    assert list(door1.GetMacroEnv(["ascan", "ScanFile"])) == ["ScanFile", '"door1.dat"']
+    _run(door1, f"usenv {ms.doors[0]}.ScanFile ascan.ScanFile {ms.doors[1]}.ascan.ScanFile")
+    assert not [name for name in ms.environment() if name.endswith(".ScanFile")]
+    # a scoped value is checked as the variable is: a folder in ScanFile is refused
+    with pytest.raises(tango.DevFailed) as refused:
+        tango.DeviceProxy(ms.ms).SetEnvironment(json.dumps({"ascan.ScanFile": "../x.dat"}))
+    assert refused.value.args[0].reason == "EnvError"
+
+
+def test_macroserver_lists_reload_and_macro_code(ms, tmp_path) -> None:
+    server = tango.DeviceProxy(ms.ms)
+    assert {"motion", "scan", "env"} <= set(server.MacroLibList)
+    assert {"output", "spec", "nexus", "json"} <= {n.lower() for n in server.RecorderList}
+    assert server.RecorderLibList
+    types = set(server.TypeList)
+    assert {"Float", "Integer", "Boolean", "String", "Motor*", "MeasurementGroup*"} <= types
+    events = Events(ms.ms, ["Elements"])
+    try:
+        assert list(server.ReloadMacro(["ascan"])) == ["OK"]
+        events.wait_for(lambda ev: bool(ev.of("Elements")), 20)
+        change = json.loads(events.of("Elements")[-1][1])
+    finally:
+        events.close()
+    assert set(change) == {"new", "change", "del"}  # Sardana's Elements event
+    assert list(server.ReloadMacroLib(["motion"])) == ["OK"]
+    with pytest.raises(tango.DevFailed) as unknown:
+        server.ReloadMacro(["nosuch"])
+    assert "nosuch" in unknown.value.args[0].desc
+    path, code, line = server.GetMacroCode(["motion", "wa"])
+    assert path.endswith("motion.py") and "class wa(" in code
+    assert code.splitlines()[int(line) - 1].startswith("class wa(")
+    # writing is allowed only inside MacroPath (this server has none)
+    with pytest.raises(tango.DevFailed) as refused:
+        server.SetMacroCode([path, code])
+    assert "MacroPath" in refused.value.args[0].desc
+    assert "class wa(" in Path(path).read_text()
+
+
+def test_door_members(ms) -> None:
+    door = tango.DeviceProxy(ms.door)
+    assert list(door.Critical or []) == []
+    assert door.Input == ""
+    events = Events(ms.door, ["MacroStatus"])
+    try:
+        door.RunMacro(["ascan m2 0 1 40 0.05"])
+        deadline = time.monotonic() + 20
+        while not json.loads(door.ReservedElements[1]):  # what the running scan holds
+            assert time.monotonic() < deadline, "the scan reserved nothing"
+            time.sleep(0.02)
+        assert "m2" in json.loads(door.ReservedElements[1])[0]["elements"]
+        door.StopMacro()
+        events.wait_for(lambda ev: any(s["state"] == "stop" for s in ev.statuses()), 20)
+        statuses = events.statuses()
+    finally:
+        events.close()
+    assert json.loads(door.ReservedElements[1]) == []
+    # Sardana's fields on every packet
+    assert all({"id", "state", "range", "step"} <= set(s) for s in statuses), statuses
+    assert statuses[0]["state"] == "start" and statuses[0]["step"] == 0.0
+    steps = [s["step"] for s in statuses]
+    assert steps == sorted(steps) and steps[-1] < 100  # a stopped scan: not 100 %

@@ -13,6 +13,7 @@ import ast
 import json
 import math
 import os
+import re
 import tempfile
 import threading
 import time
@@ -77,8 +78,12 @@ def check_name(name: str) -> str:
     return name
 
 
+SCOPED_NAME = re.compile(r"(?:[\w+-]+/[\w+-]+/[\w+-]+\.)?(?:[A-Za-z_]\w*\.)?[A-Za-z_]\w*")
+"""`[door/name/1.][macro.]Variable`: Sardana's environment scopes."""
+
+
 def _is_scoped(name: str) -> bool:
-    return all(part.isidentifier() for part in name.replace("/", ".").split("."))
+    return SCOPED_NAME.fullmatch(name) is not None
 
 
 def normalized_name(name: str) -> str:
