@@ -48,6 +48,14 @@ class stubborn(Macro):
         for _ in range(400):
             self.context.control.check_abort()
             time.sleep(0.05)
+
+
+class ask_age(Macro):
+    \"\"\"Ask a number (Sardana's Macro.input) and show it.\"\"\"
+
+    def run(self):
+        age = self.input("Your age?", data_type="Integer", default_value=7)
+        self.output(f"age {age + 1} next year")
 """
 
 
@@ -372,6 +380,19 @@ def test_helpers_text_plot_and_repeat_parameters() -> None:
     mv = [{"name": "l", "min": 1, "max": None,  # Sardana's form: a repeat's type is a list
            "type": [{"name": "motor", "type": "Motor"}, {"name": "pos", "type": "Float"}]}]
     assert [flat_parameters(mv, i)["type"] for i in range(4)] == ["Motor", "Float"] * 2
+
+
+def test_a_macro_asks_and_the_answer_goes_back(shell: Terminal) -> None:
+    shell.run("ask_age")
+    shell.expect(r"Your age\? \[7\]")
+    shell.child.send("41\r")
+    shell.expect(r"age 42 next year")
+    shell.prompt()
+    shell.run("ask_age")
+    shell.expect(r"Your age\? \[7\]")
+    shell.child.send("\r")  # the default
+    shell.expect(r"age 8 next year")
+    shell.prompt()
 
 
 # -- the server goes away and comes back (last: it restarts the server) -------------------

@@ -1,5 +1,6 @@
-"""Ctrl-C while a macro runs: each press asks the door for more (stop, abort, release), the
-fourth stops waiting, so the shell stays usable even when a macro never ends."""
+"""Waiting for a macro: Ctrl-C asks the door for more at each press (stop, abort, release),
+the fourth stops waiting, so the shell stays usable even when a macro never ends; the
+macro's questions (`Macro.input`) are asked at the terminal and answered."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def wait_for_macro(client: DoorClient, outcome: RunOutcome, console: Console,
             except TimeoutError:
                 if not online():
                     return NoEnd.LOST
+                answer_questions(client, console)
         except KeyboardInterrupt:
             presses += 1
             while True:  # a Ctrl-C pressed while the previous one is handled counts too
@@ -45,6 +47,24 @@ def wait_for_macro(client: DoorClient, outcome: RunOutcome, console: Console,
                     break
                 except KeyboardInterrupt:
                     presses += 1
+
+
+def answer_questions(client: DoorClient, console: Console) -> None:
+    """Ask the user what the running macro asks (`Macro.input`); end of input cancels
+    the question (the macro stops), Ctrl-C stops the macro as always."""
+    while not client.questions.empty():
+        question = client.questions.get_nowait()
+        console.clear_status()
+        try:
+            text: str | None = input(question.get("prompt") or "? ")
+        except EOFError:
+            text = None
+        if text == "" and "default_value" in question:
+            text = str(question["default_value"])
+        try:
+            client.answer(text)
+        except tango.DevFailed as exc:  # the macro ended meanwhile
+            console.error(f"Error: {error_text(exc)}")
 
 
 def _escalate(client: DoorClient, console: Console, presses: int) -> bool:

@@ -9,6 +9,7 @@ sends on subscribe) is skipped.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -17,10 +18,11 @@ import tango
 
 from macroserver.packets import per_point
 from macroserver.records import EndStatus
-from macroserver.wire import lines_from_wire, lines_to_wire, to_wire
+from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
 STREAMS = ("Output", "Info", "Warning", "Error", "Critical", "Debug", "Result")
-_ATTRIBUTES = {name.lower(): name for name in (*STREAMS, "RecordData", "MacroStatus")}
+EVENT_ATTRIBUTES = (*STREAMS, "RecordData", "MacroStatus", "Input")
+_ATTRIBUTES = {name.lower(): name for name in EVENT_ATTRIBUTES}
 
 StreamCallback = Callable[[str, list[str]], None]
 RecordCallback = Callable[[dict[str, Any]], None]
@@ -63,6 +65,8 @@ class DoorClient:
         self._runs: dict[str, tuple[RunOutcome, threading.Event]] = {}
         self._current: RunOutcome | None = None
         self._early_status: dict[str, list[dict[str, Any]]] = {}
+        #: questions of running macros (`Macro.input`), oldest first; answer with `answer`
+        self.questions: queue.Queue[dict[str, Any]] = queue.Queue()
 
     # -- subscriptions -------------------------------------------------------------
 
@@ -78,8 +82,8 @@ class DoorClient:
         self._status_callbacks.append(callback)
 
     def connect(self) -> "DoorClient":
-        """Subscribe to the door's streams, RecordData and MacroStatus."""
-        for attr in (*STREAMS, "RecordData", "MacroStatus"):
+        """Subscribe to the door's streams, RecordData, MacroStatus and Input."""
+        for attr in EVENT_ATTRIBUTES:
             self._skip_first.add(attr)
             self._event_ids.append(self.door.subscribe_event(
                 attr, tango.EventType.CHANGE_EVENT, self._on_event))
@@ -113,6 +117,10 @@ class DoorClient:
         if attr == "MacroStatus":
             for status in json.loads(value[1]):
                 self._status(status)
+        elif attr == "Input":
+            question = json.loads(from_wire(value)) if value else None
+            if isinstance(question, dict) and question.get("type") == "input":
+                self.questions.put(question)
         elif attr == "RecordData":
             if value[1]:
                 for packet in per_point(json.loads(value[1])):
@@ -173,6 +181,11 @@ class DoorClient:
     def run(self, command: str | Sequence[str], timeout: float | None = None) -> RunOutcome:
         """Run a macro and wait for its end."""
         return self.wait(self.start(command), timeout)
+
+    def answer(self, text: str | None) -> None:
+        """Answer the running macro's question; None cancels it (the macro stops)."""
+        reply = {"cancel": True} if text is None else {"input": text}
+        self.door.write_attribute("Input", to_wire(json.dumps(reply)))
 
     def stop(self) -> None:
         self.door.StopMacro()

@@ -64,7 +64,6 @@ class Door(Device):
         self._last["Result"] = []
         self._last["RecordData"] = (CODEC, b"")
         self._last["MacroStatus"] = (CODEC, b"[]")
-        self._last["Input"] = ""
         self.server = self._find_server()
         if self.server is None or not hasattr(self.server, "core"):
             self.set_state(DevState.FAULT)
