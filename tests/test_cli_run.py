@@ -178,3 +178,36 @@ def test_python_dash_m_macroserver_runs_the_same_command(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert len(rows(result.stdout)) == 6
+
+
+ASKING_MACRO = '''
+from macroserver.macros import Macro
+
+
+class ask_age(Macro):
+    """Ask a number and show it."""
+
+    def run(self):
+        age = self.input("Your age?", data_type="Integer")
+        self.output(f"age {age + 1} next year")
+'''
+
+
+def test_a_macro_asks_on_the_terminal(tmp_path):
+    """`macroserver run`: a macro's question is asked on stdin; end of input cancels it."""
+    macros = tmp_path / "macros"
+    macros.mkdir()
+    (macros / "asking.py").write_text(ASKING_MACRO)
+    config = tmp_path / "config.toml"
+    config.write_text(f'macro_path = ["{macros}"]\n' + FAST_TOML)
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
+                                                      "macroserver.cli.admin"]
+    args = [*command, "run", "--config", str(config), "--env", str(tmp_path / "env.json"),
+            "ask_age"]
+    done = subprocess.run(args, input="41\n", capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Your age? " in done.stdout and "age 42 next year" in done.stdout
+    cancelled = subprocess.run(args, input="", capture_output=True, text=True, cwd=tmp_path,
+                               timeout=60)
+    assert cancelled.returncode != 0 and "cancelled" in cancelled.stdout + cancelled.stderr

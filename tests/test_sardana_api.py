@@ -150,6 +150,9 @@ def test_environment_scopes_door_and_macro(ms) -> None:
     # GetMacroEnv answers as a macro sees it on that door
     assert list(door2.GetMacroEnv(["ascan", "ScanFile"])) == ["ScanFile", '"door2_ascan.dat"']
     assert list(door1.GetMacroEnv(["ascan", "ScanFile"])) == ["ScanFile", '"door1.dat"']
+    declared = dict(zip(*[iter(door1.GetMacroEnv(["ascan"]))] * 2))  # what a scan reads
+    assert declared["ScanFile"] == '"door1.dat"' and declared["ActiveMntGrp"] == '"mg1"'
+
     _run(door1, f"usenv {ms.doors[0]}.ScanFile ascan.ScanFile {ms.doors[1]}.ascan.ScanFile")
     assert not [name for name in ms.environment() if name.endswith(".ScanFile")]
     # a scoped value is checked as the variable is: a folder in ScanFile is refused

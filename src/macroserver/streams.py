@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import sys
 import threading
-from typing import Any, Protocol, TextIO
+from typing import Any, Callable, Protocol, TextIO
 
 
 class Level(enum.StrEnum):
@@ -73,6 +73,9 @@ class ConsoleListener(NullListener):
         self._err = err or sys.stderr
         self._debug = debug
         self._lock = threading.Lock()
+        #: where answers to a macro's questions go (the runner's `answer`); None: nobody
+        #: answers, a question with a timeout takes its default
+        self.answer: Callable[[dict[str, Any]], None] | None = None
 
     def message(self, level: Level, text: str) -> None:
         if level is Level.DEBUG and not self._debug:
@@ -84,3 +87,13 @@ class ConsoleListener(NullListener):
         with self._lock:
             stream.write(prefix + text + "\n")
             stream.flush()
+
+    def input_request(self, request: dict[str, Any]) -> None:
+        """Ask on the terminal (stdin) and answer at once; end of input cancels."""
+        if request.get("type") != "input" or self.answer is None:
+            return
+        with self._lock:
+            self._out.write(str(request.get("prompt") or "? "))
+            self._out.flush()
+        line = sys.stdin.readline()
+        self.answer({"input": line.rstrip("\n")} if line else {"cancel": True})

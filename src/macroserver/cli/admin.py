@@ -40,6 +40,7 @@ def _run(args: argparse.Namespace) -> int:
     for problem in server.load_problems:
         print(f"Warning: {problem}", file=sys.stderr)
     runner = MacroRunner(server, listener)
+    listener.answer = runner.answer  # a macro's questions are asked on this terminal
     interrupts = 0
 
     def on_interrupt(signum: int, frame: object) -> None:

@@ -72,6 +72,10 @@ class ScanPlan:
                     raise ParamError(f"{refused}; nothing was moved")
 
 
+SCAN_ENV = ("ActiveMntGrp", "ScanDir", "ScanFile", "ScanID", "ScanRecorder", "JsonRecorder",
+            "OutputCols", "PreScanSnapshot", "ScanUser")
+"""The environment variables a scan reads (Sardana's GetMacroEnv lists them)."""
+
 def active_measurement_group(macro: "Macro") -> MeasurementGroup:
     """The group named by `ActiveMntGrp` (the first one, and say so, when it is unset), with
     the channels enabled now: a macro keeps them even if the group is reconfigured."""

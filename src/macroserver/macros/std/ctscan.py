@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from macroserver.elements.base import Motor
 from macroserver.engine.ctscan import ContinuousScan, CtRow
 from macroserver.engine.motion_profile import check_limits, plan_motion, point_count
-from macroserver.engine.scan import check_intervals, linear
+from macroserver.engine.scan import SCAN_ENV, check_intervals, linear
 from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
 from macroserver.macros.std.scan import distinct, motor_params, return_to
 from macroserver.records import Grid
@@ -43,6 +43,8 @@ def _check(nr_interv: int) -> None:
 
 
 class _AbsoluteCt(Macro):
+    uses_env = SCAN_ENV
+
     #: How many motor triples come first; the tail is nr_interv, integ_time, ...
     motor_count = 1
 

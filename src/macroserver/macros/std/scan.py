@@ -12,7 +12,14 @@ import time
 from typing import Any, Iterator, Sequence
 
 from macroserver.elements.base import Motor
-from macroserver.engine.scan import ScanPlan, StepScan, check_intervals, check_time, linear
+from macroserver.engine.scan import (
+    SCAN_ENV,
+    ScanPlan,
+    StepScan,
+    check_intervals,
+    check_time,
+    linear,
+)
 from macroserver.errors import ParamError
 from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
 
@@ -74,6 +81,8 @@ def return_to(macro: Macro, motors: Sequence[Motor], positions: Sequence[float])
 
 
 class _AbsoluteScan(Macro):
+    uses_env = SCAN_ENV
+
     def run(self, *args: Any) -> None:
         groups, (intervals, integ_time) = args[:-2], args[-2:]
         triples = [groups[i : i + 3] for i in range(0, len(groups), 3)]
@@ -102,6 +111,8 @@ class a3scan(_AbsoluteScan):
 
 
 class _RelativeScan(Macro):
+    uses_env = SCAN_ENV
+
     def run(self, *args: Any) -> None:
         groups, (intervals, integ_time) = args[:-2], args[-2:]
         triples = [groups[i : i + 3] for i in range(0, len(groups), 3)]
@@ -134,6 +145,8 @@ class mesh(Macro):
     (nr_interv1 + 1) * (nr_interv2 + 1) points; with bidirectional the inner motor goes
     back and forth (snake) instead of returning to its start on every row.
     """
+
+    uses_env = SCAN_ENV
 
     params = [
         Param("motor1", MOTOR, description="inner (fast) motor"),
@@ -171,6 +184,8 @@ class mesh(Macro):
 
 class timescan(Macro):
     """Count nr_interv + 1 times without moving anything, latency_time apart."""
+
+    uses_env = SCAN_ENV
 
     params = [
         Param("nr_interv", INTEGER, description="number of intervals (points = intervals + 1)"),
