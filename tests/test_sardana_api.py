@@ -213,3 +213,12 @@ def test_door_members(ms) -> None:
     assert statuses[0]["state"] == "start" and statuses[0]["step"] == 0.0
     steps = [s["step"] for s in statuses]
     assert steps == sorted(steps) and steps[-1] < 100  # a stopped scan: not 100 %
+    # ReleaseMacro (Sardana's way out of a hung abort) ends the macro as an abort
+    events = Events(ms.door, ["MacroStatus"])
+    try:
+        door.RunMacro(["ascan m2 0 1 40 0.05"])
+        events.wait_for(lambda ev: any(s["state"] == "step" for s in ev.statuses()), 20)
+        door.ReleaseMacro()
+        events.wait_for(lambda ev: ev.statuses()[-1]["state"] == "abort", 20)
+    finally:
+        events.close()
