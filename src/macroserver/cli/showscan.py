@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from macroserver.datafiles import HDF5_SUFFIXES
-from macroserver.records import Written
+from macroserver.records import Role, Written
 
 SPEC_SUFFIXES = (".dat", ".spec")
 NOT_COUNTERS = {"point_nb", "pt_no", "#pt no", "dt", "timestamp", "edf_nb"}
@@ -356,7 +356,7 @@ class OnlineScan:
             refs = [m for m in body.get("ref_moveables") or [] if m in scalar]
             x_name = refs[0] if refs else ("point_nb" if "point_nb" in scalar else "")
             counters = [c["name"] for c in columns if not c.get("shape")
-                        and c.get("role") == "counter"]
+                        and c.get("role") == Role.COUNTER]
             if not counters:
                 counters = [c for c in body.get("counters") or [] if c in scalar]
             self.data = ScanPlotData(body.get("serialno"), str(body.get("title", "")),

@@ -10,6 +10,7 @@ from macroserver.engine.scanmeta import gather_metadata
 from macroserver.errors import EnvError
 from macroserver.macros import LITERAL, STRING, Macro, Param
 from macroserver.macros.std.tables import table_lines
+from macroserver.wire import error_text
 
 
 class lsmeta(Macro):
@@ -48,5 +49,5 @@ class setmeta(Macro):
         try:
             tango.DeviceProxy(device).SetMetadata(json.dumps({key: value}))
         except tango.DevFailed as exc:
-            raise EnvError(f"{device}: {exc.args[0].desc}") from None
+            raise EnvError(f"{device}: {error_text(exc)}") from None
         self.output(f"{key} = {value!r} ({device})")
