@@ -273,6 +273,7 @@ def test_created_files_and_folders_get_the_configured_mode_and_group(tmp_path) -
         assert run_args(core, ["newfile", str(data / "x" / "y" / "s.dat")]) == ("finish", "")
         state, error = run_args(core, ["ascan", "m1", "0", "1", "1", "0"])
         assert state == "finish", error
+        assert core.sidecars.wait(30)  # the catalogue sidecars (written behind the scans)
     finally:
         os.umask(old_umask)
     created = sorted(tree(data))

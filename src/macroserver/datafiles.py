@@ -44,6 +44,22 @@ class FilePolicy:
             os.chown(path, -1, grp.getgrnam(self.group).gr_gid)
 
 
+def ensure_folder(folder: Path, policy: FilePolicy) -> None:
+    """Create `folder` and the folders leading to it with the policy's mode and group."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, policy.dir_mode)
+        except FileExistsError:  # another writer (a recorder of the same scan) made it now
+            if not new.is_dir():
+                raise
+            continue
+        policy.apply(new, is_dir=True)
+
+
 def _check_text(what: str, text: str) -> None:
     if not text:
         raise DataPathError(f"{what} is empty")

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+from macroserver.datafiles import FilePolicy
 from macroserver.errors import FileBusy
 
 _registry_lock = threading.Lock()
@@ -34,20 +35,25 @@ def lock_path(path: Path) -> Path:
 class DataFileLocks:
     """Exclusive locks on a scan's data files, taken together, released together."""
 
-    def __init__(self, paths: Iterable[Path], holder: str, file_mode: int = 0o644) -> None:
+    def __init__(self, paths: Iterable[Path], holder: str,
+                 policy: FilePolicy | None = None) -> None:
         self.holder = holder
         self._fds: dict[Path, int] = {}
         try:
             for path in dict.fromkeys(paths):
-                self._lock(path, file_mode)
+                self._lock(path, policy or FilePolicy())
         except BaseException:
             self.release()
             raise
 
-    def _lock(self, path: Path, file_mode: int) -> None:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    def _lock(self, path: Path, policy: FilePolicy) -> None:
+        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(lock_path(path), flags, file_mode)
+            try:  # a new lock file gets the data files' mode and group
+                fd = os.open(lock_path(path), flags | os.O_CREAT | os.O_EXCL, policy.file_mode)
+                policy.apply(lock_path(path))
+            except FileExistsError:
+                fd = os.open(lock_path(path), flags)
         except OSError as exc:  # ELOOP: a symlink planted there is not followed
             raise OSError(exc.errno, f"cannot open the lock file {lock_path(path)} of {path}: "
                           f"{exc.strerror}") from None

@@ -184,7 +184,7 @@ class Scan:
         paths = [path for path, _ in selection.files]
         for path in paths:
             ensure_parent(path, policy)
-        locks = DataFileLocks(paths, macro.context.door_name, policy.file_mode)
+        locks = DataFileLocks(paths, macro.context.door_name, policy)
         try:
             return self._record(group, selection, env, metadata)
         finally:

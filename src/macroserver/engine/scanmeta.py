@@ -68,7 +68,7 @@ def publish_sidecar(server: "MacroServerCore", info: ScanInfo, end: ScanEnd,
                              server.config.metadata.checksum_limit)
     outbox = server.config.metadata.outbox or info.scan_dir / OUTBOX_NAME
     try:
-        publish(document, info.scan_dir, outbox, server.config.file_policy.file_mode)
+        publish(document, info.scan_dir, outbox, server.config.file_policy)
     except (OSError, ValueError) as exc:
         listener.message(Level.WARNING, f"cannot write the catalogue sidecar of scan "
                          f"{info.scan_id}: {exc}")

@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from macroserver.datafiles import FilePolicy, ensure_folder
 from macroserver.records import ScanEnd, ScanInfo, SnapshotValue
 
 FORMAT = "tango-macroserver-scan/1"
@@ -129,17 +130,20 @@ def file_records(files: Iterable[tuple[Path, str]], limit: int) -> list[dict[str
     return records
 
 
-def write_json_atomically(path: Path, document: Mapping[str, Any], mode: int = 0o644) -> None:
-    """Write, fsync, rename: a reader sees the whole document or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_json_atomically(path: Path, document: Mapping[str, Any],
+                          policy: FilePolicy | None = None) -> None:
+    """Write, fsync, rename: a reader sees the whole document or none. New folders, and
+    the file, get the policy's mode and group."""
+    policy = policy or FilePolicy()
+    ensure_folder(path.parent, policy)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        policy.apply(Path(temp))
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             json.dump(document, stream, indent=1, allow_nan=False, ensure_ascii=False)
             stream.write("\n")
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -156,10 +160,10 @@ def free_name(folder: Path, stem: str) -> Path:
 
 
 def publish(document: Mapping[str, Any], data_dir: Path, outbox: Path,
-            mode: int = 0o644) -> tuple[Path, Path]:
+            policy: FilePolicy) -> tuple[Path, Path]:
     """The sidecar beside the data, and its copy in the outbox; both paths."""
     sidecar = free_name(data_dir, str(document["dataset"]))
-    write_json_atomically(sidecar, document, mode)
+    write_json_atomically(sidecar, document, policy)
     queued = free_name(outbox, sidecar.name[: -len(SUFFIX)])
-    write_json_atomically(queued, document, mode)
+    write_json_atomically(queued, document, policy)
     return sidecar, queued

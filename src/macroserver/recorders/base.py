@@ -17,12 +17,11 @@ How a recorder is selected for a scan is declared by class attributes:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from macroserver.datafiles import FilePolicy
+from macroserver.datafiles import FilePolicy, ensure_folder
 from macroserver.records import Point, PointBlock, ScanEnd, ScanInfo, Written
 from macroserver.streams import Level, MacroListener, NullListener
 
@@ -97,16 +96,4 @@ class Recorder:
 
 def ensure_parent(path: Path, policy: FilePolicy) -> None:
     """Create the folders leading to `path` with the configured mode and group."""
-    missing = []
-    parent = path.parent
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, policy.dir_mode)
-        except FileExistsError:  # another recorder of the same scan made it just now
-            if not folder.is_dir():
-                raise
-            continue
-        policy.apply(folder, is_dir=True)
+    ensure_folder(path.parent, policy)
