@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from macroserver.engine.macro import Macro
 
 SCAN_HISTORY_LENGTH = 20
+SIDECAR_WAIT = 30.0  # s a scan waits for the sidecars of earlier scans (checksums)
 PROGRESS_INTERVAL = 0.2
 
 
@@ -179,7 +180,9 @@ class Scan:
             env, server.data_roots, self.listener, server.config.file_policy,
             macro.context.door_name)
         metadata = scan_metadata(server, env, self.listener)  # refused: required keys missing
-        server.sidecars.wait()  # earlier scans' files are hashed before any is appended to
+        if not server.sidecars.wait(SIDECAR_WAIT):  # earlier scans' files hashed first
+            macro.warning(f"the catalogue sidecar of an earlier scan is not written after "
+                          f"{SIDECAR_WAIT:g} s; this scan starts anyway")
         policy = server.config.file_policy
         paths = [path for path, _ in selection.files]
         for path in paths:
