@@ -41,11 +41,14 @@ def test_left_to_fabio():
 
 
 def test_written_file_reads_back(tmp_path):
-    from macroserver.datafiles import FilePolicy
+    from macroserver.datafiles import FilePolicy, Folder
     from macroserver.recorders.edf import EdfWriter
 
     image = np.random.default_rng(1).random((7, 9))
-    path = EdfWriter(tmp_path / "scan.dat", 3, FilePolicy()).write("beam", 0, image, HEADER)
+    with Folder(tmp_path.resolve(), FilePolicy()) as folder:
+        writer = EdfWriter(folder, tmp_path / "scan.dat", 3)
+        path = writer.write("beam", 0, image, HEADER)
+        writer.close()
     edf = fabio.open(str(path))
     np.testing.assert_array_equal(edf.data, image)
     assert edf.header["motor_mne"] == "m1 gap_x"

@@ -168,9 +168,10 @@ def test_silx_default_plot_is_the_counter_against_the_scanned_motor(files, stem)
     with silx.io.open(str(h5)) as f:
         plot = nxdata.get_default(f)
         assert plot is not None and plot.group.name == f"/entry{scans[-1]['id']}/data"
-        groups = []
-        f.visititems(lambda name, obj: groups.append(name)
-                     if obj.attrs.get("NX_class") in ("NXdata", b"NXdata") else None)
+        groups = []  # each entry is an external link to the scan's own file
+        for entry in f:
+            f[entry].visititems(lambda name, obj, entry=entry: groups.append(f"{entry}/{name}")
+                                if obj.attrs.get("NX_class") in ("NXdata", b"NXdata") else None)
         assert groups and all(nxdata.is_valid_nxdata(f[g]) for g in groups), groups
         for scan in scans:
             plot = nxdata.get_default(f[f"entry{scan['id']}"])

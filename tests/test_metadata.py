@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -162,8 +163,8 @@ def test_sidecar_beside_the_data_and_in_the_outbox(scan):
     assert sidecar["dataset"] == "s_1" and sidecar["scan_id"] == 1
     assert sidecar["title"] == "ascan m1 0 1 3 0" and sidecar["end_status"] == "done"
     assert sidecar["points"] == 4 and sidecar["start_time"] <= sidecar["end_time"]
-    files = {Path(f["path"]).name: f for f in sidecar["files"]}
-    assert set(files) == {"s.h5", "s.dat"}
+    files = {os.path.relpath(data / f["path"], data): f for f in sidecar["files"]}
+    assert set(files) == {"s.h5", "s_scans/s_1.h5", "s.dat"}  # NeXus: master + scan file
     for name, record in files.items():
         content = (data / name).read_bytes()
         assert record["size"] == len(content)
@@ -199,8 +200,10 @@ def test_no_checksums_beyond_the_configured_limit(tmp_path):
     assert outcome.state == "finish", outcome.error
     assert core.sidecars.wait(30)
     files = json.loads((tmp_path / "data" / "s_1.scan.json").read_text())["files"]
-    assert [(f["name"], f["sha256"]) for f in files] == [("s.h5", None), ("s.dat", None)]
-    assert files[1]["size"] == (tmp_path / "data" / "s.dat").stat().st_size
+    # NeXus: the scan's own file (s_scans/s_1.h5), then the master linking it
+    assert [(f["name"], f["sha256"]) for f in files] == [
+        ("s_1.h5", None), ("s.h5", None), ("s.dat", None)]
+    assert files[2]["size"] == (tmp_path / "data" / "s.dat").stat().st_size
 
 
 def test_checksums_stop_at_the_per_scan_budget(tmp_path):

@@ -258,6 +258,7 @@ def test_ctrl_c_stops_then_a_second_aborts(shell: Terminal, system: System) -> N
 
     shell.run("stubborn")  # does not check for stop: the second Ctrl-C aborts it
     shell.expect(r"waiting")
+    time.sleep(0.5)
     shell.child.sendintr()
     shell.expect(r"Ctrl-C received: Stopping\.\.\.")
     time.sleep(0.3)

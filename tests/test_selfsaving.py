@@ -98,7 +98,8 @@ def test_h5py_reads_through_the_link_exactly_the_detector_frames(done_scan):
         assert sorted(links) == ["file_0000", "file_0001", "file_0002"]
         link = links.get("file_0001", getlink=True)
         assert isinstance(link, h5py.ExternalLink)
-        assert link.filename == "scan_scan1/det_0001.h5" and link.path == LIMA_DATASET
+        # relative to the scan's own file, scan_scans/scan_1.h5, linked from scan.h5
+        assert link.filename == "../scan_scan1/det_0001.h5" and link.path == LIMA_DATASET
         np.testing.assert_array_equal(links["file_0001"][()], expected[4:8])
         assert "10 saved" in entry["det_frames/data"][()].decode()
 

@@ -72,6 +72,23 @@ def _check_storable(name: str, value: Any, depth: int = 0) -> None:
     raise EnvError(f"value of {name} has type {type(value).__name__}, which cannot be stored")
 
 
+def _keep_copy(path: Path, data: bytes) -> Path:
+    """Save `data` as a new `<name>.damaged-<time>[-n]` beside `path` (created, never
+    written through a symlink planted at that name)."""
+    stamp = f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for n in range(1, 100):
+        kept = path.with_name(stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            fd = os.open(kept, flags, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        return kept
+    raise EnvError(f"environment file {path} is damaged, and no copy could be kept beside it")
+
+
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not name.isidentifier() and not _is_scoped(name):
         raise EnvError(f"{name!r} is not a valid environment variable name")
@@ -125,8 +142,7 @@ class Environment:
             return document["env"]
         except (ValueError, KeyError, AttributeError, TypeError, UnicodeDecodeError,
                 RecursionError) as exc:
-            kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
-            kept.write_bytes(raw)
+            kept = _keep_copy(path, raw)
             raise EnvError(
                 f"environment file {path} is damaged ({exc}); a copy was kept as {kept}. "
                 "Repair the file, or move it away to start with an empty environment."

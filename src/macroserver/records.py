@@ -274,9 +274,8 @@ class Grid:
 class Written:
     """Where a recorder actually put a scan, reported by the recorder itself.
 
-    It can differ from what ScanFile asked for: a NeXus file held open by another
-    process diverts the scan to `<stem>_<ScanID>.h5`, an entry name already taken gets a
-    suffix. ScanHistory, the JSON packets, showscan and the web view read this instead
+    It can differ from what ScanFile asked for: an entry name already taken in a NeXus
+    file gets a suffix (its data are in `<stem>_scans/`, reached through the entry). ScanHistory, the JSON packets, showscan and the web view read this instead
     of recomputing names."""
 
     path: Path

@@ -3,8 +3,10 @@
 Every group, attribute and dataset of IN is copied to OUT; a virtual dataset becomes a
 real one holding the frames read through it (frame by frame: memory stays one frame,
 chunks of one frame, gzip level 1), and NeXus hard links stay links to the same object.
-External links are not copied (their frames are in the consolidated datasets); each
-group that held some gets `@consolidated_links` naming what they pointed to.
+External links to datasets are not copied (their frames are in the consolidated
+datasets); each group that held some gets `@consolidated_links` naming what they pointed
+to. External links to groups (each entry of a NeXus recorder's file, kept in the scan's
+own file) are copied as the groups they lead to.
 """
 
 from __future__ import annotations
@@ -36,14 +38,15 @@ class _Copier:
         dropped = []
         for name in src:
             link = src.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
+            if isinstance(link, h5py.ExternalLink) and not isinstance(
+                    src.get(name), h5py.Group):
                 dropped.append(f"{name} -> {link.filename}:{link.path}")
                 continue
             if isinstance(link, h5py.SoftLink):
                 dst[name] = h5py.SoftLink(link.path)
                 continue
             item = src[name]
-            address = h5py.h5o.get_info(item.id).addr
+            address = (item.file.filename, h5py.h5o.get_info(item.id).addr)
             if address in self.copied:  # a NeXus link: the same object again
                 dst[name] = self.target[self.copied[address]]
                 continue

@@ -182,6 +182,7 @@ def save_frame_pngs(path: Path, group_name: str, png: Path) -> list[tuple[str, P
     with h5py.File(path, "r", locking=False) as handle:
         entry = handle.get(group_name)
         names = linked_detectors(entry) if entry is not None else []
+        del entry  # it would keep the scan's own file (an external link) open, not SWMR
     written = []
     for name in names:
         frame, _ = read_frame(str(path), group_name, name, 1 << 62)

@@ -30,7 +30,7 @@ from macroserver.recorders.nxlinks import open_source, saved_in_file
 class SourceCheck:
     """One link or virtual-dataset source and what was found wrong with it."""
 
-    kind: str  # "external link" or "virtual source"
+    kind: str  # "external link", "virtual source" or "scan file" (an entry's own file)
     where: str  # the path in the master file
     file: str  # as written in the master
     dataset: str
@@ -99,6 +99,9 @@ def _check_target(check: SourceCheck, master: Path, root: Path, dtype: np.dtype 
                 check.problems.append(f"{check.file} has no dataset {check.dataset}")
                 return
             dataset = f[check.dataset]
+            if isinstance(dataset, h5py.Group):  # an entry in a scan's own file
+                check.kind = "scan file"
+                return
             shape, found = dataset.shape, dataset.dtype
     except OSError as exc:
         check.problems.append(f"{check.file} cannot be read: {exc}")
@@ -127,9 +130,15 @@ def _flagged_saved(dataset: h5py.Dataset) -> np.ndarray | None:
 
 
 def verify(path: Path, root: Path | None = None, checksum: bool = False) -> list[SourceCheck]:
-    """Every link and virtual source of `path`, checked."""
+    """Every link and virtual source of `path`, checked; also those of the scans' own
+    files its entries link to (the NeXus recorder's layout, names relative to them)."""
     master = path.resolve()
     folder = Path(os.path.realpath(root or master.parent))
+    return _verify_file(master, folder, checksum, nested=False)
+
+
+def _verify_file(master: Path, folder: Path, checksum: bool, nested: bool
+                 ) -> list[SourceCheck]:
     checks: list[SourceCheck] = []
     with h5py.File(master, "r", locking=False) as f:
         for where, item in _links(f):
@@ -137,6 +146,8 @@ def verify(path: Path, root: Path | None = None, checksum: bool = False) -> list
                 check = SourceCheck("external link", where, item.filename, item.path)
                 _check_target(check, master, folder, None, 0, 0, checksum)
                 checks.append(check)
+                if check.kind == "scan file" and not check.problems and not nested:
+                    checks += _verify_file(Path(check.resolved), folder, checksum, True)
             elif item.is_virtual:
                 checks += _virtual_sources(where, item, master, folder, checksum)
     return checks

@@ -15,6 +15,7 @@ from typing import Iterator
 from macroserver.convert.source import ConvertError, SourceScan
 from macroserver.recorders.base import Recorder, RecorderContext
 from macroserver.recorders.edf import edf_folder
+from macroserver.recorders.h5file import scans_folder
 from macroserver.recorders.nexus import NexusRecorder
 from macroserver.recorders.spec import SpecRecorder, unique_labels
 from macroserver.streams import Level, NullListener
@@ -47,22 +48,25 @@ def output_format(path: Path) -> str:
 @contextmanager
 def staged(target: Path, force: bool) -> Iterator[Path]:
     """A path inside a hidden staging folder next to `target`; on success the file (and
-    its EDF folder) replace the target, on failure everything staged is removed."""
+    its EDF folder, or NeXus scans folder) replace the target, on failure everything
+    staged is removed."""
     folder = target.parent
     if not folder.is_dir():
         raise ConvertError(f"{folder} is not a folder")
-    images = edf_folder(target)
-    for existing in (target, images):
+    companions = (edf_folder, scans_folder)
+    for existing in (target, *(companion(target) for companion in companions)):
         if existing.exists() and not force:
             raise ConvertError(f"{existing} exists (use --force to replace it)")
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=folder))
+    # its real path: recorders check that the folder they open is the one they were given
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=folder)).resolve()
     try:
         yield stage / target.name
-        staged_images = edf_folder(stage / target.name)
-        if staged_images.exists():
-            if images.exists():
-                shutil.rmtree(images)
-            os.replace(staged_images, images)
+        for companion in companions:
+            staged_folder, final = companion(stage / target.name), companion(target)
+            if staged_folder.exists():
+                if final.exists():
+                    shutil.rmtree(final)
+                os.replace(staged_folder, final)
         os.replace(stage / target.name, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

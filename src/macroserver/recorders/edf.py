@@ -17,8 +17,7 @@ from typing import Mapping
 import fabio.edfimage
 import numpy as np
 
-from macroserver.datafiles import FilePolicy
-from macroserver.recorders.base import ensure_parent
+from macroserver.datafiles import Folder, fd_path
 
 # fabio silently drops ';', '}' and newlines from header values and non-ASCII characters.
 _UNSAFE_VALUE = re.compile(r"[;{}\r\n]|[^\x20-\x7e]")
@@ -46,16 +45,24 @@ def header_value(value: object) -> str:
 
 
 class EdfWriter:
-    """Writes the images of one scan; `write` returns the path of the complete file."""
+    """Writes the images of one scan; `write` returns the path of the complete file.
 
-    def __init__(self, spec_path: Path, scan_id: int, policy: FilePolicy) -> None:
-        self.folder = edf_folder(spec_path)
+    Files go into `<stem>_edf/`, opened inside the SPEC file's folder (`Folder`: a
+    symlink at the folder, a temporary or an image name is refused, never followed)."""
+
+    def __init__(self, parent: Folder, spec_path: Path, scan_id: int) -> None:
+        self._folder = parent.subfolder(edf_folder(spec_path).name)
+        self.folder = self._folder.path
         self.pattern = edf_file_pattern(spec_path, scan_id)
-        self.policy = policy
-        ensure_parent(self.folder / "x", policy)
+
+    def close(self) -> None:
+        self._folder.close()
+
+    def name_for(self, channel: str, point: int) -> str:
+        return self.pattern.format(channel=safe_file_part(channel), point=point)
 
     def path_for(self, channel: str, point: int) -> Path:
-        return self.folder / self.pattern.format(channel=safe_file_part(channel), point=point)
+        return self.folder / self.name_for(channel, point)
 
     def write(
         self, channel: str, point: int, image: np.ndarray, header: Mapping[str, object]
@@ -64,19 +71,21 @@ class EdfWriter:
         data = np.asarray(image)
         if data.dtype == np.bool_:  # EDF has no boolean type
             data = data.astype(np.uint8)
-        target = self.path_for(channel, point)
-        partial = target.with_name(f".{target.name}.part")
+        name = self.name_for(channel, point)
+        partial = f".{name}.part"
         values = {k: header_value(v) for k, v in header.items()}
         block = edf_header(data, values)
-        if block is None:  # a case fabio's own writer must handle
-            fabio.edfimage.EdfImage(data=data, header=values).write(str(partial))
-        else:  # fabio's bytes, without its per-character header scan and two data copies
-            with open(partial, "wb") as f:
+        folder = self._folder
+        folder.remove(partial)  # a killed writer's leftover (or a planted link): a new file
+        fd = folder.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "wb") as f:
+            if block is None:  # a case fabio's own writer must handle (by path only)
+                fabio.edfimage.EdfImage(data=data, header=values).write(fd_path(fd))
+            else:  # fabio's bytes, without its per-character header scan and two data copies
                 f.write(block)
                 f.write(np.ascontiguousarray(data).data)
-        self.policy.apply(partial)
-        os.replace(partial, target)
-        return target
+        folder.replace(partial, name)
+        return self.folder / name
 
 
 _EDF_TYPES = fabio.edfimage.NUMPY_EDF_DTYPE

@@ -1,90 +1,155 @@
-"""The HDF5 file under a NeXus recorder: opening it to append, and closing it safely.
+"""The HDF5 files under a NeXus recorder: each scan in a file of its own, joined in the
+file the user named (the master) by an external link.
 
-HDF5 is strict about who may write a file: a viewer holding it open, or a writer that
-was killed, makes every new writer fail. Such a scan goes to a new file beside the old
-one instead of failing. A file whose writes failed (disk full) must be closed in a way
-that does not crash the process later.
+HDF5 marks a file as open for writing from the moment a writer opens it until it closes
+it; a writer killed before it switched to SWMR mode leaves the whole file unreadable
+(h5py, silx) until `h5clear -s`. Adding a scan to an existing file always has such a
+moment, since groups and datasets cannot be created in SWMR mode. So no scan writes into
+the master: its data goes to a new file, `<stem>_scans/<stem>_<ScanID><ext>`, and the
+master gets a link `/entry<ScanID>` to it. The master is never open for writing in
+place: a copy with the new link is written beside it and renamed over it, so a kill at
+any moment leaves the old or the new master, both complete. A kill during a scan leaves
+only that scan's file marked open (readable in SWMR mode: h5py `swmr=True`, through the
+master too, or silx on the scan file). Readers follow the links (h5py, silx,
+nexusformat); the links are relative, so the `_scans` folder must stay beside the master.
+
+A master of an older version (scans written inside it) larger than `COPY_LIMIT` is not
+copied at every scan: the link is added in place, with the old risk for those
+milliseconds. Files are opened through `Folder` (never through a symlink). A file whose
+writes failed (disk full) must be closed in a way that does not crash the process later.
 """
 
 from __future__ import annotations
 
-import errno
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 import h5py
 
-from macroserver.recorders.base import RecorderContext
-from macroserver.streams import Level
+from macroserver.datafiles import Folder, fd_path
+
+#: Masters up to this size are copied and renamed over; larger (old) ones get the link in place.
+COPY_LIMIT = 64 << 20
 
 
-def open_for_append(
-    path: Path, context: RecorderContext, scan_id: int
-) -> tuple[h5py.File, Path, bool]:
-    """Open an existing file for appending, or create a new SWMR-capable one.
+def scans_folder(master: Path) -> Path:
+    """The folder holding the scan files of `master`."""
+    return master.with_name(f"{master.stem}_scans")
 
-    Returns the file, its path and whether it was created (and needs its root attributes).
 
-    When the file cannot be appended to because another process holds it open (a viewer:
-    HDF5 readers keep a lock) or because its writer was killed (HDF5 then refuses every
-    writer until 'h5clear -s'), the scan goes to a new file `<stem>_<ScanID><ext>` beside
-    it, announced on the Warning stream, rather than failing: the old file is left as it
-    is (still readable, with silx or h5py `swmr=True` after a kill).
-    """
-    if path.exists() and path.stat().st_size:
+def master_entries(folder: Folder, name: str) -> set[str]:
+    """The names at the root of the master `name` in `folder` (none when it is new).
+
+    Raises OSError when it cannot be read (a writer of an older version was killed)."""
+    if not folder.size(name):
+        return set()
+    fd = folder.open(name, os.O_RDONLY)
+    try:
         try:
-            return h5py.File(path, "r+", libver="latest"), path, False
-        except OSError as exc:
-            if not _in_use(exc):
-                raise OSError(f"cannot append to {path}: {exc}{_open_hint(path, exc)}") from exc
-            other = _free_name(path, scan_id)
-            context.message(
-                Level.WARNING,
-                f"cannot append to {path} ({_in_use_reason(path, exc)}); "
-                f"this scan (entry{scan_id}) is written to {other} instead",
-            )
-            return open_for_append(other, context, scan_id)
-    f = h5py.File(path, "w", libver="latest")
-    context.file_policy.apply(path)
-    return f, path, True
+            with h5py.File(fd_path(fd), "r") as f:
+                return set(f)
+        except OSError:  # marked open by a killed writer of an older version
+            with h5py.File(fd_path(fd), "r", libver="latest", swmr=True) as f:
+                return set(f)
+    finally:
+        os.close(fd)
 
 
-def _in_use(exc: OSError) -> bool:
-    """Locked by another process, marked open by a writer that was killed, or cut short
-    by a write that failed (disk full)."""
-    text = str(exc)
-    return exc.errno == errno.EAGAIN or "already open for write" in text or (
-        "truncated file" in text)
+class ScanFile:
+    """One scan's own HDF5 file, new, in the `_scans` folder beside the master."""
+
+    def __init__(self, parent: Folder, master: Path, scan_id: int) -> None:
+        self.folder = parent.subfolder(scans_folder(master).name)
+        stem, suffix = master.stem, master.suffix
+        name, n = f"{stem}_{scan_id}{suffix}", 1
+        while self.folder.exists(name):  # ScanID reused (an environment put back?)
+            n += 1
+            name = f"{stem}_{scan_id}_{n}{suffix}"
+        self.name = name
+        self.path = self.folder.path / name
+        self._fd = self.folder.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        try:
+            self.file: h5py.File = h5py.File(fd_path(self._fd), "w", libver="latest")
+        except OSError as exc:  # HDF5's text names /proc/self/fd/<n>: say which file
+            self.close()
+            raise OSError(exc.errno, f"cannot create {self.path}: "
+                          f"{os.strerror(exc.errno) if exc.errno else exc}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def reopen(self) -> h5py.File:
+        """The closed file opened again for changes at the end of the scan (use it with
+        `changing`)."""
+        # without locking: a live viewer (an SWMR reader) holding the file must not keep
+        # the end of the scan from fitting the frames; it reopens to see them
+        return h5py.File(fd_path(self._fd), "r+", libver="latest", locking=False)
+
+    def close(self) -> None:
+        """Let go of the descriptors (after the HDF5 file was closed), syncing the data."""
+        if self._fd >= 0:
+            try:
+                os.fsync(self._fd)
+            except OSError:  # the disk failed already; the error was reported
+                pass
+            os.close(self._fd)
+            self._fd = -1
+        self.folder.close()
 
 
-def _in_use_reason(path: Path, exc: OSError) -> str:
-    if exc.errno == errno.EAGAIN:
-        return "another process, a viewer?, keeps it open"
-    if "truncated file" in str(exc):
-        return "it is truncated: a write to it failed, disk full?"
-    return f"its writer was killed; 'h5clear -s {path}' marks it closed again"
+def link_into_master(
+    folder: Folder, master: Path, entry: str, target: Path, root_attrs: Mapping[str, Any]
+) -> None:
+    """Make `/<entry>` of the master an external link to `/<entry>` of `target`, and the
+    default entry. A new master gets `root_attrs`."""
+    name = master.name
+    link = h5py.ExternalLink(os.path.relpath(target, master.parent), f"/{entry}")
+    size = folder.size(name)
+    if size > COPY_LIMIT:
+        fd = folder.open(name, os.O_RDWR)
+        try:
+            with changing(h5py.File(fd_path(fd), "r+", libver="latest")) as f:
+                f[entry] = link
+                f.attrs["default"] = entry
+        finally:
+            os.close(fd)
+        return
+    temporary = f".{name}.tmp"
+    folder.remove(temporary)  # left by a writer killed here
+    fd = folder.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    try:
+        if size:
+            with os.fdopen(folder.open(name, os.O_RDONLY), "rb") as source, \
+                    os.fdopen(os.dup(fd), "wb") as copy:
+                shutil.copyfileobj(source, copy)
+        with changing(h5py.File(fd_path(fd), "r+" if size else "w", libver="latest")) as f:
+            if not size:
+                f.attrs.update(root_attrs)
+            f[entry] = link
+            f.attrs["default"] = entry
+        os.fsync(fd)
+    except BaseException:
+        folder.remove(temporary)
+        raise
+    finally:
+        os.close(fd)
+    folder.replace(temporary, name)
+    folder.fsync()
 
 
-def _free_name(path: Path, scan_id: int) -> Path:
-    """`<stem>_<ScanID><ext>`, or with `_2`, `_3`... if that is in use too."""
-    candidate = path.with_name(f"{path.stem}_{scan_id}{path.suffix}")
-    n = 1
-    while candidate.exists() and candidate.stat().st_size and n < 100:
-        n += 1
-        candidate = path.with_name(f"{path.stem}_{scan_id}_{n}{path.suffix}")
-    return candidate
-
-
-def _open_hint(path: Path, exc: OSError) -> str:
-    """What the user can do about the two usual reasons an HDF5 file will not open."""
-    if exc.errno == errno.EAGAIN:
-        return (
-            ". Another process (a viewer?) keeps the file open; close it between scans "
-            "or write to a new ScanFile"
-        )
-    if "already open for write" in str(exc):
-        return f". If its writer was killed, 'h5clear -s -i {path}' marks it closed again"
-    return ""
+@contextmanager
+def changing(f: h5py.File) -> Iterator[h5py.File]:
+    """Close `f` after the changes, or abandon it if they (or its final writes) failed."""
+    try:
+        yield f
+        f.flush()  # what close would write: if that fails, it fails here
+    except BaseException:
+        abandon(f)
+        raise
+    f.close()
 
 
 def abandon(f: h5py.File) -> None:
@@ -109,13 +174,3 @@ def abandon(f: h5py.File) -> None:
 
 
 _ABANDONED: list[h5py.File] = []
-
-
-def fsync_path(path: Path | None) -> None:
-    if path is None:
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -24,9 +24,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
+from macroserver.datafiles import DataPathError, Folder
 from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
-from macroserver.recorders.h5file import abandon, fsync_path, open_for_append
+from macroserver.recorders.h5file import (
+    ScanFile,
+    abandon,
+    changing,
+    link_into_master,
+    master_entries,
+)
 from macroserver.recorders.names import make_unique
 from macroserver.recorders.nxlinks import DetectorLinks
 from macroserver.records import (
@@ -184,7 +191,9 @@ class NexusRecorder(Recorder):
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)
         self._file: h5py.File | None = None
-        self._path: Path | None = context.path  # another file when that one is in use
+        self._folder: Folder | None = None
+        self._scan: ScanFile | None = None
+        self._path: Path | None = None  # this scan's own file (see h5file.py)
         self._series: list[_Series] = []
         self._entry: h5py.Group | None = None
         self._links: list[DetectorLinks] = []
@@ -202,17 +211,16 @@ class NexusRecorder(Recorder):
         if path is None:
             raise ValueError("the NeXus recorder needs a file path")
         ensure_parent(path, self.context.file_policy)
-        self._file, self._path, created = open_for_append(path, self.context, info.scan_id)
-        if created:
-            self._file.attrs.update(
-                NX_class="NXroot",
-                file_name=str(self._path),
-                file_time=iso_time(time.time()),
-                creator=PROGRAM,
-                HDF5_Version=h5py.version.hdf5_version,
-                h5py_version=h5py.version.version,
-            )
-        entry = self._entry = self._new_entry(info)
+        folder = self._folder = Folder(path.parent, self.context.file_policy)
+        try:
+            taken = master_entries(folder, path.name)
+        except OSError as exc:
+            taken = set()
+            self.context.message(Level.WARNING, f"cannot read {path} ({exc})")
+        scan = self._scan = ScanFile(folder, path, info.scan_id)
+        self._file, self._path = scan.file, scan.path
+        self._file.attrs.update(_root_attrs(scan.path))
+        entry = self._entry = self._new_entry(info, taken)
         self._entry_name = entry.name
         keys = [c.name for c in info.columns]
         names = dict(zip(keys, nexus_names(keys, "column")))
@@ -229,20 +237,31 @@ class NexusRecorder(Recorder):
             self._create_plot(entry, info, names)
         self._create_metadata(entry, info)
         self._start_swmr(self._path)
+        self._link(path, entry.name.lstrip("/"))
         self._last_flush = time.monotonic()
 
-    def _new_entry(self, info: ScanInfo) -> h5py.Group:
+    def _link(self, master: Path, entry: str) -> None:
+        """Join the scan's file into the master (readers of the master see it live)."""
+        assert self._folder is not None and self._path is not None
+        try:
+            link_into_master(self._folder, master, entry, self._path, _root_attrs(master))
+        except (OSError, DataPathError) as exc:
+            self.context.message(
+                Level.WARNING,
+                f"cannot add {entry} to {master} ({exc}); this scan is in {self._path}")
+
+    def _new_entry(self, info: ScanInfo, taken: set[str]) -> h5py.Group:
         f = self._file
         assert f is not None
         base = name = f"entry{info.scan_id}"
         n = 0
-        while name in f:
+        while name in taken:
             n += 1
             name = f"{base}_{n}"
         if name != base:
             self.context.message(
                 Level.WARNING,
-                f"{f.filename} already holds {base} (ScanID reused?); "
+                f"{self.context.path} already holds {base} (ScanID reused?); "
                 f"this scan is written to {name}",
             )
         f.attrs["default"] = name
@@ -459,6 +478,7 @@ class NexusRecorder(Recorder):
     def end(self, end: ScanEnd) -> None:
         f = self._file
         if f is None:
+            self._close_files()
             return
         try:
             try:
@@ -473,12 +493,21 @@ class NexusRecorder(Recorder):
         except BaseException:
             abandon(f)
             self._file = None
+            self._close_files()
             raise
         f.close()
         self._file = None
-        if rebuild:
-            self._rebuild_links(rebuild)
-        fsync_path(self._path)
+        try:
+            if rebuild:
+                self._rebuild_links(rebuild)
+        finally:
+            self._close_files()
+
+    def _close_files(self) -> None:
+        for opened in (self._scan, self._folder):
+            if opened is not None:
+                opened.close()
+        self._scan = self._folder = None
 
     def _finish_links(self, end: ScanEnd) -> list[DetectorLinks]:
         """Frame counts and flags of the linked detectors; those whose virtual dataset
@@ -497,12 +526,10 @@ class NexusRecorder(Recorder):
         return rebuild
 
     def _rebuild_links(self, rebuild: list[DetectorLinks]) -> None:
-        assert self._path is not None and self._entry_name
+        assert self._scan is not None and self._entry_name
         entry_name = self._entry_name
         try:
-            # without locking: a live viewer (an SWMR reader) holding the file must not
-            # keep the end of the scan from fitting the frames; it reopens to see them
-            with h5py.File(self._path, "r+", libver="latest", locking=False) as f:
+            with changing(self._scan.reopen()) as f:
                 for links in rebuild:
                     links.rebuild(f[entry_name])
         except OSError as exc:
@@ -514,23 +541,31 @@ class NexusRecorder(Recorder):
 
 
     def written(self) -> list[Written]:
-        """The file the scan went to (another one when the configured one was in use)
-        and its entry (`entry<ID>_<n>` when `entry<ID>` was taken)."""
-        path = self._path
-        if path is None or not path.is_file():
+        """The master the scan is in (through a link to its own file) and its entry
+        (`entry<ID>_<n>` when `entry<ID>` was taken)."""
+        path = self.context.path
+        if path is None or not path.is_file() or not self._entry_name:
             return []
         return [Written(path, self.format_name, entry=self._entry_name.lstrip("/"))]
 
     def files_written(self) -> list[tuple[Path, str]]:
-        """The NeXus file and the self-saving detectors' files it links (the frames are
-        part of the scan's data, for the catalogue sidecar)."""
-        files = super().files_written()
+        """The scan's own file, the master that links it, and the self-saving detectors'
+        files it links (the frames are part of the scan's data, for the catalogue sidecar)."""
+        files = [(path, self.format_name) for path in (self._path, self.context.path)
+                 if path is not None and path.is_file()]
         for links in self._links:
             linked = links.linked
             files += [(linked.folder / name, LINKED_FORMAT)
                       for name, _ in linked.files(linked.planned)
                       if (linked.folder / name).is_file()]
         return files
+
+
+def _root_attrs(path: Path) -> dict[str, str]:
+    """The NXroot attributes of a new file."""
+    return {"NX_class": "NXroot", "file_name": str(path), "file_time": iso_time(time.time()),
+            "creator": PROGRAM, "HDF5_Version": h5py.version.hdf5_version,
+            "h5py_version": h5py.version.version}
 
 
 def plot_columns(info: ScanInfo) -> tuple[str, list[str]]:

@@ -18,10 +18,11 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, BinaryIO, Iterable, Sequence, TextIO
 
 import numpy as np
 
+from macroserver.datafiles import Folder
 from macroserver.metadata.sidecar import plain, snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
@@ -114,9 +115,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def last_header_motors(path: Path) -> list[str] | None:
-    """Motor names of the file header in force at the end of `path` (None: no header)."""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+def last_header_motors(f: BinaryIO) -> list[str] | None:
+    """Motor names of the file header in force at the end of the (non-empty) file `f`
+    (None: no header)."""
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         start = m.rfind(b"\n#F ") + 1
         if start == 0 and not m[:3] == b"#F ":
             return None
@@ -161,6 +163,7 @@ class SpecRecorder(Recorder):
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)
         self._file: TextIO | None = None
+        self._folder: Folder | None = None
         self._edf: EdfWriter | None = None
         self._edf_files: list[Path] = []
         self._scan_number: int | None = None  # the #S line once written
@@ -172,6 +175,7 @@ class SpecRecorder(Recorder):
             raise ValueError("the SPEC recorder needs a file path")
         policy = self.context.file_policy
         ensure_parent(path, policy)
+        folder = self._folder = Folder(path.parent, policy)
         self._info = info
         self._scalars = [c for c in info.columns if c.ndim == 0]
         self._spectra = [c for c in info.columns if c.ndim == 1]
@@ -179,22 +183,25 @@ class SpecRecorder(Recorder):
         self._motor_names = unique_labels((m.name for m in info.motor_positions), "motor")
         self._counters = [c for c in self._scalars if c.role in (Role.TIMER, Role.COUNTER)]
         if self._images:
-            self._edf = EdfWriter(path, info.scan_id, policy)
+            self._edf = EdfWriter(folder, path, info.scan_id)
             self._start_edf_motors(info)
 
         parts = []
-        if path.exists() and path.stat().st_size:
-            removed = _cut_incomplete_point(path)
-            if removed:
-                parts.append(f"#C {removed} bytes of an incomplete last point removed "
-                             "(the previous writer was killed mid-write)\n")
-        size = path.stat().st_size if path.exists() else 0
-        if not size or last_header_motors(path) != self._motor_names:
+        size, motors = folder.size(path.name), None
+        if size:
+            with os.fdopen(folder.open(path.name, os.O_RDWR), "rb+") as f:
+                removed = _cut_incomplete_point(f)
+                if removed:
+                    parts.append(f"#C {removed} bytes of an incomplete last point removed "
+                                 "(the previous writer was killed mid-write)\n")
+                size -= removed
+                motors = last_header_motors(f) if size else None
+        if not size or motors != self._motor_names:
             parts.append(("\n" if size else "") + self._file_header(path, info))
         parts.append(self._scan_header(info))
-        self._file = open(path, "a", encoding="ascii", errors="backslashreplace", newline="\n")
-        if not size:
-            policy.apply(path)
+        fd = folder.open(path.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self._file = os.fdopen(fd, "a", encoding="ascii", errors="backslashreplace",
+                               newline="\n")
         self._write("".join(parts))
         self._scan_number = info.scan_id
 
@@ -315,6 +322,9 @@ class SpecRecorder(Recorder):
         self._file.flush()
 
     def end(self, end: ScanEnd) -> None:
+        for folder in (self._edf, self._folder):
+            if folder is not None:
+                folder.close()
         if self._file is None:
             return
         try:
@@ -350,7 +360,7 @@ def frames_line(linked: LinkedFrames, info: ScanInfo, path: Path | None) -> str:
             f"the frame number of each point is in column {column}")
 
 
-def _cut_incomplete_point(path: Path) -> int:
+def _cut_incomplete_point(f: BinaryIO) -> int:
     """Truncate what a killed writer left of its last point; returns the bytes removed.
 
     A point is one `write()` (its `@A` lines, then its data line), but the kernel may
@@ -358,19 +368,18 @@ def _cut_incomplete_point(path: Path) -> int:
     `\\n`, and `@A` lines (with their ` ` continuations) not followed by their data line,
     are cut, so the next scan starts on a clean line and no spectrum lacks its row.
     """
-    with open(path, "rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        f.seek(max(0, size - (1 << 20)))
-        tail = f.read()
-        offset = size - len(tail)
-        keep = tail.rfind(b"\n") + 1
-        while keep:
-            start = tail.rfind(b"\n", 0, keep - 1) + 1
-            line = tail[start:keep]
-            if not line.startswith((b"@A", b" ")):
-                break
-            keep = start
-        if offset + keep == size or (keep == 0 and offset):
-            return 0
-        f.truncate(offset + keep)
-        return size - offset - keep
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - (1 << 20)))
+    tail = f.read()
+    offset = size - len(tail)
+    keep = tail.rfind(b"\n") + 1
+    while keep:
+        start = tail.rfind(b"\n", 0, keep - 1) + 1
+        line = tail[start:keep]
+        if not line.startswith((b"@A", b" ")):
+            break
+        keep = start
+    if offset + keep == size or (keep == 0 and offset):
+        return 0
+    f.truncate(offset + keep)
+    return size - offset - keep
