@@ -127,6 +127,7 @@ def run_scan(core, command: str, listener=None) -> float:
     started = time.perf_counter()
     outcome = runner.run(command)
     took = time.perf_counter() - started
+    core.sidecars.wait(60)  # the catalogue sidecar is written behind the scan: not timed
     if outcome.state != "finish":
         raise SystemExit(f"{command!r} failed: {outcome.error}")
     return took
