@@ -74,7 +74,15 @@ def ensure_folder(folder: Path, policy: FilePolicy) -> None:
             if not new.is_dir():
                 raise
             continue
-        policy.apply(new, is_dir=True)
+        try:  # the mode set on what was made, not through a link swapped in since
+            fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise DataPathError(f"folder {new} changed while it was made ({exc.strerror}); "
+                                "nothing was written there") from None
+        try:
+            policy.apply_fd(fd, is_dir=True)
+        finally:
+            os.close(fd)
 
 
 def _check_text(what: str, text: str) -> None:
