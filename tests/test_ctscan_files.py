@@ -210,5 +210,5 @@ def test_spectra_and_images_go_point_by_point_into_every_file(tmp_path):
     points = [p["data"] for raw in packets(out) for p in per_point(raw)
               if p["type"] == "record_data"]
     assert [p["point_nb"] for p in points] == list(range(41))
-    assert all(len(p["w"]) == 16 and p["img"]["shape"] == [8, 8] for p in points)
+    assert all(len(p["w"]["values"]) == 16 and p["img"]["shape"] == [8, 8] for p in points)
     assert len(list((data).glob("**/*.edf"))) == 41

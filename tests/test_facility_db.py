@@ -145,11 +145,15 @@ def test_it_is_the_cpp_databaseds_on_mariadb(facility: FacilityDatabase) -> None
 def test_register_wrote_devices_and_properties_into_mariadb(deployment: Deployment) -> None:
     db = connect_database(deployment.tango_host)
     names = list(db.get_device_class_list(f"MacroServer/{INSTANCE}"))
-    registered = {d: c for d, c in zip(names[0::2], names[1::2])
+    devices = dict(zip(names[0::2], names[1::2]))
+    registered = {d: c for d, c in devices.items()
                   if c in ("DServer", "MacroServer", "Door", "MetadataManager")}
-    assert registered == {  # (the element devices the server exports are tested elsewhere)
+    assert registered == {  # what register wrote
         f"dserver/MacroServer/{INSTANCE}": "DServer", MACROSERVER: "MacroServer",
         DOORS[0]: "Door", DOORS[1]: "Door", f"metadata/{INSTANCE}/1": "MetadataManager"}
+    # and the server, once started, its simulated elements (docs/tango-elements.md)
+    assert devices[f"motor/{INSTANCE}/m1"] == "Motor"
+    assert devices[f"mntgrp/{INSTANCE}/mg1"] == "MeasurementGroup"
     props = db.get_device_property(MACROSERVER, ["DataRoots", "EnvironmentDb"])
     assert list(props["DataRoots"]) == [str(deployment.data_dir)]
     assert list(props["EnvironmentDb"]) == [str(deployment.env_path)]
