@@ -32,6 +32,7 @@ CONFIG = small_config("[-1000.0, 1000.0]", motors="[motors.m2]\nlimits = [-10.0,
 KNOWN_REASONS = {
     "MacroServerError", "UnknownName", "UnknownMacro", "WrongParam", "MissingParam",
     "ConfigError", "EnvError", "MacroRunning", "WrongState",
+    "ParameterError",  # Sardana's reason for a refused RunMacro XML (tango/door.py)
 }
 #: cppTango replaces the reason of a refused write of a DevEncoded attribute by this one
 #: (WAttribute::rollback is not implemented for DevEncoded); SetEnvironment keeps ours.
