@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,10 @@ import pytest
 import tango
 
 from macroserver.cli.completion import flat_parameters
+from macroserver.cli.console import Console
+from macroserver.cli.interrupt import held_interrupts, wait_for_macro
 from macroserver.cli.showscan import read_png_data, read_spec, text_plot
+from macroserver.records import EndStatus
 from macroserver.tango.client import DoorClient
 from macroserver.tango.database import apply_dsconfig, stop_process
 from macroserver.tango.stack import SERVER, doors_of, server_description
@@ -177,6 +181,15 @@ def last_scan_id(system: System) -> int:
     return int(system.client().environment()["ScanID"])
 
 
+def wait_until_running(system: System, timeout: float = 20) -> None:
+    """The door runs a macro (the shell has sent the line): a Ctrl-C now goes to it."""
+    door = tango.DeviceProxy(system.door)
+    deadline = time.monotonic() + timeout
+    while door.state() != tango.DevState.RUNNING:
+        assert time.monotonic() < deadline, f"{system.door} did not start the macro"
+        time.sleep(0.05)
+
+
 # -- interactive ------------------------------------------------------------------------
 
 def test_scan_completion_help_and_suggestions(shell: Terminal, system: System) -> None:
@@ -246,7 +259,8 @@ def test_ctrl_c_stops_then_a_second_aborts(shell: Terminal, system: System) -> N
     assert "status: stopped" in spec_closing_line(system, stopped)
 
     shell.run("mv phi 150")  # 3 s at 50 deg/s: the first Ctrl-C halts the motion
-    time.sleep(0.5)
+    wait_until_running(system)
+    time.sleep(0.2)  # phi has left 0
     shell.child.sendintr()
     shell.expect(r"Ctrl-C received: Stopping\.\.\.")
     shell.expect(r"was stopped")
@@ -269,6 +283,26 @@ def test_ctrl_c_stops_then_a_second_aborts(shell: Terminal, system: System) -> N
     shell.run("wm theta")  # still usable
     shell.expect(r"Current\s+-?[\d.]+")
     shell.prompt()
+
+
+def test_ctrl_c_while_a_macro_starts_is_held_then_stops_it(system: System) -> None:
+    """A Ctrl-C that lands while RunMacro is returning (the macro already running) is not
+    raised out of the shell, which would leave the macro running unwatched: it is held,
+    then stops the macro as the first press."""
+    with held_interrupts() as pressed:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while not pressed and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert pressed == [1]
+    with pytest.raises(KeyboardInterrupt):  # the usual handler is back
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    with system.client() as client:
+        outcome = client.start("ascan theta 0 5 50 0.1")
+        console = Console(color=False, status_line=False, split_errors=False)
+        end = wait_for_macro(client, outcome, console, lambda: True, early_presses=1)
+    assert end is EndStatus.STOPPED
 
 
 # -- non-interactive --------------------------------------------------------------------

@@ -5,7 +5,10 @@ macro's questions (`Macro.input`) are asked at the terminal and answered."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import tango
 
@@ -24,12 +27,34 @@ class NoEnd(enum.Enum):
     ABANDONED = "abandoned"  # a 4th Ctrl-C
 
 
+@contextmanager
+def held_interrupts() -> Iterator[list[int]]:
+    """Count the Ctrl-C presses made while the body runs instead of raising them.
+
+    Around starting a macro: a KeyboardInterrupt raised as RunMacro returns (the macro
+    already running, its first lines maybe shown) would leave the shell before it waits,
+    and the macro would run on unstopped. The presses counted are handed to
+    `wait_for_macro`. Only the main thread receives signals; elsewhere nothing is held."""
+    presses: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield presses
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: presses.append(1))
+    try:
+        yield presses
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def wait_for_macro(client: DoorClient, outcome: RunOutcome, console: Console,
-                   online: Callable[[], bool]) -> EndStatus | NoEnd:
-    """How the macro ended, or why the shell no longer waits for it."""
+                   online: Callable[[], bool], early_presses: int = 0) -> EndStatus | NoEnd:
+    """How the macro ended, or why the shell no longer waits for it. `early_presses`:
+    Ctrl-C pressed while the macro was being started (see held_interrupts)."""
     presses = 0
     while True:
         try:
+            if presses < early_presses:
+                raise KeyboardInterrupt  # handled below as if pressed now
             try:
                 client.wait(outcome, timeout=POLL)
                 assert outcome.status is not None

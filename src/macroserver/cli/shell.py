@@ -12,7 +12,7 @@ from macroserver.cli.commands import closest, run_builtin, show_help
 from macroserver.cli.console import Console
 from macroserver.cli.door import DoorConnection
 from macroserver.cli.exitcodes import EXIT_ABORTED, EXIT_ERROR, EXIT_FOR_STATUS, EXIT_OK
-from macroserver.cli.interrupt import NoEnd, wait_for_macro
+from macroserver.cli.interrupt import NoEnd, held_interrupts, wait_for_macro
 from macroserver.cli.progress import Progress, StatusTicker
 from macroserver.cli.showscan import OnlineScan
 from macroserver.records import EndStatus
@@ -108,14 +108,16 @@ class Shell:
             return self.offline()
         self.progress = Progress(name)
         try:
-            try:
-                outcome = client.start(line)
-            except tango.DevFailed as exc:
-                self.last_error = error_text(exc)
-                self.console.error(f"Error: {self.last_error}")
-                return EXIT_ERROR
             with StatusTicker(self.console, self.progress):
-                end = wait_for_macro(client, outcome, self.console, lambda: self.conn.online)
+                try:
+                    with held_interrupts() as pressed:
+                        outcome = client.start(line)
+                except tango.DevFailed as exc:
+                    self.last_error = error_text(exc)
+                    self.console.error(f"Error: {self.last_error}")
+                    return EXIT_ERROR
+                end = wait_for_macro(client, outcome, self.console, lambda: self.conn.online,
+                                     len(pressed))
         finally:
             self.console.clear_status()
             self.progress = None
