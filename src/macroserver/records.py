@@ -275,8 +275,9 @@ class Written:
     """Where a recorder actually put a scan, reported by the recorder itself.
 
     It can differ from what ScanFile asked for: an entry name already taken in a NeXus
-    file gets a suffix (its data are in `<stem>_scans/`, reached through the entry). ScanHistory, the JSON packets, showscan and the web view read this instead
-    of recomputing names."""
+    file gets a suffix (its data are in `<stem>_scans/`, reached through the entry).
+    ScanHistory, the JSON packets, showscan and the web view read this instead of
+    recomputing names."""
 
     path: Path
     format: str
