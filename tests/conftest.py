@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -48,9 +50,25 @@ def pytest_report_header() -> str:
     return f"Tango database for the tests: {TEST_DB} (MACROSERVER_TEST_DB=sqlite|mariadb)"
 
 
+# Where libraries write in the user's folders (matplotlib's font cache, Qt settings of
+# punx, a server's default state folder): a folder of the session instead, for this
+# process and every child it starts, so the suite leaves nothing outside temporary folders.
+USER_FOLDER_VARIABLES = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "MPLCONFIGDIR")
+_user_folders: list[Path] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tango_db: uses the session Tango database (set "
                             "automatically); `-m tango_db` selects the Tango integration tests")
+    folder = Path(tempfile.mkdtemp(prefix="macroserver-tests-user-"))
+    _user_folders.append(folder)
+    for name in USER_FOLDER_VARIABLES:
+        os.environ[name] = str(folder / name.lower())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _user_folders:
+        shutil.rmtree(_user_folders.pop(), ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
