@@ -60,6 +60,15 @@ MOVES = Repeat("motor_pos_list", [
     Param("motor", MOTOR, description="motor to move"),
     Param("pos", FLOAT, description="position to move to"),
 ], min=1, description="motors and positions")
+RELATIVE_MOVES = Repeat("motor_disp_list", [
+    Param("motor", MOTOR, description="motor to move"),
+    Param("disp", FLOAT, description="distance to move by"),
+], min=1, description="motors and displacements")
+
+
+def relative_targets(moves: list[tuple[Motor, float]]) -> list[tuple[Motor, float]]:
+    """Each motor's target: where it is now plus the distance asked for."""
+    return [(motor, motor.position() + distance) for motor, distance in moves]
 
 
 class mv(Macro):
@@ -85,28 +94,21 @@ class umv(Macro):
 class umvr(Macro):
     """Move motors by a distance, showing the positions while they move."""
 
-    params = [Repeat("motor_disp_list", [
-        Param("motor", MOTOR, description="motor to move"),
-        Param("disp", FLOAT, description="distance to move by"),
-    ], min=1, description="motors and displacements")]
+    params = [RELATIVE_MOVES]
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
         show = positions_block(self, [motor for motor, _ in moves])
-        move(self, [(motor, motor.position() + distance) for motor, distance in moves],
-             on_poll=show)
+        move(self, relative_targets(moves), on_poll=show)
         show()
 
 
 class mvr(Macro):
     """Move motors by a distance from where they are: mvr theta 0.1."""
 
-    params = [Repeat("motor_disp_list", [
-        Param("motor", MOTOR, description="motor to move"),
-        Param("disp", FLOAT, description="distance to move by"),
-    ], min=1, description="motors and displacements")]
+    params = [RELATIVE_MOVES]
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
-        move(self, [(motor, motor.position() + distance) for motor, distance in moves])
+        move(self, relative_targets(moves))
 
 
 def _matcher(patterns: list[str]) -> "re.Pattern[str]":
