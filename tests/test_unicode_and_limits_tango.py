@@ -114,6 +114,29 @@ def test_an_oversized_environment_value_is_refused_and_the_server_stays_usable(m
     assert run_raw(ms, ["ascan", "m1", "0", "1", "2", "0"])["state"] == "finish"
 
 
+def test_nul_and_control_characters_are_refused_when_set_naming_the_key(ms):
+    """Issue 20 item 3: a NUL taken into ScanMetadata used to cost every later NeXus
+    file (`VLEN strings do not support embedded NULLs`); now it never gets in."""
+    server = ms.proxy("ms")
+    for change, named in (({"ScanMetadata": {"parameters/x": "a\x00b"}},
+                           "ScanMetadata['parameters/x'] contains a NUL character"),
+                          ({"Title": "bell\x07"}, "Title contains the control character"),
+                          ({"Names": ["ok", {"k\x1b": 1}]},
+                           "Names[1]: the name 'k\\x1b' contains the control character")):
+        with pytest.raises(tango.DevFailed) as caught:
+            server.SetEnvironment(json.dumps({"change": change}))
+        assert caught.value.args[0].reason == "EnvError"
+        assert named in caught.value.args[0].desc, caught.value.args[0].desc
+        assert not set(change) & set(ms.environment())
+    status = run_raw(ms, ["senv", "Comment", "a\x1b[31mred"])
+    assert status["state"] == "exception" and "Comment contains the control character" in \
+        status.get("error", json.dumps(status)), status
+    assert "Comment" not in ms.environment()
+    status = run_raw(ms, ["senv", "Comment", "two\nlines\tand a tab"])  # allowed in values
+    assert status["state"] == "finish", status
+    assert server.state() == DevState.ON
+
+
 # -- item 11 through Tango ----------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from macroserver.engine.ctscan import CT_TIMINGS
 from macroserver.engine.scan import MAX_TIME
 from macroserver.engine.snapshot import snapshot_kind
 from macroserver.errors import EnvError, MacroServerError
+from macroserver.metadata.text import check_text
 
 if TYPE_CHECKING:
     from macroserver.engine.core import MacroServerCore
@@ -222,7 +223,9 @@ CHECKS: dict[str, Check] = {
 
 def check_env_value(name: str, value: Any, server: "MacroServerCore", env: Env) -> None:
     """Raise EnvError if `value` cannot be used for the server variable `name`; `env` is
-    the environment as it would be after the change (variables set together count)."""
+    the environment as it would be after the change (variables set together count).
+    Any value: no NUL or control character in its texts (they reach the files)."""
+    check_text(name, value)
     check = CHECKS.get(name)
     if check is None:
         return

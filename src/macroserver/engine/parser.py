@@ -13,6 +13,7 @@ from typing import Any, Sequence, Union
 from macroserver.elements.pool import Pool
 from macroserver.engine.params import Param, ParamDef, Repeat
 from macroserver.errors import MissingParam, ParamError
+from macroserver.metadata.text import control_character
 
 Token = Union[str, list["Token"]]
 
@@ -52,8 +53,9 @@ def tokenize(line: str) -> list[Token]:
     """Split a command line into words and nested `[ ]` groups."""
     if len(line) > MAX_LINE:
         raise ParamError(f"command line is {len(line)} characters long (at most {MAX_LINE})")
-    if "\x00" in line:
-        raise ParamError("command line contains a NUL character")
+    problem = control_character(line)
+    if problem:
+        raise ParamError(f"command line contains {problem}")
     stack: list[list[Token]] = [[]]
     i, n = 0, len(line)
     while i < n:

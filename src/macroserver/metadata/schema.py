@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from macroserver.errors import EnvError
+from macroserver.metadata.text import check_text
 
 UNITS_SUFFIX = "@units"
 #: Paths the NeXus recorder writes itself: never metadata.
@@ -107,6 +108,7 @@ class Schema:
         if not isinstance(value, Mapping):
             raise EnvError(f"{where} must be a dictionary of NeXus entry paths to values, "
                            f"e.g. {{'sample/name': 'Si111'}}, not {value!r}")
+        check_text(where, value)
         units = {k[: -len(UNITS_SUFFIX)]: v for k, v in value.items()
                  if isinstance(k, str) and k.endswith(UNITS_SUFFIX)}
         checked: dict[str, tuple[Any, str]] = {}

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from macroserver.errors import EnvError
 from macroserver.metadata.schema import UNITS_SUFFIX, Schema
 from macroserver.metadata.sidecar import write_json_atomically
+from macroserver.metadata.text import check_text
 
 FORMAT = "tango-macroserver-metadata/1"
 _NX_CLASS = re.compile(r"NX[a-z_]+\Z")
@@ -38,6 +39,7 @@ def check_elements(value: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(value, Mapping):
         raise EnvError(f"element metadata must be a JSON object of element names, not "
                        f"{value!r}")
+    check_text("element metadata", value)
     checked = {}
     for element, fields in value.items():
         if not isinstance(element, str) or not element or len(element) > 256:
