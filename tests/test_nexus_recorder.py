@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import silx.io
 import silx.io.nxdata as nxdata
+from limited import run_code
 from recorder_feed import Collector, make_info, make_points, run_scan
 
 from macroserver.recorders.base import RecorderContext
@@ -309,3 +310,38 @@ def test_sigkill_leaves_a_file_with_the_flushed_points(tmp_path):
         assert len(f["entry12/measurement/point_nb"]) == 2
     with h5py.File(path, "r", libver="latest", swmr=True) as f:
         assert len(f["entry11/measurement/point_nb"]) == 7
+
+
+HUGE_MESH = """
+import dataclasses, sys
+from pathlib import Path
+from recorder_feed import make_info, make_points, run_scan
+from macroserver.records import EndStatus, Grid
+from macroserver.recorders.nexus import NexusRecorder
+
+side = 10 ** 6  # the typo of issue 20: 10^12 planned points
+positions = tuple(float(i) for i in range(side))
+info = dataclasses.replace(make_info(1, 6, mesh=True), npoints=side * side,
+                           scan_shape=(side, side),
+                           grid=Grid("mot02", "mot01", positions, positions))
+run_scan(NexusRecorder, Path(sys.argv[1]), info, make_points(info, 25), status=EndStatus.STOPPED)
+"""
+
+
+def test_a_huge_mesh_file_grows_with_its_points_not_its_plan(tmp_path):
+    """The default plot's image of a 10^6 x 10^6 mesh used to be created at its whole
+    size (8 TB, filled as the scan wrote); now it grows row by row. Run in a child with
+    a 64 MB file-size limit, so a regression fails here instead of filling the disk."""
+    path = tmp_path / "mesh.h5"
+    done = run_code(HUGE_MESH, str(path), fsize=64 << 20, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    assert total < 16 << 20, f"{total:,} bytes for 25 points"
+    with h5py.File(path, "r") as f:
+        plot = f["entry1/data"]
+        assert plot["ct01"].shape == (1, 10 ** 6)  # one row begun
+        assert plot["mot02"].shape == (1,) and plot["mot01"].shape == (10 ** 6,)
+        assert np.isfinite(plot["ct01"][0, :25]).all() and np.isnan(plot["ct01"][0, 25])
+    with silx.io.open(str(path)) as h5:
+        default = nxdata.get_default(h5)
+        assert default is not None and default.signal.shape == (1, 10 ** 6)

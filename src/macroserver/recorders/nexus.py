@@ -197,7 +197,7 @@ class NexusRecorder(Recorder):
         self._series: list[_Series] = []
         self._entry: h5py.Group | None = None
         self._links: list[DetectorLinks] = []
-        self._grid: tuple[Grid, h5py.Dataset, _Series] | None = None
+        self._grid: tuple[Grid, h5py.Dataset, h5py.Dataset, _Series] | None = None
         self._entry_name = ""
         self._written = 0
         self._pending = 0
@@ -388,30 +388,43 @@ class NexusRecorder(Recorder):
                           names: Mapping[str, str]) -> None:
         """A 2D scan's default plot: the first counter as a (slow, fast) image against
         both motors' planned positions, filled as the points come (NaN until then);
-        `measurement` keeps every point as a 1D series with the measured positions."""
+        `measurement` keeps every point as a 1D series with the measured positions.
+        The image and the slow axis grow a row at a time with the data: a mesh of
+        10^6 x 10^6 planned points takes the room of the rows it did, not 8 TB."""
         signal, _ = plot_columns(info)
         plot = entry.create_group("data")
         plot.attrs["NX_class"] = "NXdata"
-        image = plot.create_dataset(names[signal], shape=grid.shape, dtype="f8",
-                                    fillvalue=np.nan)
+        width = len(grid.fast_positions)
+        cols = min(width, CHUNK_BYTES // 8)
+        image = plot.create_dataset(names[signal], shape=(0, width), maxshape=(None, width),
+                                    chunks=(max(1, CHUNK_BYTES // 8 // cols), cols),
+                                    dtype="f8", fillvalue=np.nan)
         plot.attrs["signal"] = names[signal]
         plot.attrs["axes"] = [names[grid.slow], names[grid.fast]]
-        for axis, positions, dim in ((grid.slow, grid.slow_positions, 0),
-                                     (grid.fast, grid.fast_positions, 1)):
-            plot.create_dataset(names[axis], data=np.asarray(positions, dtype="f8"))
+        slow = plot.create_dataset(names[grid.slow], shape=(0,), maxshape=(None,),
+                                   chunks=(MAX_CHUNK_ROWS,), dtype="f8")
+        plot.create_dataset(names[grid.fast], data=np.asarray(grid.fast_positions, dtype="f8"))
+        for axis, dim in ((grid.slow, 0), (grid.fast, 1)):
             plot.attrs[f"{names[axis]}_indices"] = dim
             unit = info.column(axis).unit
             if unit:
                 plot[names[axis]].attrs["units"] = unit
-        self._grid = (grid, image, next(s for s in self._series if s.key == signal))
+        self._grid = (grid, image, slow, next(s for s in self._series if s.key == signal))
 
     def _fill_grid(self, first: int) -> None:
-        """Put the signal's pending rows (points first, ...) into the plot's image."""
+        """Put the signal's pending rows (points first, ...) into the plot's image,
+        growing it (and the slow axis) to the last row they reach."""
         if self._grid is None:
             return
-        grid, image, series = self._grid
+        grid, image, slow, series = self._grid
         values = np.asarray(series.rows, dtype="f8")
         rows, cols = grid.cells(first, len(values))
+        height = int(rows[-1]) + 1 if len(rows) else 0
+        if height > image.shape[0]:
+            done = image.shape[0]
+            image.resize(height, axis=0)
+            slow.resize(height, axis=0)
+            slow[done:height] = np.asarray(grid.slow_positions[done:height], dtype="f8")
         for row in np.unique(rows):
             mask = rows == row
             low, high = int(cols[mask].min()), int(cols[mask].max())
