@@ -13,6 +13,7 @@ SOURCE = Path(macroserver.__file__).parent
 #: Packages (or root modules) from the bottom up; each may import only its own layer and below.
 LAYERS: list[set[str]] = [
     {"errors", "records", "streams", "formatting", "plugins", "datafiles", "env", "shmreader",
+     "statedir",
      "logs", "metadata", "filelocks", "wire",
      "strictjson", "packets"},
     {"elements", "config"},

@@ -114,7 +114,9 @@ def test_nexus_groups_classes_units_and_embedded_record(scan):
         record = json.loads(entry["scan_metadata/data"][()])
         assert record["schema"] == "tango-macroserver/1"
         assert {v["path"] for v in record["values"]} == {k for k in GOOD if "@" not in k}
-        assert all(v["source"] == "ScanMetadata" and v["time"] > 0 for v in record["values"])
+        # the source names the environment file the values came from
+        source = f"ScanMetadata (environment {data.parent / 'state' / 'environment.json'})"
+        assert all(v["source"] == source and v["time"] > 0 for v in record["values"])
         assert entry["pre_scan_snapshot/mirror"][()] == b"Rh"
 
 
@@ -122,7 +124,8 @@ def test_spec_header_lines_read_back_by_three_readers(scan):
     data, _, _ = scan
     header = SpecFile(str(data / "s.dat"))["1.1"].scan_header_dict
     lines = header["UMETA"].split("\n")
-    assert lines[0].startswith('experiment_identifier "ma1234" {"source":"ScanMetadata"')
+    assert lines[0].startswith('experiment_identifier "ma1234" {"source":"ScanMetadata '
+                               '(environment ')
     parsed = {}
     decoder = json.JSONDecoder()
     for line in lines:

@@ -37,7 +37,7 @@ def start(servers, tango_host, instance, folder, properties=None) -> MacroServer
 def two_servers(tango_db, module_device_server, tmp_path_factory):
     """mm1 holds the MetadataManager both use; mm2 is pointed at it."""
     first = start(module_device_server, tango_db.tango_host, "mm1",
-                  tmp_path_factory.mktemp("mm1"))
+                  tmp_path_factory.mktemp("mm1"))  # its manager keeps mm1/metadata.json
     second = start(module_device_server, tango_db.tango_host, "mm2",
                    tmp_path_factory.mktemp("mm2"), {"MetadataManager": ["metadata/mm1/1"]})
     return first, second
@@ -92,8 +92,12 @@ def test_both_macroservers_read_it_at_scan_start(two_servers):
             assert entry["sample/temperature"][()] == 12.0
             record = json.loads(entry["scan_metadata/data"][()])
             sources = {v["path"]: v["source"] for v in record["values"]}
-            assert sources["sample/name"] == "MetadataManager metadata/mm1/1"
-            assert sources["sample/temperature"] == "ScanMetadata"
+            # each value names where it came from: the manager and its file, the
+            # environment variable and its file
+            kept = two_servers[0].log_dir / "metadata.json"
+            assert sources["sample/name"] == f"MetadataManager metadata/mm1/1 (kept in {kept})"
+            assert sources["sample/temperature"] == (
+                f"ScanMetadata (environment {server.env_path})")
             assert record["elements"]["phi"] == {"snapshot": True, "units": "deg"}
             snap = entry["pre_scan_snapshot"]
             assert "phi" in snap and snap["phi"].attrs["units"] == "deg"
@@ -127,4 +131,5 @@ def test_macros_set_and_list_the_managers_metadata(two_servers):
         listing = client.run("lsmeta", timeout=30)
     assert listing.ok, listing
     row = next(line for line in listing.messages["Output"] if "sample/description" in line)
-    assert "'grown 2026'" in row and "MetadataManager metadata/mm1/1" in row
+    assert "'grown 2026'" in row and "MetadataManager metadata/mm1/1 (kept in " in row
+    assert str(two_servers[0].log_dir / "metadata.json") in "".join(listing.messages["Output"])

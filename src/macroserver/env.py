@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from macroserver.errors import EnvError
+from macroserver.statedir import ENVIRONMENT_FILE, instance_state_dir
 
 FORMAT_VERSION = 1
 Listener = Callable[[dict[str, Any], list[str]], None]
 
 
 def default_env_path(instance: str = "local") -> Path:
-    """A per-user state folder (XDG_STATE_HOME), never a temporary directory."""
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "tango-macroserver" / instance / "environment.json"
+    """The environment file in the instance's default state folder (statedir.py)."""
+    return instance_state_dir(instance) / ENVIRONMENT_FILE
 
 
 def parse_value(text: str) -> Any:

@@ -24,6 +24,7 @@ from macroserver.env import Environment, default_env_path
 from macroserver.errors import MacroServerError
 from macroserver.logs import DEFAULT_LEVEL, LEVELS
 from macroserver.records import EndStatus
+from macroserver.statedir import instance_state_dir, user_state_root
 from macroserver.streams import ConsoleListener
 from macroserver.wire import error_text
 
@@ -106,15 +107,16 @@ def _wait_for_ctrl_c() -> None:
 def _up(args: argparse.Namespace) -> int:
     from macroserver.tango.stack import bring_up
 
-    state_dir = Path(args.dir).expanduser().resolve()
-    # --dir holds the instance's whole state: database, logs and its environment (by
-    # default the per-user folder, where `serve` keeps it too)
-    properties = {"Config": [args.config],
-                  "EnvironmentDb": [str(state_dir / args.instance / "environment.json")],
-                  "ScanDirFallback": ["true"]}
+    # --dir holds everything: the database, and the instance's folder with its whole
+    # state (by default the per-user folder, where `serve` keeps it too)
+    root = Path(args.dir).expanduser().resolve() if args.dir else user_state_root()
+    state_dir = instance_state_dir(args.instance, root)
+    print(f"state folder of {args.instance}: {state_dir}", flush=True)
+    properties = {"Config": [args.config], "ScanDirFallback": ["true"]}
     if args.data_root:
         properties["DataRoots"] = [str(Path(r).resolve()) for r in args.data_root]
-    stack = bring_up(args.instance, args.port, state_dir, properties, log_level=args.log_level)
+    stack = bring_up(args.instance, args.port, state_dir, properties, log_level=args.log_level,
+                     db_dir=root / "db")
     try:
         for note in stack.notes:
             print(note)
@@ -131,17 +133,13 @@ def _demo(args: argparse.Namespace) -> int:
     from macroserver.tango.demo import run_demo
 
     return run_demo(Path.cwd(), use_tango_host=args.use_tango_host,
-                    state_dir=Path(args.dir).expanduser())
+                    state_root=Path(args.dir).expanduser() if args.dir else user_state_root())
 
 
 def _register(args: argparse.Namespace) -> int:
     from macroserver.tango.register import command
 
     return command(args)
-
-
-def _state_dir() -> str:
-    return str(default_env_path("up").parent.parent)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="run PyTango's embedded Tango database (sqlite3)")
     db.add_argument("--port", type=int, default=10000)
-    db.add_argument("--dir", default=str(Path(_state_dir()) / "db"),
+    db.add_argument("--dir", default=str(user_state_root() / "db"),
                     help="folder of the database file")
     db.set_defaults(handler=_db)
 
@@ -176,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", default="demo", help="TOML element configuration")
     up.add_argument("--data-root", action="append", default=[],
                     help="folder scan files may be written in (repeatable)")
-    up.add_argument("--dir", default=_state_dir(),
-                    help="state folder (database, logs, environment)")
+    up.add_argument("--dir", help="folder of everything it keeps: the database and "
+                    "INSTANCE/ with the instance's environment, metadata and logs (default: "
+                    f"{user_state_root()})")
     _add_log_level(up)
     up.set_defaults(handler=_up)
 
@@ -185,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="bring a demo system up, run ascan theta 0 0.5 5 1 through Tango, stop")
     demo.add_argument("--use-tango-host", action="store_true",
                       help="register and run in the database TANGO_HOST names")
-    demo.add_argument("--dir", default=_state_dir(), help="state folder (environment, logs)")
+    demo.add_argument("--dir", help="folder of everything it keeps (database, environment, "
+                      f"metadata, logs; default: {user_state_root()})")
     demo.set_defaults(handler=_demo)
 
     register = commands.add_parser(

@@ -42,6 +42,8 @@ def read_attribute(name: str) -> tuple[Any, str]:
 #: The MetadataManager attributes holding the experiment and the element metadata (JSON).
 MANAGER_ATTRIBUTE = "ExperimentMetadata"
 ELEMENTS_ATTRIBUTE = "ElementMetadata"
+#: ... and the file it keeps them in
+FILE_ATTRIBUTE = "MetadataFile"
 
 
 def _json_attribute(name: str) -> dict[str, Any]:
@@ -55,8 +57,13 @@ def _json_attribute(name: str) -> dict[str, Any]:
     return document
 
 
-def read_manager_metadata(device: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The experiment metadata (a ScanMetadata-like dict) and the element metadata
-    (`{element: {nx_class, units, description, snapshot}}`) of a MetadataManager."""
+def read_manager_metadata(device: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The experiment metadata (a ScanMetadata-like dict), the element metadata
+    (`{element: {nx_class, units, description, snapshot}}`) and the file the manager
+    keeps them in ("" for a manager that does not say) of a MetadataManager."""
+    try:
+        kept_in, _ = read_attribute(f"{device}/{FILE_ATTRIBUTE}")
+    except ElementError:
+        kept_in = ""
     return (_json_attribute(f"{device}/{MANAGER_ATTRIBUTE}"),
-            _json_attribute(f"{device}/{ELEMENTS_ATTRIBUTE}"))
+            _json_attribute(f"{device}/{ELEMENTS_ATTRIBUTE}"), str(kept_in))

@@ -23,6 +23,7 @@ from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
 from macroserver.env import Environment
 from macroserver.errors import ParamError
 from macroserver.recorders.registry import RecorderRegistry
+from macroserver.statedir import state_dir_of
 from macroserver.streams import MacroListener
 
 MAX_MACRO_ID = 64
@@ -50,6 +51,10 @@ class MacroServerCore:
         scan_dir_fallback: bool = False,
     ) -> None:
         self.config = config
+        #: the instance's state folder (statedir.py), the environment file's folder:
+        #: whatever the instance keeps between runs goes in it; None only for an
+        #: in-memory environment (tests), which keeps nothing
+        self.state_dir: Path | None = state_dir_of(env.path) if env.path is not None else None
         self.pool = config.pool
         #: the environment; `env.update` is the one way to change it (checked, atomic)
         self.env = ServerEnvironment(env, self)

@@ -48,12 +48,15 @@ def gather_metadata(server: "MacroServerCore", env: Mapping[str, Any],
     manager = server.metadata_manager
     if manager:
         try:
-            experiment, elements = read_manager_metadata(manager)
-            sources.append((f"MetadataManager {manager}", experiment))
+            experiment, elements, kept_in = read_manager_metadata(manager)
+            sources.append((f"MetadataManager {manager}"
+                             + (f" (kept in {kept_in})" if kept_in else ""), experiment))
         except ElementError as exc:
             listener.message(Level.WARNING, f"cannot read the MetadataManager: {exc}; "
                              "this scan has no experiment metadata from it")
-    sources.append((ENV_NAME, env.get(ENV_NAME) or {}))
+    env_file = server.env.store.path
+    sources.append((ENV_NAME + (f" (environment {env_file})" if env_file else ""),
+                    env.get(ENV_NAME) or {}))
     return gather(sources, settings.schema, now, elements)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from macroserver.statedir import instance_state_dir
 from macroserver.tango.client import DoorClient
 from macroserver.tango.database import free_port
 from macroserver.tango.stack import bring_up
@@ -33,16 +34,12 @@ def _print_stream(stream: str, lines: list[str]) -> None:
 DEMO_STATE = "demo-command"
 
 
-def run_demo(workdir: Path, use_tango_host: bool, state_dir: Path) -> int:
+def run_demo(workdir: Path, use_tango_host: bool, state_root: Path) -> int:
     data = (workdir / "data").resolve()
     data.mkdir(exist_ok=True)
-    own_state = state_dir / DEMO_STATE
-    properties = {
-        "Config": ["demo"],
-        "DataRoots": [str(data)],
-        "EnvironmentDb": [str(own_state / "environment.json")],
-    }
-    print("Starting the demo system...", flush=True)
+    own_state = instance_state_dir(DEMO_STATE, state_root)
+    properties = {"Config": ["demo"], "DataRoots": [str(data)]}
+    print(f"Starting the demo system (state folder {own_state})...", flush=True)
     stack = bring_up("demo", free_port(), own_state, properties,
                      use_tango_host=use_tango_host)
     try:

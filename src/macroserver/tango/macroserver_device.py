@@ -23,6 +23,7 @@ from macroserver.engine.core import MacroServerCore
 from macroserver.engine.macrocode import get_code, set_code
 from macroserver.engine.params import PARAM_TYPES
 from macroserver.env import Environment, default_env_path
+from macroserver.statedir import state_dir_of
 from macroserver.errors import MacroServerError
 from macroserver.logs import ServerLog
 from macroserver.tango import envcodec, sardana_compat
@@ -55,7 +56,8 @@ class MacroServer(Device):
     Config = device_property(dtype=str, default_value="demo",
                              doc='TOML element configuration; "demo" is the packaged demo')
     EnvironmentDb = device_property(dtype=str, default_value="",
-                                    doc="environment file (default: per-user state folder)")
+                                    doc="environment file; its folder is the instance's state folder "
+                                        "(default: the per-user one, statedir.py)")
     MacroPath = device_property(dtype=(str,), default_value=[], doc="extra macro folders")
     RecorderPath = device_property(dtype=(str,), default_value=[], doc="extra recorder folders")
     DataRoots = device_property(dtype=(str,), default_value=[],
@@ -80,7 +82,7 @@ class MacroServer(Device):
             config = load_config(self.Config)
             env_path = Path(self.EnvironmentDb).expanduser() if self.EnvironmentDb else (
                 default_env_path(instance))
-            self._log = ServerLog(env_path.parent / f"macroserver-{instance}.log")
+            self._log = ServerLog(state_dir_of(env_path) / f"macroserver-{instance}.log")
             env = Environment(env_path)
             self.core = MacroServerCore(
                 config, env, extra_data_roots=_expand(self.DataRoots),

@@ -13,7 +13,6 @@ configuration's `metadata.manager`) names this device reads it at each scan star
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,19 +21,13 @@ from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, device_property
 
 from macroserver.elements.attributes import ELEMENTS_ATTRIBUTE, MANAGER_ATTRIBUTE
-from macroserver.env import default_env_path
 from macroserver.errors import MacroServerError
 from macroserver.metadata.settings import schema_setting
 from macroserver.metadata.store import MetadataStore
+from macroserver.statedir import instance_state_dir, metadata_file
 
 SHORTCUTS = {"Proposal": "experiment_identifier", "Sample": "sample/name",
              "User": "user/name"}
-
-
-def default_state_file(device: str) -> Path:
-    """`<state folder>/tango-macroserver/metadata/<device name>.json`."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", device.lower())
-    return default_env_path("metadata").parent / f"{name}.json"
 
 
 def _json_object(text: str, what: str) -> Any:
@@ -50,8 +43,8 @@ class MetadataManager(Device):
     Schema = device_property(dtype=str, default_value="",
                              doc="metadata schema JSON file (default: the packaged schema)")
     StateFile = device_property(dtype=str, default_value="",
-                                doc="where the metadata is kept (default: per-user state "
-                                    "folder, metadata/<device>.json)")
+                                doc="where the metadata is kept (default: metadata/<device>"
+                                    ".json in the server instance's state folder)")
 
     store: MetadataStore
 
@@ -59,8 +52,9 @@ class MetadataManager(Device):
         super().init_device()
         try:
             schema = schema_setting(self.Schema)
+            instance = tango.Util.instance().get_ds_inst_name()
             path = (Path(self.StateFile).expanduser() if self.StateFile
-                    else default_state_file(self.get_name()))
+                    else metadata_file(instance_state_dir(instance), self.get_name()))
             self.store = MetadataStore(path, schema)
         except (MacroServerError, ValueError) as exc:
             self.set_state(DevState.FAULT)
@@ -88,6 +82,12 @@ class MetadataManager(Device):
             self.push_change_event(name, value)
 
     # -- attributes -------------------------------------------------------------------
+
+    @attribute(dtype=str, doc="the file the metadata is kept in (StateFile, or the default "
+                              "in the server instance's state folder): scans name it as "
+                              "the source of what they record from here")
+    def MetadataFile(self) -> str:
+        return str(self.store.path) if hasattr(self, "store") else ""
 
     @attribute(dtype=str, access=AttrWriteType.READ_WRITE,
                doc="experiment metadata: JSON object of NeXus entry paths to values")

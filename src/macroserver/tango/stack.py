@@ -17,6 +17,7 @@ import tango
 
 from macroserver.errors import MacroServerError
 from macroserver.logs import DEFAULT_LEVEL
+from macroserver.statedir import ENVIRONMENT_FILE, metadata_file
 from macroserver.tango.database import (
     EmbeddedDatabase,
     apply_dsconfig,
@@ -77,7 +78,7 @@ class Stack:
             self.database = None
 
 
-def _database(port: int, state_dir: Path, use_tango_host: bool, notes: list[str]
+def _database(port: int, db_dir: Path, use_tango_host: bool, notes: list[str]
               ) -> tuple[str, EmbeddedDatabase | None]:
     current = os.environ.get("TANGO_HOST")
     if use_tango_host and current and database_answers(current, 3.0):
@@ -87,11 +88,25 @@ def _database(port: int, state_dir: Path, use_tango_host: bool, notes: list[str]
     if port and database_answers(host, 0.5):
         notes.append(f"a Tango database already answers on {host}; using it")
         return host, None
-    database = EmbeddedDatabase(port or None, state_dir / "db")  # port 0: any free port
+    database = EmbeddedDatabase(port or None, db_dir)  # port 0: any free port
     database.start(timeout=30)
     notes.append(f"started an embedded Tango database on {database.tango_host} "
                  f"({database.workdir})")
     return database.tango_host, database
+
+
+def keep_state_in(description: dict[str, Any], state_dir: Path) -> dict[str, Any]:
+    """`description` with every piece of the instance's state in `state_dir`: the
+    MacroServer's environment (unless its properties name one) and each MetadataManager's
+    metadata (unless it names a file). Changed in place and returned."""
+    (classes,) = description["servers"][SERVER].values()
+    for body in classes.get("MacroServer", {}).values():
+        body.setdefault("properties", {}).setdefault(
+            "EnvironmentDb", [str(state_dir / ENVIRONMENT_FILE)])
+    for device, body in classes.get("MetadataManager", {}).items():
+        body.setdefault("properties", {}).setdefault(
+            "StateFile", [str(metadata_file(state_dir, device))])
+    return description
 
 
 def bring_up(
@@ -101,19 +116,22 @@ def bring_up(
     properties: dict[str, list[str]],
     use_tango_host: bool = True,
     log_level: str = DEFAULT_LEVEL,
+    db_dir: Path | None = None,
 ) -> Stack:
-    """Database, registration and device server (logging at `log_level` to
-    `macroserver-<instance>.log` in its state folder).
+    """Database, registration and device server, the instance's whole state (environment,
+    metadata, logs, the simulated detectors' logs) in `state_dir`, the server logging at
+    `log_level` to `macroserver-<instance>.log` there; an embedded database keeps its
+    file in `db_dir` (default `state_dir/db`).
 
     A second `up` of a running instance fails (AlreadyRunning, a MacroServerError that
     `macroserver up` prints as one line) before it touches anything; an embedded
     database already answering on `port` is reused.
     """
     notes: list[str] = []
-    tango_host, database = _database(port, state_dir, use_tango_host, notes)
+    tango_host, database = _database(port, db_dir or state_dir / "db", use_tango_host, notes)
     stack = Stack(tango_host, [], database, notes=notes)
     try:
-        description = server_description(instance, properties)
+        description = keep_state_in(server_description(instance, properties), state_dir)
         # checked before registering: re-registering would change the properties a
         # running server was started with (and uses at its next restart)
         running = _answering(description, tango_host)
