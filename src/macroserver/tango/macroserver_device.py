@@ -23,9 +23,9 @@ from macroserver.engine.core import MacroServerCore
 from macroserver.engine.macrocode import get_code, set_code
 from macroserver.engine.params import PARAM_TYPES
 from macroserver.env import Environment, default_env_path
-from macroserver.statedir import state_dir_of
 from macroserver.errors import MacroServerError
 from macroserver.logs import ServerLog
+from macroserver.statedir import state_dir_of
 from macroserver.tango import envcodec, sardana_compat
 from macroserver.tango.devutil import CODEC, devices, to_json
 from macroserver.tango.events import EventPump
@@ -56,8 +56,8 @@ class MacroServer(Device):
     Config = device_property(dtype=str, default_value="demo",
                              doc='TOML element configuration; "demo" is the packaged demo')
     EnvironmentDb = device_property(dtype=str, default_value="",
-                                    doc="environment file; its folder is the instance's state folder "
-                                        "(default: the per-user one, statedir.py)")
+                                    doc="environment file; its folder is the instance's state "
+                                        "folder (default: the per-user one, statedir.py)")
     MacroPath = device_property(dtype=(str,), default_value=[], doc="extra macro folders")
     RecorderPath = device_property(dtype=(str,), default_value=[], doc="extra recorder folders")
     DataRoots = device_property(dtype=(str,), default_value=[],
