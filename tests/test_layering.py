@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"errors", "records", "streams", "formatting", "plugins", "datafiles", "env", "shmreader",
      "statedir",
      "logs", "metadata", "filelocks", "wire",
-     "strictjson", "packets"},
+     "strictjson", "packets", "scanstats"},
     {"elements", "config"},
     {"recorders"},
     {"convert"},

@@ -391,6 +391,8 @@ class ScanEnd:
     points: int
     reason: str = ""
     frames: Mapping[str, FrameCount] = field(default_factory=dict)  # by detector column
+    #: the scan's statistics, as the `ScanStats` variable holds them ({} when none)
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def status_text(self) -> str:

@@ -7,6 +7,8 @@ there is none, from its SPEC file (`#S <ScanID>`, silx). The plot is written as 
 (matplotlib's Agg backend, no display needed) and drawn as a text plot for the terminal.
 The PNG carries the plotted arrays (read back from the figure's lines) as JSON in its
 `mspock-data` text chunk, so what was drawn can be checked against the data file.
+Both mark the first counter's peak (`maxpos`) and FWHM centre (`cen`), computed as
+Sardana's `scanstats` does (online: the statistics of the `record_end` packet).
 
 Online (`showscan online`): `OnlineScan` collects the JSON recorder's packets
 (`data_desc`, `record_data`, `record_end`) and renders the same text plot as points come.
@@ -25,6 +27,7 @@ import numpy as np
 
 from macroserver.datafiles import HDF5_SUFFIXES
 from macroserver.records import Role, Written
+from macroserver.scanstats import channel_stats
 
 SPEC_SUFFIXES = (".dat", ".spec")
 NOT_COUNTERS = {"point_nb", "pt_no", "#pt no", "dt", "timestamp", "edf_nb"}
@@ -47,6 +50,23 @@ class ScanPlotData:
     series: dict[str, list[float]] = field(default_factory=dict)
     source: str = ""
     nexus_entry: str = ""  # the entry read, when the source is a NeXus file
+    #: the statistics of the first series (`channel_stats`), for the peak and centre marks
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def marks(self) -> dict[str, float]:
+        """Where the peak and the centre are marked (those known)."""
+        return {label: float(self.stats[key]) for label, key in (("peak", "maxpos"),
+                                                                  ("cen", "cen"))
+                if self.stats.get(key) is not None}
+
+
+def with_stats(data: ScanPlotData) -> ScanPlotData:
+    """`data` with the statistics of its first series against its x axis."""
+    if data.series and data.x:
+        name, values = next(iter(data.series.items()))
+        y = np.array([math.nan if v is None else v for v in values], dtype=float)
+        data.stats = channel_stats(np.asarray(data.x, dtype=float), y) or {}
+    return data
 
 
 # -- finding and reading a scan -------------------------------------------------------
@@ -109,7 +129,7 @@ def load_scan(env: dict[str, Any], scan_id: int | None = None) -> ScanPlotData:
         except ShowScanError as exc:
             problems.append(str(exc))
             continue
-        return data
+        return with_stats(data)
     raise ShowScanError(f"cannot read scan {number}: " + "; ".join(problems))
 
 
@@ -233,6 +253,9 @@ def save_png(data: ScanPlotData, path: Path) -> dict[str, Any]:
     axes = figure.add_subplot()
     for name, values in data.series.items():
         axes.plot(data.x, values, marker="o", markersize=3, label=name)
+    marks = data.marks()
+    for (label, x), color in zip(marks.items(), ("tab:red", "tab:green")):
+        axes.axvline(x, color=color, linestyle="--", linewidth=1, label=f"{label} {x:.4g}")
     axes.set_xlabel(data.x_name)
     axes.set_ylabel(", ".join(data.series) or "counts")
     label = f"#{data.scan_id} " if data.scan_id is not None else ""
@@ -247,7 +270,8 @@ def save_png(data: ScanPlotData, path: Path) -> dict[str, Any]:
               if axes.lines else []),
         "series": {line.get_label(): [_finite(v) for v in np.asarray(line.get_ydata(),
                                                                      dtype=float)]
-                   for line in axes.lines},
+                   for line in axes.lines[:len(data.series)]},
+        "marks": marks,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", metadata={
@@ -283,8 +307,10 @@ def _fmt(value: float) -> str:
 
 
 def text_plot(x: Sequence[float], series: Mapping[str, Sequence[float]], width: int = 72,
-              height: int = 16, x_name: str = "", title: str = "") -> str:
-    """A scatter plot in characters: one marker per series, axis ranges on the frame."""
+              height: int = 16, x_name: str = "", title: str = "",
+              marks: Mapping[str, float] | None = None) -> str:
+    """A scatter plot in characters: one marker per series, axis ranges on the frame;
+    `marks` (peak, cen) are drawn as `^` under the axis, named in the last line."""
     points = [(name, [(float(a), float(b)) for a, b in zip(x, ys)
                       if b is not None and math.isfinite(float(b)) and math.isfinite(float(a))])
               for name, ys in series.items()]
@@ -322,19 +348,28 @@ def text_plot(x: Sequence[float], series: Mapping[str, Sequence[float]], width: 
             label = ""
         lines.append(f"{label:>{margin}}|" + "".join(grid[row]) + "|")
     lines.append(" " * margin + "+" + "-" * columns + "+")
+    if marks:
+        under = [" "] * columns
+        for x_mark in marks.values():
+            col = round((x_mark - x0) / (x1 - x0) * (columns - 1))
+            if 0 <= col < columns:
+                under[col] = "^"
+        lines.append(" " * (margin + 1) + "".join(under).rstrip())
     left, right = _fmt(x0), _fmt(x1)
     gap = max(1, columns + 2 - len(left) - len(right))
     lines.append(" " * margin + left + " " * gap + right)
     legend = "  ".join(f"{MARKERS[i % len(MARKERS)]} {name}" for i, (name, _) in
                        enumerate(points))
     lines.append(" " * margin + (f"x: {x_name}   " if x_name else "") + legend)
+    if marks:
+        lines.append(" " * margin + "^ " + ", ".join(f"{k} {_fmt(v)}" for k, v in marks.items()))
     return "\n".join(lines)
 
 
 def plot_text(data: ScanPlotData, width: int = 72, height: int = 16) -> str:
     label = f"Scan #{data.scan_id}: " if data.scan_id is not None else ""
     return text_plot(data.x, data.series, width, height, data.x_name,
-                     f"{label}{data.title}")
+                     f"{label}{data.title}", data.marks())
 
 
 # -- online ---------------------------------------------------------------------------
@@ -374,6 +409,10 @@ class OnlineScan:
                 values.append(float(value) if isinstance(value, (int, float)) else math.nan)
         elif kind == "record_end":
             self.ended = str(body.get("status", "done"))
+            if self.data is not None and self.data.series:
+                first = next(iter(self.data.series))
+                stats = ((body.get("stats") or {}).get("Stats") or {}).get(self.data.x_name)
+                self.data.stats = dict((stats or {}).get(first) or {})
         else:
             return
         self.version += 1

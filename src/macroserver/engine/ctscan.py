@@ -235,7 +235,10 @@ class ContinuousScan(Scan):
         step = block.max_points
         while block.emitted < upto:
             end = min(upto, block.emitted + step)
-            manager.record_block(block.build(block.emitted, end, self._t0))
+            built = block.build(block.emitted, end, self._t0)
+            manager.record_block(built)
+            if self.series is not None:
+                self.series.add_columns(built.columns, len(built))
             block.discard(end)
             block.emitted = end
             self.points_done = block.offset + end

@@ -13,7 +13,7 @@ import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from macroserver.engine.control import MacroControl, StopRequested
 from macroserver.engine.environment import EnvView
@@ -36,6 +36,8 @@ class MacroContext:
     macro_id: str
     command: str
     step: float = 0.0  # the last progress reported, in percent
+    #: while a scan runs in this context: its `ScanStats` so far (for scanstats as a hook)
+    scan_stats: Callable[[], dict[str, Any]] | None = None
 
 
 class Macro:

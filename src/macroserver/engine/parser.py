@@ -166,6 +166,9 @@ def _bind_repeat(
         elif all(isinstance(t, list) for t in first):
             groups = [t for t in first if isinstance(t, list)]  # [[m1 p1] [m2 p2]]
             taken = 1
+        elif width == 1 and all(isinstance(t, str) for t in first):
+            groups = [[t] for t in first]  # [ct1 ct2]: the repeat's values (Sardana's form)
+            taken = 1
         else:
             while taken < len(tokens) and isinstance(group := tokens[taken], list):
                 groups.append(group)  # [m1 p1] [m2 p2]

@@ -41,6 +41,7 @@ from macroserver.records import (
     SnapshotValue,
     Written,
 )
+from macroserver.scanstats import ScanSeries
 from macroserver.streams import Level
 
 if TYPE_CHECKING:
@@ -150,6 +151,8 @@ class Scan:
         self.control = macro.context.control
         self.listener = macro.context.listener
         self.points_done = 0
+        #: the scalar values kept for the statistics (None: the scan moves no motor)
+        self.series: ScanSeries | None = None
 
     def check(self) -> None:
         """Refuse, before anything moves, what cannot be done."""
@@ -212,6 +215,10 @@ class Scan:
         for path, fmt in selection.files:
             self.macro.output(f"Operation will be saved in {path} ({fmt})")
         status, reason = EndStatus.DONE, ""
+        channels = stats_channels(info)
+        if self.motors and channels:
+            self.series = ScanSeries([*info.ref_motors, *channels])
+            self.macro.context.scan_stats = lambda: self._statistics(info, channels)
         try:
             info = manager.start(info)
         except BaseException:
@@ -228,13 +235,38 @@ class Scan:
             raise
         finally:
             counts = frames.finish(detectors, self.macro.warning) if detectors else {}
-            end = ScanEnd(status, time.time(), self.points_done, reason, frames=counts)
+            stats = self._end_statistics(info, channels)
+            end = ScanEnd(status, time.time(), self.points_done, reason, frames=counts,
+                          stats=stats)
             manager.end(end)
             files, listener = manager.files_written(), self.listener
             server.sidecars.submit(lambda: publish_sidecar(server, info, end, files, listener))
             self._remember(info, end, selection.files, manager.written())
             return_free_memory()
         return end
+
+    def _statistics(self, info: ScanInfo, channels: Sequence[str]) -> dict[str, Any]:
+        """The `ScanStats` value of the points so far (Sardana's form)."""
+        assert self.series is not None
+        return {"Stats": self.series.statistics(info.ref_motors, channels),
+                "Motors": list(info.ref_motors), "ScanID": info.scan_id}
+
+    def _end_statistics(self, info: ScanInfo, channels: Sequence[str]) -> dict[str, Any]:
+        """Compute the statistics once the points are in, keep them in `ScanStats` (for
+        this door, as Sardana's scanstats does); {} when there are none. Never fails the
+        scan: a problem is a Warning."""
+        self.macro.context.scan_stats = None
+        if self.series is None or not len(self.series):
+            return {}
+        try:
+            stats = self._statistics(info, channels)
+            self.macro.env.set(stats_variable(self.macro.context.door_name), stats)
+            return stats
+        except Exception as exc:
+            self.listener.message(Level.WARNING, f"no scan statistics: {exc}")
+            return {}
+        finally:
+            self.series.close()
 
     def _arm(self, detectors: list, info: ScanInfo, files: list,
              env: dict[str, Any]) -> ScanInfo:
@@ -288,7 +320,8 @@ class Scan:
         """Append the scan to `ScanHistory` (the last 20), as Sardana does, with where
         the recorders actually wrote it (`written`: file, NeXus entry, SPEC scan number)."""
         entry = {
-            "serialno": info.scan_id, "title": info.title, "startts": info.start_time,
+            "serialno": info.scan_id, "title": info.title, "user": info.user,
+            "startts": info.start_time,
             "endts": end.end_time, "endstatus": str(end.status), "points": end.points,
             "ScanDir": str(info.scan_dir) if info.scan_dir else None,
             "ScanFile": [path.name for path, _ in files],
@@ -325,6 +358,7 @@ class StepScan(Scan):
         npoints = plan.npoints
         next_progress = 0.0
         monotonic, wall = time.monotonic, time.time
+        series = self.series
 
         def stop_motors() -> None:
             for motor in motors:
@@ -348,6 +382,8 @@ class StepScan(Scan):
             now = wall()
             values["dt"] = now - t0
             manager.record(Point(index, values, now))
+            if series is not None:
+                series.add(values)
             self.points_done = index + 1
             manager.check()
             if plan.after_point is not None:
@@ -359,6 +395,22 @@ class StepScan(Scan):
                 self.macro.progress(100.0 * (index + 1) / npoints)
         manager.settle()
         self.macro.progress(100.0)
+
+
+def stats_channels(info: ScanInfo) -> list[str]:
+    """The channels the statistics are of: the scalar counters (the timer when there
+    is no counter), in the measurement group's order."""
+    for role in (Role.COUNTER, Role.TIMER):
+        names = [c.name for c in info.columns if c.role is role and not c.shape]
+        if names:
+            return names
+    return []
+
+
+def stats_variable(door: str) -> str:
+    """`ScanStats` in this door's scope (`door/x/1.ScanStats`, as Sardana writes it);
+    plain `ScanStats` for a door that is no Tango device (`macroserver run`)."""
+    return f"{door}.ScanStats" if door.count("/") == 2 else "ScanStats"
 
 
 @functools.cache

@@ -131,6 +131,7 @@ class JsonRecorder(Recorder):
             "status": str(end.status),
             "reason": end.reason,
             "points": end.points,
+            "stats": dict(end.stats),
         })
 
     def _getter(self, column: Column) -> Callable[[Point], Any]:

@@ -1,5 +1,5 @@
 """The standard macros, registered through the `macroserver.macros` entry point `std`."""
 
-from macroserver.macros.std import ctscan, env, lists, metadata, motion, scan
+from macroserver.macros.std import ctscan, env, lists, metadata, motion, scan, stats
 
-__all__ = ["ctscan", "env", "lists", "metadata", "motion", "scan"]
+__all__ = ["ctscan", "env", "lists", "metadata", "motion", "scan", "stats"]

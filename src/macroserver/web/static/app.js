@@ -54,6 +54,7 @@ class Plot {
     this.markers = markers;
     this.xLabel = "";
     this.series = [];  // {name, xs, ys}
+    this.marks = [];   // {x, label, color}: vertical lines (peak and centre at scan end)
     this.pending = false;
   }
 
@@ -65,6 +66,12 @@ class Plot {
   setSeries(xLabel, series) {
     this.xLabel = xLabel;
     this.series = series;
+    this.marks = [];
+    this.redraw();
+  }
+
+  setMarks(marks) {
+    this.marks = marks;
     this.redraw();
   }
 
@@ -101,6 +108,7 @@ class Plot {
         points++;
       }
     }
+    for (const m of this.marks) { xmin = Math.min(xmin, m.x); xmax = Math.max(xmax, m.x); }
     ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
     ctx.strokeRect(left, top, plotW, plotH);
     ctx.fillStyle = "#333"; ctx.font = "12px sans-serif";
@@ -143,6 +151,14 @@ class Plot {
         }
       }
     });
+    ctx.textAlign = "left"; ctx.textBaseline = "top";
+    for (const m of this.marks) {
+      ctx.strokeStyle = m.color; ctx.fillStyle = m.color; ctx.lineWidth = 1;
+      ctx.setLineDash([5, 4]);
+      ctx.beginPath(); ctx.moveTo(X(m.x), top); ctx.lineTo(X(m.x), top + plotH); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillText(m.label, X(m.x) + 3, top + 4 + 14 * this.marks.indexOf(m));
+    }
     ctx.restore();
     ctx.textAlign = "left"; ctx.textBaseline = "middle";
     let lx = left + 8;
@@ -168,6 +184,7 @@ class DoorView {
     this.title = el("h3", {class: "scan-title"}, "no scan yet");
     this.progress = el("span", {class: "scan-progress"});
     this.scanEnd = el("span", {class: "scan-end"});
+    this.scanStats = el("span", {class: "scan-stats"});
     this.plotCanvas = el("canvas", {class: "plot", "data-points": "0"});
     this.spectrumCanvas = el("canvas", {class: "spectrum", "data-points": "0"});
     this.spectrumCaption = el("figcaption", {}, "no spectrum");
@@ -187,7 +204,7 @@ class DoorView {
       el("div", {class: "door-head"},
         el("h2", {}, name), this.stateBadge, this.macroLine, this.stateError),
       el("details", {class: "state-history"}, el("summary", {}, "state changes"), this.stateLog),
-      el("div", {class: "scan-head"}, this.title, this.progress, this.scanEnd),
+      el("div", {class: "scan-head"}, this.title, this.progress, this.scanEnd, this.scanStats),
       el("div", {class: "figures"},
         el("figure", {class: "main-plot"}, this.plotCanvas),
         el("figure", {class: "spectrum-figure"}, this.spectrumCanvas, this.spectrumCaption),
@@ -243,6 +260,9 @@ class DoorView {
     this.tableNote.textContent = "";
     this.scanEnd.textContent = "";
     this.scanEnd.dataset.status = "";
+    this.scanStats.textContent = "";
+    delete this.scanStats.dataset.peak;
+    delete this.scanStats.dataset.cen;
     this.root.dataset.scan = scan ? "yes" : "no";
     if (!scan) {
       this.title.textContent = "no scan yet";
@@ -301,6 +321,24 @@ class DoorView {
     this.scan.end = end;
     this.scanEnd.textContent = `${end.status}${end.reason ? ": " + end.reason : ""} at ${end.endtime}`;
     this.scanEnd.dataset.status = end.status;
+    this.showStats(end.stats);
+  }
+
+  // The first plotted counter's peak and FWHM centre against the x motor (ScanStats).
+  showStats(stats) {
+    const perChannel = stats && stats.Stats && stats.Stats[this.xName];
+    const key = perChannel && this.yNames.find(n => perChannel[n]);
+    if (!key) return;
+    const s = perChannel[key];
+    const marks = [];
+    if (s.maxpos !== null) marks.push({x: s.maxpos, label: `peak ${formatValue(s.maxpos)}`, color: "#d62728"});
+    if (s.cen !== null) marks.push({x: s.cen, label: `cen ${formatValue(s.cen)}`, color: "#2ca02c"});
+    this.plot.setMarks(marks);
+    this.scanStats.textContent = `${key}: max ${formatValue(s.max)} at ${this.xName} = ` +
+      `${formatValue(s.maxpos)}, FWHM ${formatValue(s.fwhm)} centred at ${formatValue(s.cen)}, ` +
+      `COM ${formatValue(s.com)}`;
+    this.scanStats.dataset.peak = String(s.maxpos);
+    this.scanStats.dataset.cen = String(s.cen);
   }
 
   setSpectra(spectra) {

@@ -1,0 +1,230 @@
+"""Post-scan statistics of the scalar channels against the scan's motors, as Sardana's.
+
+Per motor and channel: `min`, `max`, their positions `minpos`/`maxpos`, `mean`, `int`
+(the sum), the centre of mass `com`, the full width at half maximum `fwhm` and its
+centre `cen`. A peak (values below half maximum on both sides of the maximum) is
+measured directly; a step (an erf-like edge) through its derivative, as Sardana does,
+so `cen` is the edge's position. Half-maximum crossings are interpolated linearly;
+a side that never falls below half maximum ends at the first or last position.
+
+`ScanSeries` keeps the scan's scalar values as it goes: in memory up to `SPILL_ROWS`
+rows, then in an anonymous temporary file, so memory stays flat however long the scan;
+one point costs one `array.extend`. The statistics are computed once at the end, in
+chunks of `CHUNK` rows (NaN, a missing value, is left out).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from array import array
+from typing import IO, Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+#: Rows kept in memory before they go to the temporary file.
+SPILL_ROWS = 8192
+#: Rows read at once when computing.
+CHUNK = 65536
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class ScanSeries:
+    """The scalar values of a scan, row by row: `names` are the columns (motors, then
+    channels). Rows are float64; a value that is no number is stored as NaN."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self._width = len(self.names)
+        self._buffer = array("d")
+        self._file: IO[bytes] | None = None
+        self._spilled = 0
+        self._limit = SPILL_ROWS * max(self._width, 1)
+
+    def add(self, values: Mapping[str, Any]) -> None:
+        """Append one point (`values` by column name)."""
+        row = [values.get(name) for name in self.names]
+        buffer = self._buffer
+        size = len(buffer)
+        try:
+            buffer.extend(row)  # type: ignore[arg-type]
+        except TypeError:  # None, an array or a string among them (the items before it
+            del buffer[size:]  # went in: take them out)
+            buffer.extend([_number(v) for v in row])
+        if len(self._buffer) >= self._limit:
+            self._spill()
+
+    def add_columns(self, columns: Mapping[str, Any], count: int) -> None:
+        """Append `count` points given column by column (a continuous scan's block)."""
+        matrix = np.full((count, self._width), math.nan)
+        for index, name in enumerate(self.names):
+            values = columns.get(name)
+            if values is not None:
+                try:
+                    matrix[:, index] = np.asarray(values, dtype=float)
+                except (TypeError, ValueError):
+                    matrix[:, index] = [_number(v) for v in values]
+        self._buffer.frombytes(matrix.tobytes())
+        if len(self._buffer) >= self._limit:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="scanstats-")
+        self._buffer.tofile(self._file)
+        self._spilled += len(self._buffer) // self._width
+        self._buffer = array("d")
+
+    def __len__(self) -> int:
+        return self._spilled + len(self._buffer) // max(self._width, 1)
+
+    def matrix(self) -> np.ndarray:
+        """All rows as a (points, columns) array: memory-mapped from the file once spilled."""
+        if self._file is None:
+            return np.frombuffer(self._buffer, dtype=float).reshape(-1, self._width)
+        if self._buffer:
+            self._spill()
+        self._file.flush()
+        return np.memmap(self._file, dtype=float, mode="r", shape=(self._spilled, self._width))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def statistics(self, motors: Sequence[str], channels: Sequence[str]
+                   ) -> dict[str, dict[str, dict[str, float | None]]]:
+        """`{motor: {channel: {min, max, minpos, ...}}}` of the points so far; a channel
+        without a single number is left out."""
+        if not len(self) or not self._width:
+            return {}
+        data = self.matrix()
+        column = {name: i for i, name in enumerate(self.names)}
+        result: dict[str, dict[str, dict[str, float | None]]] = {}
+        for motor in motors:
+            x = data[:, column[motor]]
+            per_channel = {}
+            for channel in channels:
+                stats = channel_stats(x, data[:, column[channel]])
+                if stats is not None:
+                    per_channel[channel] = stats
+            result[motor] = per_channel
+        return result
+
+
+def _chunks(n: int, start: int = 0, stop: int | None = None) -> Iterable[tuple[int, int]]:
+    stop = n if stop is None else stop
+    for a in range(start, stop, CHUNK):
+        yield a, min(a + CHUNK, stop)
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def channel_stats(x: np.ndarray, y: np.ndarray) -> dict[str, float | None] | None:
+    """Sardana's statistics of `y` against `x` (None when `y` holds no number).
+    Undefined values (a centre of mass of a zero sum) are None."""
+    n = len(y)
+    low, high, at_low, at_high = math.inf, -math.inf, -1, -1
+    total, moment, count = 0.0, 0.0, 0
+    for a, b in _chunks(n):
+        values, positions = np.asarray(y[a:b], dtype=float), np.asarray(x[a:b], dtype=float)
+        finite = ~np.isnan(values)
+        if not finite.any():
+            continue
+        i = int(np.argmin(np.where(finite, values, np.inf)))
+        if values[i] < low:
+            low, at_low = float(values[i]), a + i
+        i = int(np.argmax(np.where(finite, values, -np.inf)))
+        if values[i] > high:
+            high, at_high = float(values[i]), a + i
+        total += float(values[finite].sum())
+        moment += float((values[finite] * positions[finite]).sum())
+        count += int(finite.sum())
+    if count == 0:
+        return None
+    half = (high - low) / 2 + low
+    below_left = _any(y, 0, at_high, lambda v: v < half)
+    below_right = _any(y, at_high, n, lambda v: v < half)
+    if (below_left and below_right) or n == 1:
+        shape = _curve(y, 0.0)
+        peak, level = at_high, half
+    else:  # a step: its derivative is the peak (rising edge, or falling: negated)
+        shape = _curve(y, 1.0 if below_left else -1.0)
+        peak, level = _derivative_peak(shape, n)
+    left = _crossing(x, shape, n, peak, level, -1)
+    right = _crossing(x, shape, n, peak, level, +1)
+    return {
+        "min": low, "max": high,
+        "minpos": float(x[at_low]), "maxpos": float(x[at_high]),
+        "mean": total / count, "int": total,
+        "com": moment / total if total else None,
+        "fwhm": _finite(right - left), "cen": _finite((right + left) / 2),
+    }
+
+
+def _any(y: np.ndarray, start: int, stop: int, test: Callable[[np.ndarray], np.ndarray]
+         ) -> bool:
+    return any(bool(test(np.asarray(y[a:b], float)).any()) for a, b in _chunks(len(y), start,
+                                                                                stop))
+
+
+def _curve(y: np.ndarray, derivative: float) -> Callable[[int, int], np.ndarray]:
+    """What the half-maximum crossings are looked for on, read in slices [a, b): `y`
+    itself (`derivative` 0), or its derivative times `derivative` (+1 or -1)."""
+    if not derivative:
+        return lambda a, b: np.asarray(y[a:b], dtype=float)
+    return lambda a, b: derivative * _gradient(y, a, b)
+
+
+def _gradient(y: np.ndarray, a: int, b: int) -> np.ndarray:
+    """numpy.gradient(y)[a:b] (unit spacing), reading only y[a-1:b+1]."""
+    n = len(y)
+    lo, hi = max(a - 1, 0), min(b + 1, n)
+    part = np.asarray(y[lo:hi], dtype=float)
+    if len(part) < 2:
+        return np.zeros(b - a)
+    return np.gradient(part)[a - lo: a - lo + (b - a)]
+
+
+def _derivative_peak(shape: Callable[[int, int], np.ndarray], n: int) -> tuple[int, float]:
+    """(index of the maximum, half maximum) of the derivative."""
+    low, high, at_high = math.inf, -math.inf, 0
+    for a, b in _chunks(n):
+        values = np.where(np.isnan(part := shape(a, b)), -np.inf, part)
+        i = int(np.argmax(values))
+        if values[i] > high:
+            high, at_high = float(values[i]), a + i
+        low = min(low, float(np.nanmin(part))) if not np.isnan(part).all() else low
+    return at_high, (high - low) / 2 + low
+
+
+def _crossing(x: np.ndarray, shape: Callable[[int, int], np.ndarray], n: int, peak: int,
+              level: float, step: int) -> float:
+    """Where the curve, walking from `peak` in direction `step`, first falls below
+    `level` (interpolated between the two points around it); the first or last position
+    when it never does."""
+    if step < 0:
+        spans = [(max(b - CHUNK, 0), b) for b in range(peak + 1, 0, -CHUNK)]
+    else:
+        spans = list(_chunks(n, peak))
+    for a, b in spans:
+        values = shape(a, b)
+        below = np.nonzero(~(values >= level))[0]
+        if len(below):
+            inside = int(below[-1] if step < 0 else below[0]) + a
+            outside = inside + (1 if step < 0 else -1)
+            x0, x1 = float(x[inside]), float(x[outside])
+            y0, y1 = float(shape(inside, inside + 1)[0]), float(shape(outside, outside + 1)[0])
+            if y1 == y0:
+                return x0
+            return x0 + (level - y0) * (x1 - x0) / (y1 - y0)
+    return float(x[0] if step < 0 else x[n - 1])
