@@ -180,8 +180,8 @@ def test_macroserver_lists_reload_and_macro_code(ms, tmp_path) -> None:
     with pytest.raises(tango.DevFailed) as unknown:
         server.ReloadMacro(["nosuch"])
     assert "nosuch" in unknown.value.args[0].desc
-    path, code, line = server.GetMacroCode(["motion", "wa"])
-    assert path.endswith("motion.py") and "class wa(" in code
+    path, code, line = server.GetMacroCode(["where", "wa"])
+    assert path.endswith("where.py") and "class wa(" in code
     assert code.splitlines()[int(line) - 1].startswith("class wa(")
     # writing is allowed only inside MacroPath (this server has none)
     with pytest.raises(tango.DevFailed) as refused:

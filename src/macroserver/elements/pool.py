@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
+from macroserver.elements.calibration import CalibratedMotor
+from macroserver.elements.motorstate import FILE_NAME, MotorStateFile
+from macroserver.elements.sim import SimMotor
 from macroserver.errors import UnknownElement
 
 
@@ -35,6 +39,20 @@ class Pool:
             return self.measurement_groups[name]
         except KeyError:
             raise UnknownElement("measurement group", name, self.measurement_groups) from None
+
+    def keep_state(self, folder: Path) -> None:
+        """Restore the simulated motors' calibration and dial kept in the instance's
+        state `folder`, and keep their changes there."""
+        store = MotorStateFile(folder / FILE_NAME)
+        for motor in self.motors.values():
+            if isinstance(motor, SimMotor):
+                motor.attach(store)
+
+    def keep_positions(self) -> None:
+        """Store where the calibrated motors rest (after each macro)."""
+        for motor in self.motors.values():
+            if isinstance(motor, CalibratedMotor):
+                motor.keep_position()
 
     def describe(self) -> dict[str, list[dict]]:
         """Plain-JSON description of every element (the MacroServer `Elements` attribute).

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from macroserver.elements.base import ElementError, MotionSettings, checked_limits, outside_limits
+from macroserver.elements.calibration import Calibration, CalibrationStore
 from macroserver.elements.trajectory import Trajectory, plan_move, plan_stop
 from macroserver.records import Role
 
@@ -23,8 +24,12 @@ class SimMotor:
     """A motor with user limits, a velocity (None or 0: moves are instant) and an
     acceleration time; it follows a real trapezoidal profile and decelerates on stop.
 
+    Its trajectory is in dial units; positions and targets are in user units through
+    its `Calibration` (offset, sign, limits), which `attach` restores from a store and
+    every change writes back, with the dial position.
+
     `stall_at` simulates a mechanical fault: the motor stops dead when it reaches that
-    position (tests use it to check that scans notice a stalled motor).
+    dial position (tests use it to check that scans notice a stalled motor).
     """
 
     def __init__(
@@ -46,20 +51,78 @@ class SimMotor:
         self.acceleration = float(acceleration)
         self.max_velocity = float(max_velocity)
         self.stall_at = stall_at
-        self._limits = checked_limits(name, limits)
+        self._calibration = Calibration(user_limits=checked_limits(name, limits))
+        self._store: CalibrationStore | None = None
+        self._saved_dial = float(position)
         self._lock = threading.Lock()
         self._trajectory = Trajectory.at_rest(float(position), time.monotonic())
         self._stopped = threading.Event()
         self._stopped.set()
 
     def limits(self) -> tuple[float, float]:
-        return self._limits
+        return self._calibration.allowed()
 
-    def position(self) -> float:
+    def calibration(self) -> Calibration:
+        return self._calibration
+
+    def dial_position(self) -> float:
         return self._trajectory.position_at(time.monotonic())
 
+    def position(self) -> float:
+        return self._calibration.user(self.dial_position())
+
     def positions_at(self, times: np.ndarray) -> np.ndarray:
-        return self._trajectory.positions_at(times)
+        calibration = self._calibration
+        return calibration.sign * self._trajectory.positions_at(times) + calibration.offset
+
+    def attach(self, store: CalibrationStore) -> None:
+        """Take the calibration and dial kept in `store` (if any); keep changes there."""
+        document = store.load(self.name)
+        if document is not None:
+            calibration = Calibration.from_json(document, self.name)
+            dial = float(document.get("dial", self.dial_position()))
+            with self._lock:
+                self._calibration = calibration
+                self._trajectory = Trajectory.at_rest(dial, time.monotonic())
+                self._saved_dial = dial
+        self._store = store
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """A new calibration; a new step per unit keeps the hardware's steps, so the dial
+        changes as Sardana's does (refused while moving)."""
+        with self._lock:
+            old = self._calibration
+            if calibration.step_per_unit != old.step_per_unit:
+                self._redefine(self._trajectory.position_at(time.monotonic())
+                               * old.step_per_unit / calibration.step_per_unit)
+            self._calibration = calibration
+            self._save()
+
+    def define_position(self, user: float) -> None:
+        with self._lock:
+            self._redefine(self._calibration.dial(user))
+            self._save()
+
+    def _redefine(self, dial: float) -> None:
+        now = time.monotonic()
+        if self._trajectory.end_time > now:
+            raise ElementError(f"motor {self.name} is moving: its position cannot be "
+                               f"redefined now")
+        self._trajectory = Trajectory.at_rest(float(dial), now)
+
+    def keep_position(self) -> None:
+        """Store the dial position if the motor rests elsewhere than stored (called when
+        a macro ends: once per command, never per scan point)."""
+        with self._lock:
+            if self._trajectory.end_time <= time.monotonic() and \
+                    self._trajectory.final != self._saved_dial:
+                self._save()
+
+    def _save(self) -> None:
+        if self._store is not None:
+            dial = self._trajectory.position_at(time.monotonic())
+            self._store.save(self.name, {**self._calibration.to_json(), "dial": dial})
+            self._saved_dial = dial
 
     def motion_settings(self) -> MotionSettings:
         return MotionSettings(self.velocity, self.acceleration, self.max_velocity)
@@ -75,7 +138,8 @@ class SimMotor:
         with self._lock:
             now = time.monotonic()
             here = self._trajectory.position_at(now)
-            trajectory = plan_move(here, float(target), self.velocity, self.acceleration, now)
+            dial = self._calibration.dial(float(target))
+            trajectory = plan_move(here, dial, self.velocity, self.acceleration, now)
             if self.stall_at is not None:
                 stall = trajectory.crossing(self.stall_at)
                 if stall is not None:

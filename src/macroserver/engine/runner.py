@@ -15,6 +15,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from macroserver.elements.base import ElementError
 from macroserver.engine.control import MacroControl, MacroInterrupted
 from macroserver.engine.core import MacroServerCore
 from macroserver.errors import MacroBusy, MacroServerError, WrongState
@@ -146,6 +147,7 @@ class MacroRunner:
                 "%s: %s ended: %s%s (macro id %s)", self.door_name, ctx.command, outcome.state,
                 f" ({outcome.error})" if outcome.error else "", ctx.macro_id)
         self.server.reservations.release(self.door_name)
+        self._keep_positions()
         self.last = outcome
         # The door is idle again (a client starting the next macro when it sees the final
         # status is accepted), and the final status goes out before the ON/ALARM state, as
@@ -163,6 +165,15 @@ class MacroRunner:
             self._state, self._status, self._control = state, status, None
             self._status_event(macro, outcome.state, **extra)
             self._on_state(state, status)
+
+    def _keep_positions(self) -> None:
+        """Store where the motors rest now, so a restart finds them there; a failed
+        write is reported, the macro's outcome stays what it was."""
+        try:
+            self.server.pool.keep_positions()
+        except (OSError, MacroServerError, ElementError) as exc:
+            self.listener.message(Level.WARNING, f"motor positions not kept: {exc}")
+            log.warning("%s: motor positions not kept: %s", self.door_name, exc)
 
     def _paused(self, paused: bool) -> None:
         if paused:

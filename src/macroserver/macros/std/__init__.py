@@ -1,5 +1,16 @@
 """The standard macros, registered through the `macroserver.macros` entry point `std`."""
 
-from macroserver.macros.std import ctscan, env, lists, metadata, motion, scan, stats
+from macroserver.macros.std import (
+    calibration,
+    ctscan,
+    env,
+    lists,
+    metadata,
+    motion,
+    scan,
+    stats,
+    where,
+)
 
-__all__ = ["ctscan", "env", "lists", "metadata", "motion", "scan", "stats"]
+__all__ = ["calibration", "ctscan", "env", "lists", "metadata", "motion", "scan", "stats",
+           "where"]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from typing import Callable
+from typing import Any, Callable
+
+import numpy as np
 
 from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine.scan import active_measurement_group, check_time
 from macroserver.errors import ParamError
 from macroserver.formatting import format_cell
-from macroserver.macros import COUNTABLE, FLOAT, MOTOR, STRING, Macro, Param, Repeat
-from macroserver.macros.std.tables import table_lines
+from macroserver.macros import COUNTABLE, FLOAT, MOTOR, Macro, Param, Repeat
+from macroserver.macros.std.tables import column_table, table_lines
 
 BLOCK_START, BLOCK_END = "<BLOCK>", "</BLOCK>"
 """Lines around output that replaces the previous block (Sardana's convention)."""
@@ -46,12 +47,22 @@ def move(macro: Macro, targets: list[tuple[Motor, float]],
     macro.context.control.wait_until(done, stop_all)
 
 
+UPDATE_WIDTH = 10  # the column width of umv's and uct's updating tables
+
+
+def update_block(macro: Macro, names: list[str], values: list[Any]) -> None:
+    """One value per element as Sardana's umv and uct show it (a column each, 4
+    decimals), in a block spock and mspock update in place."""
+    cells = [[f"{v:{UPDATE_WIDTH}.4f}" if isinstance(v, (int, float, np.number))
+              else format_cell(v)] for v in values]
+    lines = column_table(cells, names, UPDATE_WIDTH)
+    macro.output("\n".join([BLOCK_START, *lines, BLOCK_END]))
+
+
 def positions_block(macro: Macro, motors: list[Motor]) -> Callable[[], None]:
     """Show the motors' positions as a block spock and mspock update in place."""
     def show() -> None:
-        rows = [[m.name for m in motors], [format_cell(m.position()) for m in motors]]
-        macro.output("\n".join([BLOCK_START, *table_lines(rows, numbers_right=True),
-                                 BLOCK_END]))
+        update_block(macro, [m.name for m in motors], [m.position() for m in motors])
 
     return show
 
@@ -111,43 +122,6 @@ class mvr(Macro):
         move(self, relative_targets(moves))
 
 
-def _matcher(patterns: list[str]) -> "re.Pattern[str]":
-    try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns or [".*"]), re.IGNORECASE)
-    except re.error as exc:
-        raise ParamError(f"filter {' '.join(patterns)!r} is not a regular expression: {exc}") \
-            from None
-
-
-class wa(Macro):
-    """Show where all motors are (or those whose name matches a filter: wa th.*)."""
-
-    params = [Repeat("filter", [Param("filter", STRING, ".*", "a regular expression")], min=0,
-                     description="motor name filters (regular expressions)")]
-
-    def run(self, patterns: list[str]) -> None:
-        matcher = _matcher(patterns)
-        rows = [["Motor", "Position", "Unit"]]
-        rows += [[m.name, format_cell(m.position()), m.unit] for m in self.pool.motors.values()
-                 if matcher.fullmatch(m.name)]
-        for line in table_lines(rows, numbers_right=True):
-            self.output(line)
-
-
-class wm(Macro):
-    """Show the position and limits of the given motors."""
-
-    params = [Repeat("motor_list", [Param("motor", MOTOR, description="motor")], min=1)]
-
-    def run(self, motors: list[Motor]) -> None:
-        rows = [["", *[m.name for m in motors]]]
-        rows.append(["User High", *[format_cell(m.limits()[1]) for m in motors]])
-        rows.append(["Current", *[format_cell(m.position()) for m in motors]])
-        rows.append(["User Low", *[format_cell(m.limits()[0]) for m in motors]])
-        for line in table_lines(rows, numbers_right=True):
-            self.output(line)
-
-
 class ct(Macro):
     """Count with the active measurement group (or the one given) and show each channel
     (not a scan): ct 0.1, ct 0.1 mg2."""
@@ -166,3 +140,28 @@ class ct(Macro):
         rows = [[name, "=", format_cell(value)] for name, value in values.items()]
         for line in table_lines(rows, numbers_right=True):
             self.output(line)
+
+
+class uct(Macro):
+    """Count with the active measurement group (or the one given), showing the values
+    as they change, in a table updated in place (Sardana's uct)."""
+
+    params = ct.params
+    uses_env = ct.uses_env
+
+    def run(self, integ_time: float, countable: MeasurementGroup | None) -> None:
+        check_time(integ_time)
+        group = countable or active_measurement_group(self)
+        self.reserve(*group.channels)
+        names = [c.label for c in group.channels]
+
+        def show() -> None:
+            update_block(self, names, [c.read() for c in group.channels])
+
+        def done(timeout: float) -> bool:
+            finished = group.wait(timeout)
+            show()
+            return finished
+
+        group.start(integ_time)
+        self.context.control.wait_until(done, group.stop)

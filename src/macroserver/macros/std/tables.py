@@ -19,7 +19,7 @@ def table_lines(rows: Sequence[Sequence[str]], numbers_right: bool = False) -> l
 
 
 def stats_table(stats: Mapping[str, Mapping[str, Mapping[str, Any]]], motors: Sequence[str],
-                channels: Sequence[str], width: int = 80) -> list[str]:
+                channels: Sequence[str]) -> list[str]:
     """The lines `scanstats` shows: one column per channel, rows MIN, MAX, MEAN, INT,
     then per motor MIN@, MAX@, COM, FWHM, CEN (Sardana's layout)."""
     heads = ["MIN", "MAX", "MEAN", "INT"]
@@ -33,7 +33,7 @@ def stats_table(stats: Mapping[str, Mapping[str, Mapping[str, Any]]], motors: Se
             values = stats[motor][channel]
             cells += [""] + [_g(values[k]) for k in ("minpos", "maxpos", "com", "fwhm", "cen")]
         columns.append(cells)
-    return sardana_table(heads, list(channels), columns, width)
+    return sardana_table(heads, list(channels), columns)
 
 
 def _g(value: Any) -> str:
@@ -41,27 +41,11 @@ def _g(value: Any) -> str:
 
 
 def sardana_table(row_heads: Sequence[str], col_heads: Sequence[str],
-                  columns: Sequence[Sequence[str]], width: int = 80) -> list[str]:
-    """A table as Sardana's macros print them: row heads left, each column as wide as
-    the widest column head (cells right-aligned), a dashed line under the heads, and
-    as many columns side by side as fit in `width`, then the next ones below."""
-    head_width = max(len(h) for h in row_heads)
-    cell_width = max(len(h) for h in col_heads)
-    per_block = max(1, (width - cell_width - head_width - 1) // (cell_width + 1) + 1)
-    lines: list[str] = []
-    for start in range(0, len(columns), per_block):
-        if start:
-            lines.append(" " * (cell_width + (per_block - 1) * (cell_width + 1)
-                                + head_width + 1))
-        block = range(start, min(start + per_block, len(columns)))
-        rows = [" ".join([" " * head_width] + [col_heads[j].rjust(cell_width) for j in block])]
-        rows += [" ".join([head.ljust(head_width)]
-                          + [columns[j][k].rjust(cell_width) for j in block])
-                 for k, head in enumerate(row_heads)]
-        lines.append(rows[0])
-        lines.append("-" * max(len(r) for r in rows))
-        lines += rows[1:]
-    return lines
+                  columns: Sequence[Sequence[str]]) -> list[str]:
+    """A table as Sardana's scanstats prints it: `column_table` with each column as wide
+    as the widest column head and a dashed line under the heads."""
+    return column_table(columns, col_heads, max(len(h) for h in col_heads), row_heads,
+                        head_rule=True)
 
 
 def sardana_list(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -71,4 +55,43 @@ def sardana_list(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[s
     widths = [max(len(row[i]) for row in cells) + 3 for i in range(len(header))]
     lines = ["".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
     lines.insert(1, "".join(" " + "-" * (w - 1) for w in widths))
+    return lines
+
+
+TERM_WIDTH = 80
+PRETTY_SEPARATOR = " |"
+
+
+def column_table(columns: Sequence[Sequence[str]], heads: Sequence[str], width: int,
+                 row_heads: Sequence[str] | None = None, pretty: bool = False,
+                 head_rule: bool = False) -> list[str]:
+    """Sardana's console table (wa, wm, wu, uct): one column per element, headed by its
+    name, cells right-aligned to `width` (longer ones are kept whole), the row headings
+    left-aligned in front. Columns that do not fit in 80 characters (counted at `width`)
+    go on in a further block after a blank line; `head_rule` draws a `-` line under the
+    headings; `pretty` (pwa, pwm) that line, `=` borders and ` |` between columns."""
+    separator = PRETTY_SEPARATOR if pretty else " "
+    head_width = max((len(h) for h in row_heads), default=0) if row_heads else 0
+    room = TERM_WIDTH - width - (head_width + len(separator) if row_heads else 0)
+    per_block = room // (width + len(separator)) + 1
+    block_width = width + (per_block - 1) * (width + len(separator)) + (
+        head_width + len(separator) if row_heads else 0)
+    starts = ([h.ljust(head_width) + separator for h in ["", *row_heads]] if row_heads
+              else [""] * (1 + len(columns[0]) if columns else 1))
+    lines: list[str] = []
+    for first in range(0, len(columns), per_block):
+        if first:
+            lines.append(" " * block_width)
+        block = list(starts)
+        for j in range(first, min(first + per_block, len(columns))):
+            gap = separator if j > first else ""
+            cells = [heads[j], *columns[j]]
+            block = [line + gap + cell.rjust(width) for line, cell in zip(block, cells)]
+        rule = max(len(line) for line in block)
+        if pretty:
+            lines += ["=" * rule, block[0], "-" * rule, *block[1:], "=" * rule]
+        elif head_rule:
+            lines += [block[0], "-" * rule, *block[1:]]
+        else:
+            lines += block
     return lines
