@@ -58,10 +58,7 @@ class MacroServerCore:
         self.pool = config.pool
         #: the environment; `env.update` is the one way to change it (checked, atomic)
         self.env = ServerEnvironment(env, self)
-        #: the instance's state folder (the environment file's), None for a memory-only
-        #: environment; the motors' calibration and the measurement groups are kept there
-        self.state_dir: Path | None = env.path.parent if env.path is not None else None
-        if self.state_dir is not None:
+        if self.state_dir is not None:  # the motors' calibration is kept there too
             self.pool.keep_state(self.state_dir)
         self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
         self.macro_path = [*config.macro_path, *extra_macro_path]
