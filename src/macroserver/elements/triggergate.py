@@ -64,14 +64,28 @@ class TriggerGate:
             proxy.command_inout("Stop")
 
 
+def _channel_member(name: str) -> property:
+    """The wrapped channel's attribute `name`, declared on the class: `isinstance` with a
+    runtime protocol (Channel, TriggeredChannel) looks members up statically since Python
+    3.12, past `__getattr__`, so a member only delegated there makes the check fail."""
+    return property(lambda self: getattr(self.channel, name))
+
+
 class GatedChannel:
     """A Tango channel counting on a trigger/gate device's gates (hardware timing).
 
     In step scans it is the plain `TangoChannel` it wraps (every other attribute is the
-    channel's); in continuous scans `arm` starts the channel (its `start_command`, no
+    channel's; the Channel protocol's data members are declared below); in continuous scans `arm` starts the channel (its `start_command`, no
     argument: count on every gate) and the gate device, and `read_buffer` reads the
     values of the gates that have ended from the channel's buffer attribute.
     """
+
+    name = _channel_member("name")
+    label = _channel_member("label")
+    kind = _channel_member("kind")
+    shape = _channel_member("shape")
+    dtype = _channel_member("dtype")
+    unit = _channel_member("unit")
 
     def __init__(self, channel: TangoChannel, gate: TriggerGate,
                  buffer: str = "ValueBuffer") -> None:
