@@ -70,7 +70,7 @@ def need(module: str, what: str):
         return importlib.import_module(module)
     except Exception as exc:  # ImportError, or a broken dependency (punx needs PyQt5)
         pytest.skip(f"VALIDATOR MISSING, {what} NOT CHECKED: cannot import {module} ({exc!r}); "
-                    "pip install -e '.[test,sps]'")
+                    "pip install -e '.[test]' and pip install --no-deps PyMca5")
 
 
 @pytest.fixture(scope="module")
