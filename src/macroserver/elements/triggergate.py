@@ -75,9 +75,10 @@ class GatedChannel:
     """A Tango channel counting on a trigger/gate device's gates (hardware timing).
 
     In step scans it is the plain `TangoChannel` it wraps (every other attribute is the
-    channel's; the Channel protocol's data members are declared below); in continuous scans `arm` starts the channel (its `start_command`, no
-    argument: count on every gate) and the gate device, and `read_buffer` reads the
-    values of the gates that have ended from the channel's buffer attribute.
+    channel's; the Channel protocol's data members are declared below); in continuous
+    scans `arm` starts the channel (its `start_command`, no argument: count on every
+    gate) and the gate device, and `read_buffer` reads the values of the gates that have
+    ended from the channel's buffer attribute.
     """
 
     name = _channel_member("name")
