@@ -354,3 +354,50 @@ def test_a_restart_follows_the_configuration(tango_db, device_server, tmp_path: 
     config_info = motor.get_attribute_config("Position")
     assert (config_info.min_value, config_info.max_value) == ("-2.0", "3.0")
     assert motor.state() == DevState.ON
+
+
+def test_motor_calibration_attributes_are_sardanas_and_kept_across_a_restart(
+        tango_db, device_server, tmp_path: Path) -> None:
+    """DialPosition, Offset, Sign, Step_per_unit, DefinePosition on the Motor device are
+    the element's calibration: a macro sees a device's change and the device a macro's;
+    Position's range follows set_user_lim; all of it is there after a kill and restart."""
+    config = tmp_path / "pool.toml"
+    config.write_text(CONFIG.replace("pd", "pc"))
+    ms = start_macroserver(device_server, tango_db.tango_host, "pc", tmp_path, config)
+    motor = tango.DeviceProxy(f"tango://{ms.tango_host}/motor/pc/pcm1")
+    assert set(motor.get_attribute_list()) >= {
+        "Position", "DialPosition", "Offset", "Sign", "Step_per_unit", "Limit_switches",
+        "Backlash", "Velocity", "Acceleration"}
+    assert "DefinePosition" in [c.cmd_name for c in motor.command_list_query()]
+    assert run_macro(ms, "mv", "pcm1", "2")["state"] == "finish"
+    motor.write_attribute("Offset", 1.5)  # user = dial + 1.5
+    assert (motor.read_attribute("Position").value,
+            motor.read_attribute("DialPosition").value) == (3.5, 2.0)
+    motor.write_attribute("Sign", -1)  # user = -dial + 1.5
+    assert motor.read_attribute("Position").value == -0.5
+    motor.command_inout("DefinePosition", 1.0)  # the dial changes, the offset stays
+    assert (motor.read_attribute("DialPosition").value, motor.read_attribute("Offset").value) \
+        == (0.5, 1.5)
+    with pytest.raises(tango.DevFailed, match="sign must be 1 or -1"):
+        motor.write_attribute("Sign", 3)
+    assert list(motor.read_attribute("Limit_switches").value) == [False, False, False]
+    assert run_macro(ms, "set_user_lim", "pcm1", "-4", "4")["state"] == "finish"
+    wait_for(lambda: motor.get_attribute_config("Position").max_value == "4.0")
+    assert motor.get_attribute_config("Position").min_value == "-4.0"
+    ms.kill()
+    ms.start()
+    motor = tango.DeviceProxy(f"tango://{ms.tango_host}/motor/pc/pcm1")
+    assert (motor.read_attribute("Position").value, motor.read_attribute("DialPosition").value,
+            motor.read_attribute("Offset").value, motor.read_attribute("Sign").value) == (
+        1.0, 0.5, 1.5, -1)
+    config_info = motor.get_attribute_config("Position")
+    assert (config_info.min_value, config_info.max_value) == ("-4.0", "4.0")
+    status = run_macro(ms, "mv", "pcm1", "4.5")  # beyond the user limit kept
+    assert status["state"] != "finish"
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)

@@ -54,6 +54,7 @@ class SimMotor:
         self._calibration = Calibration(user_limits=checked_limits(name, limits))
         self._store: CalibrationStore | None = None
         self._saved_dial = float(position)
+        self._calibrated = False  # set from the shell or a device: kept in the store
         self._lock = threading.Lock()
         self._trajectory = Trajectory.at_rest(float(position), time.monotonic())
         self._stopped = threading.Event()
@@ -76,13 +77,16 @@ class SimMotor:
         return calibration.sign * self._trajectory.positions_at(times) + calibration.offset
 
     def attach(self, store: CalibrationStore) -> None:
-        """Take the calibration and dial kept in `store` (if any); keep changes there."""
-        document = store.load(self.name)
-        if document is not None:
-            calibration = Calibration.from_json(document, self.name)
-            dial = float(document.get("dial", self.dial_position()))
-            with self._lock:
-                self._calibration = calibration
+        """Take the dial and the calibration kept in `store` (if any); keep changes there.
+        A calibration set from the shell or a device wins over the configuration's limits
+        (as Sardana memorizes them); one never set leaves the configuration in force."""
+        document = store.load(self.name) or {}
+        with self._lock:
+            if "calibration" in document:
+                self._calibration = Calibration.from_json(document["calibration"], self.name)
+                self._calibrated = True
+            if "dial" in document:
+                dial = float(document["dial"])
                 self._trajectory = Trajectory.at_rest(dial, time.monotonic())
                 self._saved_dial = dial
         self._store = store
@@ -95,7 +99,7 @@ class SimMotor:
             if calibration.step_per_unit != old.step_per_unit:
                 self._redefine(self._trajectory.position_at(time.monotonic())
                                * old.step_per_unit / calibration.step_per_unit)
-            self._calibration = calibration
+            self._calibration, self._calibrated = calibration, True
             self._save()
 
     def define_position(self, user: float) -> None:
@@ -121,7 +125,10 @@ class SimMotor:
     def _save(self) -> None:
         if self._store is not None:
             dial = self._trajectory.position_at(time.monotonic())
-            self._store.save(self.name, {**self._calibration.to_json(), "dial": dial})
+            document: dict[str, Any] = {"dial": dial}
+            if self._calibrated:
+                document["calibration"] = self._calibration.to_json()
+            self._store.save(self.name, document)
             self._saved_dial = dial
 
     def motion_settings(self) -> MotionSettings:

@@ -11,9 +11,10 @@ MeasurementGroup), so Taurus and Sardana's clients treat the devices as Pool ele
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import tango
@@ -22,6 +23,7 @@ from tango.server import Device, attribute, command, device_property
 
 from macroserver.elements.base import Channel, ContinuousMotor, ElementError
 from macroserver.elements.base import MeasurementGroup as Group
+from macroserver.elements.calibration import CalibratedMotor, Calibration
 from macroserver.engine.core import MacroServerCore
 from macroserver.errors import MacroServerError
 from macroserver.tango.element_watch import WATCH
@@ -35,6 +37,7 @@ RW = AttrWriteType.READ_WRITE
 _NOTHING = object()  # no value pushed yet
 ACQUISITION_MODE = "Timer"  # groups count for a time, not to a monitor count
 FAULTS = (MacroServerError, ElementError, ValueError)
+NO_SWITCHES = [False, False, False]  # home, upper, lower: simulated motors have none
 
 
 def tango_host() -> str:
@@ -148,15 +151,20 @@ class ElementDevice(Device):
 
 class Motor(ElementDevice):
     """A motor: Position (change events during moves; its limits and unit are attribute
-    properties in the database, `element_export.py`), Velocity, Acceleration."""
+    properties in the database, `element_export.py`, and follow set_lim), Velocity,
+    Acceleration, and Sardana's calibration: DialPosition, Offset, Sign, Step_per_unit,
+    Limit_switches, Backlash, DefinePosition (kept by the element across restarts)."""
 
-    EVENTS: tuple[str, ...] = ("Status", "Position", "Velocity", "Acceleration")
+    EVENTS: tuple[str, ...] = ("Status", "Position", "Velocity", "Acceleration",
+                               "DialPosition", "Offset", "Sign", "Step_per_unit",
+                               "Limit_switches", "Backlash")
 
-    def element(self) -> ContinuousMotor:
+    def element(self) -> ServedMotor:
         motor = self.core().pool.motor(self.Element)
-        if not isinstance(motor, ContinuousMotor):  # served motors are simulated ones
-            raise ElementError(f"motor {self.Element} has no velocity settings to serve")
-        return motor
+        if not isinstance(motor, ContinuousMotor) or not isinstance(motor, CalibratedMotor):
+            raise ElementError(f"motor {self.Element} has no velocity settings or "
+                               f"calibration to serve")  # served motors are simulated ones
+        return cast(ServedMotor, motor)
 
     def busy(self) -> bool:
         return not self.element().wait_move(0)
@@ -164,8 +172,35 @@ class Motor(ElementDevice):
     def event_values(self) -> dict[str, Any]:
         motor = self.element()
         settings = motor.motion_settings()
+        calibration = motor.calibration()
+        self._follow_limits(calibration)
         return {"Status": self.dev_status(), "Position": motor.position(),
-                "Velocity": settings.velocity or 0.0, "Acceleration": settings.acceleration}
+                "Velocity": settings.velocity or 0.0, "Acceleration": settings.acceleration,
+                "DialPosition": motor.dial_position(), "Offset": calibration.offset,
+                "Sign": calibration.sign, "Step_per_unit": calibration.step_per_unit,
+                "Limit_switches": NO_SWITCHES, "Backlash": 0.0}
+
+    def _follow_limits(self, calibration: Calibration) -> None:
+        """Position's and DialPosition's min/max_value follow the element's limits (what
+        Sardana's clients read as the motor's range)."""
+        limits = {"Position": calibration.user_limits, "DialPosition": calibration.dial_limits}
+        if limits == self._pushed.get("limits"):
+            return
+        self._pushed["limits"] = limits
+        multi = self.get_device_attr()
+        for name, (low, high) in limits.items():
+            attr = multi.get_attr_by_name(name)
+            properties = attr.get_properties()
+            properties.min_value = repr(low) if math.isfinite(low) else "Not specified"
+            properties.max_value = repr(high) if math.isfinite(high) else "Not specified"
+            attr.set_properties(properties)
+
+    def _calibrate(self, origin: str, **changes: Any) -> None:
+        def apply() -> None:
+            motor = self.element()
+            motor.set_calibration(replace(motor.calibration(), **changes))
+        self._call(apply, origin)
+        WATCH.look_now()
 
     def quality(self, name: str, state: DevState) -> AttrQuality:
         """A position read while moving is CHANGING, as Sardana's motors report it."""
@@ -207,6 +242,51 @@ class Motor(ElementDevice):
             motor = self.element()
             motor.set_motion_settings(replace(motor.motion_settings(), acceleration=acceleration))
         self._call(apply, "Acceleration")
+
+
+    @attribute(dtype=float, doc="position in dial units (user = sign * dial + offset)")
+    def DialPosition(self) -> float:
+        return self._call(lambda: self.element().dial_position(), "DialPosition")
+
+    @attribute(dtype=float, access=RW, doc="user = sign * dial + offset")
+    def Offset(self) -> float:
+        return self._call(lambda: self.element().calibration().offset, "Offset")
+
+    def write_Offset(self, offset: float) -> None:
+        self._calibrate("Offset", offset=offset)
+
+    @attribute(dtype=int, access=RW, doc="1 or -1: user = sign * dial + offset")
+    def Sign(self) -> int:
+        return self._call(lambda: self.element().calibration().sign, "Sign")
+
+    def write_Sign(self, sign: int) -> None:
+        self._calibrate("Sign", sign=sign)
+
+    @attribute(dtype=float, access=RW, doc="hardware steps per dial unit")
+    def Step_per_unit(self) -> float:
+        return self._call(lambda: self.element().calibration().step_per_unit, "Step_per_unit")
+
+    def write_Step_per_unit(self, step_per_unit: float) -> None:
+        self._calibrate("Step_per_unit", step_per_unit=step_per_unit)
+
+    @attribute(dtype=(bool,), max_dim_x=3,
+               doc="home, upper and lower limit switches (simulated motors have none)")
+    def Limit_switches(self) -> list[bool]:
+        return NO_SWITCHES
+
+    @attribute(dtype=float, doc="backlash correction in user units (none: simulated)")
+    def Backlash(self) -> float:
+        return 0.0
+
+    @command(dtype_in=float, doc_in="the user position the motor is at now (the dial "
+                                    "changes, the offset stays)")
+    def DefinePosition(self, position: float) -> None:
+        self._call(lambda: self.element().define_position(position), "DefinePosition")
+        WATCH.look_now()
+
+
+class ServedMotor(ContinuousMotor, CalibratedMotor, Protocol):
+    """What a Motor device serves: a simulated motor's motion settings and calibration."""
 
 
 class _AcquirableDevice(ElementDevice):

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from macroserver.elements.calibration import CalibratedMotor
 from macroserver.elements.pool import Pool
 from macroserver.records import Role
 
@@ -119,8 +120,9 @@ def _attribute_of(element: Any) -> str:
 
 
 def _position_properties(motor: Any) -> dict[str, list[str]]:
-    """Unit and limits of a motor's Position (a side without a limit has no value)."""
-    low, high = motor.limits()
+    """Unit and user limits of a motor's Position (a side without a limit has no value)."""
+    low, high = motor.calibration().user_limits if isinstance(motor, CalibratedMotor) \
+        else motor.limits()
     properties = {"unit": [motor.unit]}
     if math.isfinite(low):
         properties["min_value"] = [repr(low)]
