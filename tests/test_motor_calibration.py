@@ -46,7 +46,7 @@ def test_user_position_and_limits_follow_the_offset_and_survive_a_restart(tmp_pa
                      r"Dial\s*\n High\s+inf\n Current\s+2\.0\n Low\s+-inf$",
                      done.stdout, re.M), done.stdout
     state = json.loads((tmp_path / "state" / "motors.json").read_text())
-    assert state["motors"]["theta"]["offset"] == 3.0
+    assert state["motors"]["theta"]["calibration"]["offset"] == 3.0
 
     # a fresh process: the same user position and limits; a move checks the dial limits
     done = run(tmp_path, "set_dial_lim theta -3 4", "mv theta 6.5", "wa")
