@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"convert"},
     {"engine"},
     {"macros"},
+    {"sardana_api"},
     {"tango"},
     {"cli", "web", "__main__"},
 ]

@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 T = TypeVar("T")
+
+ModulePreparer = Callable[[ModuleType], None]
+"""Called with a plug-in file's fresh module before its code runs (it may set globals,
+such as the import names a dialect of macros serves to that file alone)."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,15 @@ def _classes_in(obj: object, base: type[T]) -> list[type[T]]:
     return list(found)
 
 
-def _load_file(path: Path) -> ModuleType:
+def _load_file(path: Path, prepare: ModulePreparer | None = None) -> ModuleType:
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
     module_name = f"macroserver_plugin_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"not a Python module: {path}")
     module = importlib.util.module_from_spec(spec)
+    if prepare is not None:
+        prepare(module)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
@@ -66,13 +72,15 @@ def _load_file(path: Path) -> ModuleType:
 
 
 def find_plugins(
-    group: str, folders: Iterable[Path], base: type[T]
+    group: str, folders: Iterable[Path], base: type[T], prepare: ModulePreparer | None = None
 ) -> tuple[list[type[T]], list[LoadProblem]]:
-    """Subclasses of `base` from entry-point `group`, then from `*.py` files in `folders`.
+    """Subclasses of `base` from entry-point `group`, then from `*.py` files in `folders`
+    (each file's module given to `prepare` first).
 
     Entry points may name a class or a module (all subclasses defined in it or in its
     submodules count).
-    Files starting with `_` are skipped, as are subfolders.
+    Files starting with `_` are skipped, as are subfolders. A file that loads but defines
+    no subclass of `base` is reported too: a silent zero looks like a missing command.
     """
     found: list[type[T]] = []
     problems: list[LoadProblem] = []
@@ -89,7 +97,12 @@ def find_plugins(
             if path.name.startswith("_"):
                 continue
             try:
-                found.extend(_classes_in(_load_file(path), base))
+                classes = _classes_in(_load_file(path, prepare), base)
             except Exception as exc:
                 problems.append(LoadProblem(str(path), repr(exc)))
+                continue
+            if not classes:
+                problems.append(LoadProblem(
+                    str(path), f"it defines no {base.__name__} subclass: nothing to register"))
+            found.extend(classes)
     return found, problems

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from macroserver import sardana_api
 from macroserver.cli.exitcodes import (
     EXIT_ERROR,
     EXIT_FOR_STATUS,
@@ -36,7 +37,9 @@ def _run(args: argparse.Namespace) -> int:
     roots = [Path(r) for r in args.data_root]
     if not config.data_roots and not roots:
         roots = [Path.cwd()]
-    server = MacroServerCore(config, env, extra_data_roots=roots, scan_dir_fallback=True)
+    server = MacroServerCore(config, env, extra_data_roots=roots, scan_dir_fallback=True,
+                             extra_macro_path=[Path(p) for p in args.macro_path],
+                             prepare_macro_file=sardana_api.prepare_module)
     listener = ConsoleListener(debug=args.debug)
     for problem in server.load_problems:
         print(f"Warning: {problem}", file=sys.stderr)
@@ -152,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", help="environment file (default: a per-user state folder)")
     run.add_argument("--data-root", action="append", default=[],
                      help="add a folder scan files may be written in (repeatable)")
+    run.add_argument("--macro-path", action="append", default=[],
+                     help="add a folder of macro files (repeatable; Sardana-style files too)")
     run.add_argument("--debug", action="store_true", help="show the Debug stream")
     run.set_defaults(handler=_run)
 

@@ -49,6 +49,14 @@ class MacroControl:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort.is_set()
+
     def request_stop(self) -> None:
         self._stop.set()
         self._running.set()

@@ -22,6 +22,7 @@ from macroserver.engine.sidecars import SidecarQueue
 from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
 from macroserver.env import Environment
 from macroserver.errors import ParamError
+from macroserver.plugins import ModulePreparer
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.statedir import state_dir_of
 from macroserver.streams import MacroListener
@@ -49,6 +50,7 @@ class MacroServerCore:
         extra_macro_path: Iterable[Path] = (),
         extra_recorder_path: Iterable[Path] = (),
         scan_dir_fallback: bool = False,
+        prepare_macro_file: ModulePreparer | None = None,
     ) -> None:
         self.config = config
         #: the instance's state folder (statedir.py), the environment file's folder:
@@ -62,7 +64,10 @@ class MacroServerCore:
             self.pool.keep_state(self.state_dir)
         self.data_roots = DataRoots([*config.data_roots, *extra_data_roots])
         self.macro_path = [*config.macro_path, *extra_macro_path]
-        self.macros = MacroRegistry(self.macro_path)
+        #: given each MacroPath file's module before it runs (macroserver.sardana_api's
+        #: import names); None: plain Python
+        self.prepare_macro_file = prepare_macro_file
+        self.macros = MacroRegistry(self.macro_path, prepare_macro_file)
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
         # A personal system (`macroserver run`, `up`) writes a scan whose ScanDir was
         # left outside the data roots (the user changed folder) into the first root,
@@ -79,7 +84,7 @@ class MacroServerCore:
     def reload_macros(self) -> list[str]:
         """Load the macros again (ReloadMacro, SetMacroCode); returns the load problems.
         A running macro keeps the class it started with."""
-        self.macros = MacroRegistry(self.macro_path)
+        self.macros = MacroRegistry(self.macro_path, self.prepare_macro_file)
         return [str(p) for p in self.macros.problems]
 
     @property

@@ -48,7 +48,7 @@ class Macro:
     #: Name the macro is called by (default: the class name).
     name: ClassVar[str] = ""
     #: What `run` returns, typed as parameters are (Sardana clients convert the result).
-    results: ClassVar[Sequence[Param]] = ()
+    results: ClassVar[Sequence[ParamDef]] = ()
     #: Environment variables the macro reads (Sardana's `GetMacroEnv` lists them).
     uses_env: ClassVar[Sequence[str]] = ()
 
@@ -65,6 +65,12 @@ class Macro:
 
     def run(self, *args: Any) -> Any:
         raise NotImplementedError(f"macro {self.name} does not implement run()")
+
+    def perform(self, *values: Any) -> Any:
+        """What the runner (and a calling macro) calls with the parsed values: `run`.
+        A dialect of macros overrides it (Sardana's calls `prepare` first, and runs a
+        `run` that is a generator step by step)."""
+        return self.run(*values)
 
     @classmethod
     def description(cls) -> str:
@@ -136,10 +142,12 @@ class Macro:
         self._emit(Level.CRITICAL, text, args)
 
     def input(self, prompt: Any, *args: Any, default_value: Any = None,
-              data_type: str = "String", timeout: float | None = None, **extra: Any) -> Any:
+              data_type: str | Sequence[str] = "String", timeout: float | None = None,
+              **extra: Any) -> Any:
         """Ask whoever runs the macro (spock, mspock, any client writing the Door's
         `Input`) and wait for the answer, converted to `data_type` (String, Integer, Float,
-        Boolean, Motor, ...). Without an answer within `timeout` the default is used (an
+        Boolean, Motor, ...; a list of choices is sent as it is, the answer comes back
+        as text). Without an answer within `timeout` the default is used (an
         error without one); a cancelled question stops the macro."""
         text = prompt % args if args else str(prompt)
         if default_value is not None:
@@ -193,4 +201,4 @@ class Macro:
     def execute(self, command: str) -> Any:
         """Run another macro (by command line) inside this one, with the same streams."""
         macro, values = self.server.prepare(command, self.context)
-        return macro.run(*values)
+        return macro.perform(*values)

@@ -55,8 +55,10 @@ def _macro_line(core: "MacroServerCore", library: str, macro: str) -> int:
         return 1
 
 
-def get_code(core: "MacroServerCore", library: str, macro: str = "") -> tuple[str, str, int]:
-    """(file, code, line of `macro`) of a library, or a template for a new one."""
+def get_code(core: "MacroServerCore", library: str, macro: str = "",
+             template: str = TEMPLATE) -> tuple[str, str, int]:
+    """(file, code, line of `macro`) of a library, or `template` (with `{library}` and
+    `{macro}` filled in) for a new one."""
     path = _library_file(core, library)
     if path is not None:
         return str(path), path.read_text(encoding="utf-8"), _macro_line(core, library, macro)
@@ -65,8 +67,10 @@ def get_code(core: "MacroServerCore", library: str, macro: str = "") -> tuple[st
     if not core.macro_path:
         raise MacroCodeError(f"no macro library {library!r}, and no MacroPath folder to "
                              "create one in")
-    code = TEMPLATE.format(library=library, macro=macro or "new_macro")
-    return str(core.macro_path[0] / f"{library}.py"), code, 7
+    code = template.format(library=library, macro=macro or "new_macro")
+    line = next((n for n, text in enumerate(code.splitlines(), 1) if text.startswith("class ")),
+                1)
+    return str(core.macro_path[0] / f"{library}.py"), code, line
 
 
 def _writable_target(core: "MacroServerCore", target: str) -> Path:

@@ -141,10 +141,11 @@ class Param:
 
 @dataclass(frozen=True)
 class Repeat:
-    """A group of parameters given one or more times: `[m1 p1] [m2 p2]` or `m1 p1 m2 p2`."""
+    """A group of parameters given one or more times: `[m1 p1] [m2 p2]` or `m1 p1 m2 p2`;
+    a member may itself be a repeat, given as a `[ ]` group (`[[m1 m2] 3] [[m3] 5]`)."""
 
     name: str
-    params: Sequence[Param]
+    params: Sequence["ParamDef"]
     min: int = 1
     max: int | None = None
     description: str = ""

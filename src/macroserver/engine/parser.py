@@ -153,7 +153,8 @@ def _bind_repeat(
     width = len(repeat.params)
     groups: list[list[Token]] = []
     taken = 0
-    if width == 1 and repeat.params[0].type.accepts_group:
+    single = repeat.params[0] if width == 1 else None
+    if isinstance(single, Param) and single.type.accepts_group:
         taken = max(0, len(tokens) - trailing)  # every word or group is one value
         groups = [[token] for token in tokens[:taken]]
         first = tokens[0] if taken == 1 else None
@@ -191,14 +192,27 @@ def _bind_repeat(
         )
     values = []
     for group in groups:
-        if len(group) != width:
+        if width == 1 and isinstance(repeat.params[0], Repeat):
+            group = [group]  # [[m1 m2] [m3]]: each group is one inner repeat's words
+        missing = repeat.params[len(group):]
+        if len(group) > width or any(p.required for p in missing):
             raise ParamError(
                 f"parameter {repeat.name}: each repetition needs {width} value(s) "
                 f"({' '.join(p.name for p in repeat.params)}), got [{_show(group)[1:-1]}]"
             )
-        converted = [_single(p, t, pool) for p, t in zip(repeat.params, group)]
+        converted = [_member(p, t, pool) for p, t in zip(repeat.params, group)]
+        converted += [p.default for p in missing]  # trailing values left to their default
         values.append(converted[0] if width == 1 else tuple(converted))
     return taken, values
+
+
+def _member(param: ParamDef, token: Token, pool: Pool) -> Any:
+    """One value of a repetition: a parameter, `[]` for its default, or a nested repeat."""
+    if isinstance(param, Repeat):
+        return _bind_repeat(param, token if isinstance(token, list) else [token], 0, pool)[1]
+    if token == [] and not param.required:
+        return param.default
+    return _single(param, token, pool)
 
 
 def _is_repetitions(token: list[Token]) -> bool:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 from macroserver.engine.macro import Macro
 from macroserver.errors import UnknownMacro
-from macroserver.plugins import LoadProblem, find_plugins
+from macroserver.plugins import LoadProblem, ModulePreparer, find_plugins
 
 ENTRY_POINT_GROUP = "macroserver.macros"
 
@@ -16,11 +16,15 @@ class MacroRegistry:
     """Macros from the entry-point group `macroserver.macros` and the MacroPath folders.
 
     A macro in a MacroPath folder replaces an installed one of the same name, so a
-    beamline can adapt a standard macro without touching the installation.
+    beamline can adapt a standard macro without touching the installation. `prepare`
+    gets each MacroPath file's module before its code runs (a dialect of macros, such as
+    Sardana's, serves its import names there).
     """
 
-    def __init__(self, macro_path: Iterable[Path] = ()) -> None:
-        classes, self.problems = find_plugins(ENTRY_POINT_GROUP, list(macro_path), Macro)
+    def __init__(self, macro_path: Iterable[Path] = (),
+                 prepare: ModulePreparer | None = None) -> None:
+        classes, self.problems = find_plugins(ENTRY_POINT_GROUP, list(macro_path), Macro,
+                                              prepare)
         self._macros: dict[str, type[Macro]] = {}
         for cls in classes:
             if not cls.__name__.startswith("_"):  # private bases of macro families

@@ -125,7 +125,7 @@ class MacroRunner:
         outcome = Outcome(ctx.macro_id, ctx.command)
         stack: list[str] = []  # what went wrong, for Sardana's `www` (exc_stack)
         try:
-            outcome.result = macro.run(*values)
+            outcome.result = macro.perform(*values)
             results = _result_strings(outcome.result)
             if results:
                 self.listener.result(results)

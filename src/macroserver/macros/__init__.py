@@ -2,9 +2,14 @@
 
     from macroserver.macros import FLOAT, MOTOR, Macro, Param
 
-The standard macros (`macroserver.macros.std`) are written against the same names.
+The standard macros (`macroserver.macros.std`) are written against the same names, and
+so is the Sardana dialect (`macroserver.sardana_api`): the exceptions a stop or abort
+raises, the errors, the elements' protocols and the look-ups below are part of the API.
 """
 
+from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
+from macroserver.engine.control import AbortRequested, MacroInterrupted, StopRequested
+from macroserver.engine.environment import EnvView
 from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.params import (
     BOOLEAN,
@@ -17,14 +22,29 @@ from macroserver.engine.params import (
     MACRO_NAME,
     MEASUREMENT_GROUP,
     MOTOR,
+    PARAM_TYPES,
+    REQUIRED,
     STRING,
     Param,
+    ParamDef,
     ParamType,
     Repeat,
+)
+from macroserver.engine.scan import active_measurement_group
+from macroserver.errors import (
+    EnvError,
+    MacroServerError,
+    MissingParam,
+    ParamError,
+    UnknownElement,
+    UnknownMacro,
 )
 
 __all__ = [
     "BOOLEAN", "CHANNEL", "COUNTABLE", "ENV_NAME", "FLOAT", "INTEGER", "LITERAL", "MACRO_NAME",
-    "MEASUREMENT_GROUP",
-    "MOTOR", "STRING", "Macro", "MacroContext", "Param", "ParamType", "Repeat",
+    "MEASUREMENT_GROUP", "MOTOR", "PARAM_TYPES", "REQUIRED", "STRING",
+    "AbortRequested", "Channel", "ElementError", "EnvError", "EnvView", "Macro", "MacroContext",
+    "MacroInterrupted", "MacroServerError", "MeasurementGroup", "MissingParam", "Motor",
+    "Param", "ParamDef", "ParamError", "ParamType", "Repeat", "StopRequested",
+    "UnknownElement", "UnknownMacro", "active_measurement_group",
 ]

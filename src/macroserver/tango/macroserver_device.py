@@ -18,6 +18,7 @@ import tango
 from tango import AttrWriteType, DevState
 from tango.server import Device, attribute, command, device_property
 
+from macroserver import sardana_api
 from macroserver.config import load_config
 from macroserver.engine.core import MacroServerCore
 from macroserver.engine.macrocode import get_code, set_code
@@ -88,7 +89,8 @@ class MacroServer(Device):
                 config, env, extra_data_roots=_expand(self.DataRoots),
                 extra_macro_path=_expand(self.MacroPath),
                 extra_recorder_path=_expand(self.RecorderPath),
-                scan_dir_fallback=self.ScanDirFallback)
+                scan_dir_fallback=self.ScanDirFallback,
+                prepare_macro_file=sardana_api.prepare_module)
         except MacroServerError as exc:
             self.set_state(DevState.FAULT)
             self.set_status(to_wire(f"cannot start: {exc}"))
@@ -253,7 +255,8 @@ class MacroServer(Device):
         if not argin:
             throw(MacroServerError("GetMacroCode needs a library name"), "MacroServer.GetMacroCode")
         try:
-            path, code, line = get_code(self._core(), argin[0], argin[1] if len(argin) > 1 else "")
+            path, code, line = get_code(self._core(), argin[0], argin[1] if len(argin) > 1 else "",
+                                       sardana_api.NEW_MACRO_TEMPLATE)
         except MacroServerError as exc:
             throw(exc, "MacroServer.GetMacroCode")
         return [path, code, str(line)]
