@@ -147,6 +147,7 @@ def make_core(
     config: Mapping[str, Any] | str = "fast",
     recorder_path: list[Path] | None = None,
     env: Mapping[str, Any] | None = None,
+    macro_path: list[Path] | None = None,
 ) -> MacroServerCore:
     """A server with an environment file and a data root under `tmp_path`.
 
@@ -164,7 +165,8 @@ def make_core(
     data.mkdir(exist_ok=True)
     environment = Environment(tmp_path / "state" / "environment.json")
     core = MacroServerCore(server_config, environment, extra_data_roots=[data],
-                           extra_recorder_path=recorder_path or [])
+                           extra_recorder_path=recorder_path or [],
+                           extra_macro_path=macro_path or [])
     group = next(iter(core.pool.measurement_groups))
     values = {"ActiveMntGrp": group, "JsonRecorder": False}
     values.update(env or {})

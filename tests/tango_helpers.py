@@ -196,16 +196,18 @@ def register_macroserver(tango_host: str, instance: str, config: str | Path, dat
 def start_macroserver(servers: Any, tango_host: str, instance: str, folder: Path,
                       config: str | Path | None = None, *,
                       recorder_path: Iterable[Path] = (),
+                      macro_path: Iterable[Path] = (),
                       wrapper_env: dict[str, str] | None = None) -> MacroServerInstance:
     """Register and start an instance with its data in `folder/data` and its environment
     in `folder/env/environment.json` (`config`: by default the demo beamline)."""
     data_dir = folder / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env_path = folder / "env" / "environment.json"
-    recorders = [str(p) for p in recorder_path]
+    paths = {"RecorderPath": [str(p) for p in recorder_path],
+             "MacroPath": [str(p) for p in macro_path]}
     description = register_macroserver(
         tango_host, instance, config or demo_config(folder), data_dir, env_path,
-        {"RecorderPath": recorders} if recorders else None)
+        {name: value for name, value in paths.items() if value} or None)
     classes = description["servers"]["MacroServer"][instance]
     server = MacroServerInstance(instance, tango_host, next(iter(classes["MacroServer"])),
                                  sorted(classes["Door"]), data_dir, env_path, folder,

@@ -9,9 +9,10 @@ elsewhere at the next `checkpoint`. No asynchronous exceptions are injected.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 from macroserver.records import EndStatus
 
@@ -44,6 +45,7 @@ class MacroControl:
         self._running = threading.Event()  # cleared while paused
         self._running.set()
         self._on_pause = on_pause or (lambda paused: None)
+        self._stop_deferred = 0  # > 0: a stop request waits (post-scan hooks)
 
     @property
     def paused(self) -> bool:
@@ -75,11 +77,24 @@ class MacroControl:
         if self._abort.is_set():
             raise AbortRequested("aborted by request")
 
+    def _stopping(self) -> bool:
+        return self._stop.is_set() and not self._stop_deferred
+
     def check_interrupt(self) -> None:
         """Raise on stop or abort, without pausing (for motions that cannot wait)."""
         self.check_abort()
-        if self._stop.is_set():
+        if self._stopping():
             raise StopRequested("stopped by request")
+
+    @contextlib.contextmanager
+    def stop_deferred(self) -> Iterator[None]:
+        """Run the block to its end even if a stop is requested (post-scan hooks closing a
+        shutter after Ctrl-C); an abort still ends it; the stop takes effect after it."""
+        self._stop_deferred += 1
+        try:
+            yield
+        finally:
+            self._stop_deferred -= 1
 
     def checkpoint(self) -> None:
         """Raise on stop or abort; block here while paused."""
@@ -94,7 +109,7 @@ class MacroControl:
         """Call `done(timeout)` until it returns True; on stop or abort call `halt` (stop
         the motion or count waited for) and raise."""
         while not done(POLL_INTERVAL):
-            if self._abort.is_set() or self._stop.is_set():
+            if self._abort.is_set() or self._stopping():
                 halt()
                 self.check_abort()
                 raise StopRequested("stopped by request")

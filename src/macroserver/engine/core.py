@@ -113,12 +113,6 @@ class MacroServerCore:
         values = bind(cls.params, tokens[1:], self.pool)
         return cls, values, command_line(tokens)
 
-    def prepare(self, command: str | Sequence[str],
-                parent: MacroContext) -> tuple[Macro, list[Any]]:
-        """A macro instance bound to `parent`'s streams and control (macros calling macros)."""
-        cls, values, _ = self.parse(command)
-        return cls(parent), values
-
     def new_context(
         self, listener: MacroListener, control: MacroControl, door_name: str, command: str,
         macro_id: str | None = None,

@@ -21,10 +21,16 @@ point holds the motor position at its trigger (measured), the planned
 position (`<motor>_planned`), the trigger time and `dt` (end of counting), both in
 seconds from the scan start. Velocity and acceleration are restored after every row,
 also after stop, abort or an error; a stop decelerates the motors.
+
+Hooks (Sardana's places): per row pre-move (before the ramp start), pre-configuration
+and post-configuration (around the scan velocity), pre-acq and pre-start (before the
+motion starts), post-acq (every point acquired), post-move (at rest); once at the end
+pre-cleanup and post-cleanup.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
@@ -36,6 +42,21 @@ from macroserver.elements.base import (
     Motor,
     PositionCapture,
     TriggeredChannel,
+)
+from macroserver.engine.hooks import (
+    CONTINUOUS_SCAN_PLACES,
+    NO_PLACE,
+    POST_ACQ,
+    POST_CLEANUP,
+    POST_CONFIGURATION,
+    POST_MOVE,
+    PRE_ACQ,
+    PRE_CLEANUP,
+    PRE_CONFIGURATION,
+    PRE_MOVE,
+    PRE_START,
+    HookAction,
+    run_hooks,
 )
 from macroserver.engine.motion_profile import MotionProfile, MotorProfile
 from macroserver.engine.scan import PROGRESS_INTERVAL, Scan, scan_columns
@@ -94,6 +115,7 @@ class ContinuousScan(Scan):
         self.overshoot_correction = overshoot_correction
         self.timing = "software"
         self._t0 = 0.0  # monotonic time of the scan start
+        self._hooks: dict[str, list[HookAction]] = {}
 
     def columns(self, group: MeasurementGroup) -> tuple[Column, ...]:
         base = list(scan_columns(self.motors, group))
@@ -110,15 +132,30 @@ class ContinuousScan(Scan):
         self._t0 = time.monotonic() - (time.time() - t0)
         self.timing = self._choose_timing(group)
         self.macro.debug(f"continuous scan with {self.timing} timing")
-        offset = 0
-        for row in self.rows:
-            self.control.checkpoint()
-            self._run_row(row, offset, group, manager)
-            offset += row.profile.npoints
-        manager.settle()
-        self.macro.progress(100.0)
-        if self.overshoot_correction:
-            self._correct_overshoot()
+        macro = self.macro
+        self._hooks = {place: macro.hooks_at(place) for place in CONTINUOUS_SCAN_PLACES}
+        self._hooks[POST_ACQ] += macro.hooks_at(NO_PLACE)
+        cleanup = [functools.partial(self._run_hooks, place, "")
+                   for place in (PRE_CLEANUP, POST_CLEANUP) if self._hooks[place]]
+        try:
+            offset = 0
+            for row in self.rows:
+                self.control.checkpoint()
+                self._run_row(row, offset, group, manager)
+                offset += row.profile.npoints
+            manager.settle()
+            self.macro.progress(100.0)
+            if self.overshoot_correction:
+                self._correct_overshoot()
+        except BaseException as exc:
+            self.closing(cleanup, exc)
+            raise
+        self.closing(cleanup, None)
+
+    def _run_hooks(self, place: str, where: str) -> None:
+        hooks = self._hooks.get(place)
+        if hooks:
+            run_hooks(place, hooks, where)
 
     def _choose_timing(self, group: MeasurementGroup) -> str:
         wanted = self.macro.env.get("CtTiming", "auto")
@@ -136,6 +173,8 @@ class ContinuousScan(Scan):
                  manager: RecorderManager) -> None:
         profile = row.profile
         parts = [p for p in profile.motors if p.moves]
+        where = f" in the row from point {offset}"
+        self._run_hooks(PRE_MOVE, where)
         for motor, target in row.stepped:
             motor.start_move(target)
         for part in profile.motors:
@@ -143,8 +182,12 @@ class ContinuousScan(Scan):
         self._wait_motors([m for m, _ in row.stepped] + [p.motor for p in profile.motors])
         rows_block = _RowBlock(self, row, offset, group, self.timing == "triggered")
         try:
+            self._run_hooks(PRE_CONFIGURATION, where)
             for part in parts:
                 part.motor.set_motion_settings(profile.scan_settings(part))
+            self._run_hooks(POST_CONFIGURATION, where)
+            self._run_hooks(PRE_ACQ, where)
+            self._run_hooks(PRE_START, where)
             rows_block.sample()  # at rest: the interpolation's start
             go = time.monotonic()
             for part in parts:
@@ -154,7 +197,9 @@ class ContinuousScan(Scan):
                 self._triggered(rows_block, starts, group, manager, parts)
             else:
                 self._software(rows_block, starts, group, manager, parts)
+            self._run_hooks(POST_ACQ, where)
             self._wait_motors([p.motor for p in parts])
+            self._run_hooks(POST_MOVE, where)
         except BaseException:
             for part in parts:
                 part.motor.stop()  # decelerates

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from macroserver.datafiles import DataPathError, check_file_name
 from macroserver.engine.ctscan import CT_TIMINGS
+from macroserver.engine.hooks import GENERAL_HOOKS, general_hook_entries
 from macroserver.engine.scan import MAX_TIME
 from macroserver.engine.snapshot import snapshot_kind
 from macroserver.errors import EnvError, MacroServerError
@@ -150,6 +151,24 @@ def _critical(value: Any, server: "MacroServerCore", env: Env) -> None:
         raise EnvError(f"CriticalRecorders must be a list of recorder names, not {value!r}")
 
 
+def _general_hooks(value: Any, server: "MacroServerCore", env: Env) -> None:
+    """Each hook's command parses (its macro exists, its parameters fit) and each place is
+    one that some macro offers: a typo would otherwise never run, silently."""
+    offered: set[str] = set()
+    for name in server.macros.names():
+        offered.update(server.macros.get(name).hook_places)
+    for command, places in general_hook_entries(value):
+        unknown = [p for p in places if p not in offered]
+        if unknown:
+            raise EnvError(f"{GENERAL_HOOKS}: no macro has the hook place "
+                           f"{', '.join(map(repr, unknown))} (known: "
+                           f"{', '.join(sorted(offered))})")
+        try:
+            server.parse(command)
+        except MacroServerError as exc:
+            raise EnvError(f"{GENERAL_HOOKS}: hook {command!r} cannot run: {exc}") from None
+
+
 def check_scan_files(changes: Mapping[str, Any], env: Env, server: "MacroServerCore") -> None:
     """ScanDir and ScanFile together: no ScanFile entry may lead out of the data roots
     (a symlink in ScanDir pointing elsewhere). A value not being changed that is
@@ -218,6 +237,7 @@ CHECKS: dict[str, Check] = {
     "ScanOvershootCorrection": _boolean("ScanOvershootCorrection"),
     "JsonRecordBlocks": _boolean("JsonRecordBlocks"),
     "CtTiming": _ct_timing,
+    GENERAL_HOOKS: _general_hooks,
 }
 
 

@@ -4,7 +4,8 @@ A macro is a class with a docstring, a list of typed `params` and a `run` method
 them in order. Inside `run` it talks to the user through `output`/`info`/`warning`/
 `error`/`debug`, reaches elements through `self.pool`, the environment through
 `self.env` (checked like senv), and calls `self.checkpoint()` where stop and pause may
-take effect.
+take effect. A macro that lists `hook_places` is hookable: hooks attached to it (by a
+parent macro, or the general hooks of `defgh`) run at those places (engine/hooks.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from macroserver.engine.control import MacroControl, StopRequested
 from macroserver.engine.environment import EnvView
+from macroserver.engine.hooks import (
+    GENERAL_HOOKS,
+    NO_PLACE,
+    HookAction,
+    HookError,
+    general_hook_entries,
+    hook_name,
+)
 from macroserver.engine.params import PARAM_TYPES, STRING, Param, ParamDef
 from macroserver.errors import MacroServerError
 from macroserver.streams import Level, MacroListener
@@ -51,6 +60,8 @@ class Macro:
     results: ClassVar[Sequence[ParamDef]] = ()
     #: Environment variables the macro reads (Sardana's `GetMacroEnv` lists them).
     uses_env: ClassVar[Sequence[str]] = ()
+    #: Where this macro runs hooks (Sardana's `allowsHooks` hint); empty: not hookable.
+    hook_places: ClassVar[Sequence[str]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -62,6 +73,9 @@ class Macro:
         self.server = context.server
         self.pool = context.server.pool
         self.env = EnvView(context.server.env, context.door_name, self.name)
+        #: the parameter values `run_macro` runs this macro with (set by `create`)
+        self.arguments: list[Any] = []
+        self._hooks: list[tuple[HookAction, list[str]]] = []
 
     def run(self, *args: Any) -> Any:
         raise NotImplementedError(f"macro {self.name} does not implement run()")
@@ -104,7 +118,7 @@ class Macro:
             "file_name": Path(path).name if path else "",
             "path": str(Path(path).parent) if path else "",
             "description": cls.description(),
-            "hints": {},
+            "hints": {"allowsHooks": list(cls.hook_places)} if cls.hook_places else {},
             "parameters": [p.describe() for p in cls.params],
             "result": [p.describe() for p in cls.results],
             "id": 0,
@@ -198,7 +212,96 @@ class Macro:
              "step": self.context.step, "range": [0.0, 100.0]}
         )
 
-    def execute(self, command: str) -> Any:
+    def create(self, command: str | Sequence[str]) -> "Macro":
+        """Another macro, to run inside this one with `run_macro`: its parameters checked
+        now, the general hooks attached; set its `hooks` before running it."""
+        cls, values, _ = self.server.parse(command)
+        macro = cls(self.context)
+        macro.arguments = values
+        macro.attach_general_hooks()
+        return macro
+
+    def run_macro(self, macro: "Macro") -> Any:
+        """Run a macro made by `create` (with the same streams); returns its result."""
+        return macro.perform(*macro.arguments)
+
+    def execute(self, command: str | Sequence[str]) -> Any:
         """Run another macro (by command line) inside this one, with the same streams."""
-        macro, values = self.server.prepare(command, self.context)
-        return macro.perform(*values)
+        return self.run_macro(self.create(command))
+
+    # -- hooks -----------------------------------------------------------------------
+
+    @property
+    def hooks(self) -> list[tuple[HookAction, list[str]]]:
+        """The hooks attached to this macro, general ones included: (callable, places)."""
+        return list(self._hooks)
+
+    @hooks.setter
+    def hooks(self, hooks: Sequence[Any]) -> None:
+        """Replace the hooks (general ones included, as Sardana does: `append_hook` keeps
+        them). Each is (action, [places]) or an action alone (no places: it runs after
+        each acquisition); an action is a callable or a macro command."""
+        if self._hooks:
+            self.warning(f"hooks set on {self.name} replace the {len(self._hooks)} hook(s) "
+                         "it had, general hooks included (append them to keep those)")
+        self._hooks = []
+        for hook in hooks:
+            if isinstance(hook, (tuple, list)) and len(hook) == 2 and isinstance(
+                    hook[1], (tuple, list)):
+                self.append_hook(hook[0], hook[1])
+            else:
+                self.append_hook(hook)
+
+    def append_hook(self, action: HookAction | str | Sequence[str],
+                    places: Sequence[str] = ()) -> None:
+        """Attach one hook run at `places` (none: after each acquisition). A place this
+        macro does not have is reported on the Warning stream; the hook never runs there."""
+        if not callable(action):
+            action = MacroHook(self, action)
+        unknown = [p for p in places if p not in self.hook_places]
+        if unknown:
+            offered = ", ".join(self.hook_places) or "none"
+            self.warning(f"hook {hook_name(action)!r}: {self.name} has no hook place "
+                         f"{', '.join(map(repr, unknown))} (its places: {offered})")
+        self._hooks.append((action, list(places)))
+
+    def hooks_at(self, place: str) -> list[HookAction]:
+        """The hooks to run at `place`, in the order they were attached (`NO_PLACE`: those
+        attached without places)."""
+        if place == NO_PLACE:
+            return [action for action, places in self._hooks if not places]
+        return [action for action, places in self._hooks if place in places]
+
+    def attach_general_hooks(self) -> None:
+        """Attach the general hooks (`_GeneralHooks`, defgh) at this macro's places; a
+        general hook whose macro cannot be run fails here, before anything moves."""
+        if not self.hook_places:
+            return
+        for command, places in general_hook_entries(self.env.get(GENERAL_HOOKS, [])):
+            mine = [p for p in places if p in self.hook_places]
+            if mine:
+                try:
+                    hook = MacroHook(self, command)
+                except Exception as exc:
+                    raise HookError(f"general hook {command!r} ({', '.join(places)}) cannot "
+                                    f"run: {exc}; see lsgh, udefgh") from exc
+                self._hooks.append((hook, mine))
+
+
+class MacroHook:
+    """A macro command run as a hook of `owner`, inside it (same streams and control).
+    The command is checked when the hook is made; the macro it runs gets no general
+    hooks of its own (a general hook calling a scan would call itself)."""
+
+    def __init__(self, owner: Macro, command: str | Sequence[str]) -> None:
+        cls, values, line = owner.server.parse(command)
+        self.owner = owner
+        self.command = line
+        self._make: Callable[[], Macro] = lambda: cls(owner.context)
+        self._values = values
+
+    def __call__(self) -> Any:
+        return self._make().perform(*self._values)
+
+    def __repr__(self) -> str:
+        return f"MacroHook({self.command!r})"

@@ -104,6 +104,7 @@ class MacroRunner:
             context = self.server.new_context(self.listener, control, self.door_name, line,
                                               macro_id)
             macro = cls(context)
+            macro.attach_general_hooks()
             self._control = control
             self._set_state(DoorState.RUNNING, f"running {line}")
             self._thread = threading.Thread(

@@ -22,6 +22,18 @@ from macroserver.datafiles import DataPathError, DataRoots, OutsideDataRoots
 from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine import detectors as frames
 from macroserver.engine.control import MacroInterrupted
+from macroserver.engine.hooks import (
+    NO_PLACE,
+    POST_ACQ,
+    POST_MOVE,
+    POST_SCAN,
+    POST_STEP,
+    PRE_ACQ,
+    PRE_MOVE,
+    PRE_SCAN,
+    HookAction,
+    run_hooks,
+)
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
 from macroserver.engine.snapshot import read_snapshot
 from macroserver.errors import EnvError, ParamError
@@ -169,8 +181,12 @@ class Scan:
         """Take the points and hand them to `manager`; `t0` is the scan's start time."""
         raise NotImplementedError
 
-    def run(self) -> ScanEnd:
-        """Run the scan; re-raises stop/abort/errors after the recorders were ended."""
+    def run(self, restore: Callable[[], None] | None = None) -> ScanEnd:
+        """Run the scan; re-raises stop/abort/errors after the recorders were ended.
+
+        The pre-scan hooks run before the scan is described (the snapshot sees what they
+        did); after the end: `restore` (relative scans move back), then the post-scan
+        hooks, on every ending, a stop waiting for them (Sardana's order)."""
         macro = self.macro
         self.check()
         group = active_measurement_group(macro)
@@ -192,9 +208,36 @@ class Scan:
             ensure_parent(path, policy)
         locks = DataFileLocks(paths, macro.context.door_name, policy)
         try:
-            return self._record(group, selection, env, metadata)
+            run_hooks(PRE_SCAN, macro.hooks_at(PRE_SCAN))
+            post_scan = self.macro.hooks_at(POST_SCAN)
+            closing = [restore] if restore is not None else []
+            if post_scan:
+                closing.append(lambda: run_hooks(POST_SCAN, post_scan))
+            try:
+                end = self._record(group, selection, env, metadata)
+            except BaseException as exc:
+                self.closing(closing, exc)
+                raise
+            self.closing(closing, None)
+            return end
         finally:
             locks.release()
+
+    def closing(self, steps: Sequence[Callable[[], None]],
+                failure: BaseException | None) -> None:
+        """Run `steps` (moving back, post-scan or cleanup hooks) to their end, a stop
+        request waiting for them. When the scan already failed (`failure`), a failing step
+        is reported on the Error stream and the scan's own error is kept."""
+        if not steps:
+            return
+        try:
+            with self.control.stop_deferred():
+                for step in steps:
+                    step()
+        except Exception as exc:
+            if failure is None:
+                raise
+            self.macro.error(f"{exc} (after the scan ended: {failure})")
 
     def _record(self, group: MeasurementGroup, selection: Selection, env: dict[str, Any],
                 metadata: ScanMetadata) -> ScanEnd:
@@ -359,6 +402,7 @@ class StepScan(Scan):
         next_progress = 0.0
         monotonic, wall = time.monotonic, time.time
         series = self.series
+        hooks = StepHooks.of(self.macro)
 
         def stop_motors() -> None:
             for motor in motors:
@@ -370,15 +414,23 @@ class StepScan(Scan):
         for index, targets in enumerate(plan.positions):
             control.checkpoint()
             if motors:
+                if hooks.pre_move:
+                    run_hooks(PRE_MOVE, hooks.pre_move, f" at point {index}")
                 for motor, target in zip(motors, targets):
                     motor.start_move(target)
                 control.wait_until(motors_stopped, stop_motors)
+                if hooks.post_move:
+                    run_hooks(POST_MOVE, hooks.post_move, f" at point {index}")
+            if hooks.pre_acq:
+                run_hooks(PRE_ACQ, hooks.pre_acq, f" at point {index}")
             group.start(integration_time)
             control.wait_until(group.wait, group.stop)
             values: dict[str, Any] = {"point_nb": index}
             for name, motor in zip(names, motors):
                 values[name] = motor.position()
             values.update(group.read())
+            if hooks.post_acq:
+                run_hooks(POST_ACQ, hooks.post_acq, f" at point {index}")
             now = wall()
             values["dt"] = now - t0
             manager.record(Point(index, values, now))
@@ -386,6 +438,8 @@ class StepScan(Scan):
                 series.add(values)
             self.points_done = index + 1
             manager.check()
+            if hooks.post_step:
+                run_hooks(POST_STEP, hooks.post_step, f" at point {index}")
             if plan.after_point is not None:
                 plan.after_point()
             if plan.latency > 0 and index + 1 < npoints:
@@ -411,6 +465,25 @@ def stats_variable(door: str) -> str:
     """`ScanStats` in this door's scope (`door/x/1.ScanStats`, as Sardana writes it);
     plain `ScanStats` for a door that is no Tango device (`macroserver run`)."""
     return f"{door}.ScanStats" if door.count("/") == 2 else "ScanStats"
+
+
+@dataclass(frozen=True)
+class StepHooks:
+    """The hooks of a step scan's per-point places (empty tuples: nothing to run)."""
+
+    pre_move: tuple[HookAction, ...] = ()
+    post_move: tuple[HookAction, ...] = ()
+    pre_acq: tuple[HookAction, ...] = ()
+    post_acq: tuple[HookAction, ...] = ()
+    post_step: tuple[HookAction, ...] = ()
+
+    @classmethod
+    def of(cls, macro: "Macro") -> "StepHooks":
+        """The macro's hooks; those attached without places run after acquisition."""
+        return cls(tuple(macro.hooks_at(PRE_MOVE)), tuple(macro.hooks_at(POST_MOVE)),
+                   tuple(macro.hooks_at(PRE_ACQ)),
+                   tuple(macro.hooks_at(POST_ACQ) + macro.hooks_at(NO_PLACE)),
+                   tuple(macro.hooks_at(POST_STEP)))
 
 
 @functools.cache

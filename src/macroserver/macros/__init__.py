@@ -10,7 +10,23 @@ raises, the errors, the elements' protocols and the look-ups below are part of t
 from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
 from macroserver.engine.control import AbortRequested, MacroInterrupted, StopRequested
 from macroserver.engine.environment import EnvView
-from macroserver.engine.macro import Macro, MacroContext
+from macroserver.engine.hooks import (
+    CONTINUOUS_SCAN_PLACES,
+    COUNT_PLACES,
+    NO_PLACE,
+    POST_ACQ,
+    POST_MOVE,
+    POST_SCAN,
+    POST_STEP,
+    PRE_ACQ,
+    PRE_MOVE,
+    PRE_SCAN,
+    STEP_SCAN_PLACES,
+    TIME_SCAN_PLACES,
+    HookError,
+    run_hooks,
+)
+from macroserver.engine.macro import Macro, MacroContext, MacroHook
 from macroserver.engine.params import (
     BOOLEAN,
     CHANNEL,
@@ -47,4 +63,7 @@ __all__ = [
     "MacroInterrupted", "MacroServerError", "MeasurementGroup", "MissingParam", "Motor",
     "Param", "ParamDef", "ParamError", "ParamType", "Repeat", "StopRequested",
     "UnknownElement", "UnknownMacro", "active_measurement_group",
+    "CONTINUOUS_SCAN_PLACES", "COUNT_PLACES", "NO_PLACE", "STEP_SCAN_PLACES",
+    "TIME_SCAN_PLACES", "PRE_SCAN", "PRE_MOVE", "POST_MOVE", "PRE_ACQ", "POST_ACQ",
+    "POST_STEP", "POST_SCAN", "HookError", "MacroHook", "run_hooks",
 ]

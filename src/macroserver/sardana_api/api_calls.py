@@ -133,10 +133,10 @@ class CallsAPI(MacroBase):
     def createMacro(self, *pars: Any) -> tuple[Any, Any]:  # noqa: N802
         """(macro, prepare result): the macro is ready for `runMacro` (set its hooks
         first if you like); its parameters are checked now."""
-        macro, values = self.server.prepare(command_of(pars), self.context)
+        macro = self.create(command_of(pars))  # general hooks attached
         if not isinstance(macro, CallsAPI):
-            return ChildMacro(macro, values), None
-        macro._values = values
+            return ChildMacro(macro, macro.arguments), None
+        macro._values = macro.arguments
         return macro, None
 
     prepareMacro = createMacro

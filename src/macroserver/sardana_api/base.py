@@ -66,6 +66,7 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, EngineMacro):
             cls.uses_env = (names,) if isinstance(names, str) else tuple(names or ())
         if own.get("hints") is not None and not isinstance(own["hints"], dict):
             raise TypeError(f"{cls.__name__}.hints must be a dict, not {own['hints']!r}")
+        cls.hook_places = tuple((cls.hints or {}).get("allowsHooks", ()))  # general hooks
 
     def __init__(self, context: MacroContext, *args: Any, **kwargs: Any) -> None:
         super().__init__(context)

@@ -4,6 +4,7 @@ from macroserver.macros.std import (
     calibration,
     ctscan,
     env,
+    hooks,
     lists,
     metadata,
     motion,
@@ -12,5 +13,5 @@ from macroserver.macros.std import (
     where,
 )
 
-__all__ = ["calibration", "ctscan", "env", "lists", "metadata", "motion", "scan", "stats",
-           "where"]
+__all__ = ["calibration", "ctscan", "env", "hooks", "lists", "metadata", "motion", "scan",
+           "stats", "where"]

@@ -15,7 +15,15 @@ from macroserver.elements.base import Motor
 from macroserver.engine.ctscan import ContinuousScan, CtRow
 from macroserver.engine.motion_profile import check_limits, plan_motion, point_count
 from macroserver.engine.scan import SCAN_ENV, check_intervals, linear
-from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
+from macroserver.macros import (
+    BOOLEAN,
+    CONTINUOUS_SCAN_PLACES,
+    FLOAT,
+    INTEGER,
+    MOTOR,
+    Macro,
+    Param,
+)
 from macroserver.macros.std.scan import distinct, motor_params, return_to
 from macroserver.records import Grid
 
@@ -44,6 +52,7 @@ def _check(nr_interv: int) -> None:
 
 class _AbsoluteCt(Macro):
     uses_env = SCAN_ENV
+    hook_places = CONTINUOUS_SCAN_PLACES
 
     #: How many motor triples come first; the tail is nr_interv, integ_time, ...
     motor_count = 1
@@ -86,6 +95,8 @@ class a3scanct(_AbsoluteCt):
 
 
 class _RelativeCt(Macro):
+    uses_env = SCAN_ENV
+    hook_places = CONTINUOUS_SCAN_PLACES
     motor_count = 1
 
     def run(self, *args: Any) -> None:
@@ -97,10 +108,8 @@ class _RelativeCt(Macro):
         profile = plan_motion(motors, [o + s for o, s in zip(origins, starts)],
                               [o + f for o, f in zip(origins, finals)],
                               nr_interv, integ_time, latency_time)
-        try:
-            ContinuousScan(self, [CtRow(profile)], motors, overshoot_correction=False).run()
-        finally:
-            return_to(self, motors, origins)
+        ContinuousScan(self, [CtRow(profile)], motors, overshoot_correction=False).run(
+            restore=lambda: return_to(self, motors, origins))
 
 
 class dscanct(_RelativeCt):
@@ -123,6 +132,9 @@ class meshct(Macro):
     row's last point); bidirectional scans every other row backwards (snake). The files
     keep the (motor2, motor1) shape: NeXus gets a 2D default plot.
     """
+
+    uses_env = SCAN_ENV
+    hook_places = CONTINUOUS_SCAN_PLACES
 
     params = [
         Param("motor1", MOTOR, description="fast motor, moving continuously"),

@@ -10,7 +10,19 @@ from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
 from macroserver.engine.scan import active_measurement_group, check_time
 from macroserver.errors import ParamError
 from macroserver.formatting import format_cell
-from macroserver.macros import COUNTABLE, FLOAT, MOTOR, Macro, Param, Repeat
+from macroserver.macros import (
+    COUNT_PLACES,
+    COUNTABLE,
+    FLOAT,
+    MOTOR,
+    NO_PLACE,
+    POST_ACQ,
+    PRE_ACQ,
+    Macro,
+    Param,
+    Repeat,
+    run_hooks,
+)
 from macroserver.macros.std.tables import column_table, table_lines
 
 BLOCK_START, BLOCK_END = "<BLOCK>", "</BLOCK>"
@@ -129,14 +141,17 @@ class ct(Macro):
     params = [Param("integ_time", FLOAT, 1.0, "integration time, in seconds"),
               Param("countable", COUNTABLE, None, "measurement group (default: ActiveMntGrp)")]
     uses_env = ("ActiveMntGrp",)
+    hook_places = COUNT_PLACES
 
     def run(self, integ_time: float, countable: MeasurementGroup | None) -> None:
         check_time(integ_time)
         group = countable or active_measurement_group(self)
         self.reserve(*group.channels)
+        run_hooks(PRE_ACQ, self.hooks_at(PRE_ACQ))
         group.start(integ_time)
         self.context.control.wait_until(group.wait, group.stop)
         values = group.read()
+        run_hooks(POST_ACQ, self.hooks_at(POST_ACQ) + self.hooks_at(NO_PLACE))
         rows = [[name, "=", format_cell(value)] for name, value in values.items()]
         for line in table_lines(rows, numbers_right=True):
             self.output(line)

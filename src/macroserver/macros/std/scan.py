@@ -21,7 +21,16 @@ from macroserver.engine.scan import (
     linear,
 )
 from macroserver.errors import ParamError
-from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, Macro, Param
+from macroserver.macros import (
+    BOOLEAN,
+    FLOAT,
+    INTEGER,
+    MOTOR,
+    STEP_SCAN_PLACES,
+    TIME_SCAN_PLACES,
+    Macro,
+    Param,
+)
 
 RETURN_TIMEOUT = 300.0
 
@@ -82,6 +91,7 @@ def return_to(macro: Macro, motors: Sequence[Motor], positions: Sequence[float])
 
 class _AbsoluteScan(Macro):
     uses_env = SCAN_ENV
+    hook_places = STEP_SCAN_PLACES
 
     def run(self, *args: Any) -> None:
         groups, (intervals, integ_time) = args[:-2], args[-2:]
@@ -112,6 +122,7 @@ class a3scan(_AbsoluteScan):
 
 class _RelativeScan(Macro):
     uses_env = SCAN_ENV
+    hook_places = STEP_SCAN_PLACES
 
     def run(self, *args: Any) -> None:
         groups, (intervals, integ_time) = args[:-2], args[-2:]
@@ -121,10 +132,7 @@ class _RelativeScan(Macro):
         origins = [m.position() for m in motors]
         plan = linear_plan(motors, [o + t[1] for o, t in zip(origins, triples)],
                            [o + t[2] for o, t in zip(origins, triples)], intervals, integ_time)
-        try:
-            StepScan(self, plan).run()
-        finally:
-            return_to(self, motors, origins)
+        StepScan(self, plan).run(restore=lambda: return_to(self, motors, origins))
 
 
 class dscan(_RelativeScan):
@@ -147,6 +155,7 @@ class mesh(Macro):
     """
 
     uses_env = SCAN_ENV
+    hook_places = STEP_SCAN_PLACES
 
     params = [
         Param("motor1", MOTOR, description="inner (fast) motor"),
@@ -186,6 +195,7 @@ class timescan(Macro):
     """Count nr_interv + 1 times without moving anything, latency_time apart."""
 
     uses_env = SCAN_ENV
+    hook_places = TIME_SCAN_PLACES
 
     params = [
         Param("nr_interv", INTEGER, description="number of intervals (points = intervals + 1)"),
