@@ -82,3 +82,11 @@ class ExecMacroHook:
 
     def __call__(self) -> Any:
         return self.macro_obj.execMacro(*self._pars, **self._opts)
+
+    @property
+    def command(self) -> str:
+        """The macro command, as a failing hook is named in messages."""
+        from macroserver.sardana_api.api_calls import command_of  # it imports this module
+
+        words = command_of(self._pars)
+        return words if isinstance(words, str) else " ".join(words)
