@@ -19,6 +19,7 @@ from macroserver.config import build_config
 from macroserver.engine.core import MacroServerCore
 from macroserver.env import Environment, default_env_path, parse_value
 from macroserver.errors import EnvError, MacroServerError
+from macroserver.streams import Level
 
 
 @pytest.mark.parametrize("text, value", [
@@ -398,3 +399,28 @@ def test_a_macro_cannot_store_what_senv_refuses(tmp_path):
         assert core.env.get(name) != value
     assert run(core, "putenv Free text")[0].state == "finish"
     assert core.env.get("Free") == "text"
+
+
+def test_a_group_left_from_another_configuration_names_the_environment_file(tmp_path):
+    """A stored ActiveMntGrp this configuration lacks (written by a session with another
+    configuration): a facility server refuses the scan saying where the value is stored
+    and how to change or clear it; a personal system counts with the first group."""
+    path = tmp_path / "state" / "environment.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"version": 1, "env": {"ActiveMntGrp": "mg_demo"}}))
+    hint = (f"ActiveMntGrp comes from the environment file {path}: `senv ActiveMntGrp "
+            "VALUE` changes it, `usenv ActiveMntGrp` clears it, `macroserver run --env "
+            "FILE` starts from another file")
+    for personal in (False, True):
+        core = MacroServerCore(build_config(FAST_CONFIG), Environment(path),
+                               extra_data_roots=[tmp_path], scan_dir_fallback=personal)
+        outcome, out = run(core, "ascan m1 0 1 1 0")
+        problem = ("ActiveMntGrp 'mg_demo' is no measurement group of this configuration "
+                   "(it has: mg)")
+        if personal:
+            assert outcome.state == "finish", out.errors
+            assert f"{problem}; this scan uses mg ({hint})" in out.text(Level.WARNING).split("\n")
+        else:
+            assert outcome.state == "exception"
+            assert out.errors == [f"Error: {problem}; {hint}"]
+        assert core.env.get("ActiveMntGrp") == "mg_demo"  # left as stored

@@ -33,7 +33,8 @@ from macroserver.wire import error_text
 def _run(args: argparse.Namespace) -> int:
     """Run macros in this process, one after the other; stop at the first failure."""
     config = load_config(args.config)
-    env = Environment(Path(args.env) if args.env else default_env_path("local"))
+    env = Environment(Path(args.env).expanduser().resolve() if args.env
+                      else default_env_path("local"))
     roots = [Path(r) for r in args.data_root]
     if not config.data_roots and not roots:
         roots = [Path.cwd()]

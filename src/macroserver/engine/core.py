@@ -70,8 +70,9 @@ class MacroServerCore:
         self.macros = MacroRegistry(self.macro_path, prepare_macro_file)
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
         # A personal system (`macroserver run`, `up`) writes a scan whose ScanDir was
-        # left outside the data roots (the user changed folder) into the first root,
-        # with a Warning; a facility server refuses it.
+        # left outside the data roots (the user changed folder) into the first root, and
+        # counts a measurement group left from another configuration with the first
+        # one, with a Warning; a facility server refuses both.
         self.scan_dir_fallback = scan_dir_fallback
         #: the MetadataManager device read at scan start (configuration or device property)
         self.metadata_manager: str | None = config.metadata.manager

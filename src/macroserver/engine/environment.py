@@ -46,6 +46,14 @@ class ServerEnvironment:
         """Call `listener(changed, removed)` after every change (for Environment events)."""
         self.store.subscribe(listener)
 
+    def stored_hint(self, name: str) -> str:
+        """Where a stored value of `name` comes from and how to change it, for the errors
+        and warnings a value left by an earlier session causes."""
+        where = (f"the environment file {self.store.path}" if self.store.path is not None
+                 else "the environment")
+        return (f"{name} comes from {where}: `senv {name} VALUE` changes it, `usenv {name}` "
+                "clears it, `macroserver run --env FILE` starts from another file")
+
     # -- writing ---------------------------------------------------------------------
 
     def update(self, changes: Mapping[str, Any], remove: Iterable[str] = ()) -> None:

@@ -92,7 +92,9 @@ SCAN_ENV = ("ActiveMntGrp", "ScanDir", "ScanFile", "ScanID", "ScanRecorder", "Js
 
 def active_measurement_group(macro: "Macro") -> MeasurementGroup:
     """The group named by `ActiveMntGrp` (the first one, and say so, when it is unset), with
-    the channels enabled now: a macro keeps them even if the group is reconfigured."""
+    the channels enabled now: a macro keeps them even if the group is reconfigured. A
+    stored name this configuration lacks is refused naming the environment file; a
+    personal system (`scan_dir_fallback`) uses the first group instead, with a Warning."""
     name = macro.env.get("ActiveMntGrp")
     groups = macro.pool.measurement_groups
     if name is None:
@@ -103,6 +105,14 @@ def active_measurement_group(macro: "Macro") -> MeasurementGroup:
         macro.info(f"ActiveMntGrp not defined. Using {name}")
     if not isinstance(name, str):
         raise EnvError(f"ActiveMntGrp must be the name of a measurement group, not {name!r}")
+    if name not in groups:  # left by a session with another configuration
+        problem = (f"ActiveMntGrp {name!r} is no measurement group of this configuration "
+                   f"(it has: {', '.join(groups) or 'none'})")
+        hint = macro.server.env.stored_hint("ActiveMntGrp")
+        if not (macro.server.scan_dir_fallback and groups):
+            raise EnvError(f"{problem}; {hint}")
+        name = next(iter(groups))
+        macro.warning(f"{problem}; this scan uses {name} ({hint})")
     return macro.pool.measurement_group(name).frozen()
 
 
@@ -195,9 +205,12 @@ class Scan:
         env = macro.env.snapshot()
         if server.scan_dir_fallback:
             env = scan_dir_in_roots(env, server.data_roots, macro.warning)
-        selection = server.recorders.select(
-            env, server.data_roots, self.listener, server.config.file_policy,
-            macro.context.door_name)
+        try:
+            selection = server.recorders.select(
+                env, server.data_roots, self.listener, server.config.file_policy,
+                macro.context.door_name)
+        except OutsideDataRoots as exc:  # a ScanDir stored before the roots changed
+            raise OutsideDataRoots(f"{exc}; {server.env.stored_hint('ScanDir')}") from None
         metadata = scan_metadata(server, env, self.listener)  # refused: required keys missing
         if not server.sidecars.wait(SIDECAR_WAIT):  # earlier scans' files hashed first
             macro.warning(f"the catalogue sidecar of an earlier scan is not written after "
