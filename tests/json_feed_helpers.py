@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from macroserver.packets import per_point
 from macroserver.recorders.base import Recorder
 from macroserver.records import Column, EndStatus, Point, Role, ScanEnd, ScanInfo
 
@@ -42,6 +43,10 @@ class Collector:
     def decoded(self) -> list[dict[str, Any]]:
         """Packets parsed as strict JSON: NaN/Infinity tokens raise."""
         return [json.loads(p.decode(), parse_constant=reject_constant) for _, p in self.packets]
+
+    def per_point(self) -> list[dict[str, Any]]:
+        """The decoded packets with coalesced `record_block`s expanded, as clients see them."""
+        return [point for packet in self.decoded() for point in per_point(packet)]
 
 
 def reject_constant(token: str) -> Any:

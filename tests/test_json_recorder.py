@@ -11,7 +11,13 @@ import pytest
 from json_feed_helpers import Collector, make_info, make_point, run_scan
 
 from macroserver.recorders.base import RecorderContext
-from macroserver.recorders.json import CODEC, MAX_INLINE_VALUES, SCHEMA_VERSION, JsonRecorder
+from macroserver.recorders.json import (
+    COALESCE_GAP,
+    CODEC,
+    MAX_INLINE_VALUES,
+    SCHEMA_VERSION,
+    JsonRecorder,
+)
 from macroserver.records import EndStatus, Point, ScanEnd, Written
 
 
@@ -27,7 +33,7 @@ def test_packet_sequence_and_values(status: EndStatus) -> None:
     run_scan(recorder, info, 4, status=status, reason="" if status is EndStatus.DONE else "why")
 
     assert {codec for codec, _ in collector.packets} == {CODEC}
-    packets = collector.decoded()
+    packets = collector.per_point()  # points fed back to back are coalesced into blocks
     assert [p["type"] for p in packets] == ["data_desc"] + ["record_data"] * 4 + ["record_end"]
     assert all(p["macro_id"] == "macro-42" for p in packets)
     assert all(p["schema_version"] == SCHEMA_VERSION for p in packets)
@@ -50,6 +56,46 @@ def test_packet_sequence_and_values(status: EndStatus) -> None:
     assert end["reason"] == ("" if status is EndStatus.DONE else "why")
     assert end["deadtime"] >= 0.0
     assert isinstance(end["endtime"], str)
+
+
+def test_points_coalesced_when_faster_than_the_gap_and_each_keeps_its_time() -> None:
+    """Points closer than COALESCE_GAP go out together (one event), none lost; a point
+    after a pause goes out at once; every point carries the time it was taken."""
+    recorder, collector = _recorder()
+    info = make_info(npoints=30, image=False)
+    recorder.start(info)
+    taken = []
+    for index in range(20):  # back to back: the first at once, the rest coalesced
+        point = make_point(info, index)
+        taken.append(point.timestamp)
+        recorder.record(point)
+    recorder.flush()  # the manager's worker calls it once the queue ran empty
+    sent = len(collector.packets)
+    time.sleep(2 * COALESCE_GAP)
+    late = make_point(info, 20)
+    taken.append(late.timestamp)
+    recorder.record(late)
+    assert len(collector.packets) == sent + 1  # after a pause: at once, not held
+    recorder.end(ScanEnd(EndStatus.DONE, time.time(), 21))
+
+    packets = collector.decoded()
+    kinds = [p["type"] for p in packets]
+    assert kinds[:3] == ["data_desc", "record_data", "record_block"]
+    assert kinds[3:] == ["record_data", "record_end"]
+    assert packets[2]["data"]["point_nb"] == list(range(1, 20))
+    points = collector.per_point()[1:-1]
+    assert [p["data"]["point_nb"] for p in points] == list(range(21))
+    assert [p["taken"] for p in points] == pytest.approx(taken)
+
+
+def test_no_coalescing_for_clients_of_sardanas_packets_only() -> None:
+    collector = Collector()
+    recorder = JsonRecorder(RecorderContext(listener=collector,
+                                            env={"JsonRecordBlocks": False}))
+    info = make_info(npoints=5, image=False)
+    run_scan(recorder, info, 5)
+    kinds = [p["type"] for p in collector.decoded()]
+    assert kinds == ["data_desc"] + ["record_data"] * 5 + ["record_end"]
 
 
 def test_data_desc_fields() -> None:

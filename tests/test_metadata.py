@@ -270,20 +270,26 @@ def test_the_esrf_icat_definitions_as_schema(tmp_path):
             "icat-esrf-definitions/")
 
 
-def test_the_next_scan_waits_for_the_sidecar_of_the_last(tmp_path):
-    """Sidecars are written behind the scans; a scan starts only once the earlier
-    scans' files are hashed (no file is appended to while it is being hashed)."""
+def test_the_next_scan_waits_only_for_the_hashing_of_its_own_files(tmp_path):
+    """Sidecars are written behind the scans. A scan waits while an earlier scan's
+    sidecar still hashes a file it writes (no file is appended to while it is being
+    hashed), not while it hashes other files (an image scan's frames)."""
     import threading
 
     core = make_core(tmp_path, env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.h5"]})
     release = threading.Event()
-    core.sidecars.submit(release.wait)  # a sidecar job still running
+    core.sidecars.submit(lambda _: release.wait(), holds=[tmp_path / "data" / "frames.edf"])
+    outcome, _ = run(core, "ascan m1 0 1 2 0")  # not held: it does not write frames.edf
+    assert outcome.state == "finish", outcome.error
+    core.sidecars.submit(lambda _: release.wait(), holds=[tmp_path / "data" / "s.h5"])
     started = []
     thread = threading.Thread(target=lambda: started.append(run(core, "ascan m1 0 1 2 0")))
     thread.start()
     thread.join(2.0)  # a 3-point scan of instant motors takes milliseconds
-    assert thread.is_alive() and not (tmp_path / "data" / "s.h5").exists()
+    assert thread.is_alive()
+    with h5py.File(tmp_path / "data" / "s.h5", "r") as f:
+        assert "entry2" not in f  # the second scan has not started
     release.set()
     thread.join(30)
     assert started[0][0].state == "finish"
-    assert core.sidecars.wait(30) and (tmp_path / "data" / "s_1.scan.json").exists()
+    assert core.sidecars.wait(30) and (tmp_path / "data" / "s_2.scan.json").exists()

@@ -26,6 +26,7 @@ from macroserver.elements.selfsaving import SimSelfSavingChannel
 from macroserver.elements.simdetector import SimDetectorCore
 from macroserver.engine import detectors
 from macroserver.engine.runner import MacroRunner
+from macroserver.packets import per_point
 from macroserver.streams import Level
 
 pytestmark = pytest.mark.timeout(120)
@@ -149,7 +150,8 @@ def test_spec_names_the_files_and_has_the_frame_column(done_scan):
 def test_json_record_data_references_the_frame(done_scan):
     data, listener = done_scan
     packets = [json.loads(p) for _, p in listener.records]
-    records = [p["data"] for p in packets if p["type"] == "record_data"]
+    records = [point["data"] for p in packets for point in per_point(p)
+               if point["type"] == "record_data"]  # coalesced blocks expanded
     (linked,) = packets[0]["data"]["linked_frames"]
     assert linked["files"] == ["det_0000.h5", "det_0001.h5", "det_0002.h5"]
     assert linked["shape"] == list(SHAPE) and linked["dtype"] == "uint16"

@@ -7,7 +7,8 @@ send thousands per second, one Tango event per block); `per_point` turns it into
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import itertools
+from typing import Any, Iterable, Iterator
 
 
 def per_point(packet: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -17,6 +18,9 @@ def per_point(packet: dict[str, Any]) -> Iterator[dict[str, Any]]:
         return
     data = packet.get("data") or {}
     names = list(data)
-    envelope = {k: v for k, v in packet.items() if k not in ("type", "data")}
-    for row in zip(*(data[name] for name in names)):
-        yield {**envelope, "type": "record_data", "data": dict(zip(names, row))}
+    envelope = {k: v for k, v in packet.items() if k not in ("type", "data", "taken")}
+    times = packet.get("taken")  # absent from older servers' packets
+    taken: Iterable[Any] = times if isinstance(times, list) else itertools.repeat(None)
+    for when, row in zip(taken, zip(*(data[name] for name in names))):
+        yield {**envelope, "type": "record_data", "data": dict(zip(names, row)),
+               "taken": when}

@@ -162,7 +162,7 @@ def _showscan(shell: Shell, args: list[str]) -> int:
 
 def _showscan_online(shell: Shell, client: DoorClient) -> int:
     env = client.environment()
-    if not env.get("JsonRecorder"):
+    if env.get("JsonRecorder", True) is False:  # on while not defined
         shell.console.error('showscan online needs the JSON recorder, which is off: '
                             'use "senv JsonRecorder True" to enable it')
         return EXIT_ERROR

@@ -212,11 +212,11 @@ class Scan:
         except OutsideDataRoots as exc:  # a ScanDir stored before the roots changed
             raise OutsideDataRoots(f"{exc}; {server.env.stored_hint('ScanDir')}") from None
         metadata = scan_metadata(server, env, self.listener)  # refused: required keys missing
-        if not server.sidecars.wait(SIDECAR_WAIT):  # earlier scans' files hashed first
-            macro.warning(f"the catalogue sidecar of an earlier scan is not written after "
-                          f"{SIDECAR_WAIT:g} s; this scan starts anyway")
         policy = server.config.file_policy
         paths = [path for path, _ in selection.files]
+        if not server.sidecars.wait(SIDECAR_WAIT, paths):  # our files hashed first
+            macro.warning(f"the catalogue sidecar of an earlier scan is not written after "
+                          f"{SIDECAR_WAIT:g} s; this scan starts anyway")
         for path in paths:
             ensure_parent(path, policy)
         locks = DataFileLocks(paths, macro.context.door_name, policy)
@@ -296,7 +296,9 @@ class Scan:
                           stats=stats)
             manager.end(end)
             files, listener = manager.files_written(), self.listener
-            server.sidecars.submit(lambda: publish_sidecar(server, info, end, files, listener))
+            shared = [path for path, _ in selection.files]  # later scans may write them
+            server.sidecars.submit(lambda release: publish_sidecar(
+                server, info, end, files, listener, shared, release), holds=shared)
             self._remember(info, end, selection.files, manager.written())
             return_free_memory()
         return end

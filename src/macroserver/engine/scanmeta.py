@@ -10,7 +10,7 @@ same document handed to the server's listeners (the Tango `ScanMetadata` attribu
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from macroserver.elements.attributes import read_manager_metadata
 from macroserver.elements.base import ElementError
@@ -61,14 +61,17 @@ def gather_metadata(server: "MacroServerCore", env: Mapping[str, Any],
 
 
 def publish_sidecar(server: "MacroServerCore", info: ScanInfo, end: ScanEnd,
-                    files: list[tuple["Path", str]],
-                    listener: MacroListener) -> dict[str, Any] | None:
+                    files: list[tuple["Path", str]], listener: MacroListener,
+                    shared: Sequence["Path"] = (),
+                    release: Callable[["Path"], None] | None = None,
+                    ) -> dict[str, Any] | None:
     """Write the sidecar (a failure is a Warning: the data files are what matters) and
-    hand the document to the server's listeners."""
+    hand the document to the server's listeners. The `shared` files (later scans write
+    them too) are hashed first; `release(path)` is called once a file is hashed."""
     if info.scan_dir is None:
         return None
     document = scan_document(info, end, files, program_label(),
-                             server.config.metadata.checksum_limit)
+                             server.config.metadata.checksum_limit, shared, release)
     outbox = server.config.metadata.outbox or info.scan_dir / OUTBOX_NAME
     try:
         publish(document, info.scan_dir, outbox, server.config.file_policy)

@@ -18,7 +18,7 @@ import os
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from macroserver.datafiles import FilePolicy, ensure_folder
 from macroserver.records import ScanEnd, ScanInfo, SnapshotValue
@@ -98,8 +98,10 @@ def dataset_name(info: ScanInfo) -> str:
 
 
 def scan_document(info: ScanInfo, end: ScanEnd, files: Iterable[tuple[Path, str]],
-                  program: str, checksum_limit: int = CHECKSUM_LIMIT) -> dict[str, Any]:
-    """The sidecar document of a finished scan."""
+                  program: str, checksum_limit: int = CHECKSUM_LIMIT,
+                  first: Iterable[Path] = (),
+                  release: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """The sidecar document of a finished scan (`first`, `release`: `file_records`)."""
     return {
         "format": FORMAT,
         "dataset": dataset_name(info),
@@ -114,20 +116,29 @@ def scan_document(info: ScanInfo, end: ScanEnd, files: Iterable[tuple[Path, str]
         "program": program,
         "metadata": info.metadata.to_dict(),
         "snapshot": [snapshot_record(s) for s in info.snapshot],
-        "files": file_records(files, checksum_limit),
+        "files": file_records(files, checksum_limit, first, release),
     }
 
 
-def file_records(files: Iterable[tuple[Path, str]], limit: int) -> list[dict[str, Any]]:
-    """Records of the files that exist, checksummed in order while the bytes hashed stay
-    within `limit`."""
-    records, budget = [], limit
-    for path, fmt in files:
+def file_records(files: Iterable[tuple[Path, str]], limit: int, first: Iterable[Path] = (),
+                 release: Callable[[Path], None] | None = None) -> list[dict[str, Any]]:
+    """Records of the files that exist, checksummed while the bytes hashed stay within
+    `limit`: the `first` files (a later scan writes them and waits) before the others,
+    `release(path)` called once each is done; the records keep the order of `files`."""
+    files = list(files)
+    early = set(first)
+    order = sorted(range(len(files)), key=lambda n: files[n][0] not in early)
+    records: dict[int, dict[str, Any]] = {}
+    budget = limit
+    for n in order:
+        path, fmt = files[n]
         if path.is_file():
             size = path.stat().st_size
-            records.append(file_record(path, fmt, size <= budget))
+            records[n] = file_record(path, fmt, size <= budget)
             budget -= size if size <= budget else 0
-    return records
+        if release is not None:
+            release(path)
+    return [records[n] for n in sorted(records)]
 
 
 def write_json_atomically(path: Path, document: Mapping[str, Any],

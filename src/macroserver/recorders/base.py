@@ -4,8 +4,8 @@ A recorder class is instantiated once per scan with a `RecorderContext`, then re
 `start(info)`, `record(point)` for every point in order (or `record_block(block)` for
 consecutive points at once; by default it calls `record`), and always `end(end)`, all in
 its own worker thread (see `manager.py`). It may buffer; a recorder that overrides
-`flush()` gets it once its queue has run empty (at most every `manager.FLUSH_GAP`
-seconds, and within that time of going idle), so it can bound the data at risk in time.
+`flush()` gets it once its queue has run empty (at most every `flush_gap` seconds, and
+within that time of going idle), so it can bound the data at risk in time.
 
 How a recorder is selected for a scan is declared by class attributes:
 
@@ -13,6 +13,7 @@ How a recorder is selected for a scan is declared by class attributes:
   extensions (or by name through `ScanRecorder`); it gets `context.path`.
 - `enable_env`: a non-file recorder that is on when that environment variable is set
   to a true value (`JsonRecorder`, `SharedMemory`); `None` means always on (the table).
+  `enable_default`: whether it is on while the variable is not defined (JSON: yes).
 """
 
 from __future__ import annotations
@@ -53,11 +54,16 @@ class Recorder:
     enable_env: ClassVar[str | None] = None
     #: Value suggested in the hint when `enable_env` is not defined.
     enable_example: ClassVar[str] = "True"
+    #: On while `enable_env` is not defined (no hint then); `senv <it> False` turns it off.
+    enable_default: ClassVar[bool] = False
     #: A critical recorder's failure stops the scan instead of only disabling it.
     critical: ClassVar[bool] = False
     #: Points a recorder may lag behind before the scan waits for it. Live recorders
     #: (table, JSON) keep it small so what clients see trails the scan by milliseconds.
     queue_size: ClassVar[int] = 256
+    #: Least time between two idle `flush()` calls (the data at risk grows by at most
+    #: this much); a recorder that went idle is flushed within this time.
+    flush_gap: ClassVar[float] = 0.05
 
     def __init__(self, context: RecorderContext) -> None:
         self.context = context

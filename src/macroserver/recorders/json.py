@@ -34,6 +34,10 @@ SCHEMA_VERSION = 1
 CODEC = "utf8_json"
 #: Largest 1D column sent inline; above it (and for every 2D column) a description is sent.
 MAX_INLINE_VALUES = 1024
+#: Least time between two packets of points: points that come sooner wait (at most this
+#: long) and go out together in one `record_block`, so a client takes at most about
+#: 500 events/s however fast the scan runs; a point after a pause goes out at once.
+COALESCE_GAP = 0.002
 
 
 def encode(packet: dict[str, Any]) -> bytes:
@@ -74,7 +78,11 @@ class JsonRecorder(Recorder):
     name: ClassVar[str] = "json"
     format_name: ClassVar[str] = "JSON packets"
     enable_env: ClassVar[str | None] = "JsonRecorder"
+    #: Points are published unless `JsonRecorder` is False (Sardana: off until a client,
+    #: spock, sets it; here the web view and showscan work on a fresh environment).
+    enable_default: ClassVar[bool] = True
     queue_size: ClassVar[int] = 8
+    flush_gap: ClassVar[float] = COALESCE_GAP
 
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)
@@ -83,6 +91,9 @@ class JsonRecorder(Recorder):
         self._getters: list[tuple[str, Callable[[Point], Any]]] = []
         self._columns: tuple[Column, ...] = ()
         self._blocks = True
+        self._pending: list[dict[str, Any]] = []  # points not sent yet (coalescing)
+        self._pending_taken: list[float] = []
+        self._sent_at = -COALESCE_GAP
 
     def start(self, info: ScanInfo) -> None:
         self._info = info
@@ -94,10 +105,33 @@ class JsonRecorder(Recorder):
         self._send("data_desc", self._data_desc(info))
 
     def record(self, point: Point) -> None:
+        """A `record_data` packet at once, unless the previous packet left less than
+        COALESCE_GAP ago: then the point waits for `flush` (or the next point after the
+        gap) and goes out with the others in one `record_block`. With `JsonRecordBlocks`
+        False, every point at once (clients that know only Sardana's packets)."""
         data: dict[str, Any] = {"point_nb": point.index}
         for name, get in self._getters:
             data[name] = get(point)
-        self._send("record_data", data)
+        if not self._blocks:
+            self._send("record_data", data, taken=point.timestamp)
+            return
+        self._pending.append(data)
+        self._pending_taken.append(point.timestamp)
+        if time.monotonic() - self._sent_at >= COALESCE_GAP:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the points waiting: one `record_data`, or a `record_block` of several."""
+        pending, taken = self._pending, self._pending_taken
+        if not pending:
+            return
+        self._pending, self._pending_taken = [], []
+        if len(pending) == 1:
+            self._send("record_data", pending[0], taken=taken[0])
+        else:
+            self._send("record_block", {name: [point[name] for point in pending]
+                                        for name in pending[0]}, taken=taken)
+        self._sent_at = time.monotonic()
 
     def record_block(self, block: PointBlock) -> None:
         """One `record_block` packet: each column a list of the block's values (one
@@ -106,6 +140,7 @@ class JsonRecorder(Recorder):
         if not self._blocks:
             super().record_block(block)
             return
+        self.flush()
         count = len(block)
         data: dict[str, Any] = {"point_nb": list(range(block.first, block.first + count))}
         for column, (name, get) in zip(self._columns, self._getters):
@@ -119,9 +154,12 @@ class JsonRecorder(Recorder):
             else:
                 data[name] = [get(Point(block.first + i, {name: v}, 0.0))
                               for i, v in enumerate(values)]
-        self._send("record_block", data, encode_block)
+        self._send("record_block", data, encode_block,
+                   taken=[float(t) for t in block.timestamps])
+        self._sent_at = time.monotonic()
 
     def end(self, end: ScanEnd) -> None:
+        self.flush()
         info = self._info  # None if start() failed; end() is still called
         start_time = info.start_time if info else end.end_time
         counting = info.integration_time * end.points if info else 0.0
@@ -208,8 +246,13 @@ class JsonRecorder(Recorder):
         }
 
     def _send(self, kind: str, data: dict[str, Any],
-              encoder: Callable[[dict[str, Any]], bytes] = encode) -> None:
+              encoder: Callable[[dict[str, Any]], bytes] = encode,
+              taken: float | list[float] | None = None) -> None:
+        """`taken`: when the point was measured (seconds since the epoch), a list for a
+        block; clients measure their delay with it."""
         macro_id = self._info.macro_id if self._info else ""
-        packet = {"type": kind, "data": data, "macro_id": macro_id,
-                  "schema_version": SCHEMA_VERSION}
+        packet: dict[str, Any] = {"type": kind, "data": data, "macro_id": macro_id,
+                                  "schema_version": SCHEMA_VERSION}
+        if taken is not None:
+            packet["taken"] = taken
         self.context.listener.record_data(CODEC, encoder(packet))

@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 _LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING,
                Level.INFO: logging.INFO, Level.OUTPUT: logging.INFO, Level.DEBUG: logging.DEBUG}
 
-#: Least time between two idle `flush()` calls of a recorder (the data at risk grows by
-#: at most this much); a recorder that went idle is flushed within this time.
-FLUSH_GAP = 0.05
 #: Points waiting in one recorder's queue take at most about this much memory (the
 #: recorder's `queue_size` is lowered for big frames: 256 4-Mpixel images would be 8 GiB).
 MAX_QUEUE_BYTES = 64 << 20
@@ -121,12 +118,13 @@ class _Worker:
         handle, flush = self._handle, self.recorder.flush
         get, get_nowait = self.queue.get, self.queue.get_nowait
         # Only recorders that buffer get flush(): once their queue has run empty, at most
-        # every FLUSH_GAP s (per point, HDF5's flush cost more than writing a 2D frame).
+        # every `flush_gap` s (per point, HDF5's flush cost more than writing a 2D frame).
         buffering = type(self.recorder).flush is not Recorder.flush
+        gap = type(self.recorder).flush_gap
         flushed_at = 0.0
         while True:
             if self._unflushed:
-                wait = flushed_at + FLUSH_GAP - time.monotonic()
+                wait = flushed_at + gap - time.monotonic()
                 try:
                     item = get(timeout=wait) if wait > 0 else get_nowait()
                 except queue.Empty:

@@ -88,9 +88,12 @@ class RecorderRegistry:
             if cls.enable_env is None:
                 selection.chosen.append((cls, context()))
             elif cls.enable_env not in env:
-                selection.hints.append((Level.INFO, (
-                    f"{cls.enable_env} is not defined. "
-                    f'Use "senv {cls.enable_env} {cls.enable_example}" to enable it')))
+                if cls.enable_default:
+                    selection.chosen.append((cls, context()))
+                else:
+                    selection.hints.append((Level.INFO, (
+                        f"{cls.enable_env} is not defined. "
+                        f'Use "senv {cls.enable_env} {cls.enable_example}" to enable it')))
             elif env[cls.enable_env]:
                 selection.chosen.append((cls, context()))
         for cls, path in self._file_recorders(env, data_roots, selection):

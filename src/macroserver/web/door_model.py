@@ -89,12 +89,12 @@ class DoorModel:
             self.image_pending = self.image_request = None
             return [{"kind": "desc", "door": self.name, "scan": self.scan}], False
         if kind == "record_data" and self.scan is not None:
-            return self._apply_point(data)
+            return self._apply_point(data, packet.get("taken"))
         if kind == "record_block" and self.scan is not None:
             messages: list[Message] = []
             read = False
             for point in per_point(packet):
-                more, pending = self._apply_point(point["data"])
+                more, pending = self._apply_point(point["data"], point.get("taken"))
                 messages += more
                 read = read or pending
             return messages, read
@@ -106,7 +106,8 @@ class DoorModel:
             return [{"kind": "end", "door": self.name, "end": data}], read
         return [], False
 
-    def _apply_point(self, data: dict[str, Any]) -> tuple[list[Message], bool]:
+    def _apply_point(self, data: dict[str, Any], taken: Any = None
+                     ) -> tuple[list[Message], bool]:
         assert self.scan is not None
         row = {k: v for k, v in data.items() if _scalar(v)}
         spectra = {k: v["values"] for k, v in data.items()
@@ -118,7 +119,7 @@ class DoorModel:
         images = {k: v for k, v in data.items()
                   if isinstance(v, dict) and (len(v.get("shape") or []) == 2
                                               or "dataset" in v)}  # a linked frame
-        messages = [{"kind": "point", "door": self.name, "row": row,
+        messages = [{"kind": "point", "door": self.name, "row": row, "taken": taken,
                      "spectra": {k: self.spectra[k] for k in spectra}}]
         if not images:
             return messages, False
