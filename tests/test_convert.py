@@ -355,3 +355,29 @@ def test_read_scans_lists_every_scan(engine_files):
     assert [s.info.scan_id for s in scans] == [1, 2]
     assert [s.info.npoints for s in scans] == [6, 9]
     assert scans[0].info.metadata.get("sample/name") == "Si111"
+
+
+def test_scans_in_scanid_order_default_newest_and_spec_names_linked_frames(tmp_path):
+    """11 scans of a self-saving detector: HDF5 lists entry10 before entry2, a converted
+    file has them by ScanID (silx reads #S 1..11, the NeXus root's default is the
+    newest), and the SPEC file's `#C frames of det` line leads, from where the file is,
+    to the detector's files (issue 22 item 6)."""
+    from test_selfsaving import scan_core
+
+    core, data = scan_core(tmp_path)
+    for _ in range(11):
+        outcome, _ = run(core, "ascan m1 0 3 3 0")
+        assert outcome.state == "finish", outcome.error
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    convert(data / "scan.h5", out / "scans.dat")
+    convert(data / "scan.h5", out / "scans.h5")
+    assert [scan.number for scan in SpecFile(str(out / "scans.dat"))] == list(range(1, 12))
+    with h5py.File(out / "scans.h5", "r") as f:
+        assert f.attrs["default"] == "entry11"
+    lines = [line for line in (out / "scans.dat").read_text().splitlines()
+             if line.startswith("#C frames of det: ")]
+    assert len(lines) == 11
+    folder, first = lines[10].split(": ", 1)[1].split(" to ")[0].rsplit("/", 1)
+    assert folder == "../data/scan_scan11" and first == "det_0000.h5"
+    assert (out / folder / first).is_file()

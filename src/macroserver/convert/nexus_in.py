@@ -22,6 +22,7 @@ import numpy as np
 from macroserver.convert.source import ConvertError, SourceScan, end_from_text
 from macroserver.records import (
     Column,
+    LinkedFrames,
     MetadataValue,
     Point,
     Role,
@@ -77,7 +78,7 @@ def _nx_class(obj: Any) -> str:
 
 
 def read_nexus(path: Path) -> list[SourceScan]:
-    """Every NXentry of the file that has a `measurement` group, in file order."""
+    """Every NXentry of the file that has a `measurement` group, in ScanID order."""
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -92,7 +93,9 @@ def read_nexus(path: Path) -> list[SourceScan]:
                     scans.append(_scan(path, entry))
                 except (KeyError, OSError, ValueError, TypeError) as exc:
                     raise ConvertError(f"{path}: {name} cannot be read: {exc}") from None
-    return scans
+    # HDF5 lists names alphabetically (entry10 before entry4): scans go by ScanID, so
+    # a converted file has them in the order they were taken, its default the newest
+    return sorted(scans, key=lambda scan: scan.info.scan_id)
 
 
 def _scan(path: Path, entry: h5py.Group) -> SourceScan:
@@ -132,6 +135,7 @@ def _scan(path: Path, entry: h5py.Group) -> SourceScan:
         scan_shape=(npoints,),
         metadata=metadata,
         extra={"signal": signal} if signal else {},
+        linked=_linked_frames(entry, {measurement[c.source].id: c.name for c in columns}),
     )
     status = _text(entry["notes/data"][()]) if "notes/data" in entry else "done"
     end = end_from_text(status, end_time, npoints)
@@ -195,6 +199,46 @@ def _positioner_columns(entry: h5py.Group, measurement: h5py.Group) -> set[str]:
                 if group["value"].id in names:
                     linked.add(names[group["value"].id])
     return linked
+
+
+#: a detector's file name as Lima numbers them: prefix, file number, suffix
+_FRAME_FILE = re.compile(r"(.*?)(\d+)(\.[^.]*)?\Z")
+
+
+def _linked_frames(entry: h5py.Group, columns: dict[Any, str]) -> tuple[LinkedFrames, ...]:
+    """The self-saving detectors whose frames the entry links (an NXdetector with
+    `frame_numbers` and a virtual `data` over the detector's files, recorders/nxlinks.py),
+    so a converted scan names (SPEC `#C frames of`) or links (NeXus) the same files.
+    `columns`: measurement dataset id -> column name."""
+    instrument = entry.get("instrument")
+    if not isinstance(instrument, h5py.Group):
+        return ()
+    found = []
+    for detector in instrument.values():
+        if _nx_class(detector) != "NXdetector" or not isinstance(detector, h5py.Group):
+            continue
+        data, numbers = detector.get("data"), detector.get("frame_numbers")
+        if not (isinstance(data, h5py.Dataset) and data.is_virtual and data.ndim == 3
+                and isinstance(numbers, h5py.Dataset)):
+            continue
+        column = columns.get(numbers.id)  # the measurement column it is linked to
+        sources = data.virtual_sources()
+        first = _FRAME_FILE.match(Path(sources[0].file_name).name) if sources else None
+        if column is None or first is None:
+            continue
+        planned = (int(detector["frames_planned"][()]) if "frames_planned" in detector
+                   else data.shape[0])
+        found.append(LinkedFrames(
+            column=column,
+            # relative to the file holding the dataset (ours: the scan's own file)
+            folder=(Path(data.file.filename).parent / sources[0].file_name).parent.resolve(),
+            prefix=first.group(1), suffix=first.group(3) or "",
+            dataset=sources[0].dset_name,
+            frames_per_file=max(s.src_space.shape[0] for s in sources),
+            frame_shape=tuple(data.shape[1:]), frame_dtype=str(data.dtype),
+            planned=planned, first_file_number=int(first.group(2)),
+            index_digits=len(first.group(2))))
+    return tuple(found)
 
 
 def _positions(entry: h5py.Group, measurement: h5py.Group,

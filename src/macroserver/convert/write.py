@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +19,7 @@ from macroserver.recorders.edf import edf_folder
 from macroserver.recorders.h5file import scans_folder
 from macroserver.recorders.nexus import NexusRecorder
 from macroserver.recorders.spec import SpecRecorder, unique_labels
+from macroserver.records import ScanInfo
 from macroserver.streams import Level, NullListener
 
 RECORDERS: dict[str, type[Recorder]] = {
@@ -72,19 +74,37 @@ def staged(target: Path, force: bool) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def replay(scans: list[SourceScan], path: Path) -> list[str]:
-    """Each scan through the recorder of `path`'s extension, as the engine drives it."""
+def replay(scans: list[SourceScan], path: Path, target: Path) -> list[str]:
+    """Each scan through the recorder of `path`'s extension, as the engine drives it
+    (`path` is staged, `target` where it will be)."""
     notes = _Notes()
     cls = RECORDERS[path.suffix.lower()]
     for scan in scans:
         recorder = cls(RecorderContext(listener=notes, path=path))
-        recorder.start(scan.info)
+        recorder.start(_linked_for(cls, scan.info, path.parent, target.parent))
         try:
             for point in scan.points():
                 recorder.record(point)
         finally:
             recorder.end(scan.end)
     return notes.lines
+
+
+def _linked_for(cls: type[Recorder], info: ScanInfo, stage: Path, final: Path) -> ScanInfo:
+    """`info` with the detector frames it links as `cls` can take them from `stage`.
+
+    SPEC names them in its `#C frames of` line, relative to the file: their folders are
+    given as seen from the staging folder, so the text is right where the file ends up.
+    NeXus would link them with virtual datasets relative to the staged file, which break
+    when it moves: a converted NeXus file keeps the frame numbers only (docs/convert.md)."""
+    if not info.linked:
+        return info
+    if cls is not SpecRecorder:
+        return replace(info, linked=())
+    return replace(info, linked=tuple(
+        replace(linked, folder=Path(os.path.normpath(
+            stage / os.path.relpath(linked.folder, final))))
+        for linked in info.linked))
 
 
 def write_csv(scan: SourceScan, path: Path) -> None:
@@ -117,7 +137,7 @@ def write(scans: list[SourceScan], target: Path, force: bool) -> list[str]:
             write_csv(scans[0], path)
             return []
         try:
-            notes = replay(scans, path)
+            notes = replay(scans, path, target)
             _name_target(path, target)
         except (OSError, ValueError, KeyError) as exc:
             raise ConvertError(f"cannot write {target}: {exc}") from None
