@@ -68,6 +68,7 @@ class MacroServerCore:
         #: import names); None: plain Python
         self.prepare_macro_file = prepare_macro_file
         self.macros = MacroRegistry(self.macro_path, prepare_macro_file)
+        self.reload_listeners: list[Callable[[], Callable[[], None]]] = []
         self.recorders = RecorderRegistry([*config.recorder_path, *extra_recorder_path])
         # A personal system (`macroserver run`, `up`) writes a scan whose ScanDir was
         # left outside the data roots (the user changed folder) into the first root, and
@@ -83,9 +84,14 @@ class MacroServerCore:
         self.reservations = Reservations()
 
     def reload_macros(self) -> list[str]:
-        """Load the macros again (ReloadMacro, SetMacroCode); returns the load problems.
-        A running macro keeps the class it started with."""
+        """Load the macros again, new and changed files included (ReloadMacro,
+        SetMacroCode, relmac); returns the load problems. A running macro keeps the class
+        it started with. Each of `reload_listeners` is called before and returns what to
+        call after (the Tango device sends the change it saw as an Elements event)."""
+        after = [listener() for listener in self.reload_listeners]
         self.macros = MacroRegistry(self.macro_path, self.prepare_macro_file)
+        for done in after:
+            done()
         return [str(p) for p in self.macros.problems]
 
     @property

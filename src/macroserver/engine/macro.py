@@ -188,6 +188,8 @@ class Macro:
         if not isinstance(answer, dict) or answer.get("cancel"):
             raise StopRequested("input cancelled by the user")
         value = answer.get("input")
+        if isinstance(value, list):  # several choices (allow_multiple)
+            return [str(v) for v in value]
         if value in (None, "") and default_value is not None:
             return default_value
         kind = next((t for t in PARAM_TYPES if t.name == data_type), STRING)

@@ -106,8 +106,11 @@ class OutputAPI(MacroBase):
         or a sequence of choices (the answer must be one of them)."""
         data_type = kwargs.pop("data_type", STRING)
         if isinstance(data_type, (list, tuple)):  # choices: Sardana sends them as the type
-            return super().input(prompt, *args, data_type=[str(c) for c in data_type],
-                                 **kwargs)
+            answer = super().input(prompt, *args, data_type=[str(c) for c in data_type],
+                                   **kwargs)
+            if kwargs.get("allow_multiple") and isinstance(answer, str):
+                return answer.replace(",", " ").split()  # typed on a terminal
+            return answer
         name = data_type.name if isinstance(data_type, ParamType) else str(data_type)
         answer = super().input(prompt, *args, data_type=name, **kwargs)
         if isinstance(answer, str) and isinstance(data_type, ParamType):

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import tango
 from tango import AttrWriteType, DevState
@@ -98,6 +98,7 @@ class MacroServer(Device):
             log.error("%s cannot start: %s", name, exc)
             return
         self._pump = EventPump(self.push_change_event, name)
+        self.core.reload_listeners.append(self._macros_reloading)
         # every attribute sends events (Taurus shows nothing for one without: its polling
         # fallback does not refresh them); Sardana declares the same lists
         for attr in ("Environment", "Elements", "MacroList", "DoorList", "MacroLibList",
@@ -224,12 +225,19 @@ class MacroServer(Device):
             raise
 
     def _reload(self) -> list[str]:
-        """Load the macros again and send what changed as an Elements event."""
+        """Load the macros again (`_macros_reloading` sends what changed)."""
+        return self._core().reload_macros()
+
+    def _macros_reloading(self) -> Callable[[], None]:
+        """Before a reload (a command's or a macro's: relmac): what to do after it, send
+        what changed as an Elements event and the new MacroList."""
         before = self.element_infos()
-        problems = self._core().reload_macros()
-        self._pump.send("Elements", CODEC, to_json(_changes(before, self.element_infos())))
-        self._pump.send("MacroList", self._core().macros.names())
-        return problems
+
+        def reloaded() -> None:
+            self._pump.send("Elements", CODEC, to_json(_changes(before, self.element_infos())))
+            self._pump.send("MacroList", self._core().macros.names())
+
+        return reloaded
 
     @command(dtype_in=(str,), dtype_out=(str,), doc_in="macro names",
              doc_out='["OK"], or the load problems')
@@ -243,8 +251,9 @@ class MacroServer(Device):
              doc_out='["OK"], or the load problems')
     def ReloadMacroLib(self, libraries: list[str]) -> list[str]:
         known = sardana_compat.macro_libraries(self._core())
-        for library in libraries:
-            if library not in known:
+        for library in libraries:  # a new file in MacroPath is a library to load
+            if library not in known and not (library.isidentifier() and any(
+                    (folder / f"{library}.py").is_file() for folder in self._core().macro_path)):
                 throw(MacroServerError(f"no macro library named {library!r}"),
                       "MacroServer.ReloadMacroLib")
         return self._reload() or ["OK"]

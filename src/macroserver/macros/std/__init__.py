@@ -5,6 +5,7 @@ from macroserver.macros.std import (
     ctscan,
     env,
     hooks,
+    libraries,
     lists,
     metadata,
     motion,
@@ -13,5 +14,5 @@ from macroserver.macros.std import (
     where,
 )
 
-__all__ = ["calibration", "ctscan", "env", "hooks", "lists", "metadata", "motion", "scan",
-           "stats", "where"]
+__all__ = ["calibration", "ctscan", "env", "hooks", "libraries", "lists", "metadata", "motion",
+           "scan", "stats", "where"]

@@ -24,13 +24,15 @@ class lsm(Macro):
 
 
 class lsmac(Macro):
-    """List the macros with their usage."""
+    """List the macros with their usage, then the macro files that did not load (why)."""
 
     def run(self) -> None:
         rows = [["Name", "Usage"]]
         for name in self.server.macros.names():
             rows.append([name, self.server.macros.get(name).usage()])
         _table(self, rows)
+        for problem in self.server.macros.problems:
+            self.warning(f"not loaded: {problem.source}: {problem.error}")
 
 
 class lsmg(Macro):

@@ -1,0 +1,293 @@
+"""Sardana's macro API (issue 18): Sardana 3.7.1's shipped example macros and a facility's
+library load unchanged and run, through `macroserver run` in a child process where the
+real sardana cannot be imported, and through the Door's RunMacro of a server where it
+can; a real sardana imported in the test process is left alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from collect import Collect
+from sardana_macro_files import (
+    BROKEN,
+    EXAMPLES,
+    FACILITY,
+    HIDE_SARDANA,
+    LEFT_OUT,
+    MARK,
+    QUESTIONS,
+    copy_examples,
+    example_config,
+)
+from tango_helpers import Events, MacroServerInstance, start_macroserver
+
+from macroserver.config import load_config
+from macroserver.engine.core import MacroServerCore
+from macroserver.engine.runner import MacroRunner
+from macroserver.env import Environment
+from macroserver.records import EndStatus
+from macroserver.sardana_api import prepare_module
+
+SCRIPT = Path(sys.executable).with_name("macroserver")
+
+
+def macro_folder(root: Path, broken: bool = False) -> Path:
+    folder = root / "macros"
+    copy_examples(folder)
+    (folder / "facility.py").write_text(FACILITY)
+    (folder / "marks.py").write_text(MARK)
+    for name, text in (BROKEN.items() if broken else ()):
+        (folder / name).write_text(text)
+    return folder
+
+
+# -- macroserver run, without sardana ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hidden(tmp_path_factory) -> dict[str, str]:
+    """Environment of a child process that cannot import the real sardana."""
+    site = tmp_path_factory.mktemp("hide-sardana")
+    (site / "sitecustomize.py").write_text(HIDE_SARDANA)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *sys.path])
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path, stdin: str = "",
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
+                                                      "macroserver.cli.admin"]
+    return subprocess.run([*command, "run", *args], input=stdin, capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, hidden) -> tuple[dict[str, str], subprocess.CompletedProcess]:
+    """Every runnable example (and the facility's macros) in one `macroserver run`,
+    each after a `mark` line; its output cut per example."""
+    root = tmp_path_factory.mktemp("cli-examples")
+    folder = macro_folder(root, broken=True)
+    runs = {**{n: c for n, (c, _) in EXAMPLES.items()},
+            **{n: c for n, (c, _, _) in QUESTIONS.items()},
+            "fac_count": "fac_count 0.05", "fac_where": "fac_where",
+            "fac_align": "fac_align theta", "fac_api": "fac_api"}
+    commands = [part for name, line in runs.items() for part in (f"mark {name}", line)]
+    answers = "".join(f"{a}\n" for _, a, _ in QUESTIONS.values() for a in a)
+    result = run_cli(["--config", str(example_config(root)), "--env", str(root / "env.json"),
+                      "--data-root", str(root), "--macro-path", str(folder), *commands],
+                     hidden, root, stdin=answers)
+    sections: dict[str, str] = {}
+    name = None
+    for line in result.stdout.splitlines():
+        if line.startswith("=== "):
+            name = line[4:]
+            sections[name] = ""
+        elif name is not None:
+            sections[name] += line + "\n"
+    return sections, result
+
+
+def test_the_child_cannot_import_sardana(hidden, tmp_path) -> None:
+    probe = subprocess.run([sys.executable, "-c", "import sardana"], env=hidden,
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert probe.returncode != 0 and "No module named 'sardana'" in probe.stderr
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs_through_macroserver_run(cli_run, name) -> None:
+    sections, result = cli_run
+    assert name in sections, (f"{name} was not reached; the run stopped: "
+                              f"{result.stderr[-2000:]}")
+    for expected in EXAMPLES[name][1]:
+        assert expected in sections[name], sections[name]
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONS))
+def test_interactive_example_asks_and_uses_the_answer(cli_run, name) -> None:
+    sections, result = cli_run
+    assert name in sections, result.stderr[-2000:]
+    for expected in QUESTIONS[name][2]:
+        assert expected in sections[name], sections[name]
+
+
+def test_facility_library_runs_without_sardana(cli_run) -> None:
+    sections, result = cli_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "real sardana imported: False" in sections["fac_where"]
+    assert "macro base: macroserver.sardana_api.base" in sections["fac_where"]
+    assert "counted 0.05 s" in sections["fac_count"] and "value" in sections["fac_count"]
+    align = sections["fac_align"]
+    assert "aligning theta from" in align and "(run 1)" in align and "Scan #" in align
+    api = sections["fac_api"]
+    for expected in ("twice gave 8.0", "greeting scoped / global", "Greeting is gone",
+                     "objects ['theta']", "group channels ['uxtimer', 'value', 'wave', 'beam']",
+                     "has ascan True", "ShowDial False", "motion at [0.25, 0.5]"):
+        assert expected in api, api
+
+
+def test_plots_give_a_clear_warning(cli_run) -> None:
+    _, result = cli_run
+    assert "pyplot.plot() is not supported on this server" in result.stderr
+
+
+def test_files_that_do_not_load_are_reported(cli_run) -> None:
+    _, result = cli_run
+    warnings = result.stderr
+    assert "broken_syntax.py: SyntaxError" in warnings
+    assert "no_macro.py: it defines no Macro subclass" in warnings
+    assert ("real_only.py: ModuleNotFoundError(\"No module named "
+            "'sardana.macroserver.macros.scan' on this server") in warnings
+    assert "bad_param.py: MacroServerError(\"parameter definition ['x']" in warnings
+
+
+def test_every_example_loads_and_is_run_or_left_out_with_a_reason(tmp_path) -> None:
+    """In this process, where the real sardana is imported too: it keeps its own
+    modules, and the examples load from ours."""
+    import sardana.macroserver.macro as real
+
+    folder = macro_folder(tmp_path)
+    config = load_config(str(example_config(tmp_path)))
+    core = MacroServerCore(config, Environment(tmp_path / "env.json"),
+                           extra_data_roots=[tmp_path], extra_macro_path=[folder],
+                           prepare_macro_file=prepare_module)
+    assert core.macros.problems == []
+    examples = {n for n in core.macros.names()
+                if Path(core.macros.get(n).source_file()).parent == folder
+                and core.macros.get(n).library() not in ("facility", "marks")}
+    assert len(examples) >= 60
+    assert examples == set(EXAMPLES) | set(QUESTIONS) | set(LEFT_OUT)
+    assert sys.modules["sardana.macroserver.macro"] is real
+    assert "site-packages" in real.__file__
+    ours = core.macros.get("twice")
+    assert not issubclass(ours, real.Macro)
+    listener = Collect()
+    outcome = MacroRunner(core, listener).run("twice 21")
+    assert outcome.status is EndStatus.DONE and outcome.result == 42.0
+    info = core.macros.get("loop").describe()
+    assert info["hints"] == {"allowsHooks": ("pre-move", "post-move", "pre-acq", "post-acq")}
+    assert [p["type"] for p in info["parameters"]] == ["Integer", "Integer", "Integer"]
+    nested = core.macros.get("pt14").describe()["parameters"][0]
+    assert nested["type"][0]["type"][0]["type"] == "Motor"
+
+
+# -- through Tango, sardana importable -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
+    root = tmp_path_factory.mktemp("ms-sardana-macros")
+    folder = macro_folder(root, broken=True)
+    config = example_config(root)
+    config.write_text(config.read_text().replace("macro_path = []",
+                                                 f'macro_path = ["{folder}"]'))
+    instance = start_macroserver(module_device_server, tango_db.tango_host, "sdm", root, config)
+    instance.set_env({"ActiveMntGrp": "mg_demo"})
+    return instance
+
+
+def run_door(server: MacroServerInstance, line: str, timeout: float = 120
+             ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(final MacroStatus, Output and Info lines, Error lines) of one RunMacro."""
+    events = Events(server.door, ("Output", "Info", "Error", "MacroStatus"))
+    try:
+        macro_id = server.proxy().RunMacro([line])[0]
+        status = events.wait_end(macro_id, timeout)
+        return status, events.lines("Output") + events.lines("Info"), events.lines("Error")
+    finally:
+        events.close()
+
+
+@pytest.fixture(scope="module")
+def door_runs(server) -> dict[str, tuple[dict[str, Any], list[str], list[str]]]:
+    return {name: run_door(server, line) for name, (line, _) in EXAMPLES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs_through_the_door(door_runs, name) -> None:
+    status, output, errors = door_runs[name]
+    assert status["state"] == "finish", errors
+    text = "\n".join(output)
+    for expected in EXAMPLES[name][1]:
+        assert expected in text, text
+
+
+def test_a_failing_example_fails_with_its_message(server) -> None:
+    status, _, errors = run_door(server, "raise_exception")
+    assert status["state"] == "exception"
+    assert any("here is your exception!" in e for e in errors)
+
+
+def test_results_hints_and_load_problems_over_tango(server) -> None:
+    ms = server.proxy("ms")
+    status, _, _ = run_door(server, "twice 5")
+    assert server.proxy().read_attribute("Result").value == ("10.0",)
+    info = __import__("json").loads(ms.GetMacroInfo(["fac_align"])[0])
+    assert info["hints"] == {"allowsHooks": ["pre-acq"]}
+    assert info["parameters"][1]["default_value"] == {"___optional_parameter__": True}
+    assert [r["name"] for r in info["result"]] == ["position"]
+    assert "no_macro.py: it defines no Macro subclass" in ms.status()
+    _, output, errors = run_door(server, "lsmac")
+    assert any("not loaded: " in line and "broken_syntax.py" in line
+               for line in [*output, *errors, *_warnings(server, "lsmac")])
+
+
+def _warnings(server: MacroServerInstance, line: str) -> list[str]:
+    events = Events(server.door, ("Warning", "MacroStatus"))
+    try:
+        events.wait_end(server.proxy().RunMacro([line])[0])
+        return events.lines("Warning")
+    finally:
+        events.close()
+
+
+def test_stop_reaches_the_macro_and_its_parent(server) -> None:
+    events = Events(server.door, ("Output", "MacroStatus"))
+    try:
+        macro_id = server.proxy().RunMacro(["fac_parent"])[0]
+        events.wait_for(lambda ev: any("waiting under fac_parent" in line
+                                       for line in ev.lines("Output")))
+        server.proxy().StopMacro()
+        assert events.wait_end(macro_id)["state"] == "stop"
+        assert "fac_wait stopped" in events.lines("Output")
+        assert "fac_parent saw the stop" in events.lines("Output")
+    finally:
+        events.close()
+
+
+def test_new_and_changed_files_are_picked_up(server) -> None:
+    ms = server.proxy("ms")
+    folder = server.folder / "macros"
+    (folder / "newlib.py").write_text(
+        "from sardana.macroserver.macro import macro\n\n@macro()\n"
+        "def brand_new(self):\n    self.output('brand new 1')\n")
+    assert ms.ReloadMacroLib(["newlib"]) != []
+    assert "brand_new" in ms.read_attribute("MacroList").value
+    assert "brand new 1" in run_door(server, "brand_new")[1]
+    (folder / "newlib.py").write_text(
+        "from sardana.macroserver.macro import macro\n\n@macro()\n"
+        "def brand_new(self):\n    self.output('brand new 2')\n")
+    _, output, _ = run_door(server, "relmaclib newlib")
+    assert "newlib reloaded" in output[-1]
+    assert "brand new 2" in run_door(server, "brand_new")[1]
+    (folder / "another.py").write_text(
+        "from sardana.macroserver.macro import Macro\n\nclass other_new(Macro):\n"
+        "    def run(self):\n        self.output('other')\n")
+    assert run_door(server, "addmaclib another")[0]["state"] == "finish"
+    assert "other" in run_door(server, "other_new")[1]
+    status, _, errors = run_door(server, "addmaclib missing_lib")
+    assert status["state"] == "exception" and any("no file missing_lib.py" in e for e in errors)
+    path, code, line = ms.GetMacroCode(["fresh_lib", "fresh"])
+    assert path == str(folder / "fresh_lib.py")
+    assert "from sardana.macroserver.macro import Macro, Type" in code
+    assert code.splitlines()[int(line) - 1] == "class fresh(Macro):"
+    ms.SetMacroCode([path, code])
+    deadline = time.monotonic() + 10
+    while "fresh" not in ms.read_attribute("MacroList").value and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "fresh ran" in run_door(server, "fresh")[1]
+
