@@ -192,6 +192,7 @@ FACILITY = textwrap.dedent('''
             self.output("objects %s", [o.getName() for o in self.getObjs("th.*")])
             self.output("group channels %s", self.getObj("mg_demo").getChannelNames())
             self.output("has ascan %s", "ascan" in self.getMacroNames())
+            self.output("library %s", sorted(self.getMacroLibrary("facility"))[:2])
             self.setViewOption("ShowDial", False)
             self.output("ShowDial %s", self.getViewOption("ShowDial"))
             motion = self.getMotion(["theta", "chi"])

@@ -127,7 +127,8 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
     api = sections["fac_api"]
     for expected in ("twice gave 8.0", "greeting scoped / global", "Greeting is gone",
                      "objects ['theta']", "group channels ['uxtimer', 'value', 'wave', 'beam']",
-                     "has ascan True", "ShowDial False", "motion at [0.25, 0.5]"):
+                     "has ascan True", "library ['fac_align', 'fac_api']", "ShowDial False",
+                     "motion at [0.25, 0.5]"):
         assert expected in api, api
 
 
@@ -172,6 +173,7 @@ def test_every_example_loads_and_is_run_or_left_out_with_a_reason(tmp_path) -> N
     info = core.macros.get("loop").describe()
     assert info["hints"] == {"allowsHooks": ("pre-move", "post-move", "pre-acq", "post-acq")}
     assert [p["type"] for p in info["parameters"]] == ["Integer", "Integer", "Integer"]
+    assert core.macros.get("mfunc1").describe()["type"] == "MacroFunction"
     nested = core.macros.get("pt14").describe()["parameters"][0]
     assert nested["type"][0]["type"][0]["type"] == "Motor"
 

@@ -6,6 +6,7 @@ each door gets its own `MacroRunner`, which runs one macro at a time.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -28,6 +29,7 @@ from macroserver.statedir import state_dir_of
 from macroserver.streams import MacroListener
 
 MAX_MACRO_ID = 64
+log = logging.getLogger(__name__)
 
 
 def check_macro_id(macro_id: str) -> str:
@@ -92,7 +94,10 @@ class MacroServerCore:
         self.macros = MacroRegistry(self.macro_path, self.prepare_macro_file)
         for done in after:
             done()
-        return [str(p) for p in self.macros.problems]
+        problems = [str(p) for p in self.macros.problems]
+        for problem in problems:
+            log.warning("macro reload: %s", problem)
+        return problems
 
     @property
     def load_problems(self) -> list[str]:

@@ -71,6 +71,12 @@ class ObjectsAPI(MacroBase):
                                  f"{', '.join(e.name for e in found)}")
         return found[0] if found else None
 
+    def getElementsWithInterface(self, interface: str) -> dict[str, Any]:  # noqa: N802
+        return {e.getName(): e for e in self.findObjs(".*", interface)}
+
+    def getElementWithInterface(self, interface: str, name: str) -> Any:  # noqa: N802
+        return self.getObj(name, interface)
+
     def _one(self, name: Any, kind: str) -> Any:
         if isinstance(name, elements.Element):
             return name

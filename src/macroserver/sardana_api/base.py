@@ -26,6 +26,7 @@ from macroserver.macros import Macro as EngineMacro
 from macroserver.sardana_api import running
 from macroserver.sardana_api.api_calls import CallsAPI
 from macroserver.sardana_api.api_env import EnvAPI
+from macroserver.sardana_api.api_more import MoreAPI
 from macroserver.sardana_api.api_objects import ObjectsAPI
 from macroserver.sardana_api.api_output import OutputAPI
 from macroserver.sardana_api.msparameter import Type, convert_definition
@@ -41,7 +42,7 @@ def _sardana_values(params: Sequence[ParamDef], values: Sequence[Any]) -> list[A
     return out
 
 
-class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, EngineMacro):
+class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
     """Base class of Sardana-style macro classes (`sardana.macroserver.macro.Macro`)."""
 
     param_def: ClassVar[Any] = []
@@ -126,6 +127,10 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, EngineMacro):
         info = super().describe()
         info["hints"] = dict(cls.hints or {})
         info["interactive"] = bool(cls.interactive)
+        if issubclass(cls, FunctionMacro):  # Sardana's type of a @macro function
+            info["type"] = "MacroFunction"
+            info["interfaces"] = ["Function", "MacroCode", "MacroFunction",
+                                  "MacroServerObject", "Object"]
         return info
 
 
