@@ -1,7 +1,10 @@
-"""A really full file system: the scan folder on a 2 MiB tmpfs (ENOSPC for every file in it).
+"""A really full file system: the scan folder on a 16 MiB tmpfs (ENOSPC for every file in it).
 
-Each try fills it with an image scan into SPEC (+ EDF) and NeXus, then scans into a
-folder with space, then once more into the full one and the one with space. The server
+A scan whose files do not fit is refused before it starts (engine/preflight.py), so the
+disk fills the way it does at a beamline: another writer takes the space while the scan
+runs. Each try starts an image scan into SPEC (+ EDF) and NeXus that fits, fills the
+tmpfs with a ballast file once its first point is out, then scans into a folder with
+space, then once more into the full one and the one with space. The server
 must never die (HDF5 used to crash it with a segfault on a later NeXus scan), the
 failing scan ends with an Error naming the recorder, its file and the cause, what
 reached the disk reads back, and the scans with space work. Mounting needs root; when
@@ -10,8 +13,10 @@ the mount is refused the test is skipped, which fails a CI run (MACROSERVER_NO_S
 
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
+from pathlib import Path
 
 import h5py
 import pytest
@@ -20,7 +25,7 @@ from fault_helpers import check_edf_folder, data_rows, nexus_points, spec_scans
 from tango_helpers import Events, start_macroserver
 
 pytestmark = pytest.mark.timeout(300)
-TMPFS_SIZE = "2m"
+TMPFS_SIZE = "16m"  # room for the 10-point image scan's estimate (~11 MB), then filled
 TRIES = 3
 IMAGE = (251, 251)  # 504 KB per frame: the 2 MiB fill after a few points
 
@@ -48,12 +53,29 @@ def server(small_disk, module_device_server, tango_db):
     return start_macroserver(module_device_server, tango_db.tango_host, "fulldisk", folder)
 
 
-def scan(server, folder, stem: str, command: str = "ascan theta 0 1 9 0"):
+def fill(folder: Path) -> None:
+    """Take every free byte of `folder`'s file system (a ballast file)."""
+    with open(folder / "ballast", "wb", buffering=0) as ballast:
+        for chunk in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    ballast.write(b"\0" * chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+
+def scan(server, folder, stem: str, command: str = "ascan theta 0 1 9 0",
+         filled: Path | None = None):
+    """Run `command` into `folder`; with `filled`, that file system is filled once the
+    first point is out."""
     server.set_env({"ScanDir": str(folder), "ScanFile": [f"{stem}.h5", f"{stem}.dat"],
                     "ActiveMntGrp": "mg_demo"})
     events = Events(server.door)
     try:
         macro_id = events.proxy.RunMacro([command])[0]
+        if filled is not None:
+            events.wait_for(lambda e: data_rows(e.lines("Output")), 60)
+            fill(filled)
         status = events.wait_end(macro_id, 120)
         return status, events.lines("Error"), data_rows(events.lines("Output"))
     finally:
@@ -80,7 +102,7 @@ def test_a_full_file_system_never_takes_the_server_down(server, small_disk):
     for attempt in range(TRIES):
         for old in small.iterdir():  # empty it: each try fills it anew
             shutil.rmtree(old) if old.is_dir() else old.unlink()
-        status, errors, rows = scan(server, small, "full")
+        status, errors, rows = scan(server, small, "full", "ascan theta 0 1 9 0.05", small)
         assert status["state"] == "finish", (status, errors)  # the recorders are not critical
         assert rows == list(range(10))
         text = "\n".join(errors)
@@ -97,8 +119,14 @@ def test_a_full_file_system_never_takes_the_server_down(server, small_disk):
             with h5py.File(small / "full.h5", "r") as f:
                 list(f)
         check_space_scan(server, space, "space")
-        # a later NeXus scan into the full folder, then one with space: still alive
+        # a later scan into the full folder is refused before it starts, naming the space
         status, errors, _ = scan(server, small, "again", "ascan theta 0 1 2 0")
+        assert status["state"] == "exception" and "are free" in " ".join(errors), errors
+        assert_alive(server)
+        # one that starts and finds the disk full again (NeXus after ENOSPC: HDF5 once
+        # crashed the server there), then one with space: still alive
+        (small / "ballast").unlink()
+        status, errors, _ = scan(server, small, "again", "ascan theta 0 1 2 0.1", small)
         assert status["state"] == "finish" and errors, (status, errors)
         assert_alive(server)
         check_space_scan(server, space, "space")

@@ -25,6 +25,16 @@ from macroserver.metadata.settings import MetadataSettings, settings_from_table
 from macroserver.records import Role
 
 
+@dataclass(frozen=True)
+class ScanLimits:
+    """What a scan is refused above, before anything moves (the `[scans]` table): more
+    points than `max_points` (a typo such as 10^6 x 10^6 must not fill a disk), or files
+    needing more than the free space less `space_margin` (a fraction of the estimate)."""
+
+    max_points: int = 100_000_001  # one axis of 10^8 intervals, as the macros allow
+    space_margin: float = 0.1
+
+
 @dataclass
 class ServerConfig:
     """Everything a macro server needs that is not in the environment."""
@@ -35,6 +45,7 @@ class ServerConfig:
     recorder_path: list[Path] = field(default_factory=list)
     file_policy: FilePolicy = field(default_factory=FilePolicy)
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
+    scans: ScanLimits = field(default_factory=ScanLimits)
     source: str = "<memory>"
 
 
@@ -84,6 +95,7 @@ def build_config(document: Mapping[str, Any], source: str = "<memory>") -> Serve
         recorder_path=_paths(document, "recorder_path"),
         file_policy=policy,
         metadata=_metadata(document.get("metadata", {})),
+        scans=_scan_limits(document.get("scans", {})),
         source=source,
     )
 
@@ -93,6 +105,22 @@ def _metadata(table: Any) -> MetadataSettings:
         return settings_from_table(table)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _scan_limits(table: Any) -> ScanLimits:
+    if not isinstance(table, dict):
+        raise ConfigError("[scans] must be a table (max_points, space_margin)")
+    unknown = sorted(set(table) - {"max_points", "space_margin"})
+    if unknown:
+        raise ConfigError(f"[scans]: unknown key(s) {unknown} (max_points, space_margin)")
+    default = ScanLimits()
+    points = table.get("max_points", default.max_points)
+    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
+        raise ConfigError(f"scans.max_points must be a whole number above 0, not {points!r}")
+    margin = _number(table, "space_margin", "scans", default.space_margin)
+    if not 0 <= margin <= 10:
+        raise ConfigError(f"scans.space_margin must be a fraction from 0 to 10, not {margin}")
+    return ScanLimits(points, margin)
 
 
 def _tables(document: Mapping[str, Any], key: str) -> dict[str, dict[str, Any]]:

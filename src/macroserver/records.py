@@ -252,8 +252,8 @@ class Grid:
 
     slow: str
     fast: str
-    slow_positions: tuple[float, ...]
-    fast_positions: tuple[float, ...]
+    slow_positions: Sequence[float]
+    fast_positions: Sequence[float]
     snake: bool = False
 
     @property

@@ -16,6 +16,7 @@ from macroserver.datafiles import DataRoots
 from macroserver.engine.control import MacroControl
 from macroserver.engine.environment import ServerEnvironment
 from macroserver.engine.macro import Macro, MacroContext
+from macroserver.engine.overheads import FILE_NAME, OverheadStore
 from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
 from macroserver.engine.registry import MacroRegistry
 from macroserver.engine.reservations import Reservations
@@ -84,6 +85,8 @@ class MacroServerCore:
         #: writes each scan's catalogue sidecar after its end (checksums off its path)
         self.sidecars = SidecarQueue()
         self.reservations = Reservations()
+        #: per-point overheads measured here, beside the environment file (forecasts)
+        self.overheads = OverheadStore(env.path.parent / FILE_NAME if env.path else None)
 
     def reload_macros(self) -> list[str]:
         """Load the macros again, new and changed files included (ReloadMacro,

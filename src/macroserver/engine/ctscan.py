@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from macroserver.elements.base import (
     PositionCapture,
     TriggeredChannel,
 )
+from macroserver.engine.forecast import MotorPath
 from macroserver.engine.hooks import (
     CONTINUOUS_SCAN_PLACES,
     NO_PLACE,
@@ -59,6 +60,7 @@ from macroserver.engine.hooks import (
     run_hooks,
 )
 from macroserver.engine.motion_profile import MotionProfile, MotorProfile
+from macroserver.engine.preflight import MotionPlan, motion_settings, move_time
 from macroserver.engine.scan import PROGRESS_INTERVAL, Scan, scan_columns
 from macroserver.errors import MacroServerError
 from macroserver.recorders.manager import RecorderManager
@@ -108,12 +110,12 @@ class ContinuousScan(Scan):
 
     def __init__(self, macro: "Macro", rows: Sequence[CtRow], motors: Sequence[Motor],
                  scan_shape: tuple[int, ...] = (), overshoot_correction: bool = True) -> None:
-        first = rows[0].profile
-        super().__init__(macro, motors, sum(r.profile.npoints for r in rows),
-                         first.integ_time, scan_shape)
+        first = rows[0].profile  # every row has as many points (len: rows may be lazy)
+        super().__init__(macro, motors, len(rows) * first.npoints, first.integ_time,
+                         scan_shape)
         self.rows = rows
         self.overshoot_correction = overshoot_correction
-        self.timing = "software"
+        self.timing = ""  # "software" or "triggered", chosen by the forecast
         self._t0 = 0.0  # monotonic time of the scan start
         self._hooks: dict[str, list[HookAction]] = {}
 
@@ -125,12 +127,60 @@ class ContinuousScan(Scan):
                             output=False))
         return tuple(base[:-1] + extra + base[-1:])
 
-    def estimate(self) -> float:
-        return sum(r.profile.duration for r in self.rows)
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        """The overheads of the two timings differ: each is measured on its own."""
+        return f"continuous, {self.timing} timing" if self.timing else "continuous"
+
+    def motion_plan(self, group: MeasurementGroup, env: Mapping[str, Any]) -> MotionPlan:
+        """Every row: the moves to its ramp starts at the motors' own velocities, the
+        ramps and the cruise at the scan velocity; the overshoot correction last."""
+        self.timing = self._choose_timing(group, env, warn=False)
+        first = self.rows[0].profile
+        plan = MotionPlan(period=first.period, software_timing=self.timing == "software")
+        where = {m.name: m.position() for m in self.motors}
+        settings = {m.name: motion_settings(m) for m in self.motors}
+        reached: dict[str, list[float]] = {}
+        checks: dict[tuple[str, str, float], tuple[Motor, str, float]] = {}
+        velocity: dict[str, float] = {}
+
+        def go(motor: Motor, target: float, what: str) -> float:
+            took = move_time(settings[motor.name], target - where[motor.name])
+            where[motor.name] = target
+            reached.setdefault(motor.name, []).append(target)
+            checks.setdefault((motor.name, what, target), (motor, what, target))
+            return took
+
+        for row in self.rows:
+            profile = row.profile
+            reach = max([go(m, target, "position") for m, target in row.stepped]
+                        + [go(p.motor, p.pre_start, "the ramp start") for p in profile.motors])
+            for part in profile.motors:
+                go(part.motor, part.start, "the start position")
+                go(part.motor, part.final, "the final position")
+                go(part.motor, part.post_final, "the ramp end")
+                velocity[part.motor.name] = part.velocity
+            plan.motion += reach + 2.0 * profile.acceleration
+            plan.latency += (profile.npoints - 1) * profile.latency_time
+        if self.overshoot_correction:
+            plan.motion += max((move_time(settings[p.motor.name], p.final - p.post_final)
+                                for p in self.rows[-1].profile.motors), default=0.0)
+        ends = {p.motor.name: (p.start, p.final) for p in first.motors}
+        ends.update({m.name: (t, self.rows[-1].stepped[i][1])
+                     for i, (m, t) in enumerate(self.rows[0].stepped)})
+        last = {p.motor.name: p.final for p in self.rows[-1].profile.motors}
+        for motor in self.motors:
+            start, final = ends[motor.name]
+            final = last.get(motor.name, final)
+            seen = reached[motor.name]
+            plan.paths.append(MotorPath(motor.name, motor.unit, start, final, min(seen),
+                                        max(seen), velocity.get(motor.name)))
+        plan.positions = list(checks.values())
+        return plan
 
     def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
         self._t0 = time.monotonic() - (time.time() - t0)
-        self.timing = self._choose_timing(group)
+        self.timing = self._choose_timing(group, self.macro.env.snapshot())
         self.macro.debug(f"continuous scan with {self.timing} timing")
         macro = self.macro
         self._hooks = {place: macro.hooks_at(place) for place in CONTINUOUS_SCAN_PLACES}
@@ -157,11 +207,12 @@ class ContinuousScan(Scan):
         if hooks:
             run_hooks(place, hooks, where)
 
-    def _choose_timing(self, group: MeasurementGroup) -> str:
-        wanted = self.macro.env.get("CtTiming", "auto")
+    def _choose_timing(self, group: MeasurementGroup, env: Mapping[str, Any],
+                       warn: bool = True) -> str:
+        wanted = env.get("CtTiming", "auto")
         capable = all(isinstance(c, TriggeredChannel) for c in group.channels)
         if wanted == "software" or not capable:
-            if wanted == "triggered":
+            if wanted == "triggered" and warn:
                 self.macro.warning("CtTiming is 'triggered' but not every channel can be "
                                    "armed with a trigger schedule; using software timing")
             return "software"

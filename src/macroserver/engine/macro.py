@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
@@ -47,6 +48,25 @@ class MacroContext:
     step: float = 0.0  # the last progress reported, in percent
     #: while a scan runs in this context: its `ScanStats` so far (for scanstats as a hook)
     scan_stats: Callable[[], dict[str, Any]] | None = None
+    #: a dry run: the first scan replies with its forecast instead of running
+    dry_run: bool = False
+    estimate: float = 0.0  # s the running scan was forecast to take (0: unknown)
+    started: float = 0.0  # its monotonic start
+
+    def expect(self, seconds: float) -> None:
+        """A scan starts now and should take `seconds` (MacroStatus's remaining time)."""
+        self.estimate, self.started = seconds, time.monotonic()
+
+    def timing(self) -> dict[str, float]:
+        """The estimate and the time left, for MacroStatus (empty before any scan)."""
+        if self.estimate <= 0:
+            return {}
+        elapsed = time.monotonic() - self.started
+        left = self.estimate - elapsed
+        if left <= 0 and 0 < self.step < 100:  # slower than forecast: follow the progress
+            left = elapsed * (100 - self.step) / self.step
+        return {"estimated_time": round(self.estimate, 3),
+                "remaining_time": round(max(0.0, left) if self.step < 100 else 0.0, 3)}
 
 
 class Macro:
@@ -62,6 +82,9 @@ class Macro:
     uses_env: ClassVar[Sequence[str]] = ()
     #: Where this macro runs hooks (Sardana's `allowsHooks` hint); empty: not hookable.
     hook_places: ClassVar[Sequence[str]] = ()
+    #: True when `run` only reads until its scan starts, so that a dry run (SimulateMacro,
+    #: `simulate`) can stop it there with the scan's forecast; other macros are refused.
+    dry_runs: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -211,7 +234,7 @@ class Macro:
         self.context.step = round(percent, 1)
         self.context.listener.status(
             {"id": self.context.macro_id, "name": self.name, "state": "step",
-             "step": self.context.step, "range": [0.0, 100.0]}
+             "step": self.context.step, "range": [0.0, 100.0], **self.context.timing()}
         )
 
     def create(self, command: str | Sequence[str]) -> "Macro":

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from macroserver.elements.base import ContinuousMotor, MotionSettings, Motor, outside_limits
+from macroserver.elements.base import ContinuousMotor, MotionSettings, Motor
 from macroserver.errors import ParamError
 
 
@@ -83,22 +83,12 @@ def continuous_motor(motor: Motor) -> ContinuousMotor:
     return motor
 
 
-def check_limits(motor: Motor, ends: Sequence[float], ramp: Sequence[float] = (),
-                 why: str = "") -> None:
-    """Refuse positions (scan ends, then ramp ends) outside the motor's limits."""
-    names = ("start position", "final position", "ramp start", "ramp end")
-    for where, what in zip((*ends, *ramp), names):
-        refused = outside_limits(motor, where, f"the {what}")
-        if refused:
-            raise ParamError(f"{refused}{why}; nothing was moved")
-
-
 def plan_motion(
     motors: Sequence[Motor], starts: Sequence[float], finals: Sequence[float],
     nr_interv: int, integ_time: float, latency_time: float,
 ) -> MotionProfile:
-    """Plan the motion and refuse, before anything moves, what the motors cannot do:
-    a velocity above a motor's maximum, or a ramp that leaves its limits."""
+    """Plan the motion and refuse, before anything moves, a velocity above a motor's
+    maximum (the scan's pre-flight checks the limits, ramps included)."""
     intervals, npoints = point_count(nr_interv)
     if not (integ_time > 0 and math.isfinite(integ_time)):
         raise ParamError(f"parameter integ_time must be a finite time above 0 s in a "
@@ -126,9 +116,6 @@ def plan_motion(
         ramp = 0.5 * velocity * acceleration
         pre_start = start - sign * ramp
         post_final = start + sign * (velocity * last_offset + ramp)
-        check_limits(motor, (start, final), (pre_start, post_final),
-                     f" (velocity {velocity:g} {motor.unit}/s, acceleration time "
-                     f"{acceleration:g} s)")
         parts.append(MotorProfile(motor, start, final, velocity, pre_start, post_final,
                                   original))
     return MotionProfile(tuple(parts), intervals, npoints, integ_time, latency_time,

@@ -18,9 +18,11 @@ from typing import Any, Callable, Sequence
 from macroserver.elements.base import ElementError
 from macroserver.engine.control import MacroControl, MacroInterrupted
 from macroserver.engine.core import MacroServerCore
-from macroserver.errors import MacroBusy, MacroServerError, WrongState
+from macroserver.engine.forecast import ScanForecast
+from macroserver.engine.preflight import DryRunStop
+from macroserver.errors import MacroBusy, MacroServerError, ParamError, WrongState
 from macroserver.records import EndStatus
-from macroserver.streams import Level, MacroListener
+from macroserver.streams import Level, MacroListener, NullListener
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,25 @@ class MacroRunner:
                 daemon=True)
             self._thread.start()
             return context.macro_id
+
+    def dry_run(self, command: str | Sequence[str]) -> ScanForecast:
+        """What the scan of `command` would do, told in the caller's thread without
+        running it: nothing moves, nothing is counted, nothing is written (the macro runs
+        until its scan computes its forecast, reading positions and the environment).
+        Allowed while another macro runs: it takes no element and no state."""
+        cls, values, line = self.server.parse(command)
+        if not cls.dry_runs:
+            raise ParamError(f"{cls.name} is not a scan macro: a dry run forecasts the scan "
+                             "macros only (a macro that moves or counts by itself would "
+                             "do it)")
+        context = self.server.new_context(NullListener(), MacroControl(), self.door_name,
+                                          line)
+        context.dry_run = True
+        try:
+            cls(context).run(*values)
+        except DryRunStop as stop:
+            return stop.forecast
+        raise ParamError(f"{line} ran no scan: there is nothing to forecast")
 
     def _status_event(self, macro: Any, state: str, **extra: Any) -> None:
         ctx = macro.context

@@ -16,12 +16,13 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar, overload
 
 from macroserver.datafiles import DataPathError, DataRoots, OutsideDataRoots
-from macroserver.elements.base import MeasurementGroup, Motor, outside_limits
+from macroserver.elements.base import MeasurementGroup, Motor
 from macroserver.engine import detectors as frames
 from macroserver.engine.control import MacroInterrupted
+from macroserver.engine.forecast import MotorPath, ScanForecast
 from macroserver.engine.hooks import (
     NO_PLACE,
     POST_ACQ,
@@ -33,6 +34,15 @@ from macroserver.engine.hooks import (
     PRE_SCAN,
     HookAction,
     run_hooks,
+)
+from macroserver.engine.preflight import (
+    DryRunStop,
+    MotionPlan,
+    forecast,
+    learn,
+    motion_settings,
+    move_time,
+    refuse,
 )
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
 from macroserver.engine.snapshot import read_snapshot
@@ -66,7 +76,11 @@ PROGRESS_INTERVAL = 0.2
 
 @dataclass
 class ScanPlan:
-    """Where a scan goes: motors, one position tuple per point, and how long to count."""
+    """Where a scan goes: motors, one position tuple per point, and how long to count.
+
+    For the forecast (positions are a stream, read once): `ends` holds each motor's
+    (first, last) position, `ranges` its (low, high), and `moves` the motion between
+    points as (how many times, distance of each motor)."""
 
     motors: Sequence[Motor]
     positions: Iterable[tuple[float, ...]]
@@ -76,14 +90,28 @@ class ScanPlan:
     scan_shape: tuple[int, ...] = ()
     latency: float = 0.0
     after_point: Callable[[], None] | None = field(default=None, repr=False)
+    ends: Sequence[tuple[float, float]] = ()
+    moves: Sequence[tuple[int, tuple[float, ...]]] = ()
 
-    def check_limits(self) -> None:
-        """Refuse, before anything moves, a scan that would leave a motor's limits."""
-        for motor, (low, high) in zip(self.motors, self.ranges):
-            for target in (low, high):
-                refused = outside_limits(motor, target, "position")
-                if refused:
-                    raise ParamError(f"{refused}; nothing was moved")
+    def motion_plan(self) -> MotionPlan:
+        """Paths, limits to check and the time spent moving (motors move together: each
+        step takes as long as its slowest motor), from where the motors are now."""
+        plan = MotionPlan(latency=max(0, self.npoints - 1) * self.latency)
+        settings = [motion_settings(m) for m in self.motors]
+        ends = self.ends or self.ranges
+        first_move = 0.0
+        for motor, (first, last), (low, high), how in zip(
+                self.motors, ends, self.ranges, settings):
+            plan.paths.append(MotorPath(motor.name, motor.unit, first, last, low, high,
+                                        how.velocity if how else None))
+            plan.positions += [(motor, "position", first), (motor, "position", last),
+                               (motor, "position", low), (motor, "position", high)]
+            first_move = max(first_move, move_time(how, first - motor.position()))
+        plan.motion = first_move + sum(
+            count * max((move_time(how, d) for how, d in zip(settings, distances)),
+                        default=0.0)
+            for count, distances in self.moves)
+        return plan
 
 
 SCAN_ENV = ("ActiveMntGrp", "ScanDir", "ScanFile", "ScanID", "ScanRecorder", "JsonRecorder",
@@ -101,7 +129,8 @@ def active_measurement_group(macro: "Macro") -> MeasurementGroup:
         if not groups:
             raise EnvError("no measurement group is configured, so nothing can be counted")
         name = next(iter(groups))
-        macro.env.set("ActiveMntGrp", name)
+        if not macro.context.dry_run:  # a dry run writes nothing
+            macro.env.set("ActiveMntGrp", name)
         macro.info(f"ActiveMntGrp not defined. Using {name}")
     if not isinstance(name, str):
         raise EnvError(f"ActiveMntGrp must be the name of a measurement group, not {name!r}")
@@ -148,15 +177,6 @@ def _read_positions(macro: "Macro") -> tuple[SnapshotValue, ...]:
     return tuple(values)
 
 
-def _estimate(plan: ScanPlan) -> float:
-    motion = 0.0
-    for motor, (low, high) in zip(plan.motors, plan.ranges):
-        velocity = getattr(motor, "velocity", None)
-        if velocity:
-            motion = max(motion, abs(high - low) / velocity)
-    return plan.npoints * (plan.integration_time + plan.latency) + motion
-
-
 class Scan:
     """What every scan does around its points: recorders, ScanID, the description,
     an explicit end status, `ScanHistory`. Subclasses say which columns and how the
@@ -175,6 +195,10 @@ class Scan:
         self.points_done = 0
         #: the scalar values kept for the statistics (None: the scan moves no motor)
         self.series: ScanSeries | None = None
+        self.forecast: ScanForecast | None = None
+
+    #: "step" or "continuous": the forecast's kind, and the key of the measured overhead
+    kind = "step"
 
     def check(self) -> None:
         """Refuse, before anything moves, what cannot be done."""
@@ -184,8 +208,9 @@ class Scan:
     def columns(self, group: MeasurementGroup) -> tuple[Column, ...]:
         return scan_columns(self.motors, group)
 
-    def estimate(self) -> float:
-        return 0.0
+    def motion_plan(self, group: MeasurementGroup, env: Mapping[str, Any]) -> MotionPlan:
+        """Where the motors go and how long moving takes (for the forecast)."""
+        return MotionPlan()
 
     def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
         """Take the points and hand them to `manager`; `t0` is the scan's start time."""
@@ -194,13 +219,15 @@ class Scan:
     def run(self, restore: Callable[[], None] | None = None) -> ScanEnd:
         """Run the scan; re-raises stop/abort/errors after the recorders were ended.
 
-        The pre-scan hooks run before the scan is described (the snapshot sees what they
+        The forecast (`engine/preflight.py`) comes first: a dry run stops there
+        (`DryRunStop`), a real scan is refused there when it names a refusal. The
+        pre-scan hooks run before the scan is described (the snapshot sees what they
         did); after the end: `restore` (relative scans move back), then the post-scan
         hooks, on every ending, a stop waiting for them (Sardana's order)."""
+        started = time.monotonic()
         macro = self.macro
         self.check()
         group = active_measurement_group(macro)
-        macro.reserve(*self.motors, *group.channels)
         server = macro.server
         env = macro.env.snapshot()
         if server.scan_dir_fallback:
@@ -211,6 +238,12 @@ class Scan:
                 macro.context.door_name)
         except OutsideDataRoots as exc:  # a ScanDir stored before the roots changed
             raise OutsideDataRoots(f"{exc}; {server.env.stored_hint('ScanDir')}") from None
+        self.forecast = forecast(self, group, selection, env)
+        if macro.context.dry_run:
+            raise DryRunStop(self.forecast)
+        refuse(self.forecast)
+        macro.context.expect(self.forecast.duration.total)
+        macro.reserve(*self.motors, *group.channels)
         metadata = scan_metadata(server, env, self.listener)  # refused: required keys missing
         policy = server.config.file_policy
         paths = [path for path, _ in selection.files]
@@ -231,10 +264,13 @@ class Scan:
             except BaseException as exc:
                 self.closing(closing, exc)
                 raise
+            elapsed = time.monotonic() - started  # the scan's own time, without closing
             self.closing(closing, None)
-            return end
         finally:
             locks.release()
+        learn(server.overheads, self, self.forecast,
+              [cls.name for cls, _ in selection.chosen], elapsed)
+        return end
 
     def closing(self, steps: Sequence[Callable[[], None]],
                 failure: BaseException | None) -> None:
@@ -361,7 +397,7 @@ class Scan:
             ref_motors=tuple(m.name for m in self.motors),
             npoints=self.npoints,
             integration_time=self.integration_time,
-            estimated_time=self.estimate(),
+            estimated_time=self.forecast.duration.total if self.forecast else 0.0,
             scan_dir=files[0][0].parent if files else None,
             scan_files=tuple(str(path) for path, _ in files),
             motor_positions=motor_positions,
@@ -401,12 +437,8 @@ class StepScan(Scan):
                          plan.scan_shape)
         self.plan = plan
 
-    def check(self) -> None:
-        self.plan.check_limits()
-        super().check()
-
-    def estimate(self) -> float:
-        return _estimate(self.plan)
+    def motion_plan(self, group: MeasurementGroup, env: Mapping[str, Any]) -> MotionPlan:
+        return self.plan.motion_plan()
 
     def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
         plan, control = self.plan, self.control
@@ -525,6 +557,51 @@ def linear(start: float, final: float, intervals: int, index: int) -> float:
     if index == intervals:
         return final
     return start + (final - start) * index / intervals
+
+
+T = TypeVar("T")
+
+
+class Computed(Sequence[T]):
+    """A sequence whose items are computed when asked (`item`), so that a plan of 10^6
+    rows or positions costs nothing until it is read. Subclasses give `__len__`."""
+
+    def item(self, index: int) -> T:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self.item(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.item(index)
+
+
+class LinearPositions(Computed[float]):
+    """`linear` at every index of `intervals` steps from start to final (the first
+    `count` of them: all intervals + 1 by default)."""
+
+    def __init__(self, start: float, final: float, intervals: int,
+                 count: int | None = None) -> None:
+        self.start, self.final, self.intervals = start, final, intervals
+        self.length = intervals + 1 if count is None else count
+
+    def __len__(self) -> int:
+        return self.length
+
+    def item(self, index: int) -> float:
+        return linear(self.start, self.final, self.intervals, index)
 
 
 def scan_dir_in_roots(env: dict[str, Any], data_roots: DataRoots,

@@ -18,12 +18,15 @@ How a recorder is selected for a scan is declared by class attributes:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
 
 from macroserver.datafiles import FilePolicy, ensure_folder
-from macroserver.records import Point, PointBlock, ScanEnd, ScanInfo, Written
+from macroserver.records import Column, Point, PointBlock, ScanEnd, ScanInfo, Written
 from macroserver.streams import Level, MacroListener, NullListener
 
 
@@ -95,9 +98,21 @@ class Recorder:
         path = self.context.path
         return [Written(path, self.format_name)] if path is not None and path.is_file() else []
 
+    @classmethod
+    def estimate_bytes(cls, columns: Sequence[Column], npoints: int) -> int:
+        """Bytes the file(s) of a scan of `npoints` points of `columns` would take, asked
+        before the scan starts (free space, dry run); each format knows its own
+        overhead. 0: this recorder writes no file."""
+        return 0
+
     def files_written(self) -> list[tuple[Path, str]]:
         """(path, format) of every file this scan went to, for the catalogue sidecar."""
         return [(w.path, w.format) for w in self.written() if w.path.is_file()]
+
+
+def value_bytes(column: Column) -> int:
+    """Bytes of one value of `column` in binary form (its dtype times its shape)."""
+    return np.dtype(column.dtype).itemsize * math.prod(column.shape)
 
 
 def ensure_parent(path: Path, policy: FilePolicy) -> None:

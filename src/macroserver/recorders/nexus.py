@@ -26,7 +26,7 @@ import numpy as np
 
 from macroserver.datafiles import DataPathError, Folder
 from macroserver.metadata.sidecar import snapshot_record
-from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
+from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent, value_bytes
 from macroserver.recorders.h5file import (
     ScanFile,
     abandon,
@@ -187,6 +187,16 @@ class NexusRecorder(Recorder):
     name = "nexus"
     format_name = "NeXus"
     extensions = (".h5", ".nxs", ".hdf5")
+    #: the entry's groups, metadata, snapshot, plot and the master's link (measured:
+    #: ~100 KiB for a demo scan), and per column its dataset headers and last chunk
+    FILE_OVERHEAD = 256 << 10
+    COLUMN_OVERHEAD = 16 << 10
+
+    @classmethod
+    def estimate_bytes(cls, columns: Sequence[Column], npoints: int) -> int:
+        """Uncompressed values plus the layout: compression only makes it smaller."""
+        per_point = sum(value_bytes(c) for c in columns)
+        return cls.FILE_OVERHEAD + len(columns) * cls.COLUMN_OVERHEAD + npoints * per_point
 
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)

@@ -53,8 +53,10 @@ class OutputRecorder(Recorder):
         self._names = [c.name for c in self._columns]
         self._widths = [max(MIN_WIDTH, len(c.label)) for c in self._columns]
         started = time.ctime(info.start_time)
-        self._emit(f"Scan #{info.scan_id} started at {started}. "
-                   f"It will take at least {_duration(round(info.estimated_time))}")
+        estimate = info.estimated_time
+        self._emit(f"Scan #{info.scan_id} started at {started}. " + (
+            f"It will take about {_duration(round(estimate))}" if estimate >= 0.5
+            else "It will take less than a second"))
         self._emit(SEPARATOR.join(c.label.center(w) for c, w in zip(self._columns, self._widths)))
 
     def _emit(self, text: str) -> None:
@@ -91,8 +93,10 @@ class OutputRecorder(Recorder):
         info = self._info
         elapsed = end.end_time - info.start_time
         counting = end.points * info.integration_time
-        dead = 100.0 * max(0.0, elapsed - counting) / elapsed if elapsed > 0 else 0.0
         if end.status is not EndStatus.DONE:
             self._emit(f"Scan #{info.scan_id} {end.status_text} after {end.points} point(s)")
+        # without counting time (integ_time 0) every second is "dead": say nothing then
+        dead = (f". Dead time {100.0 * max(0.0, elapsed - counting) / elapsed:.1f}%"
+                if counting > 0 and elapsed > 0 else "")
         self._emit(f"Scan #{info.scan_id} ended at {time.ctime(end.end_time)}, "
-                   f"taking {_duration(elapsed)}. Dead time {dead:.1f}%")
+                   f"taking {_duration(elapsed)}{dead}")

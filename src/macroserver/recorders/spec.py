@@ -24,10 +24,11 @@ import numpy as np
 
 from macroserver.datafiles import Folder
 from macroserver.metadata.sidecar import plain, snapshot_record
-from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent
+from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent, value_bytes
 from macroserver.recorders.edf import EdfWriter, point_header, safe_file_part
 from macroserver.recorders.names import make_unique
 from macroserver.records import (
+    Column,
     LinkedFrames,
     Point,
     PointBlock,
@@ -159,6 +160,23 @@ class SpecRecorder(Recorder):
     name = "spec"
     format_name = "SPEC"
     extensions = (".dat", ".spec")
+    #: the file header and a scan's #S..#L lines (the snapshot makes them long)
+    SCAN_OVERHEAD = 16 << 10
+    #: a number as written (repr of a float64) and its separator
+    NUMBER_TEXT = 24
+    #: an EDF file's header, besides its pixels
+    EDF_HEADER = 4 << 10
+
+    @classmethod
+    def estimate_bytes(cls, columns: Sequence[Column], npoints: int) -> int:
+        """Text numbers for scalars and spectra (@A lines); an EDF file per image."""
+        per_point = 0
+        for column in columns:
+            if column.ndim == 2:
+                per_point += value_bytes(column) + cls.EDF_HEADER + cls.NUMBER_TEXT
+            else:
+                per_point += cls.NUMBER_TEXT * math.prod(column.shape)
+        return cls.SCAN_OVERHEAD + npoints * per_point
 
     def __init__(self, context: RecorderContext) -> None:
         super().__init__(context)

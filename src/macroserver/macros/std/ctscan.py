@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 from macroserver.elements.base import Motor
 from macroserver.engine.ctscan import ContinuousScan, CtRow
-from macroserver.engine.motion_profile import check_limits, plan_motion, point_count
-from macroserver.engine.scan import SCAN_ENV, check_intervals, linear
+from macroserver.engine.motion_profile import MotionProfile, plan_motion, point_count
+from macroserver.engine.scan import SCAN_ENV, Computed, LinearPositions, check_intervals
 from macroserver.macros import (
     BOOLEAN,
     CONTINUOUS_SCAN_PLACES,
@@ -53,6 +53,7 @@ def _check(nr_interv: int) -> None:
 class _AbsoluteCt(Macro):
     uses_env = SCAN_ENV
     hook_places = CONTINUOUS_SCAN_PLACES
+    dry_runs = True
 
     #: How many motor triples come first; the tail is nr_interv, integ_time, ...
     motor_count = 1
@@ -97,6 +98,7 @@ class a3scanct(_AbsoluteCt):
 class _RelativeCt(Macro):
     uses_env = SCAN_ENV
     hook_places = CONTINUOUS_SCAN_PLACES
+    dry_runs = True
     motor_count = 1
 
     def run(self, *args: Any) -> None:
@@ -125,6 +127,24 @@ class d2scanct(_RelativeCt):
     params = [*motor_params(2), NR_INTERV, INTEG_TIME, LATENCY]
 
 
+class _MeshRows(Computed[CtRow]):
+    """The rows of a meshct, made when asked (10^6 rows cost nothing before the scan's
+    pre-flight refuses them); odd rows use `backward` (the same as `forward` unless
+    bidirectional)."""
+
+    def __init__(self, forward: MotionProfile, backward: MotionProfile, slow_motor: Motor,
+                 slow: Sequence[float]) -> None:
+        self.forward, self.backward, self.slow_motor, self.slow = (
+            forward, backward, slow_motor, slow)
+
+    def __len__(self) -> int:
+        return len(self.slow)
+
+    def item(self, index: int) -> CtRow:
+        profile = self.backward if index % 2 else self.forward
+        return CtRow(profile, ((self.slow_motor, self.slow[index]),))
+
+
 class meshct(Macro):
     """Grid scan: motor1 moves continuously along each row, motor2 steps between rows.
 
@@ -135,6 +155,7 @@ class meshct(Macro):
 
     uses_env = SCAN_ENV
     hook_places = CONTINUOUS_SCAN_PLACES
+    dry_runs = True
 
     params = [
         Param("motor1", MOTOR, description="fast motor, moving continuously"),
@@ -159,13 +180,11 @@ class meshct(Macro):
         forward = plan_motion([m1], [s1], [f1], n1, integ_time, latency_time)
         backward = plan_motion([m1], [f1], [s1], n1, integ_time, latency_time) \
             if bidirectional else forward
-        rows = [CtRow(backward if bidirectional and j % 2 else forward,
-                      ((m2, linear(s2, f2, n2, j)),)) for j in range(n2 + 1)]
-        check_limits(m2, (s2, f2))
+        slow = LinearPositions(s2, f2, n2)
+        rows = _MeshRows(forward, backward, m2, slow)
         scan = ContinuousScan(self, rows, [m1, m2], scan_shape=(n2 + 1, forward.npoints),
                               overshoot_correction=False)
         part = forward.motors[0]
-        scan.grid = Grid(m2.name, m1.name, tuple(row.stepped[0][1] for row in rows),
-                         tuple(part.planned(i, forward.intervals)
-                               for i in range(forward.npoints)), bidirectional)
+        fast = LinearPositions(part.start, part.final, forward.intervals, forward.npoints)
+        scan.grid = Grid(m2.name, m1.name, slow, fast, bidirectional)
         scan.run()

@@ -75,7 +75,9 @@ def linear_plan(
 
     return ScanPlan(
         motors, positions(), intervals + 1, integ_time,
-        ranges=[(min(s, f), max(s, f)) for s, f in zip(starts, finals)])
+        ranges=[(min(s, f), max(s, f)) for s, f in zip(starts, finals)],
+        ends=list(zip(starts, finals)),
+        moves=[(intervals, tuple(abs(f - s) / intervals for s, f in zip(starts, finals)))])
 
 
 def return_to(macro: Macro, motors: Sequence[Motor], positions: Sequence[float]) -> None:
@@ -92,6 +94,7 @@ def return_to(macro: Macro, motors: Sequence[Motor], positions: Sequence[float])
 class _AbsoluteScan(Macro):
     uses_env = SCAN_ENV
     hook_places = STEP_SCAN_PLACES
+    dry_runs = True
 
     def run(self, *args: Any) -> None:
         groups, (intervals, integ_time) = args[:-2], args[-2:]
@@ -123,6 +126,7 @@ class a3scan(_AbsoluteScan):
 class _RelativeScan(Macro):
     uses_env = SCAN_ENV
     hook_places = STEP_SCAN_PLACES
+    dry_runs = True
 
     def run(self, *args: Any) -> None:
         groups, (intervals, integ_time) = args[:-2], args[-2:]
@@ -156,6 +160,7 @@ class mesh(Macro):
 
     uses_env = SCAN_ENV
     hook_places = STEP_SCAN_PLACES
+    dry_runs = True
 
     params = [
         Param("motor1", MOTOR, description="inner (fast) motor"),
@@ -184,10 +189,14 @@ class mesh(Macro):
                 for i in inner:
                     yield linear(s1, f1, n1, i), outer
 
+        reversed_last = bidirectional and n2 % 2 == 1
         plan = ScanPlan(
             [m1, m2], positions(), (n1 + 1) * (n2 + 1), integ_time,
             ranges=[(min(s1, f1), max(s1, f1)), (min(s2, f2), max(s2, f2))],
-            scan_shape=(n1 + 1, n2 + 1))
+            scan_shape=(n1 + 1, n2 + 1),
+            ends=[(s1, s1 if reversed_last else f1), (s2, f2)],
+            moves=[(n1 * (n2 + 1), (abs(f1 - s1) / n1, 0.0)),  # along a row
+                   (n2, (0.0 if bidirectional else abs(f1 - s1), abs(f2 - s2) / n2))])
         StepScan(self, plan).run()
 
 
@@ -196,6 +205,7 @@ class timescan(Macro):
 
     uses_env = SCAN_ENV
     hook_places = TIME_SCAN_PLACES
+    dry_runs = True
 
     params = [
         Param("nr_interv", INTEGER, description="number of intervals (points = intervals + 1)"),
