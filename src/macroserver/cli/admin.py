@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ def _run(args: argparse.Namespace) -> int:
     for problem in server.load_problems:
         print(f"Warning: {problem}", file=sys.stderr)
     runner = MacroRunner(server, listener)
+    if args.dry_run:
+        return _dry_run(runner, args.commands, args.json)
     listener.answer = runner.answer  # a macro's questions are asked on this terminal
     interrupts = 0
 
@@ -77,6 +80,27 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         server.sidecars.wait()  # the last scan's catalogue sidecar is written before exit
+
+
+def _dry_run(runner: MacroRunner, commands: Sequence[str], as_json: bool) -> int:
+    """Each command's forecast (nothing runs); exit status 1 when one is refused or bad.
+    With `as_json`: one JSON object per command line, on stdout."""
+    status = EXIT_OK
+    for command in commands:
+        try:
+            forecast = runner.dry_run(command)
+        except MacroServerError as exc:
+            status = EXIT_ERROR
+            if as_json:
+                print(json.dumps({"command": command, "error": str(exc)}), flush=True)
+            else:
+                print(f"Error: {exc}", file=sys.stderr)
+            continue
+        if forecast.refused:
+            status = EXIT_ERROR
+        print(json.dumps(forecast.to_dict(), allow_nan=False) if as_json
+              else "\n".join(forecast.lines()), flush=True)
+    return status
 
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
@@ -159,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--macro-path", action="append", default=[],
                      help="add a folder of macro files (repeatable; Sardana-style files too)")
     run.add_argument("--debug", action="store_true", help="show the Debug stream")
+    run.add_argument("--dry-run", action="store_true",
+                     help="tell what each scan would do (points, paths, limits, files and "
+                          "their size, duration) without running it: nothing moves, nothing "
+                          "is counted, nothing is written; exit status 1 if one is refused")
+    run.add_argument("--json", action="store_true",
+                     help="with --dry-run: one JSON object per command line")
     run.set_defaults(handler=_run)
 
     serve = commands.add_parser("serve", help="run the Tango device server MacroServer/INSTANCE")

@@ -4,11 +4,14 @@ prompt but is not a macro of the door."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import tango
 
 from macroserver.cli.completion import Catalogue, help_text, suggestions
 from macroserver.cli.console import terminal_width
@@ -23,6 +26,7 @@ from macroserver.cli.showscan import (
     save_png,
 )
 from macroserver.tango.client import DoorClient
+from macroserver.wire import error_text
 
 if TYPE_CHECKING:
     from macroserver.cli.shell import Shell
@@ -32,6 +36,9 @@ BUILTIN_HELP = {
     "showscan": "showscan [ScanID | online] [--png PATH]: plot the last (or given) scan "
                 "from its NeXus/SPEC file as a PNG and a text plot; 'online' plots live "
                 "from the JSON recorder (JsonRecorder True)",
+    "simulate": "simulate <scan macro line>: what the scan would do (points, motor paths, "
+                "limits, files and free space, duration) without running it; nothing "
+                "moves, nothing is counted, nothing is written",
     "www": "www: the details of the last error",
     "debug": "debug [on|off]: show or hide the Debug stream",
     "exit": "exit (or quit, or Ctrl-D): leave the shell",
@@ -46,6 +53,7 @@ def builtin_arguments(catalogue: Catalogue) -> dict[str, list[str]]:
     return {
         "help": sorted(set(catalogue.macros) | set(BUILTIN_HELP)),
         "showscan": ["online", *catalogue.scan_ids],
+        "simulate": sorted(catalogue.macros),
         "debug": ["on", "off"],
         "www": [], "exit": [], "quit": [],
     }
@@ -193,7 +201,25 @@ def _showscan_online(shell: Shell, client: DoorClient) -> int:
         shell.online_plot = None
 
 
+def _simulate(shell: Shell, args: list[str]) -> int:
+    """The Door's SimulateMacro; exit status 1 when the scan would be refused."""
+    if not args:
+        shell.console.error(BUILTIN_HELP["simulate"])
+        return EXIT_ERROR
+    client = shell.conn.live_client()
+    if client is None:
+        return shell.offline()
+    try:
+        forecast, lines = client.simulate(shlex.join(args))
+    except tango.DevFailed as exc:
+        shell.last_error = error_text(exc)
+        shell.console.error(f"Error: {shell.last_error}")
+        return EXIT_ERROR
+    shell.console.lines(lines)
+    return EXIT_ERROR if forecast.get("refused") else EXIT_OK
+
+
 BUILTINS: dict[str, Callable[[Shell, list[str]], int]] = {
-    "help": _help, "showscan": _showscan, "www": _www, "debug": _debug,
+    "help": _help, "showscan": _showscan, "simulate": _simulate, "www": _www, "debug": _debug,
     "exit": _leave, "quit": _leave,
 }

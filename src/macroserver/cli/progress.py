@@ -24,6 +24,19 @@ class Progress:
     rows: int = 0
     npoints: int | None = None
     table: bool = False
+    #: the server's forecast of the time left (MacroStatus remaining_time), and when it came
+    remaining: float | None = None
+    remaining_at: float = 0.0
+
+    def status(self, status: dict) -> None:
+        """A MacroStatus 'step' event: the progress and the forecast time left."""
+        try:
+            self.percent = float(status.get("step") or 0.0)
+            left = status.get("remaining_time")
+            if left is not None:
+                self.remaining, self.remaining_at = float(left), time.monotonic()
+        except (TypeError, ValueError):
+            pass
 
     def output(self, lines: Sequence[str]) -> None:
         """Count the scan table's rows in the Output stream: the points done."""
@@ -45,12 +58,24 @@ class Progress:
         if self.npoints and self.table:
             fraction = max(fraction, self.rows / self.npoints)
         if fraction > 0:
-            parts.append(f"{100 * fraction:.0f}%")
+            parts.append(f"{bar(fraction)} {100 * fraction:.0f}%")
         parts.append(f"elapsed {_duration(elapsed)}")
-        if 0 < fraction < 1:
+        if self.remaining is not None and fraction < 1:  # the server's forecast
+            left = self.remaining - (time.monotonic() - self.remaining_at)
+            parts.append(f"remaining ~{_duration(max(0.0, left))}")
+        elif 0 < fraction < 1:
             parts.append(f"remaining ~{_duration(elapsed * (1 - fraction) / fraction)}")
         parts.append("Ctrl-C stops")
         return " | ".join(parts)
+
+
+BAR_WIDTH = 20
+
+
+def bar(fraction: float) -> str:
+    """A text progress bar: [#######.............]."""
+    done = round(BAR_WIDTH * min(1.0, max(0.0, fraction)))
+    return f"[{'#' * done}{'.' * (BAR_WIDTH - done)}]"
 
 
 def _duration(seconds: float) -> str:

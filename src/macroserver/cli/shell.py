@@ -51,10 +51,7 @@ class Shell:
     def _on_status(self, status: dict[str, Any]) -> None:
         progress = self.progress
         if progress is not None and status.get("state") == "step":
-            try:
-                progress.percent = float(status.get("step") or 0.0)
-            except (TypeError, ValueError):
-                pass
+            progress.status(status)
 
     def _on_record(self, packet: dict[str, Any]) -> None:
         progress = self.progress

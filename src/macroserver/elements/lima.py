@@ -109,6 +109,15 @@ class LimaChannel:
         return LinkedFrames(self.name, folder, prefix, suffix, self.dataset,
                             self.frames_per_file, self.frame_shape, self.frame_dtype, frames)
 
+    def min_latency(self, integration_time: float) -> float:
+        """Lima's `valid_ranges` (min/max exposure, min/max latency): the least latency
+        the detector takes between frames (0 when the device does not say)."""
+        with self._device.call(f"{self.device}/valid_ranges") as proxy:
+            if "valid_ranges" not in {a.lower() for a in proxy.get_attribute_list()}:
+                return 0.0
+            ranges = proxy.read_attribute("valid_ranges").value
+        return float(ranges[2]) if ranges is not None and len(ranges) >= 3 else 0.0
+
     def start(self, integration_time: float) -> None:
         with self._device.call(f"{self.device}/startAcq") as proxy:
             if integration_time != self._expo_time:

@@ -75,6 +75,11 @@ class SimSelfSavingChannel:
                             core.saving_frame_per_file, self.frame_shape, self.frame_dtype,
                             frames)
 
+    def min_latency(self, integration_time: float) -> float:
+        """A frame takes at least 1/rate: the rest of it after the exposure."""
+        rate = self.core.max_rate
+        return max(0.0, 1.0 / rate - integration_time) if rate else 0.0
+
     def start(self, integration_time: float) -> None:
         self.core.acq_expo_time = integration_time
         try:

@@ -213,6 +213,12 @@ class SimChannel:
         self._schedule = np.empty(0)
         self._delivered = 0
 
+    def min_latency(self, integration_time: float) -> float:
+        """A slow readout (`readout_rate`) needs this much time after each window."""
+        if not math.isfinite(self.readout_rate):
+            return 0.0
+        return max(0.0, 1.0 / self.readout_rate - integration_time)
+
     def start(self, integration_time: float) -> None:
         self._integration_time = integration_time
         self._end = time.monotonic() + integration_time

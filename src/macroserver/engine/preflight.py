@@ -165,11 +165,12 @@ def space_refusals(files: Sequence[FileForecast], limits: ScanLimits,
     return refusals
 
 
-def min_latency(channel: Channel) -> float:
-    """The least time `channel` needs between the end of one acquisition and the next
-    start (readout, dead time), as it declares it; 0 when it says nothing."""
+def min_latency(channel: Channel, integration_time: float) -> float:
+    """The least time `channel` needs between the end of one acquisition of
+    `integration_time` and the next start (readout, dead time), as it declares it
+    (`min_latency(integration_time)`, optional); 0 when it says nothing."""
     read = getattr(channel, "min_latency", None)
-    return max(0.0, float(read())) if read is not None else 0.0
+    return max(0.0, float(read(integration_time))) if read is not None else 0.0
 
 
 def rate_checks(group: MeasurementGroup, plan: MotionPlan, integration_time: float,
@@ -179,17 +180,18 @@ def rate_checks(group: MeasurementGroup, plan: MotionPlan, integration_time: flo
     latency = plan.period - integration_time
     checks = []
     for channel in group.channels:
-        needs = min_latency(channel)
+        needs = min_latency(channel, integration_time)
         why = f"channel {channel.name} needs {needs:g} s between acquisitions"
         if plan.software_timing and overhead is not None and overhead > needs:
             needs = overhead
             why = (f"software timing spends {needs:.3g} s per point on {group.name} "
                    f"(measured on this server)")
-        checks.append(RateCheck(channel.name, plan.period, max(0.0, needs - latency),
-                                f"{why}: one point every {plan.period:g} s "
-                                f"(integ_time {integration_time:g} + latency_time "
-                                f"{latency:g}) is too fast; give latency_time "
-                                f"{_at_least(needs)} or more"))
+        short = max(0.0, needs - latency)
+        if short > 0:
+            why += (f": one point every {plan.period:g} s (integ_time {integration_time:g} + "
+                    f"latency_time {latency:g}) is too fast; give latency_time "
+                    f"{_at_least(needs)} or more")
+        checks.append(RateCheck(channel.name, plan.period, short, why))
     return tuple(checks)
 
 

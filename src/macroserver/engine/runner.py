@@ -18,11 +18,11 @@ from typing import Any, Callable, Sequence
 from macroserver.elements.base import ElementError
 from macroserver.engine.control import MacroControl, MacroInterrupted
 from macroserver.engine.core import MacroServerCore
+from macroserver.engine.dryrun import dry_run
 from macroserver.engine.forecast import ScanForecast
-from macroserver.engine.preflight import DryRunStop
-from macroserver.errors import MacroBusy, MacroServerError, ParamError, WrongState
+from macroserver.errors import MacroBusy, MacroServerError, WrongState
 from macroserver.records import EndStatus
-from macroserver.streams import Level, MacroListener, NullListener
+from macroserver.streams import Level, MacroListener
 
 log = logging.getLogger(__name__)
 
@@ -116,23 +116,9 @@ class MacroRunner:
             return context.macro_id
 
     def dry_run(self, command: str | Sequence[str]) -> ScanForecast:
-        """What the scan of `command` would do, told in the caller's thread without
-        running it: nothing moves, nothing is counted, nothing is written (the macro runs
-        until its scan computes its forecast, reading positions and the environment).
-        Allowed while another macro runs: it takes no element and no state."""
-        cls, values, line = self.server.parse(command)
-        if not cls.dry_runs:
-            raise ParamError(f"{cls.name} is not a scan macro: a dry run forecasts the scan "
-                             "macros only (a macro that moves or counts by itself would "
-                             "do it)")
-        context = self.server.new_context(NullListener(), MacroControl(), self.door_name,
-                                          line)
-        context.dry_run = True
-        try:
-            cls(context).run(*values)
-        except DryRunStop as stop:
-            return stop.forecast
-        raise ParamError(f"{line} ran no scan: there is nothing to forecast")
+        """What the scan of `command` would do (`engine/dryrun.py`), in the caller's
+        thread; allowed while a macro runs (it takes no element and no state)."""
+        return dry_run(self.server, command, self.door_name)
 
     def _status_event(self, macro: Any, state: str, **extra: Any) -> None:
         ctx = macro.context

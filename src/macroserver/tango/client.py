@@ -171,6 +171,13 @@ class DoorClient:
             self._finish_if_final((outcome, done), status)
         return outcome
 
+    def simulate(self, command: str | Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+        """The Door's SimulateMacro: (the forecast as a dict, its lines for people).
+        Raises DevFailed on bad input, as RunMacro does."""
+        args = lines_to_wire([command] if isinstance(command, str) else list(command))
+        reply = lines_from_wire(self.door.SimulateMacro(args))
+        return json.loads(reply[0]), reply[1:]
+
     def wait(self, outcome: RunOutcome, timeout: float | None = None) -> RunOutcome:
         """Wait until the run ends (its final MacroStatus event arrives)."""
         _, done = self._runs[outcome.macro_id]

@@ -152,6 +152,17 @@ class Door(Device):
             return [to_wire(with_id(args[0], macro_id))]
         return [macro_id]
 
+    @command(dtype_in=(str,), dtype_out=(str,),
+             doc_in="a scan macro and its parameters, as RunMacro takes them",
+             doc_out="[the forecast as one JSON object, then its lines as a person reads "
+                     "them]; nothing moves, nothing is counted, nothing is written")
+    def SimulateMacro(self, argin: list[str]) -> list[str]:
+        """Sardana's command name (a stub there), answered with the scan's forecast."""
+        args = lines_from_wire(argin)
+        forecast = self._call(lambda: self.runner.dry_run(args), "Door.SimulateMacro")
+        document = json.dumps(forecast.to_dict(), allow_nan=False)
+        return lines_to_wire([document, *forecast.lines()])
+
     @command
     def StopMacro(self) -> None:
         self._call(self.runner.stop, "Door.StopMacro")

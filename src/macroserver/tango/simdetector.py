@@ -92,6 +92,13 @@ class SimLimaDetector(Device):
             raise ValueError(f"saving_mode {value!r}: only AUTO_FRAME is simulated")
         self._saving_mode = value
 
+    @attribute(dtype=(float,), max_dim_x=4)
+    def valid_ranges(self) -> list[float]:
+        """Lima's [min exposure, max exposure, min latency, max latency]: the simulated
+        readout takes one frame period at the most frames per second (Rate)."""
+        rate = self.core.max_rate
+        return [0.0, 1e6, 1.0 / rate if rate else 0.0, 1e6]
+
     @attribute(dtype=int)
     def last_image_acquired(self) -> int:
         return self.core.acquired - 1

@@ -10,9 +10,10 @@ from macroserver.macros.std import (
     metadata,
     motion,
     scan,
+    simulate,
     stats,
     where,
 )
 
 __all__ = ["calibration", "ctscan", "env", "hooks", "libraries", "lists", "metadata", "motion",
-           "scan", "stats", "where"]
+           "scan", "simulate", "stats", "where"]

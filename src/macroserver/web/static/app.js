@@ -174,12 +174,23 @@ class Plot {
 
 // ---- one door -------------------------------------------------------------------
 
+// seconds as h:mm:ss (m:ss under an hour)
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return `${h ? h + ":" : ""}${mm}:${String(r).padStart(2, "0")}`;
+}
+
 class DoorView {
   constructor(name) {
     this.name = name;
     this.stateBadge = el("span", {class: "state", "data-state": "UNKNOWN"}, "UNKNOWN");
     this.stateError = el("span", {class: "state-error"});
     this.macroLine = el("span", {class: "macro"});
+    this.macroBar = el("progress", {class: "macro-progress", max: "100", value: "0"});
+    this.macroBar.hidden = true;
+    this.timeLeft = el("span", {class: "time-left"});
     this.stateLog = el("ol", {class: "state-log"});
     this.title = el("h3", {class: "scan-title"}, "no scan yet");
     this.progress = el("span", {class: "scan-progress"});
@@ -202,7 +213,8 @@ class DoorView {
     this.columns = [];
     this.root = el("section", {class: "door", "data-door": name},
       el("div", {class: "door-head"},
-        el("h2", {}, name), this.stateBadge, this.macroLine, this.stateError),
+        el("h2", {}, name), this.stateBadge, this.macroLine, this.macroBar, this.timeLeft,
+        this.stateError),
       el("details", {class: "state-history"}, el("summary", {}, "state changes"), this.stateLog),
       el("div", {class: "scan-head"}, this.title, this.progress, this.scanEnd, this.scanStats),
       el("div", {class: "figures"},
@@ -238,9 +250,19 @@ class DoorView {
   }
 
   setMacro(status) {
+    const running = !!status && (status.state === "step" || status.state === "start");
+    this.macroBar.hidden = !running;
+    this.timeLeft.textContent = "";
     if (!status || !status.name) { this.macroLine.textContent = ""; return; }
     let text = `${status.name}: ${status.state}`;
-    if (status.state === "step" && typeof status.step === "number") text += ` ${Math.round(status.step)}%`;
+    if (status.state === "step" && typeof status.step === "number") {
+      text += ` ${Math.round(status.step)}%`;
+      this.macroBar.value = status.step;
+    }
+    // the scan's forecast and the time left (MacroStatus's estimated_time, remaining_time)
+    if (running && typeof status.remaining_time === "number") {
+      this.timeLeft.textContent = `${duration(status.remaining_time)} left of ~${duration(status.estimated_time)}`;
+    }
     if (status.exc_value) text += ` (${status.exc_value})`;
     this.macroLine.textContent = text;
   }
