@@ -258,6 +258,12 @@ def test_channel_falling_behind_ends_the_scan_with_a_clear_error(tmp_path):
     config = {**CONFIG, "channels": {**CONFIG["channels"],
                                      "c1": {**CONFIG["channels"]["c1"], "readout_rate": 50.0}}}
     core = make(tmp_path, config)
+    # what c1 declares (a readout of 1/50 s) refuses the scan before anything moves ...
+    outcome, out = run(core, "ascanct m1 0 10 1000 0.004", timeout=30)
+    assert outcome.state == "exception" and "give latency_time 0.016 or more" in outcome.error
+    assert not collector_class(core).scans
+    # ... and a detector slower than it says is caught while the scan runs
+    core.pool.channel("c1").min_latency = lambda integration_time: 0.0
     outcome, out = run(core, "ascanct m1 0 10 1000 0.004", timeout=30)
     assert outcome.state == "exception"
     message = " ".join(out.errors)

@@ -35,7 +35,7 @@ def dry_run(server: "MacroServerCore", command: str | Sequence[str],
     context = server.new_context(NullListener(), MacroControl(), door_name, line)
     context.dry_run = True
     try:
-        cls(context).run(*values)
+        cls(context).perform(*values)
     except DryRunStop as stop:
         return stop.forecast
     raise ParamError(f"{line} ran no scan: there is nothing to forecast")

@@ -40,11 +40,12 @@ class LimitCrossing:
 
     @property
     def text(self) -> str:
-        """The refusal; dial units added when they differ from user units (an offset)."""
+        """The refusal; dial units added when they differ from user units (a calibrated
+        motor with an offset or sign -1)."""
         low, high = self.limits
         text = (f"motor {self.motor}: {self.what} {self.position:g} is outside its limits "
                 f"[{low:g}, {high:g}]")
-        if (self.dial, self.dial_limits) != (self.position, self.limits):
+        if self.dial != self.position:
             dlow, dhigh = self.dial_limits
             text += f" (dial {self.dial:g}, dial limits [{dlow:g}, {dhigh:g}])"
         return text

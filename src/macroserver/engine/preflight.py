@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import numpy as np
+
 from macroserver.config import ScanLimits
 from macroserver.elements.base import Channel, MeasurementGroup, MotionSettings, Motor
+from macroserver.elements.calibration import CalibratedMotor, Calibration
+from macroserver.engine import detectors as frames
 from macroserver.engine.forecast import (
     Duration,
     FileForecast,
@@ -33,7 +37,7 @@ from macroserver.engine.forecast import (
     size,
 )
 from macroserver.engine.overheads import DEFAULT_PER_POINT, OverheadStore, overhead_key
-from macroserver.errors import ParamError
+from macroserver.errors import MacroServerError, ParamError
 from macroserver.recorders.registry import Selection
 from macroserver.records import Column
 
@@ -86,30 +90,33 @@ def motion_settings(motor: Motor) -> MotionSettings | None:
     """The velocity and acceleration a step move uses (None: unknown, taken as instant)."""
     read = getattr(motor, "motion_settings", None)
     if read is not None:
-        return read()
+        try:
+            return read()
+        except MacroServerError:  # a Tango motor without Velocity: its moves not counted
+            return None
     velocity = getattr(motor, "velocity", None)
     return MotionSettings(velocity, getattr(motor, "acceleration", 0.0)) if velocity else None
 
 
-def dial(motor: Motor, user: float) -> float:
-    """A user position in dial units: user = sign * dial + offset (Sardana's convention);
-    a motor without offset and sign has dial = user."""
-    sign = float(getattr(motor, "sign", 1.0) or 1.0)
-    offset = float(getattr(motor, "offset", 0.0) or 0.0)
-    return (user - offset) / sign
+def calibration(motor: Motor) -> Calibration:
+    """The motor's dial/user calibration (a motor without one: dial = user)."""
+    if isinstance(motor, CalibratedMotor):
+        return motor.calibration()
+    return Calibration(user_limits=motor.limits())
 
 
 def crossings(positions: Sequence[tuple[Motor, str, float]]) -> tuple[LimitCrossing, ...]:
-    """Every position outside its motor's limits (each once)."""
+    """Every position outside its motor's limits (each once), in user and dial units."""
     found = []
     seen = set()
     for motor, what, where in positions:
         low, high = motor.limits()
         if not low <= where <= high and (motor.name, what, where) not in seen:
             seen.add((motor.name, what, where))
-            dlow, dhigh = sorted((dial(motor, low), dial(motor, high)))
-            found.append(LimitCrossing(motor.name, what, where, dial(motor, where),
-                                       (low, high), (dlow, dhigh)))
+            cal = calibration(motor)
+            dial_limits = cal.dial_limits if isinstance(motor, CalibratedMotor) else (low, high)
+            found.append(LimitCrossing(motor.name, what, where, cal.dial(where), (low, high),
+                                       dial_limits))
     return tuple(found)
 
 
@@ -142,6 +149,22 @@ def file_forecasts(selection: Selection, columns: Sequence[Column],
                                   cls.estimate_bytes(columns, npoints),
                                   None if space is None else space[1]))
     return tuple(files)
+
+
+def frame_forecasts(group: MeasurementGroup, scan_dir: Path | None,
+                    npoints: int) -> tuple[FileForecast, ...]:
+    """The frames self-saving detectors would write under ScanDir (one per point)."""
+    if scan_dir is None:
+        return ()
+    found = []
+    for detector in frames.self_saving(group.channels):
+        shape = tuple(detector.frame_shape)
+        size_of = np.dtype(detector.frame_dtype).itemsize * math.prod(shape)
+        folder = scan_dir / f"{detector.name} frames"
+        space = free_space(folder / "frame")
+        found.append(FileForecast(str(folder), "detector frames", npoints * size_of,
+                                  None if space is None else space[1]))
+    return tuple(found)
 
 
 def space_refusals(files: Sequence[FileForecast], limits: ScanLimits,
@@ -200,7 +223,7 @@ def _at_least(seconds: float) -> str:
     if seconds <= 0:
         return "0"
     scale = 10 ** (math.floor(math.log10(seconds)) - 1)
-    return f"{math.ceil(seconds / scale - 1e-9) * scale:.2g}"
+    return f"{math.ceil(round(seconds / scale, 6)) * scale:.2g}"
 
 
 def forecast(scan: "Scan", group: MeasurementGroup, selection: Selection,
@@ -216,6 +239,8 @@ def forecast(scan: "Scan", group: MeasurementGroup, selection: Selection,
     found = crossings(plan.positions)
     refusals += [c.text for c in found]
     files = file_forecasts(selection, scan.columns(group), npoints)
+    scan_dir = Path(files[0].path).parent if files else None
+    files += frame_forecasts(group, scan_dir, npoints)
     refusals += space_refusals(files, limits, npoints)
     key = overhead_key(scan.kind, group.name, (cls.name for cls, _ in selection.chosen))
     measured = server.overheads.get(key)
@@ -247,5 +272,5 @@ def refuse(forecast: ScanForecast) -> None:
         raise ScanRefused("; ".join(forecast.refusals) + "; nothing was moved")
 
 
-__all__ = ["DryRunStop", "MotionPlan", "ScanRefused", "dial", "forecast", "learn",
+__all__ = ["DryRunStop", "MotionPlan", "ScanRefused", "calibration", "forecast", "learn",
            "move_time", "motion_settings", "refuse"]
