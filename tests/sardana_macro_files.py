@@ -124,7 +124,7 @@ FACILITY = textwrap.dedent('''
 
     import sys
 
-    from sardana.macroserver.macro import Hookable, Macro, Optional, Type, macro
+    from sardana.macroserver.macro import Hookable, List, Macro, Optional, Table, Type, macro
     from sardana.macroserver.msexception import StopException, UnknownEnv
 
 
@@ -193,6 +193,12 @@ FACILITY = textwrap.dedent('''
             self.output("group channels %s", self.getObj("mg_demo").getChannelNames())
             self.output("has ascan %s", "ascan" in self.getMacroNames())
             self.output("library %s", sorted(self.getMacroLibrary("facility"))[:2])
+            table = List(["motor", "position"])
+            table.appendRow(["theta", 0.25])
+            for line in table.genOutput():
+                self.output(line)
+            for line in Table([[1, 2], [3, 4]], col_head_str=["left", "right"]).genOutput():
+                self.output(line)
             self.setViewOption("ShowDial", False)
             self.output("ShowDial %s", self.getViewOption("ShowDial"))
             motion = self.getMotion(["theta", "chi"])

@@ -130,6 +130,11 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
                      "has ascan True", "library ['fac_align', 'fac_api']", "ShowDial False",
                      "motion at [0.25, 0.5]"):
         assert expected in api, api
+    lines = api.splitlines()
+    at = lines.index("motor  position")
+    assert lines[at + 1:at + 3] == ["-----  --------", "theta      0.25"]
+    assert any(line.split() == ["left", "right"] for line in lines)
+    assert any(line.split() == ["1", "3"] for line in lines)
 
 
 def test_plots_give_a_clear_warning(cli_run) -> None:
@@ -276,6 +281,12 @@ def test_new_and_changed_files_are_picked_up(server) -> None:
     _, output, _ = run_door(server, "relmaclib newlib")
     assert "newlib reloaded" in output[-1]
     assert "brand new 2" in run_door(server, "brand_new")[1]
+    (folder / "newlib.py").write_text((folder / "newlib.py").read_text().replace("2", "3"))
+    assert not [p for p in ms.ReloadMacro(["brand_new"]) if "newlib" in p]  # broken_*: kept
+    assert "brand new 3" in run_door(server, "brand_new")[1]
+    (folder / "newlib.py").write_text((folder / "newlib.py").read_text().replace("3", "4"))
+    assert run_door(server, "relmac brand_new")[0]["state"] == "finish"
+    assert "brand new 4" in run_door(server, "brand_new")[1]
     (folder / "another.py").write_text(
         "from sardana.macroserver.macro import Macro\n\nclass other_new(Macro):\n"
         "    def run(self):\n        self.output('other')\n")
