@@ -99,7 +99,8 @@ def test_document_examples_run_as_shown_after_the_others(tmp_path):
         result = subprocess.run(["bash", "-c", PRELUDE + command], cwd=readme, env=env,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, (command, result.stdout, result.stderr)
+    assert (readme / "data" / "scans.csv").is_file()  # the plug-in example's recorder
     stored = (tmp_path / "state" / "tango-macroserver" / "local" / "environment.json")
-    assert '"ScanID": 2' in stored.read_text()  # what the documents must not depend on
+    assert '"ScanID": 3' in stored.read_text()  # what the documents must not depend on
     for n, document in enumerate(["convert.md", "metadata.md", "convert.md"]):
         run_document(document, tmp_path / f"{n}-{document}", env)

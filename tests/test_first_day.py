@@ -76,6 +76,10 @@ def test_an_error_is_said_once_and_exit_statuses_follow_one_table(tmp_path):
     assert run([*MACROSERVER, "run", "ascn theta"], tmp_path, env).returncode == EXIT_ERROR
     assert run([*MACROSERVER, "run", "--bogus", "wa"], tmp_path, env).returncode == 4
     assert run([*MSPOCK, "--bogus"], tmp_path, env).returncode == 4
+    for tool in (MACROSERVER, MSPOCK):  # --version: the installed package's
+        shown = run([*tool, "--version"], tmp_path, env)
+        assert shown.returncode == 0 and re.fullmatch(r"tango-macroserver \d+\.\d+\S*\n",
+                                                       shown.stdout), shown
 
 
 def test_the_shared_memory_hint_names_a_backend_that_is_installed(tmp_path):

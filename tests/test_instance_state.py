@@ -24,14 +24,16 @@ pytestmark = pytest.mark.timeout(300)
 
 MACROSERVER = [sys.executable, "-m", "macroserver.cli.admin"]
 MARK = "thin film 22"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def start_up(base: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, list[str]]:
+def start_up(base: Path, env: dict[str, str], *options: str
+             ) -> tuple[subprocess.Popen, str, list[str]]:
     """`macroserver up --port 0 --dir base/state` (instance demo), data in base/data."""
     (base / "data").mkdir(parents=True)
     config = write_config(base)
     up = start_group([*MACROSERVER, "up", "--port", "0", "--dir", str(base / "state"),
-                      "--config", str(config), "--data-root", str(base / "data")],
+                      "--config", str(config), "--data-root", str(base / "data"), *options],
                      cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                      text=True)
     lines = read_until(up, "Ctrl-C stops", 150)
@@ -59,14 +61,15 @@ def test_two_instances_side_by_side_share_nothing(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     started = []
     try:
-        up_a, door_a, lines_a = start_up(first, env)
+        up_a, door_a, lines_a = start_up(first, env, "--macro-path", str(EXAMPLES / "macros"))
         started.append(up_a)
         up_b, door_b, _ = start_up(second, env)
         started.append(up_b)
         # `up` says where the instance keeps its state, first
         assert lines_a[0] == f"state folder of demo: {first / 'state' / 'demo'}", lines_a
 
-        scan(door_a, first / "data", f"setmeta sample/description '{MARK}'")
+        scan(door_a, first / "data", f"setmeta sample/description '{MARK}'",
+             "goto_peak m1 0.5")  # up --macro-path: the example macro is there
         with DoorClient(door_a) as client:
             listing = client.run("lsmeta", timeout=60)
         kept_a = first / "state" / "demo" / "metadata" / "metadata_demo_1.json"

@@ -339,3 +339,22 @@ def test_a_huge_scan_is_refused_before_reserving_memory(backend: str, program: s
     rows_at_bound = MAX_SEGMENT_BYTES // (7 * 8)
     with pytest.raises(ValueError, match="more than 256 MiB"):
         recorder.record(make_point(info, rows_at_bound + 1))
+
+
+def test_reader_command_prints_the_scan_and_says_what_is_missing(program: str) -> None:
+    """`python -m macroserver.shmreader`: the scan's rows; a name nobody published, or
+    `--help`, without a traceback (issue 22 item 7)."""
+    run_scan(_recorder("shm", program), make_info(npoints=4), 3)
+    command = [sys.executable, "-m", "macroserver.shmreader"]
+    done = subprocess.run([*command, program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert json.loads(lines[0])["env"]["title"] and len(lines) == 1 + 3
+    missing = subprocess.run([*command, f"{program}_none"], capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode == 4 and missing.stdout == ""
+    assert missing.stderr == (f"Error: no shared-memory array /dev/shm/{program}_none_SCAN_D: "
+                              "no scan has published it (senv SharedMemory shm, and "
+                              "SharedMemoryProgram or the door name as PROGRAM)\n")
+    helped = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "usage: python -m macroserver.shmreader" in helped.stdout

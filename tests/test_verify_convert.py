@@ -17,6 +17,7 @@ import pytest
 from collect import run
 from test_selfsaving import scan_core
 
+from macroserver.cli.exitcodes import EXIT_BROKEN_PIPE
 from macroserver.elements.framefiles import LIMA_DATASET
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,6 +59,12 @@ def test_verify_accepts_a_complete_scan_and_gives_checksums(scan):
     assert first["sha256"] == hashlib.sha256(data).hexdigest()
     text = macroserver("verify", scan / "scan.h5")
     assert text.returncode == 0 and text.stdout.strip().endswith("0 problems")
+    # `verify --json ... | head`: the reader went away before the report was written
+    piped = subprocess.Popen([*MACROSERVER, "verify", "--json", str(scan / "scan.h5")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert piped.stdout is not None and piped.stderr is not None
+    piped.stdout.close()
+    assert (piped.wait(60), piped.stderr.read()) == (EXIT_BROKEN_PIPE, b"")
 
 
 def test_verify_reports_a_deleted_source_file(scan):

@@ -147,12 +147,32 @@ def read_scan(program: str, array: str = "SCAN_D") -> Snapshot:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m macroserver.shmreader PROGRAM [ARRAY]`: print labels and rows."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print("usage: python -m macroserver.shmreader PROGRAM [ARRAY]", file=sys.stderr)
-        return 2
-    snapshot = read_scan(*args[:2])
+    """`python -m macroserver.shmreader PROGRAM [ARRAY]`: print labels and rows; a missing
+    or foreign segment is one `Error:` line and exit status 4 (README's exit statuses)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m macroserver.shmreader",
+        description="Print a scan's shared-memory array (SharedMemory shm): its metadata "
+                    "as one JSON line, then one line per point.")
+    parser.add_argument("program", help="the SharedMemoryProgram (by default the door "
+                        "name, sanitized: door/lab-1/01 -> door_lab_1_01)")
+    parser.add_argument("array", nargs="?", default="SCAN_D",
+                        help="SCAN_D (the scan, default) or MCA_<COLUMN>")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's usage error is 2, which means "stopped" here
+        return 4 if exc.code == 2 else int(exc.code or 0)
+    try:
+        snapshot = read_scan(args.program, args.array)
+    except FileNotFoundError:
+        print(f"Error: no shared-memory array {SHM_DIR / f'{args.program}_{args.array}'}: "
+              "no scan has published it (senv SharedMemory shm, and SharedMemoryProgram "
+              "or the door name as PROGRAM)", file=sys.stderr)
+        return 4
+    except (ValueError, TimeoutError, OSError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 4
     print(json.dumps(snapshot.meta))
     for row in snapshot.data:
         print(" ".join(repr(float(v)) for v in row))

@@ -17,7 +17,9 @@ from macroserver.cli.exitcodes import (
     EXIT_OK,
     EXIT_UNUSABLE,
     Parser,
+    add_version_option,
     handle_sigint,
+    output_closed,
 )
 from macroserver.config import load_config
 from macroserver.engine.core import MacroServerCore
@@ -41,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         roots = [Path.cwd()]
     server = MacroServerCore(config, env, extra_data_roots=roots, scan_dir_fallback=True,
                              extra_macro_path=[Path(p) for p in args.macro_path],
+                             extra_recorder_path=[Path(p) for p in args.recorder_path],
                              prepare_macro_file=sardana_api.prepare_module)
     listener = ConsoleListener(debug=args.debug)
     for problem in server.load_problems:
@@ -141,8 +144,10 @@ def _up(args: argparse.Namespace) -> int:
     state_dir = instance_state_dir(args.instance, root)
     print(f"state folder of {args.instance}: {state_dir}", flush=True)
     properties = {"Config": [args.config], "ScanDirFallback": ["true"]}
-    if args.data_root:
-        properties["DataRoots"] = [str(Path(r).resolve()) for r in args.data_root]
+    for name, folders in (("DataRoots", args.data_root), ("MacroPath", args.macro_path),
+                          ("RecorderPath", args.recorder_path)):
+        if folders:
+            properties[name] = [str(Path(f).resolve()) for f in folders]
     stack = bring_up(args.instance, args.port, state_dir, properties, log_level=args.log_level,
                      db_dir=root / "db")
     try:
@@ -172,6 +177,7 @@ def _register(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="macroserver", description=__doc__)
+    add_version_option(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run macros in this process (no Tango needed)")
     run.add_argument("commands", nargs="+", help='macro command lines, e.g. "ascan theta 0 1 10 0"')
@@ -180,8 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env", help="environment file (default: a per-user state folder)")
     run.add_argument("--data-root", action="append", default=[],
                      help="add a folder scan files may be written in (repeatable)")
-    run.add_argument("--macro-path", action="append", default=[],
-                     help="add a folder of macro files (repeatable; Sardana-style files too)")
+    _add_plugin_paths(run)
     run.add_argument("--debug", action="store_true", help="show the Debug stream")
     run.add_argument("--dry-run", action="store_true",
                      help="tell what each scan would do (points, paths, limits, files and "
@@ -210,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", default="demo", help="TOML element configuration")
     up.add_argument("--data-root", action="append", default=[],
                     help="folder scan files may be written in (repeatable)")
+    _add_plugin_paths(up)
     up.add_argument("--dir", help="folder of everything it keeps: the database and "
                     "INSTANCE/ with the instance's environment, metadata and logs (default: "
                     f"{user_state_root()})")
@@ -249,6 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_plugin_paths(parser: argparse.ArgumentParser) -> None:
+    """--macro-path and --recorder-path: plug-in folders besides the configuration's, so
+    examples/ can be tried without writing a TOML."""
+    parser.add_argument("--macro-path", action="append", default=[], metavar="DIR",
+                        help="add a folder of macro files (repeatable; Sardana-style files "
+                             "too; the MacroPath property)")
+    parser.add_argument("--recorder-path", action="append", default=[], metavar="DIR",
+                        help="add a folder of recorder files (repeatable; RecorderPath)")
+
+
 def _add_log_level(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default=DEFAULT_LEVEL, choices=LEVELS, type=str.upper,
@@ -272,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return output_closed()
     except Exception as exc:
         if not isinstance(exc, (RuntimeError, OSError)) and not _is_dev_failed(exc):
             raise

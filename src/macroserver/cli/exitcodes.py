@@ -9,6 +9,7 @@ whichever tool ran the macro (README, "Exit statuses").
     4    nothing could run: configuration, environment file, Tango database or door not
          usable, a command-line usage error
     130  Ctrl-C while no macro was running
+    141  the reader of the output went away (`| head`), as for a program SIGPIPE ends
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from macroserver.records import EndStatus
 
 EXIT_OK, EXIT_ERROR, EXIT_STOPPED, EXIT_ABORTED, EXIT_UNUSABLE = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
 EXIT_FOR_STATUS = {EndStatus.DONE: EXIT_OK, EndStatus.FAILED: EXIT_ERROR,
                    EndStatus.STOPPED: EXIT_STOPPED, EndStatus.ABORTED: EXIT_ABORTED}
 
@@ -32,6 +34,25 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
+
+
+def add_version_option(parser: argparse.ArgumentParser) -> None:
+    """`--version`: the installed package's version, as catalogues record it."""
+    from macroserver.metadata.sidecar import program_label
+
+    parser.add_argument("--version", action="version", version=program_label())
+
+
+def output_closed() -> int:
+    """After a BrokenPipeError on stdout (`macroserver verify --json ... | head`): say
+    nothing more (stdout to /dev/null, so the interpreter's last flush does not fail
+    again) and end as a program SIGPIPE ends."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def handle_sigint() -> None:

@@ -35,6 +35,7 @@ from macroserver.cli.exitcodes import (
     EXIT_OK,
     EXIT_UNUSABLE,
     Parser,
+    add_version_option,
     handle_sigint,
 )
 from macroserver.cli.prompt import run_prompt
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(also with NO_COLOR set)")
     parser.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
                         help="with -c: how long to wait for the door to answer (10 s)")
+    add_version_option(parser)
     return parser
 
 
