@@ -304,3 +304,30 @@ def test_new_and_changed_files_are_picked_up(server) -> None:
         time.sleep(0.1)
     assert "fresh ran" in run_door(server, "fresh")[1]
 
+
+
+# -- Sardana's spock, on the same server -----------------------------------------------------
+
+SPOCK_LINES = {  # what spock prints for a few examples: its own parameter parsing
+    "pt14 [[[mot01 theta] 3] [[chi] 5]]": [],
+    "pt7 mot01 1 theta 3": [],
+    "twice 3": ["Result", "6.0"],
+    "mfunc3 theta": ["Moveable theta is at", "Executing mfunc1"],
+    "call_wm mot01 theta": ["Current"],
+    "fac_align chi 0.25": ["aligning chi from", "Result", "0.25"],
+}
+
+
+def test_examples_through_sardanas_spock(server, tmp_path_factory) -> None:
+    pytest.importorskip("sardana.spock", reason="the sardana-clients extra is not installed")
+    from test_sardana_spock import Spock
+
+    spock = Spock(server, tmp_path_factory.mktemp("spock-home"))
+    try:
+        for line, expected in SPOCK_LINES.items():
+            out = spock.run(line, timeout=120)
+            assert "Error" not in out and "Traceback" not in out, out
+            for text in expected:
+                assert text in out, out
+    finally:
+        spock.close()
