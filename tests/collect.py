@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+from macroserver import sardana_api
 from macroserver.config import build_config, load_config
 from macroserver.engine.core import MacroServerCore
 from macroserver.engine.runner import MacroRunner, Outcome
@@ -166,7 +167,8 @@ def make_core(
     environment = Environment(tmp_path / "state" / "environment.json")
     core = MacroServerCore(server_config, environment, extra_data_roots=[data],
                            extra_recorder_path=recorder_path or [],
-                           extra_macro_path=macro_path or [])
+                           extra_macro_path=macro_path or [],
+                           prepare_macro_file=sardana_api.prepare_module)  # as the servers
     group = next(iter(core.pool.measurement_groups))
     values = {"ActiveMntGrp": group, "JsonRecorder": False}
     values.update(env or {})

@@ -73,6 +73,12 @@ class MacroControl:
     def request_resume(self) -> None:
         self._running.set()
 
+    def requested(self) -> EndStatus | None:
+        """ABORTED or STOPPED when an abort or a stop was requested, else None."""
+        if self._abort.is_set():
+            return EndStatus.ABORTED
+        return EndStatus.STOPPED if self._stop.is_set() else None
+
     def check_abort(self) -> None:
         if self._abort.is_set():
             raise AbortRequested("aborted by request")

@@ -291,10 +291,12 @@ class Macro:
         self._hooks.append((action, list(places)))
 
     def hooks_at(self, place: str) -> list[HookAction]:
-        """The hooks to run at `place`, in the order they were attached (`NO_PLACE`: those
-        attached without places)."""
+        """The hooks to run at `place`, one of this macro's places, in the order they were
+        attached (`NO_PLACE`: those attached without places)."""
         if place == NO_PLACE:
             return [action for action, places in self._hooks if not places]
+        if place not in self.hook_places:
+            return []
         return [action for action, places in self._hooks if place in places]
 
     def attach_general_hooks(self) -> None:

@@ -16,7 +16,17 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    TypeVar,
+    overload,
+)
 
 from macroserver.datafiles import DataPathError, DataRoots, OutsideDataRoots
 from macroserver.elements.base import MeasurementGroup, Motor
@@ -83,7 +93,7 @@ class ScanPlan:
     points as (how many times, distance of each motor)."""
 
     motors: Sequence[Motor]
-    positions: Iterable[tuple[float, ...]]
+    positions: Iterable[tuple[float | None, ...]]  # None: that motor stays (plan.step)
     npoints: int
     integration_time: float
     ranges: Sequence[tuple[float, float]] = ()
@@ -92,6 +102,12 @@ class ScanPlan:
     after_point: Callable[[], None] | None = field(default=None, repr=False)
     ends: Sequence[tuple[float, float]] = ()
     moves: Sequence[tuple[int, tuple[float, ...]]] = ()
+    #: columns the plan fills itself, from `step.extra` (Sardana's extrainfo)
+    extra_columns: tuple[Column, ...] = ()
+    #: set: what changes from one point to the next (Sardana's step dictionaries); the
+    #: `positions` generator updates it before yielding each point (a position None:
+    #: that motor does not move)
+    step: "PlanStep | None" = field(default=None, repr=False)
 
     def motion_plan(self) -> MotionPlan:
         """Paths, limits to check and the time spent moving (motors move together: each
@@ -180,7 +196,7 @@ def _read_positions(macro: "Macro") -> tuple[SnapshotValue, ...]:
 class Scan:
     """What every scan does around its points: recorders, ScanID, the description,
     an explicit end status, `ScanHistory`. Subclasses say which columns and how the
-    points are taken (`columns`, `loop`)."""
+    points are taken (`columns`, `loop` or `points`)."""
 
     def __init__(self, macro: "Macro", motors: Sequence[Motor], npoints: int,
                  integration_time: float, scan_shape: tuple[int, ...] = ()) -> None:
@@ -193,6 +209,8 @@ class Scan:
         self.control = macro.context.control
         self.listener = macro.context.listener
         self.points_done = 0
+        #: how the scan ended, once it has
+        self.end: ScanEnd | None = None
         #: the scalar values kept for the statistics (None: the scan moves no motor)
         self.series: ScanSeries | None = None
         self.forecast: ScanForecast | None = None
@@ -216,6 +234,13 @@ class Scan:
         """Take the points and hand them to `manager`; `t0` is the scan's start time."""
         raise NotImplementedError
 
+    def points(self, group: MeasurementGroup, manager: RecorderManager,
+               t0: float) -> Iterator[float]:
+        """`loop`, yielding the progress (percent) as it goes: a scan that can be stepped
+        through point by point overrides this instead of `loop`."""
+        self.loop(group, manager, t0)
+        yield 100.0
+
     def run(self, restore: Callable[[], None] | None = None) -> ScanEnd:
         """Run the scan; re-raises stop/abort/errors after the recorders were ended.
 
@@ -224,6 +249,15 @@ class Scan:
         pre-scan hooks run before the scan is described (the snapshot sees what they
         did); after the end: `restore` (relative scans move back), then the post-scan
         hooks, on every ending, a stop waiting for them (Sardana's order)."""
+        for _ in self.steps(restore):
+            pass
+        assert self.end is not None
+        return self.end
+
+    def steps(self, restore: Callable[[], None] | None = None) -> Iterator[float]:
+        """`run`, one point at a time: yields the progress after each point (Sardana's
+        `step_scan`). Closed early (the caller stopped iterating), the scan ends stopped
+        or aborted when that was requested, else failed, with its files closed."""
         started = time.monotonic()
         macro = self.macro
         self.check()
@@ -260,7 +294,7 @@ class Scan:
             if post_scan:
                 closing.append(lambda: run_hooks(POST_SCAN, post_scan))
             try:
-                end = self._record(group, selection, env, metadata)
+                yield from self._record(group, selection, env, metadata)
             except BaseException as exc:
                 self.closing(closing, exc)
                 raise
@@ -270,7 +304,6 @@ class Scan:
             locks.release()
         learn(server.overheads, self, self.forecast,
               [cls.name for cls, _ in selection.chosen], elapsed)
-        return end
 
     def closing(self, steps: Sequence[Callable[[], None]],
                 failure: BaseException | None) -> None:
@@ -289,8 +322,9 @@ class Scan:
             self.macro.error(f"{exc} (after the scan ended: {failure})")
 
     def _record(self, group: MeasurementGroup, selection: Selection, env: dict[str, Any],
-                metadata: ScanMetadata) -> ScanEnd:
-        """Allocate the ScanID, then run the points through the recorders."""
+                metadata: ScanMetadata) -> Iterator[float]:
+        """Allocate the ScanID, then run the points through the recorders (`self.end`
+        says how it ended)."""
         server = self.macro.server
         critical_names = env.get("CriticalRecorders") or ()
         if isinstance(critical_names, str):  # one name, as senv accepts it
@@ -318,9 +352,13 @@ class Scan:
                 frames.disarm(detectors, info.linked[0].folder)
             raise
         try:
-            self.loop(group, manager, info.start_time)
+            yield from self.points(group, manager, info.start_time)
         except MacroInterrupted as exc:
             status, reason = exc.status, str(exc)
+            raise
+        except GeneratorExit:  # the caller stopped stepping through the scan
+            status = self.control.requested() or EndStatus.FAILED
+            reason = "the macro stopped stepping through the scan"
             raise
         except Exception as exc:
             status, reason = EndStatus.FAILED, f"{type(exc).__name__}: {exc}"
@@ -337,7 +375,7 @@ class Scan:
                 server, info, end, files, listener, shared, release), holds=shared)
             self._remember(info, end, selection.files, manager.written())
             return_free_memory()
-        return end
+            self.end = end
 
     def _statistics(self, info: ScanInfo, channels: Sequence[str]) -> dict[str, Any]:
         """The `ScanStats` value of the points so far (Sardana's form)."""
@@ -440,7 +478,12 @@ class StepScan(Scan):
     def motion_plan(self, group: MeasurementGroup, env: Mapping[str, Any]) -> MotionPlan:
         return self.plan.motion_plan()
 
-    def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
+    def columns(self, group: MeasurementGroup) -> tuple[Column, ...]:
+        columns = super().columns(group)
+        return (*columns[:-1], *self.plan.extra_columns, columns[-1])
+
+    def points(self, group: MeasurementGroup, manager: RecorderManager,
+               t0: float) -> Iterator[float]:
         plan, control = self.plan, self.control
         motors = list(plan.motors)
         names = [m.name for m in motors]
@@ -449,7 +492,9 @@ class StepScan(Scan):
         next_progress = 0.0
         monotonic, wall = time.monotonic, time.time
         series = self.series
+        step = plan.step
         hooks = StepHooks.of(self.macro)
+        moves = bool(motors)
 
         def stop_motors() -> None:
             for motor in motors:
@@ -460,11 +505,15 @@ class StepScan(Scan):
 
         for index, targets in enumerate(plan.positions):
             control.checkpoint()
-            if motors:
+            if step is not None:  # what the plan set for this point
+                hooks, integration_time = step.hooks, step.integration_time
+                moves = any(target is not None for target in targets)
+            if moves:
                 if hooks.pre_move:
                     run_hooks(PRE_MOVE, hooks.pre_move, f" at point {index}")
                 for motor, target in zip(motors, targets):
-                    motor.start_move(target)
+                    if target is not None:
+                        motor.start_move(target)
                 control.wait_until(motors_stopped, stop_motors)
                 if hooks.post_move:
                     run_hooks(POST_MOVE, hooks.post_move, f" at point {index}")
@@ -478,6 +527,8 @@ class StepScan(Scan):
             values.update(group.read())
             if hooks.post_acq:
                 run_hooks(POST_ACQ, hooks.post_acq, f" at point {index}")
+            if step is not None:
+                values.update(step.extra)
             now = wall()
             values["dt"] = now - t0
             manager.record(Point(index, values, now))
@@ -491,9 +542,11 @@ class StepScan(Scan):
                 plan.after_point()
             if plan.latency > 0 and index + 1 < npoints:
                 control.sleep(plan.latency)
+            done = 100.0 * (index + 1) / npoints
             if monotonic() >= next_progress:
                 next_progress = monotonic() + PROGRESS_INTERVAL
-                self.macro.progress(100.0 * (index + 1) / npoints)
+                self.macro.progress(done)
+            yield done
         manager.settle()
         self.macro.progress(100.0)
 
@@ -512,6 +565,16 @@ def stats_variable(door: str) -> str:
     """`ScanStats` in this door's scope (`door/x/1.ScanStats`, as Sardana writes it);
     plain `ScanStats` for a door that is no Tango device (`macroserver run`)."""
     return f"{door}.ScanStats" if door.count("/") == 2 else "ScanStats"
+
+
+@dataclass
+class PlanStep:
+    """What a plan may change at each point: the integration time, the hooks of the
+    per-point places and the values of its extra columns."""
+
+    integration_time: float
+    hooks: "StepHooks" = field(default_factory=lambda: StepHooks())
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ raises, the errors, the elements' protocols and the look-ups below are part of t
 
 from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
 from macroserver.engine.control import AbortRequested, MacroInterrupted, StopRequested
+from macroserver.engine.ctscan import ContinuousScan, CtRow
 from macroserver.engine.environment import EnvView
 from macroserver.engine.hooks import (
     CONTINUOUS_SCAN_PLACES,
@@ -27,6 +28,7 @@ from macroserver.engine.hooks import (
     run_hooks,
 )
 from macroserver.engine.macro import Macro, MacroContext, MacroHook
+from macroserver.engine.motion_profile import plan_motion
 from macroserver.engine.params import (
     BOOLEAN,
     CHANNEL,
@@ -46,7 +48,14 @@ from macroserver.engine.params import (
     ParamType,
     Repeat,
 )
-from macroserver.engine.scan import active_measurement_group
+from macroserver.engine.scan import (
+    PROGRESS_INTERVAL,
+    PlanStep,
+    ScanPlan,
+    StepHooks,
+    StepScan,
+    active_measurement_group,
+)
 from macroserver.errors import (
     EnvError,
     MacroServerError,
@@ -55,6 +64,7 @@ from macroserver.errors import (
     UnknownElement,
     UnknownMacro,
 )
+from macroserver.records import Column, Role
 
 __all__ = [
     "BOOLEAN", "CHANNEL", "COUNTABLE", "ENV_NAME", "FLOAT", "INTEGER", "LITERAL", "MACRO_NAME",
@@ -66,4 +76,6 @@ __all__ = [
     "CONTINUOUS_SCAN_PLACES", "COUNT_PLACES", "NO_PLACE", "STEP_SCAN_PLACES",
     "TIME_SCAN_PLACES", "PRE_SCAN", "PRE_MOVE", "POST_MOVE", "PRE_ACQ", "POST_ACQ",
     "POST_STEP", "POST_SCAN", "HookError", "MacroHook", "run_hooks",
+    "Column", "ContinuousScan", "CtRow", "PlanStep", "Role", "ScanPlan", "StepHooks",
+    "StepScan", "plan_motion", "PROGRESS_INTERVAL",
 ]

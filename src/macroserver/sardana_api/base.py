@@ -13,9 +13,11 @@ grouped by topic in the mixins.
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any, Callable, ClassVar, Sequence
 
 from macroserver.macros import (
+    PROGRESS_INTERVAL,
     AbortRequested,
     MacroContext,
     ParamDef,
@@ -110,14 +112,18 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
         return self._result
 
     def _step_through(self, steps: Any) -> Any:
-        """Run a generator `run`: each yield is a progress report and a checkpoint."""
+        """Run a generator `run`: each yield is a checkpoint and a progress report (at
+        most every PROGRESS_INTERVAL: a scan yields once per point)."""
+        next_report = 0.0
         while True:
             self.checkpoint()
             try:
                 step = next(steps)
             except StopIteration as end:
                 return end.value
-            if isinstance(step, (int, float)) and not isinstance(step, bool):
+            if isinstance(step, (int, float)) and not isinstance(step, bool) and (
+                    time.monotonic() >= next_report or step >= 100):
+                next_report = time.monotonic() + PROGRESS_INTERVAL
                 self.progress(float(step))
 
     # -- description -----------------------------------------------------------------
