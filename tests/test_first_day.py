@@ -76,6 +76,13 @@ def test_an_error_is_said_once_and_exit_statuses_follow_one_table(tmp_path):
     assert run([*MACROSERVER, "run", "ascn theta"], tmp_path, env).returncode == EXIT_ERROR
     assert run([*MACROSERVER, "run", "--bogus", "wa"], tmp_path, env).returncode == 4
     assert run([*MSPOCK, "--bogus"], tmp_path, env).returncode == 4
+    # no Tango database configured anywhere: said once, with what to do
+    lost = run([*MSPOCK, "-c", "wa"], tmp_path,
+               {**env, "TANGO_RC_FILE": str(tmp_path / "no-tangorc")})
+    assert lost.returncode == 4 and lost.stderr == (
+        "mspock: TANGO_HOST is not set (not in the environment, ~/.tangorc or /etc/tangorc)\n"
+        "Start a system with 'macroserver up' (it prints the TANGO_HOST to export) or give "
+        "the door with --door / MSPOCK_DOOR.\n"), lost.stderr
     for tool in (MACROSERVER, MSPOCK):  # --version: the installed package's
         shown = run([*tool, "--version"], tmp_path, env)
         assert shown.returncode == 0 and re.fullmatch(r"tango-macroserver \d+\.\d+\S*\n",

@@ -166,3 +166,16 @@ def test_bad_tables_are_refused_with_their_name(kind: str, spec: dict, message: 
 def test_unbounded_when_the_attribute_sets_no_limits(sim_detector: str) -> None:
     motor = TangoMotor("fake", sim_detector, attribute="Counts")
     assert motor.limits() == (-math.inf, math.inf)
+
+
+def test_a_bad_key_in_the_configuration_names_the_table_once(tmp_path) -> None:
+    from macroserver.config import load_config
+    from macroserver.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text('[channels.c1]\ntype = "tango"\nattribute = "a/b/c/d"\nspeed = 3\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(str(path))
+    assert str(refused.value) == (
+        f"configuration {path}: channels.c1: unknown keys ['speed'] (allowed: ['attribute', "
+        "'kind', 'label', 'shape', 'start_command', 'stop_command', 'type', 'unit'])")

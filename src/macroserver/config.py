@@ -261,4 +261,8 @@ def _tango_element(kind: str, name: str, spec: Mapping[str, Any]) -> Any:
             return build_gated_channel(name, dict(spec))
         return build_tango_element(kind, name, dict(spec))
     except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{kind} {name}: {exc}") from None
+        # the builders name the table themselves (`channels.c: unknown keys ...`): say it
+        # once, not "channel c: channels.c: ..."
+        text, where = str(exc), f"{kind}s.{name}"
+        raise ConfigError(text if text.startswith((where, f"{kind} {name}:"))
+                          else f"{where}: {text}") from None

@@ -14,6 +14,7 @@ import tango
 from macroserver.cli.completion import Catalogue
 from macroserver.cli.console import Console
 from macroserver.tango.client import DoorClient
+from macroserver.tango.register import configured_tango_host
 from macroserver.wire import error_text
 
 PROBE_INTERVAL = 1.0
@@ -35,11 +36,16 @@ def choose_door(requested: str | None) -> tuple[str, str]:
         names = sorted(db.get_device_exported_for_class("Door")) or sorted(
             db.get_device_name("*", "Door"))
     except tango.DevFailed as exc:
+        host, origin = configured_tango_host()
+        # said once: Tango's own text for an unset TANGO_HOST repeats the hint
+        problem = ("TANGO_HOST is not set (not in the environment, ~/.tangorc or "
+                   "/etc/tangorc)" if not host else
+                   f"cannot read the Tango database at TANGO_HOST={host} (from {origin}): "
+                   f"{error_text(exc)}")
         raise NoDoor(
-            f"mspock: cannot read the Tango database (TANGO_HOST="
-            f"{os.environ.get('TANGO_HOST', 'unset')}): {error_text(exc)}\n"
-            "Start a system with 'macroserver up' or give the door with --door / MSPOCK_DOOR."
-        ) from None
+            f"mspock: {problem}\n"
+            "Start a system with 'macroserver up' (it prints the TANGO_HOST to export) or "
+            "give the door with --door / MSPOCK_DOOR.") from None
     if not names:
         raise NoDoor("mspock: no Door in the Tango database; give one with --door or "
                          "MSPOCK_DOOR")
