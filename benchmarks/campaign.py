@@ -30,6 +30,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -273,9 +274,27 @@ def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
+#: The printed table fits a terminal of this many columns.
+TABLE_WIDTH = 100
+
+
+def print_table(lines: list[tuple[str, str, str, str]]) -> None:
+    """Each case on a line of its own, what was measured, the target and the verdict
+    indented below it, so no line is wider than TABLE_WIDTH."""
+    vwidth = max(len(value) for _, value, *_ in lines)
+    print()
+    print(f"case\n  {'measured':<{vwidth}}  {'target':<18}  verdict")
+    print("-" * TABLE_WIDTH)
+    for case, value, target, verdict in lines:
+        print(case)
+        if value or target:
+            print(f"  {value:<{vwidth}}  {target:<18}  {verdict}".rstrip())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer points (about 15 s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer points (about 30 s on an idle 2-core machine)")
     parser.add_argument("--no-tango", action="store_true", help="skip the Tango rows")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -449,18 +468,15 @@ def main() -> int:
     row("  peak RSS during that scan",
         f"{image['peak_after'] / 1024:9.1f} MiB (before: {image['peak_before'] / 1024:.1f})")
 
-    width = max(len(c) for c, *_ in lines)
-    vwidth = max(len(v) for _, v, *_ in lines)
+    print_table(lines)
     print()
-    print(f"{'case':<{width}}  {'measured':<{vwidth}}  {'target':<18}  verdict")
-    print("-" * (width + vwidth + 34))
-    for case, value, target, verdict in lines:
-        print(f"{case:<{width}}  {value:<{vwidth}}  {target:<18}  {verdict}")
-    print("\nCPU µs: CPU time per point of all threads of the process that runs the scan "
-          "(in-process: this one; through Tango: the device server). Best of "
-          f"{repeat} runs in-process, {1 if q else 2} through Tango.")
-    print(f"{time.time() - started:.0f} s in all; load average at the end "
-          f"{os.getloadavg()[0]:.1f} (other work on this machine slows every row)")
+    print(textwrap.fill(
+        "CPU µs: CPU time per point of all threads of the process that runs the scan "
+        "(in-process: this one; through Tango: the device server). Best of "
+        f"{repeat} runs in-process, {1 if q else 2} through Tango.", TABLE_WIDTH))
+    print(textwrap.fill(
+        f"{time.time() - started:.0f} s in all; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other work on this machine slows every row)", TABLE_WIDTH))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1, default=str))
     return 0
