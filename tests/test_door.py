@@ -93,12 +93,40 @@ def test_ascan_output_events_in_order_state_and_progress(ms, door) -> None:
         assert statuses[0]["state"] == "start"
         steps = [s["step"] for s in statuses if s["state"] == "step"]
         assert steps and steps == sorted(steps) and steps[-1] == 100
+        # each step carries the scan's forecast duration and the time left
+        lefts = [s["remaining_time"] for s in statuses if s["state"] == "step"]
+        assert lefts == sorted(lefts, reverse=True) and lefts[-1] == 0
+        assert all(s["estimated_time"] > 0 for s in statuses if s["state"] == "step")
         assert statuses[-1]["state"] == "finish"
         assert door.state() == DevState.ON
         # the Output attribute read after the run holds the last message
         assert door.read_attribute("Output").value[-1] == lines[-1]
     finally:
         events.close()
+
+
+def test_simulatemacro_replies_with_the_forecast_and_runs_nothing(ms, door) -> None:
+    def files() -> list[tuple[str, int]]:
+        return sorted((p.name, p.stat().st_size) for p in ms.data_dir.rglob("*"))
+
+    scan_id, before = ms.environment().get("ScanID"), files()
+    reply = door.SimulateMacro(["ascan", "m1", "0", "10", "20", "0.01"])
+    forecast = json.loads(reply[0])
+    assert forecast["points"] == 21 and forecast["duration_s"] >= 0.21
+    assert forecast["paths"][0]["motor"] == "m1" and forecast["paths"][0]["last"] == 10
+    assert {Path(f["path"]).name for f in forecast["files"]} == {"scans.dat", "scans.h5"}
+    assert all(f["bytes"] > 0 and f["free_bytes"] > 0 for f in forecast["files"])
+    assert reply[1].startswith("ascan m1 0 10 20 0.01: 21 point(s), step scan")
+    refused = json.loads(door.SimulateMacro(["ascan m1 0 5000 2 0"])[0])
+    assert "position 5000 is outside its limits" in refused["refused"]
+    with pytest.raises(tango.DevFailed, match="mv is not a scan macro"):
+        door.SimulateMacro(["mv", "m1", "1"])
+    # the `simulate` macro, which Sardana's spock sends for `simulate ascan ...`
+    with DoorClient(ms.door_name(0)) as client:
+        outcome = client.run("simulate ascan m1 0 10 20 0.01", timeout=30)
+    assert outcome.ok and any("21 point(s)" in line for line in outcome.messages["Output"])
+    assert door.state() == DevState.ON
+    assert ms.environment().get("ScanID") == scan_id and files() == before
 
 
 def test_door_client_run_collects_the_table(ms) -> None:

@@ -324,6 +324,13 @@ def test_c_exit_codes_success_and_wrong_parameter(system: System) -> None:
     failing = mspock_c(system, "mv theta 100")
     assert failing.returncode == 1 and "outside its limits" in failing.stderr
 
+    forecast = mspock_c(system, "simulate ascan theta 0 1 10 0.1", "wm theta")
+    assert forecast.returncode == 0, forecast.stderr
+    assert "ascan theta 0 1 10 0.1: 11 point(s), step scan" in forecast.stdout
+    assert re.search(r"Current\s+0\.5", forecast.stdout)  # nothing moved
+    refused = mspock_c(system, "simulate ascan theta 0 100 2 0")
+    assert refused.returncode == 1 and "REFUSED: motor theta: position 100" in refused.stdout
+
 
 def test_c_exit_code_of_a_scan_aborted_from_elsewhere(system: System) -> None:
     process = subprocess.Popen([*MSPOCK, "-c", "ascan theta 0 1 10 1"], env=system.env(),

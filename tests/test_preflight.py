@@ -100,6 +100,12 @@ def test_dry_run_tells_everything_and_touches_nothing(core, tmp_path):
     assert cruise.low == pytest.approx(-0.5) and cruise.high > 10.0  # ramps of v * t / 2
     assert ct.kind == "continuous, triggered timing"
 
+    core.env.update({"_GeneralHooks": [["mv m2 1", ["pre-scan"]]]})
+    hooked = runner.dry_run("ascan m1 0 2 10 0.1")
+    assert [(h.place, h.hook) for h in hooked.hooks] == [("pre-scan", "mv m2 1")]
+    assert "  hook at pre-scan: mv m2 1" in hooked.lines()
+    core.env.update({}, remove=["_GeneralHooks"])
+
     relative = runner.dry_run("dscan m1 -1 1 4 0")
     assert (relative.paths[0].first, relative.paths[0].last) == (-1, 1)
 

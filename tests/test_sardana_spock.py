@@ -143,6 +143,9 @@ def test_macros_are_commands_with_sardanas_forms(spock, ms) -> None:
     out = spock.run("umv theta 0")
     assert "theta" in out
     assert wa_table(spock.run("wa"))["theta"] == (0.0, 0.0)
+    out = spock.run("simulate ascan theta 0 1 10 0.1")  # our `simulate` macro, as spock
+    assert "11 point(s), step scan" in out and "theta: 0 -> 1 deg" in out
+    assert wa_table(spock.run("wa"))["theta"] == (0.0, 0.0)
     out = spock.run("ct 0.1")
     assert re.search(r"timer\s+=\s+0\.1", out) and "ct1" in out
     assert re.search(r"timer\s+=\s+0\.2", spock.run("ct 0.2 mg1"))  # Sardana's countable

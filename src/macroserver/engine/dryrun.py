@@ -34,8 +34,10 @@ def dry_run(server: "MacroServerCore", command: str | Sequence[str],
                          "macros only (a macro that moves or counts by itself would do it)")
     context = server.new_context(NullListener(), MacroControl(), door_name, line)
     context.dry_run = True
+    macro = cls(context)
+    macro.attach_general_hooks()  # as a run would: the forecast lists them
     try:
-        cls(context).perform(*values)
+        macro.perform(*values)
     except DryRunStop as stop:
         return stop.forecast
     raise ParamError(f"{line} ran no scan: there is nothing to forecast")

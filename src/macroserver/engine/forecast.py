@@ -93,6 +93,14 @@ class RateCheck:
 
 
 @dataclass(frozen=True)
+class HookForecast:
+    """A hook that would run, at which place (run each time the place is reached)."""
+
+    place: str
+    hook: str
+
+
+@dataclass(frozen=True)
 class ScanForecast:
     """Everything a scan would do, known before it starts."""
 
@@ -107,6 +115,7 @@ class ScanForecast:
     files: tuple[FileForecast, ...] = ()
     duration: Duration = field(default_factory=Duration)
     rates: tuple[RateCheck, ...] = ()
+    hooks: tuple[HookForecast, ...] = ()
     refusals: tuple[str, ...] = ()
 
     @property
@@ -138,6 +147,7 @@ class ScanForecast:
         for f in self.files:
             free = "unknown" if f.free_bytes is None else size(f.free_bytes)
             out.append(f"  {f.path} ({f.format}): ~{size(f.bytes)}, {free} free there")
+        out += [f"  hook at {h.place}: {h.hook}" for h in self.hooks]
         out += [f"  REFUSED: {text}" for text in self.refusals]  # limits and rates too
         return out
 

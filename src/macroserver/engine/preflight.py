@@ -30,12 +30,14 @@ from macroserver.engine import detectors as frames
 from macroserver.engine.forecast import (
     Duration,
     FileForecast,
+    HookForecast,
     LimitCrossing,
     MotorPath,
     RateCheck,
     ScanForecast,
     size,
 )
+from macroserver.engine.hooks import NO_PLACE, hook_name
 from macroserver.engine.overheads import DEFAULT_PER_POINT, OverheadStore, overhead_key
 from macroserver.errors import MacroServerError, ParamError
 from macroserver.recorders.registry import Selection
@@ -249,10 +251,12 @@ def forecast(scan: "Scan", group: MeasurementGroup, selection: Selection,
     refusals += [r.reason for r in rates if not r.keeps_up]
     duration = Duration(plan.motion, npoints * integ, plan.latency, npoints * per_point,
                         per_point, measured is not None)
+    hooks = tuple(HookForecast(place, hook_name(hook))
+                  for place in (*macro.hook_places, NO_PLACE) for hook in macro.hooks_at(place))
     return ScanForecast(
         command=macro.context.command, macro=macro.name, kind=scan.kind, points=npoints,
         integration_time=integ, group=group.name, paths=tuple(plan.paths), limits=found,
-        files=files, duration=duration, rates=rates, refusals=tuple(refusals))
+        files=files, duration=duration, rates=rates, hooks=hooks, refusals=tuple(refusals))
 
 
 def learn(store: OverheadStore, scan: "Scan", forecast: ScanForecast, recorders: Sequence[str],
