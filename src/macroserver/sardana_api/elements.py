@@ -128,16 +128,12 @@ class MotorAdapter(Element):
     abort = stop
 
 
-class ChannelAdapter(Element):
-    _type = "ExpChannel"
+class _Counting(Element):
+    """What channels and groups share: an integration time, start, wait, stop."""
 
-    def __init__(self, inner: Channel) -> None:
+    def __init__(self, inner: Channel | MeasurementGroup) -> None:
         super().__init__(inner)
         self._integration_time = 1.0
-
-    @property
-    def channel(self) -> Channel:
-        return self._inner
 
     def putIntegrationTime(self, time: float) -> None:  # noqa: N802
         self._integration_time = float(time)
@@ -148,51 +144,50 @@ class ChannelAdapter(Element):
         return self._integration_time
 
     def getState(self) -> Any:  # noqa: N802
-        return _state(not self.channel.wait(0))
+        return _state(not self._inner.wait(0))
 
     def startCount(self) -> int:  # noqa: N802
-        self.channel.start(self._integration_time)
+        self._inner.start(self._integration_time)
         return 1
 
     def waitCount(self, timeout: float | None = None, id: Any = None) -> None:  # noqa: N802, A002
-        running.wait(self.channel.wait, self.channel.stop)
-
-    def getValue(self, force: bool = False) -> Any:  # noqa: N802
-        return self.channel.read()
+        running.wait(self._inner.wait, self._inner.stop)
 
     def count(self, integration_time: float | None = None) -> tuple[Any, Any]:
-        """Count (for `integration_time`) and wait; returns (state, value)."""
+        """Count (for `integration_time`) and wait; returns (state, what was read)."""
         if integration_time is not None:
             self.putIntegrationTime(integration_time)
         self.startCount()
         self.waitCount()
-        return self.getState(), self.getValue()
+        return self.getState(), self._inner.read()
 
     def stop(self) -> None:
-        self.channel.stop()
+        self._inner.stop()
 
     abort = stop
 
 
-class GroupAdapter(Element):
+class ChannelAdapter(_Counting):
+    _type = "ExpChannel"
+
+    @property
+    def channel(self) -> Channel:
+        return self._inner
+
+    def getValue(self, force: bool = False) -> Any:  # noqa: N802
+        return self.channel.read()
+
+
+class GroupAdapter(_Counting):
     _type = "MeasurementGroup"
 
     def __init__(self, inner: MeasurementGroup) -> None:
         super().__init__(inner)
-        self._integration_time = 1.0
         self._nb_starts = 1
 
     @property
     def group(self) -> MeasurementGroup:
         return self._inner
-
-    def putIntegrationTime(self, time: float) -> None:  # noqa: N802
-        self._integration_time = float(time)
-
-    setIntegrationTime = putIntegrationTime
-
-    def getIntegrationTime(self) -> float:  # noqa: N802
-        return self._integration_time
 
     def setNbStarts(self, starts: int) -> None:  # noqa: N802
         self._nb_starts = int(starts)
@@ -215,31 +210,8 @@ class GroupAdapter(Element):
         return [{"name": c.name, "label": c.label, "full_name": c.name,
                  "enabled": True, "shape": list(c.shape)} for c in self.group.channels]
 
-    def getState(self) -> Any:  # noqa: N802
-        return _state(not self.group.wait(0))
-
-    def startCount(self) -> int:  # noqa: N802
-        self.group.start(self._integration_time)
-        return 1
-
-    def waitCount(self, timeout: float | None = None, id: Any = None) -> None:  # noqa: N802, A002
-        running.wait(self.group.wait, self.group.stop)
-
     def getValues(self) -> dict[str, Any]:  # noqa: N802
         return self.group.read()
-
-    def count(self, integration_time: float | None = None) -> tuple[Any, dict[str, Any]]:
-        """Count all channels (for `integration_time`) and wait; returns (state, values)."""
-        if integration_time is not None:
-            self.putIntegrationTime(integration_time)
-        self.startCount()
-        self.waitCount()
-        return self.getState(), self.getValues()
-
-    def stop(self) -> None:
-        self.group.stop()
-
-    abort = stop
 
 
 class Motion:
