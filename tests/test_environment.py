@@ -241,7 +241,7 @@ def test_scan_id_set_by_newfile(tmp_path):
     core = make_core(tmp_path)
     outcome, out = run(core, "newfile [s1/a.dat] 41")
     assert outcome.state == "finish", out.errors
-    assert out.output[-1] == "Next scan is #42"
+    assert out.output[-1] == "Next scan is\t: #42"  # Sardana's layout
     run(core, "ascan m1 0 1 1 0")
     assert core.env.get("ScanID") == 42
     assert (tmp_path / "data" / "s1" / "a.dat").exists()

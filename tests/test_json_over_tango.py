@@ -79,8 +79,8 @@ class RawRecordData:
             raw = list(self.raw)
         packets = []
         for codec, data in raw:
-            if not data:  # the attribute's initial value before any scan
-                continue
+            if not data or codec == "bz2_pickle":  # the first event is a read: before any
+                continue  # scan empty, after one the last scan's records (Sardana's codec)
             assert codec == "utf8_json"
             packet = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
             if packet["macro_id"] == macro_id:

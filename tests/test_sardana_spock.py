@@ -212,3 +212,44 @@ def test_input_ctrl_c_and_edmac(spock, ms) -> None:
 def test_wa_a_hundred_times_in_a_row_never_hangs(spock) -> None:
     for _ in range(100):
         assert "theta" in spock.run("wa", timeout=20)
+
+
+def test_statistics_alignment_and_the_standard_set(spock, ms) -> None:
+    spock.run("senv ScanDir " + str(ms.data_dir))
+    out = spock.run("newfile scans.dat 7")  # Sardana's parser: one file, then ScanID
+    assert "Next scan is" in out and "#8" in out
+    assert ms.environment()["ScanFile"] == ["scans.dat"]
+    spock.run("ascan m1 -4 6 20 0.01")  # ct1 peaks at m1 = 0; the step is 0.5
+    out = spock.run("scanstats")
+    assert "Statistics for movable: m1" in out and re.search(r"MAX@\s+0\b", out)
+    out = spock.run("pic ct1")
+    assert "to PIC of counter ct1" in out
+    assert abs(float(re.findall(r"at (-?[\d.]+)", spock.run("where"))[-1])) <= 0.5
+    assert "to CEN of counter ct1" in spock.run("cen")
+    assert "to COM of counter ct1" in spock.run("com ct1 m1 0.5")
+    assert "ascan m1 -4 6 20 0.01" in spock.run("scanhist")
+    out = spock.run("macrodata")  # Sardana's RecordData read: the last scan's records
+    assert "'point_nb': 0" in out and "'ct1':" in out and "'point_nb': 20" in out
+    for line in ("dmesh m1 0 1 1 m2 0 1 1 0.01", "rscan m1 0 [[1 1] [2 1]] 0.01",
+                 "r2scan m1 m2 0 [[1 1]] 0.01", "amultiscan [[m1 0 1] [m2 0 1]] 1 0.01",
+                 "dmultiscan [[m1 0 1]] 1 0.01", "d3scan m1 0 1 m2 0 1 theta 0 1 1 0.01",
+                 "ascanh m1 0 1 1 0.01"):
+        assert "ended" in spock.run(line), line
+    assert "no velocity to scan continuously" in spock.run("ascanc m1 0 1 0.01")
+    assert spock.run("repeat 2 ct 0.01").count("ct1") == 2
+    spock.run("sleep 0.1")
+    spock.run("setvo PosFormat 2")
+    assert re.search(r"PosFormat\s+2", spock.run("lsvo"))
+    spock.run("usetvo PosFormat")
+    assert re.search(r"ScanID\s+\d+\s+int", spock.run("dumpenv"))
+    spock.run("report spock was here")
+    spock.run("logmacro False")
+    assert ms.environment()["LogMacro"] is False
+    # tw asks at the terminal, as Sardana's does
+    spock.child.sendline("tw m1 0.5")
+    spock.child.expect(r"which way\? ")
+    spock.child.sendline("+")
+    spock.child.expect(r"which way\? ")
+    spock.child.sendline("q")
+    spock.child.expect(PROMPT)
+    assert "caused 'tw' macro to stop" in spock.child.before

@@ -7,10 +7,11 @@ measured directly; a step (an erf-like edge) through its derivative, as Sardana 
 so `cen` is the edge's position. Half-maximum crossings are interpolated linearly;
 a side that never falls below half maximum ends at the first or last position.
 
-`ScanSeries` keeps the scan's scalar values as it goes: in memory up to `SPILL_ROWS`
+`ScanSeries` keeps the scan's scalar columns as it goes: in memory up to `SPILL_ROWS`
 rows, then in an anonymous temporary file, so memory stays flat however long the scan;
 one point costs one `array.extend`. The statistics are computed once at the end, in
-chunks of `CHUNK` rows (NaN, a missing value, is left out).
+chunks of `CHUNK` rows (NaN, a missing value, is left out); the door serves the rows
+as the last scan's records (Sardana's `RecordData` read, spock's `%macrodata`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ class ScanSeries:
     """The scalar values of a scan, row by row: `names` are the columns (motors, then
     channels). Rows are float64; a value that is no number is stored as NaN."""
 
-    def __init__(self, names: Sequence[str]) -> None:
+    def __init__(self, names: Sequence[str], integers: Iterable[str] = ()) -> None:
         self.names = tuple(names)
+        #: columns given back as int in `records` (point_nb...)
+        self._integers = [name for name in self.names if name in set(integers)]
         self._width = len(self.names)
         self._buffer = array("d")
         self._file: IO[bytes] | None = None
@@ -92,6 +95,17 @@ class ScanSeries:
             self._spill()
         self._file.flush()
         return np.memmap(self._file, dtype=float, mode="r", shape=(self._spilled, self._width))
+
+    def records(self) -> list[dict[str, float]]:
+        """Every point as `{column: value}` (NaN for a value that was missing)."""
+        data = self.matrix()
+        records = [dict(zip(self.names, row)) for a, b in _chunks(len(data))
+                   for row in np.asarray(data[a:b]).tolist()]
+        for record in records:
+            for name in self._integers:
+                if math.isfinite(record[name]):
+                    record[name] = int(record[name])
+        return records
 
     def close(self) -> None:
         if self._file is not None:

@@ -15,6 +15,7 @@ from macroserver.config import ServerConfig
 from macroserver.datafiles import DataRoots
 from macroserver.engine.control import MacroControl
 from macroserver.engine.environment import ServerEnvironment
+from macroserver.engine.lastscan import LastScans
 from macroserver.engine.macro import Macro, MacroContext
 from macroserver.engine.overheads import FILE_NAME, OverheadStore
 from macroserver.engine.parser import MAX_LINE, bind, command_line, tokenize, tokens_from_args
@@ -87,6 +88,8 @@ class MacroServerCore:
         self.reservations = Reservations()
         #: per-point overheads measured here, beside the environment file (forecasts)
         self.overheads = OverheadStore(env.path.parent / FILE_NAME if env.path else None)
+        #: each door's last scan, for Sardana's RecordData read (`%macrodata`)
+        self.last_scans = LastScans()
 
     def reload_macros(self) -> list[str]:
         """Load the macros again, new and changed files included (ReloadMacro,

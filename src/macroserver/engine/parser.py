@@ -129,8 +129,10 @@ def bind(params: Sequence[ParamDef], tokens: list[Token], pool: Pool) -> list[An
     position = 0
     for index, param in enumerate(params):
         if isinstance(param, Repeat):
-            trailing = sum(1 for p in params[index + 1 :] if p.required)
-            taken, value = _bind_repeat(param, tokens[position:], trailing, pool)
+            after = params[index + 1 :]
+            trailing = sum(1 for p in after if p.required)
+            one = any(not p.required for p in after)
+            taken, value = _bind_repeat(param, tokens[position:], trailing, pool, one)
             values.append(value)
             position += taken
         elif position < len(tokens):
@@ -147,9 +149,13 @@ def bind(params: Sequence[ParamDef], tokens: list[Token], pool: Pool) -> list[An
 
 
 def _bind_repeat(
-    repeat: Repeat, tokens: list[Token], trailing: int, pool: Pool
+    repeat: Repeat, tokens: list[Token], trailing: int, pool: Pool, one: bool = False
 ) -> tuple[int, list[Any]]:
-    """Bind one repeat group; returns (tokens consumed, list of repetitions)."""
+    """Bind one repeat group; returns (tokens consumed, list of repetitions).
+
+    Written out without `[ ]`, a repeat takes the words up to those the required
+    parameters after it need; with an optional parameter after it, one repetition only
+    (`one`, Sardana's rule: `newfile scans.h5 7` is the file and ScanID 7)."""
     width = len(repeat.params)
     groups: list[list[Token]] = []
     taken = 0
@@ -176,6 +182,8 @@ def _bind_repeat(
                 taken += 1
     else:
         usable = max(0, len(tokens) - trailing)
+        if one:
+            usable = min(usable, width)
         while taken + width <= usable and not any(
             isinstance(t, list) for t in tokens[taken : taken + width]
         ):

@@ -211,7 +211,7 @@ class Scan:
         self.points_done = 0
         #: how the scan ended, once it has
         self.end: ScanEnd | None = None
-        #: the scalar values kept for the statistics (None: the scan moves no motor)
+        #: the scalar columns, for the statistics and the door's last-scan records
         self.series: ScanSeries | None = None
         self.forecast: ScanForecast | None = None
 
@@ -341,9 +341,11 @@ class Scan:
         for path, fmt in selection.files:
             self.macro.output(f"Operation will be saved in {path} ({fmt})")
         status, reason = EndStatus.DONE, ""
-        channels = stats_channels(info)
-        if self.motors and channels:
-            self.series = ScanSeries([*info.ref_motors, *channels])
+        channels = stats_channels(info) if self.motors else []
+        self.series = ScanSeries([c.name for c in info.columns if not c.shape],
+                                 [c.name for c in info.columns if c.dtype.startswith("int")])
+        server.last_scans.keep(self.macro.context.door_name, self.series)
+        if channels:
             self.macro.context.scan_stats = lambda: self._statistics(info, channels)
         try:
             info = manager.start(info)
@@ -388,7 +390,7 @@ class Scan:
         this door, as Sardana's scanstats does); {} when there are none. Never fails the
         scan: a problem is a Warning."""
         self.macro.context.scan_stats = None
-        if self.series is None or not len(self.series):
+        if self.series is None or not len(self.series) or not channels:
             return {}
         try:
             stats = self._statistics(info, channels)
@@ -397,8 +399,6 @@ class Scan:
         except Exception as exc:
             self.listener.message(Level.WARNING, f"no scan statistics: {exc}")
             return {}
-        finally:
-            self.series.close()
 
     def _arm(self, detectors: list, info: ScanInfo, files: list,
              env: dict[str, Any]) -> ScanInfo:

@@ -122,7 +122,7 @@ class DoorClient:
             if isinstance(question, dict) and question.get("type") == "input":
                 self.questions.put(question)
         elif attr == "RecordData":
-            if value[1]:
+            if value[0] == "utf8_json" and value[1]:  # the first event, a read: bz2_pickle
                 for packet in per_point(json.loads(value[1])):
                     for on_record in self._record_callbacks:
                         on_record(packet)

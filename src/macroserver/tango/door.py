@@ -9,7 +9,9 @@ carries `Macro.input` questions and takes the answers.
 
 from __future__ import annotations
 
+import bz2
 import json
+import pickle
 from typing import Any, Callable
 
 import tango
@@ -227,9 +229,15 @@ class Door(Device):
             answer = {"input": text}
         self._call(lambda: self.runner.answer(answer), "Door.write_Input")
 
-    @attribute(dtype=tango.DevEncoded, doc="utf8_json record packets (JsonRecorder)")
+    @attribute(dtype=tango.DevEncoded,
+               doc="events: utf8_json record packets (JsonRecorder); read: the last scan's "
+                   "records as Sardana serves them (bz2_pickle of a list of dicts)")
     def RecordData(self) -> tuple[str, bytes]:
-        return self._last["RecordData"]
+        records = self.runner.server.last_scans.records(self.get_name()) \
+            if hasattr(self, "runner") else None
+        if records is None:
+            return self._last["RecordData"]
+        return "bz2_pickle", bz2.compress(pickle.dumps(records, protocol=4))
 
     @attribute(dtype=tango.DevEncoded, doc="utf8_json list of macro status dicts")
     def MacroStatus(self) -> tuple[str, bytes]:

@@ -59,7 +59,9 @@ def encoded_text(event: Any) -> str:
     """The text of a DevEncoded utf8_json event ("" for errors and empty values)."""
     if not has_value(event):
         return ""
-    _, data = event.attr_value.value
+    codec, data = event.attr_value.value
+    if codec != "utf8_json":  # RecordData's first event is a read: Sardana's bz2_pickle
+        return ""
     if isinstance(data, (bytes, bytearray)):
         return bytes(data).decode("utf-8") if data else ""
     return str(data or "")

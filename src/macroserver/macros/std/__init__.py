@@ -11,9 +11,10 @@ from macroserver.macros.std import (
     motion,
     scan,
     simulate,
+    standard,
     stats,
     where,
 )
 
 __all__ = ["calibration", "ctscan", "env", "hooks", "libraries", "lists", "metadata", "motion",
-           "scan", "simulate", "stats", "where"]
+           "scan", "simulate", "standard", "stats", "where"]

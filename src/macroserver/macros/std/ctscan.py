@@ -9,12 +9,25 @@ scans (`dscanct`, `d2scanct`) return the motors to where they started.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from macroserver.elements.base import Motor
 from macroserver.engine.ctscan import ContinuousScan, CtRow
-from macroserver.engine.motion_profile import MotionProfile, plan_motion, point_count
-from macroserver.engine.scan import SCAN_ENV, Computed, LinearPositions, check_intervals
+from macroserver.engine.motion_profile import (
+    MotionProfile,
+    continuous_motor,
+    plan_motion,
+    point_count,
+)
+from macroserver.engine.scan import (
+    SCAN_ENV,
+    Computed,
+    LinearPositions,
+    check_intervals,
+    check_time,
+)
+from macroserver.errors import ParamError
 from macroserver.macros import (
     BOOLEAN,
     CONTINUOUS_SCAN_PLACES,
@@ -24,7 +37,7 @@ from macroserver.macros import (
     Macro,
     Param,
 )
-from macroserver.macros.std.scan import distinct, motor_params, return_to
+from macroserver.macros.std.scan import distinct, motor_params, motor_ranges, return_to
 from macroserver.records import Grid
 
 NR_INTERV = Param("nr_interv", INTEGER, description=(
@@ -38,11 +51,8 @@ OVERSHOOT = Param("overshoot_correction", BOOLEAN, None,
                   "stopped); unset: the ScanOvershootCorrection environment variable, else True")
 
 
-def _triples(args: Sequence[Any]) -> tuple[list[Motor], list[float], list[float]]:
-    triples = [args[i : i + 3] for i in range(0, len(args), 3)]
-    motors = [t[0] for t in triples]
-    distinct(motors)
-    return motors, [float(t[1]) for t in triples], [float(t[2]) for t in triples]
+SLOW_DOWN = Param("slow_down", FLOAT, 1.0, "global scan slow down factor (0, 1]: the "
+                  "fraction of each motor's velocity the scan moves at")
 
 
 def _check(nr_interv: int) -> None:
@@ -60,7 +70,7 @@ class _AbsoluteCt(Macro):
 
     def run(self, *args: Any) -> None:
         split = 3 * self.motor_count
-        motors, starts, finals = _triples(args[:split])
+        motors, starts, finals = motor_ranges(args[:split])
         nr_interv, integ_time, latency_time, overshoot = args[split:]
         _check(nr_interv)
         if overshoot is None:
@@ -103,7 +113,7 @@ class _RelativeCt(Macro):
 
     def run(self, *args: Any) -> None:
         split = 3 * self.motor_count
-        motors, starts, finals = _triples(args[:split])
+        motors, starts, finals = motor_ranges(args[:split])
         nr_interv, integ_time, latency_time = args[split:]
         _check(nr_interv)
         origins = [m.position() for m in motors]
@@ -145,6 +155,91 @@ class _MeshRows(Computed[CtRow]):
         return CtRow(profile, ((self.slow_motor, self.slow[index]),))
 
 
+def as_many_points(motors: Sequence[Motor], starts: Sequence[float], finals: Sequence[float],
+                   integ_time: float, slow_down: float) -> int:
+    """The intervals of an `ascanc`-style scan: as many back-to-back points of
+    `integ_time` as the slowest motor's move takes at `slow_down` times its velocity
+    (its maximum when no velocity is set), rounded up so no motor moves faster."""
+    if not 0 < slow_down <= 1:
+        raise ParamError(f"parameter slow_down must be in (0, 1], not {slow_down}")
+    check_time(integ_time)
+    if integ_time <= 0:
+        raise ParamError("parameter integ_time must be above 0 s in a continuous scan")
+    duration = 0.0
+    for motor, start, final in zip(motors, starts, finals):
+        settings = continuous_motor(motor).motion_settings()
+        velocity = settings.velocity or settings.max_velocity
+        if not (0 < velocity < math.inf):
+            raise ParamError(f"motor {motor.name} has no velocity to scan continuously at; "
+                             "give it a velocity or max_velocity, or use ascanct")
+        duration = max(duration, abs(final - start) / (velocity * slow_down))
+    return max(1, math.ceil(duration / integ_time - 1e-9))
+
+
+class _AbsoluteC(Macro):
+    """Sardana's continuous scans: the motors move at (slow_down times) their velocity
+    and the group counts back to back, integ_time each, as long as they move."""
+
+    uses_env = SCAN_ENV
+    hook_places = CONTINUOUS_SCAN_PLACES
+    dry_runs = True
+    motor_count = 1
+
+    def run(self, *args: Any) -> None:
+        motors, starts, finals = motor_ranges(args[: 3 * self.motor_count])
+        integ_time, slow_down = args[3 * self.motor_count :]
+        self.scan(motors, starts, finals,
+                  as_many_points(motors, starts, finals, integ_time, slow_down), integ_time)
+
+    def scan(self, motors: list[Motor], starts: list[float], finals: list[float],
+             intervals: int, integ_time: float) -> None:
+        profile = plan_motion(motors, starts, finals, intervals, integ_time, 0.0)
+        overshoot = self.env.get("ScanOvershootCorrection", True) is not False
+        ContinuousScan(self, [CtRow(profile)], motors, overshoot_correction=overshoot).run()
+
+
+class ascanc(_AbsoluteC):
+    """Continuous absolute scan of one motor, as many points as its motion allows."""
+
+    params = [*motor_params(1), INTEG_TIME, SLOW_DOWN]
+
+
+class a2scanc(_AbsoluteC):
+    """Continuous absolute scan of two motors moving together."""
+
+    motor_count = 2
+    params = [*motor_params(2), INTEG_TIME, SLOW_DOWN]
+
+
+class dscanc(_AbsoluteC):
+    """Continuous scan of one motor relative to its position; it returns there afterwards."""
+
+    params = [*motor_params(1), INTEG_TIME, SLOW_DOWN]
+
+    def scan(self, motors: list[Motor], starts: list[float], finals: list[float],
+             intervals: int, integ_time: float) -> None:
+        origins = [m.position() for m in motors]
+        profile = plan_motion(motors, [o + s for o, s in zip(origins, starts)],
+                              [o + f for o, f in zip(origins, finals)], intervals,
+                              integ_time, 0.0)
+        ContinuousScan(self, [CtRow(profile)], motors, overshoot_correction=False).run(
+            restore=lambda: return_to(self, motors, origins))
+
+
+FAST_MOTOR = [
+    Param("motor1", MOTOR, description="fast motor, moving continuously"),
+    Param("m1_start_pos", FLOAT, description="start position of motor1"),
+    Param("m1_final_pos", FLOAT, description="final position of motor1"),
+]
+SLOW_MOTOR = [
+    Param("motor2", MOTOR, description="slow motor, stepped between rows"),
+    Param("m2_start_pos", FLOAT, description="start position of motor2"),
+    Param("m2_final_pos", FLOAT, description="final position of motor2"),
+    Param("m2_nr_interv", INTEGER, description="intervals of motor2"),
+]
+BIDIRECTIONAL = Param("bidirectional", BOOLEAN, False, "snake: every other row backwards")
+
+
 class meshct(Macro):
     """Grid scan: motor1 moves continuously along each row, motor2 steps between rows.
 
@@ -158,22 +253,18 @@ class meshct(Macro):
     dry_runs = True
 
     params = [
-        Param("motor1", MOTOR, description="fast motor, moving continuously"),
-        Param("m1_start_pos", FLOAT, description="start position of motor1"),
-        Param("m1_final_pos", FLOAT, description="final position of motor1"),
+        *FAST_MOTOR,
         Param("m1_nr_interv", INTEGER, description="intervals of motor1 (negative: skip the "
                                                    "last point of each row)"),
-        Param("motor2", MOTOR, description="slow motor, stepped between rows"),
-        Param("m2_start_pos", FLOAT, description="start position of motor2"),
-        Param("m2_final_pos", FLOAT, description="final position of motor2"),
-        Param("m2_nr_interv", INTEGER, description="intervals of motor2"),
-        INTEG_TIME,
-        Param("bidirectional", BOOLEAN, False, "snake: every other row backwards"),
-        LATENCY,
+        *SLOW_MOTOR, INTEG_TIME, BIDIRECTIONAL, LATENCY,
     ]
 
     def run(self, m1: Motor, s1: float, f1: float, n1: int, m2: Motor, s2: float, f2: float,
             n2: int, integ_time: float, bidirectional: bool, latency_time: float) -> None:
+        self.grid(m1, s1, f1, n1, m2, s2, f2, n2, integ_time, bidirectional, latency_time)
+
+    def grid(self, m1: Motor, s1: float, f1: float, n1: int, m2: Motor, s2: float, f2: float,
+             n2: int, integ_time: float, bidirectional: bool, latency_time: float) -> None:
         _check(n1)
         check_intervals(n2, "m2_nr_interv")
         distinct([m1, m2])
@@ -188,3 +279,19 @@ class meshct(Macro):
         fast = LinearPositions(part.start, part.final, forward.intervals, forward.npoints)
         scan.grid = Grid(m2.name, m1.name, slow, fast, bidirectional)
         scan.run()
+
+
+class meshc(meshct):
+    """Grid scan: motor1 moves continuously along each row at slow_down times its
+    velocity, counting back to back; motor2 steps between rows."""
+
+    params = [
+        *FAST_MOTOR, Param("slow_down", FLOAT, description=SLOW_DOWN.description),
+        *SLOW_MOTOR, INTEG_TIME, BIDIRECTIONAL,
+    ]
+
+    def run(self, m1: Motor, s1: float, f1: float, slow_down: float,  # type: ignore[override]
+            m2: Motor, s2: float, f2: float, n2: int, integ_time: float,
+            bidirectional: bool) -> None:
+        n1 = as_many_points([m1], [s1], [f1], integ_time, slow_down)
+        self.grid(m1, s1, f1, n1, m2, s2, f2, n2, integ_time, bidirectional, 0.0)

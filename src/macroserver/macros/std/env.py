@@ -1,15 +1,20 @@
-"""Environment macros: senv, usenv, lsenv, genv and newfile."""
+"""Environment macros: senv, usenv, lsenv, genv, dumpenv, load_env, newfile and the
+view options (lsvo, setvo, usetvo)."""
 
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 from typing import Any
 
+from macroserver.datafiles import DataPathError
 from macroserver.engine.environment import EnvView
 from macroserver.env import normalized_name, parse_value
 from macroserver.errors import EnvError, ParamError
 from macroserver.macros import ENV_NAME, INTEGER, LITERAL, MACRO_NAME, STRING, Macro, Param, Repeat
-from macroserver.macros.std.tables import table_lines
+from macroserver.macros.std.tables import sardana_list, table_lines
+from macroserver.macros.std.where import VIEW_OPTIONS
 
 VALUE_WIDTH = 54
 
@@ -104,11 +109,12 @@ class lsenv(Macro):
 
 
 class newfile(Macro):
-    """Choose the scan files: newfile /data/s1/scans.h5 /data/s1/scans.dat [ScanID].
+    """Choose the scan files: newfile /data/s1/scans.h5 [ScanID].
 
     Sets ScanDir (the folder, the same for all files), ScanFile (the names) and, when a
-    ScanID is given, the number the next scan continues from. Give files as a [ ] group
-    when a ScanID follows: newfile [/data/s1/a.h5 /data/s1/a.dat] 10.
+    ScanID is given, the number the next scan continues from. As Sardana parses it,
+    `newfile scans.h5 7` is one file (in ScanDir) and ScanID 7; several files go in a
+    [ ] group: newfile [/data/s1/a.h5 /data/s1/a.dat] 10.
     """
 
     params = [
@@ -129,6 +135,108 @@ class newfile(Macro):
         if scan_id >= 0:
             changes["ScanID"] = scan_id
         self.env.update(changes)
-        self.output(f"ScanDir is: {folder}")
-        self.output(f"ScanFile set to: {', '.join(changes['ScanFile'])}")
-        self.output(f"Next scan is #{self.env.get('ScanID', 0) + 1}")
+        self.output(f"ScanDir is\t: {folder}")
+        first, *others = changes["ScanFile"]
+        self.output(f"ScanFile set to\t: {first}")
+        for name in others:
+            self.output(f"\t\t  {name}")
+        self.output(f"Next scan is\t: #{self.env.get('ScanID', 0) + 1}")
+
+
+def _shown(value: Any, width: int = 74) -> str:
+    text = str(value)
+    return text[:width] + " [...]" if len(text) > width else text
+
+
+class dumpenv(Macro):
+    """Dumps the complete environment (every variable, scoped ones included)."""
+
+    def run(self) -> None:
+        store = self.server.env
+        rows = [(name, _shown(store.get(name)), type(store.get(name)).__name__)
+                for name in store]
+        for line in sardana_list(("Name", "Value", "Type"), rows):
+            self.output(line)
+
+
+class load_env(Macro):
+    """Read environment variables from an XML file (Sardana's config_env.xml): every
+    value under an <element> (except its <name>) and under <miscellaneous> becomes the
+    variable of its tag. The file is looked for in the data roots' folders (ScanDir
+    first); values are read as literals, never run."""
+
+    params = [Param("file", STRING, "config_env.xml",
+                    "the XML file, in ScanDir or a data root (a name or a path)")]
+
+    def run(self, name: str) -> None:
+        root = ElementTree.parse(self._find(name)).getroot()
+        changes: dict[str, Any] = {}
+        for section in root:
+            title = section.findtext("name")
+            if title:
+                self.output(f"Loading {title} variables:")
+            for item in section.iter():
+                if item is section or item.tag == "name" or len(item):
+                    continue
+                changes[item.tag] = parse_value((item.text or "").strip())
+                if title:
+                    self.output(f"{item.tag} loaded")
+        self.env.update(changes)
+
+    def _find(self, name: str) -> Path:
+        folders = [self.env.get("ScanDir"), *self.server.data_roots.roots]
+        candidates = [(os.path.dirname(name), os.path.basename(name))] if os.path.isabs(name) \
+            else [(str(folder), name) for folder in folders if folder]
+        for folder, file_name in candidates:
+            try:
+                resolved = self.server.data_roots.resolve_file(folder, file_name)
+            except DataPathError:  # outside the data roots: not looked at
+                continue
+            if resolved.is_file():
+                return resolved
+        raise ParamError(f"{name} is not a file in ScanDir or the data roots "
+                         f"({', '.join(str(f) for f in folders if f) or 'none configured'})")
+
+
+def view_options(macro: Macro) -> dict[str, Any]:
+    """Every view option: the values set (`_ViewOptions`), the others at their default."""
+    stored = macro.env.get("_ViewOptions")
+    return {**VIEW_OPTIONS, **(stored if isinstance(stored, dict) else {})}
+
+
+def _option_name(name: str) -> str:
+    if name not in VIEW_OPTIONS:
+        raise ParamError(f"{name!r} is no view option; they are {', '.join(VIEW_OPTIONS)}")
+    return name
+
+
+class lsvo(Macro):
+    """Lists the view options"""
+
+    def run(self) -> None:
+        rows = [(name, str(value)) for name, value in view_options(self).items()]
+        for line in sardana_list(("View option", "Value"), rows):
+            self.output(line)
+
+
+class setvo(Macro):
+    """Sets the given view option to the given value: ShowDial (wa, wm), ShowCtrlAxis,
+    PosFormat (decimals of positions, -1: as wide as the column), OutputBlock,
+    OutputDecimation, DescriptionLength."""
+
+    params = [Param("name", STRING, description="View option name"),
+              Param("value", STRING, description="View option value (a literal)")]
+
+    def run(self, name: str, value: str) -> None:
+        self.env.set("_ViewOptions", {**view_options(self),
+                                      _option_name(name): parse_value(value)})
+
+
+class usetvo(Macro):
+    """Resets the value of the given view option to its default."""
+
+    params = [Param("name", STRING, description="View option name")]
+
+    def run(self, name: str) -> None:
+        self.env.set("_ViewOptions", {**view_options(self),
+                                      _option_name(name): VIEW_OPTIONS[name]})

@@ -18,8 +18,9 @@ from macroserver.errors import ParamError
 from macroserver.macros import MOTOR, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import column_table
 
-VIEW_OPTIONS = {"ShowDial": True, "ShowCtrlAxis": False, "PosFormat": -1}
-"""Sardana's view options and their defaults."""
+VIEW_OPTIONS = {"ShowDial": True, "ShowCtrlAxis": False, "PosFormat": -1,
+                "OutputBlock": False, "OutputDecimation": False, "DescriptionLength": 60}
+"""Sardana's view options and their defaults (lsvo, setvo, usetvo in env.py)."""
 NAME_WIDTH = 9  # the narrowest position column of wa and wu
 LIMIT_WIDTH = 14  # the narrowest column of wm ("Not specified" fits)
 
