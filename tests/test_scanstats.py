@@ -167,3 +167,15 @@ def test_scanhist_lists_and_details(core):
     assert any(line.strip().startswith("Channels  :  value") for line in details)
     outcome, out = run(core, "scanhist 99")
     assert "Could not find scan number 99" in _lines(out, "Warning")
+
+
+def test_scanstats_as_a_post_scan_hook_shows_the_scan_it_hooks(core):
+    ok = run(core, "defgh scanstats post-scan")[0]
+    assert ok.state == "finish", ok.error
+    outcome, out = run(core, "ascan theta -1 1 4 0")
+    assert outcome.state == "finish", out.messages
+    info = _lines(out)
+    assert "Statistics for movable: theta" in info
+    maxpos = core.env.get("ScanStats")["Stats"]["theta"]["value"]["maxpos"]
+    assert [line.split() for line in info if line.startswith(" MAX@")] == [
+        ["MAX@", f"{maxpos:g}"]]

@@ -17,6 +17,7 @@ as the last scan's records (Sardana's `RecordData` read, spock's `%macrodata`).
 from __future__ import annotations
 
 import math
+import operator
 import tempfile
 from array import array
 from typing import IO, Any, Callable, Iterable, Mapping, Sequence
@@ -36,6 +37,13 @@ def _number(value: Any) -> float:
         return math.nan
 
 
+def _row_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+    """The values of `names` from a point's mapping, as a sequence (one C call)."""
+    if len(names) < 2:
+        return lambda values: tuple(values[name] for name in names)
+    return operator.itemgetter(*names)  # type: ignore[return-value]
+
+
 class ScanSeries:
     """The scalar values of a scan, row by row: `names` are the columns (motors, then
     channels). Rows are float64; a value that is no number is stored as NaN."""
@@ -45,6 +53,7 @@ class ScanSeries:
         #: columns given back as int in `records` (point_nb...)
         self._integers = [name for name in self.names if name in set(integers)]
         self._width = len(self.names)
+        self._row = _row_getter(self.names)
         self._buffer = array("d")
         self._file: IO[bytes] | None = None
         self._spilled = 0
@@ -52,14 +61,13 @@ class ScanSeries:
 
     def add(self, values: Mapping[str, Any]) -> None:
         """Append one point (`values` by column name)."""
-        row = [values.get(name) for name in self.names]
         buffer = self._buffer
         size = len(buffer)
         try:
-            buffer.extend(row)  # type: ignore[arg-type]
-        except TypeError:  # None, an array or a string among them (the items before it
-            del buffer[size:]  # went in: take them out)
-            buffer.extend([_number(v) for v in row])
+            buffer.extend(self._row(values))
+        except (TypeError, KeyError):  # None, an array or a string among them, or a
+            del buffer[size:]  # column missing (the items before it went in: out again)
+            buffer.extend([_number(values.get(name)) for name in self.names])
         if len(self._buffer) >= self._limit:
             self._spill()
 
