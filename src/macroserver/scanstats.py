@@ -41,7 +41,7 @@ def _row_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[
     """The values of `names` from a point's mapping, as a sequence (one C call)."""
     if len(names) < 2:
         return lambda values: tuple(values[name] for name in names)
-    return operator.itemgetter(*names)  # type: ignore[return-value]
+    return operator.itemgetter(*names)
 
 
 class ScanSeries:
