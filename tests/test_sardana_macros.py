@@ -238,6 +238,8 @@ def test_results_hints_and_load_problems_over_tango(server) -> None:
     assert info["parameters"][1]["default_value"] == {"___optional_parameter__": True}
     assert [r["name"] for r in info["result"]] == ["position"]
     assert "no_macro.py: it defines no Macro subclass" in ms.status()
+    log = next(server.env_path.parent.glob("macroserver-*.log")).read_text()
+    assert "broken_syntax.py" in log and "real_only.py" in log
     _, output, errors = run_door(server, "lsmac")
     assert any("not loaded: " in line and "broken_syntax.py" in line
                for line in [*output, *errors, *_warnings(server, "lsmac")])
@@ -320,7 +322,7 @@ SPOCK_LINES = {  # what spock prints for a few examples: its own parameter parsi
 
 def test_examples_through_sardanas_spock(server, tmp_path_factory) -> None:
     pytest.importorskip("sardana.spock", reason="the sardana-clients extra is not installed")
-    from test_sardana_spock import Spock
+    from test_sardana_spock import PROMPT, Spock
 
     spock = Spock(server, tmp_path_factory.mktemp("spock-home"))
     try:
@@ -329,5 +331,10 @@ def test_examples_through_sardanas_spock(server, tmp_path_factory) -> None:
             assert "Error" not in out and "Traceback" not in out, out
             for text in expected:
                 assert text in out, out
+        spock.child.sendline("ask_peak")  # a typed question, answered in spock
+        spock.child.expect(r"What is the peak current\?")
+        spock.child.sendline("2.5")
+        spock.child.expect("You selected a peak of 2.500000 A")
+        spock.child.expect(PROMPT)
     finally:
         spock.close()
