@@ -317,6 +317,13 @@ SPOCK_LINES = {  # what spock prints for a few examples: its own parameter parsi
     "mfunc3 theta": ["Moveable theta is at", "Executing mfunc1"],
     "call_wm mot01 theta": ["Current"],
     "fac_align chi 0.25": ["aligning chi from", "Result", "0.25"],
+    # general hooks, typed in Sardana's spock (its own quoting of the command)
+    'defgh "mv mot01 3.25" pre-scan': ["Hook: mv mot01 3.25, hook place: pre-scan has been "
+                                       "defined"],
+    "lsgh": ["Hook place", "pre-scan", "mv mot01 3.25"],
+    "ascan theta 0 1 1 0.01": ["Scan #"],
+    "wm mot01": ["Current", "3.25"],  # moved by the hook
+    "udefgh all": ["All general hooks have been undefined."],
 }
 
 
