@@ -424,3 +424,23 @@ def test_a_group_left_from_another_configuration_names_the_environment_file(tmp_
             assert outcome.state == "exception"
             assert out.errors == [f"Error: {problem}; {hint}"]
         assert core.env.get("ActiveMntGrp") == "mg_demo"  # left as stored
+
+
+def test_a_new_environment_publishes_points_an_existing_one_is_left_alone(tmp_path):
+    """docs/web.md: a new environment starts with JsonRecorder True (written with its
+    first change); an environment file that exists keeps what it has."""
+    from macroserver.config import build_config
+    from macroserver.engine.core import MacroServerCore
+    from macroserver.env import Environment
+
+    path = tmp_path / "environment.json"
+
+    def core() -> MacroServerCore:
+        return MacroServerCore(build_config(FAST_CONFIG), Environment(path))
+
+    fresh = core()
+    assert fresh.env.get("JsonRecorder") is True and not path.exists()
+    fresh.env.update({"ScanID": 4})
+    assert json.loads(path.read_text())["env"] == {"JsonRecorder": True, "ScanID": 4}
+    fresh.env.update({"JsonRecorder": False})
+    assert core().env.get("JsonRecorder") is False  # the same file: nothing added back

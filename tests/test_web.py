@@ -1,10 +1,11 @@
 """`macroserver web` in a real headless browser (Debian's chromium + chromedriver, Selenium).
 
-A MacroServer device server runs the packaged demo configuration with the JsonRecorder
-on; `macroserver web` runs as its own process on a free loopback port, finding the doors
-through TANGO_HOST. While a scan runs the page must gain plot points, its table must end
-up equal to the NeXus file of the scan, the door's state changes must show, and the
-last scans must list the scan's files. Screenshots are saved in the test's tmp folder.
+A MacroServer device server runs the packaged demo configuration from a fresh environment
+(no senv: points are published by default); `macroserver web` runs as its own process on
+a free loopback port, finding the doors through TANGO_HOST. While a scan runs the page
+must gain plot points, its table must end up equal to the NeXus file of the scan, the
+door's state changes must show, the last scans must list the scan's files; without
+files, the image comes from the channel's own device. Screenshots: the tmp folder.
 
 .ci/run installs chromium and chromium-driver when missing; elsewhere the browser tests
 skip with a message saying so.
@@ -62,10 +63,13 @@ def system(module_device_server: Any, tmp_path_factory: pytest.TempPathFactory
     module_device_server(SERVE, "MacroServer", INSTANCE,
                          description["servers"]["MacroServer"][INSTANCE], timeout=60)
     door = doors_of(description)[0]
-    with DoorClient(door) as client:
-        client.set_environment({"JsonRecorder": True, "ScanDir": str(data),
-                                "ScanFile": ["web.dat", "web.h5"]})
+    with DoorClient(door) as client:  # a fresh environment: the tests set what they need
         yield {"door": door, "client": client, "data": data, "base": base}
+
+
+def _with_files(system: dict[str, Any]) -> None:
+    system["client"].set_environment({"ScanDir": str(system["data"]),
+                                      "ScanFile": ["web.dat", "web.h5"]})
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +138,51 @@ def _screenshot(driver: Any, path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
+def test_fresh_environment_points_spectrum_and_image_without_files(
+    system: dict[str, Any], web: str, browser: Any, tmp_path: Path
+) -> None:
+    """No senv at all, no ScanFile: the points, the plot, the spectrum and the image
+    (from the channel's own Tango device) appear while the scan runs; with JsonRecorder
+    False the page says so and gives the command."""
+    door, client = system["door"], system["client"]
+    unset = [n for n in ("JsonRecorder", "ScanFile", "ScanDir") if n in client.environment()]
+    if unset:  # this test may run after the others
+        client.set_environment({}, remove=unset)
+    browser.get(web)
+    js = lambda expression: browser.execute_script(_door_js(door, expression))  # noqa: E731
+    _wait(lambda: js("d.querySelector('.state').textContent") == "ON", 15, "door ON")
+    assert js("d.dataset.publishes") == "yes" and js("d.querySelector('.points-off').hidden")
+    outcome = client.start(SCAN)
+    plotted = lambda: int(js("d.querySelector('canvas.plot').dataset.points") or 0)  # noqa: E731
+    _wait(lambda: plotted() >= 3, 20, "the first points")
+    _wait(lambda: js("d.querySelector('canvas.spectrum').dataset.points") == "256", 10,
+          "the spectrum")
+    _wait(lambda: js("d.querySelector('img.image').naturalWidth") == 251, 10,
+          "the image, from the beam channel's device")
+    with urllib.request.urlopen(f"{web}image?door={door}", timeout=5) as reply:
+        assert reply.read()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert outcome.state == "", "the scan ended before the page showed its image"
+    _screenshot(browser, tmp_path / "web-no-files.png")
+    client.wait(outcome, timeout=60)
+    assert outcome.ok, outcome.error
+    _wait(lambda: plotted() == POINTS, 10, "every point")
+    assert not list(system["data"].iterdir())  # no file was written
+    with urllib.request.urlopen(f"{web}image?door={door}", timeout=5) as reply:
+        assert reply.status == 200  # after the scan as well
+
+    client.set_environment({"JsonRecorder": False})
+    _wait(lambda: js("d.dataset.publishes") == "no", 10, "the page saying no points come")
+    assert "senv JsonRecorder True" in js("d.querySelector('.points-off').textContent")
+    assert not js("d.querySelector('.points-off').hidden")
+    client.set_environment({}, remove=["JsonRecorder"])
+    _wait(lambda: js("d.dataset.publishes") == "yes", 10, "points published again")
+
+
 def test_live_scan_plot_table_state_and_history(
     system: dict[str, Any], web: str, browser: Any, tmp_path: Path
 ) -> None:
     door, client = system["door"], system["client"]
+    _with_files(system)
     browser.get(web)
     js = lambda expression: browser.execute_script(_door_js(door, expression))  # noqa: E731
     _wait(lambda: js("d.querySelector('.state').textContent") == "ON", 15, "door ON")
@@ -145,11 +190,13 @@ def test_live_scan_plot_table_state_and_history(
         "return document.getElementById('connection').dataset.connected") == "true",
         10, "the event stream")
 
+    shown_before = js("d.querySelector('.scan-title').textContent")  # an earlier scan's
     outcome = client.start(SCAN)
     _wait(lambda: js("d.querySelector('.state').textContent") == "RUNNING", 10,
           "RUNNING on the page")
     plotted = lambda: int(js("d.querySelector('canvas.plot').dataset.points") or 0)  # noqa: E731
-    first = _wait(lambda: plotted() >= 3 and plotted(), 20, "the first points")
+    first = _wait(lambda: js("d.querySelector('.scan-title').textContent") != shown_before
+                  and plotted() >= 3 and plotted(), 20, "the first points of this scan")
     assert outcome.state == "", "the scan ended before the page showed points"
     _wait(lambda: plotted() > first, 10, "more points")
     assert outcome.state == "", "the plot did not grow while the scan ran"
@@ -199,6 +246,7 @@ def test_live_scan_plot_table_state_and_history(
 
 def test_stopped_scan_shows_its_status(system: dict[str, Any], web: str, browser: Any) -> None:
     door, client = system["door"], system["client"]
+    _with_files(system)
     browser.get(web)
     js = lambda expression: browser.execute_script(_door_js(door, expression))  # noqa: E731
     _wait(lambda: js("d.querySelector('.state').textContent") == "ON", 15, "door ON")

@@ -126,8 +126,17 @@ class Environment:
         self.lock = threading.RLock()
         self._values: dict[str, Any] = {}
         self._listeners: list[Listener] = []
+        #: True until values are loaded from a file or set: a new environment
+        self.is_new = True
         if path is not None and path.exists():
             self._values = self._load(path)
+            self.is_new = False
+
+    def start_with(self, values: dict[str, Any]) -> None:
+        """What a new environment (no file yet) starts with; written with the first change."""
+        with self.lock:
+            if self.is_new:
+                self._values = {**values, **self._values}
 
     @staticmethod
     def _load(path: Path) -> dict[str, Any]:
@@ -185,6 +194,7 @@ class Environment:
                 del values[name]
             self._save(values)
             self._values = values
+            self.is_new = False
         for listener in self._listeners:
             listener(dict(changes), list(remove))
 

@@ -197,7 +197,7 @@ def save_frame_pngs(path: Path, group_name: str, png: Path) -> list[tuple[str, P
     read through the NeXus link, written as `<png stem>_<detector>.png` beside the plot."""
     import h5py
 
-    from macroserver.web.images import png_image, read_frame
+    from macroserver.web.images import FrameRequest, png_image, read_frame
 
     with h5py.File(path, "r", locking=False) as handle:
         entry = handle.get(group_name)
@@ -205,7 +205,7 @@ def save_frame_pngs(path: Path, group_name: str, png: Path) -> list[tuple[str, P
         del entry  # it would keep the scan's own file (an external link) open, not SWMR
     written = []
     for name in names:
-        frame, _ = read_frame(str(path), group_name, name, 1 << 62)
+        frame, _ = read_frame(FrameRequest(str(path), group_name, name, 1 << 62))
         target = png.with_name(f"{png.stem}_{name}.png")
         target.write_bytes(png_image(frame)[0])
         written.append((name, target))

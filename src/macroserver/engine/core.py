@@ -43,6 +43,10 @@ def check_macro_id(macro_id: str) -> str:
     return macro_id
 
 
+#: What a new environment starts with (a deviation from Sardana's empty one, docs/web.md).
+NEW_ENVIRONMENT = {"JsonRecorder": True}
+
+
 class MacroServerCore:
     """Elements, environment, data roots and the macro and recorder registries."""
 
@@ -62,6 +66,9 @@ class MacroServerCore:
         #: in-memory environment (tests), which keeps nothing
         self.state_dir: Path | None = state_dir_of(env.path) if env.path is not None else None
         self.pool = config.pool
+        # points published from the first scan, and defined, so that Sardana's clients
+        # (which ask to set it when it is missing) see it on (docs/web.md)
+        env.start_with(NEW_ENVIRONMENT)
         #: the environment; `env.update` is the one way to change it (checked, atomic)
         self.env = ServerEnvironment(env, self)
         if self.state_dir is not None:  # the motors' calibration is kept there too

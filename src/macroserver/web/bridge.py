@@ -7,9 +7,11 @@ and hands every change to the connected browsers as small JSON messages (`kind` 
 
 It only reads: it never calls a command on a door, never writes an attribute.
 
-Images are not in the JSON packets (2D values arrive as `{"shape", "ref"}`): when `ref`
-is an HDF5/NeXus file the hub reads the newest frame there (`images`, SWMR mode) at most
-every `IMAGE_INTERVAL` seconds and serves it as a PNG; otherwise only the shape is shown.
+Images are not in the JSON packets (2D values arrive as `{"shape", "ref"}`): the hub reads
+the newest frame at most every `IMAGE_INTERVAL` seconds per door and serves it as a PNG:
+from the NeXus file `ref` names (SWMR mode), a self-saving detector's own file, or, when
+the scan writes no file, the channel's own Tango device (its `Value`, found through the
+MacroServer's `Elements`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from macroserver.web.images import frame_png
 from macroserver.web.messages import Message, dumps
 from macroserver.web.tango_events import (
     Subscriptions,
+    channel_sources,
     device,
     encoded_text,
     event_error,
     exported_doors,
     has_value,
+    read_value,
 )
 from macroserver.wire import error_text, lines_from_wire
 
@@ -50,6 +54,7 @@ class Hub:
         self.histories: dict[str, list[dict[str, Any]]] = {}
         self._subscriptions = Subscriptions()
         self._server_proxies: dict[str, Any] = {}
+        self._environments: dict[str, dict[str, Any]] = {}  # newest, per MacroServer
         self._stop = threading.Event()
         self._image_wakeup = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -159,10 +164,16 @@ class Hub:
             return
         with self._lock:
             self._send(*model.apply_macro_server(server))
+            self._send(*model.apply_environment(self._environments.get(server.lower(), {})))
         if server and server.lower() not in self._server_proxies:
             server_proxy = device(server)
             self._server_proxies[server.lower()] = server_proxy
             subscribe(server_proxy, "Environment", lambda ev: self._on_environment(server, ev))
+        if server:
+            try:  # where 1D/2D values are when no file holds them
+                model.sources = channel_sources(self._server_proxies[server.lower()])
+            except Exception:  # noqa: BLE001 - images then come from files only
+                model.sources = {}
 
     # -- Tango events -------------------------------------------------------------------
 
@@ -203,9 +214,14 @@ class Hub:
         value = encoded_text(event)
         if not value:
             return
-        history = json.loads(value).get("new", {}).get("ScanHistory") or []
+        env = json.loads(value).get("new", {})
+        history = env.get("ScanHistory") or []
         history = [h for h in history if isinstance(h, dict)][-HISTORY:]
         with self._lock:
+            self._environments[server.lower()] = env
+            for model in self.doors.values():
+                if model.macro_server.lower() == server.lower():
+                    self._send(*model.apply_environment(env))
             if self.histories.get(server) == history:
                 return
             self.histories[server] = history
@@ -229,6 +245,6 @@ class Hub:
                     continue
                 model.image_pending = None
                 model.image_last_read = time.monotonic()
-                image, png = frame_png(pending)
+                image, png = frame_png(pending, read_value)
                 with self._lock:
                     self._send(*model.apply_frame(image, png))

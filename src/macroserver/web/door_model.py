@@ -42,6 +42,10 @@ class DoorModel:
         self.image_pending: FrameRequest | None = None  # frame to read next
         self.image_request: FrameRequest | None = None  # newest frame asked
         self.image_last_read = 0.0
+        #: column -> Tango attribute holding its newest value (the channel's own device)
+        self.sources: dict[str, str] = {}
+        #: False when the door's environment says JsonRecorder False (no points published)
+        self.publishes_points = True
 
     def snapshot(self) -> Message:
         return {
@@ -50,6 +54,7 @@ class DoorModel:
             "macro": self.macro, "output": list(self.output),
             "macro_server": self.macro_server, "scan": self.scan,
             "spectra": self.spectra, "image": self.image,
+            "publishes_points": self.publishes_points,
         }
 
     # -- door attributes ----------------------------------------------------------------
@@ -75,6 +80,20 @@ class DoorModel:
     def apply_macro_server(self, server: str) -> list[Message]:
         self.macro_server = server
         return [{"kind": "door_info", "door": self.name, "macro_server": server}]
+
+    def apply_environment(self, env: dict[str, Any]) -> list[Message]:
+        """Whether this door publishes points: `<door>.JsonRecorder`, else `JsonRecorder`,
+        on while neither is defined (docs/web.md)."""
+        device = self.name.split("://", 1)[1].split("/", 1)[1] if "://" in self.name else self.name
+        value = env.get("JsonRecorder", True)
+        for key, item in env.items():
+            if key.lower() == f"{device.lower()}.jsonrecorder":
+                value = item
+        publishes = value is not False
+        if publishes == self.publishes_points:
+            return []
+        self.publishes_points = publishes
+        return [{"kind": "publishing", "door": self.name, "publishes_points": publishes}]
 
     # -- the scan (RecordData packets, docs/json-packets.md) ------------------------------
 
@@ -124,25 +143,29 @@ class DoorModel:
         if not images:
             return messages, False
         column, ref = next(iter(images.items()))
-        # a linked frame is read from the NeXus entry, through its link
-        path, entry = self._nexus_entry() if "dataset" in ref else (
-            ref.get("ref") or "", ref.get("entry") or "")
-        if path and entry:
-            self.image_pending = self.image_request = FrameRequest(path, entry, column,
-                                                                   int(point_nb))
+        request = self._frame_request(column, ref, int(point_nb))
+        if request is not None:
+            self.image_pending = self.image_request = request
             return messages, True
         if self.image is None or self.image.get("column") != column:
             self.image = {"column": column, "shape": ref.get("shape"), "point_nb": None,
-                          "url": None, "note": "image not readable from "
-                          + (path or "no file") + " (only HDF5/NeXus files are read)"}
+                          "url": None, "note": "no file holds it and its device is unknown"}
             messages.append({"kind": "image", "door": self.name, "image": self.image})
         return messages, False
 
-    def _nexus_entry(self) -> tuple[str, str]:
-        """The scan's NeXus file and entry, as the recorder reported them ("" if none)."""
-        assert self.scan is not None
-        written = [w for w in self.scan["desc"].get("written") or [] if w.get("entry")]
-        return (written[0]["path"], written[0]["entry"]) if written else ("", "")
+    def _frame_request(self, column: str, ref: dict[str, Any], point_nb: int
+                       ) -> FrameRequest | None:
+        """Where the frame is: a self-saving detector's own file, the scan's NeXus file,
+        else the channel's own Tango device (None when none of them is known)."""
+        if "dataset" in ref and ref.get("file"):
+            return FrameRequest(str(ref["file"]), "", column, point_nb,
+                                dataset=str(ref["dataset"]),
+                                frame_index=int(ref.get("index") or 0))
+        path, entry = ref.get("ref") or "", ref.get("entry") or ""
+        if path and entry:
+            return FrameRequest(path, entry, column, point_nb)
+        source = self.sources.get(column)
+        return FrameRequest("", "", column, point_nb, source=source) if source else None
 
     def apply_frame(self, image: dict[str, Any], png: bytes) -> list[Message]:
         """A frame read (`images.frame_png`); a failed read keeps the last good frame."""

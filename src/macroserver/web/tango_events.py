@@ -70,3 +70,21 @@ def encoded_text(event: Any) -> str:
 def event_error(event: Any) -> str:
     errors = getattr(event, "errors", None)
     return description(errors[0]) if errors else "event error"
+
+
+def channel_sources(macro_server: Any) -> dict[str, str]:
+    """1D/2D channel name -> the Tango attribute holding its newest value, from the
+    MacroServer's `Elements` (Sardana's element list: the Pool-like devices we export,
+    or a Tango-backed channel's own device)."""
+    import json
+
+    _, data = macro_server.read_attribute("Elements").value
+    elements = json.loads(bytes(data).decode() if isinstance(data, (bytes, bytearray)) else data)
+    return {e["name"]: e["source"] for e in elements.get("new", [])
+            if e.get("type") in ("OneDExpChannel", "TwoDExpChannel") and e.get("source")}
+
+
+def read_value(source: str) -> Any:
+    """The value of the attribute `source` (`[tango://host:port/]a/b/c/attr`)."""
+    name, _, attribute = source.rpartition("/")
+    return device(name).read_attribute(attribute).value

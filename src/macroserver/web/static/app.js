@@ -193,6 +193,10 @@ class DoorView {
     this.timeLeft = el("span", {class: "time-left"});
     this.stateLog = el("ol", {class: "state-log"});
     this.title = el("h3", {class: "scan-title"}, "no scan yet");
+    this.pointsOff = el("p", {class: "points-off"},
+      "This door publishes no points (JsonRecorder is False), so no plot or table: ",
+      el("code", {}, "senv JsonRecorder True"), " (in mspock or spock) turns them on.");
+    this.pointsOff.hidden = true;
     this.progress = el("span", {class: "scan-progress"});
     this.scanEnd = el("span", {class: "scan-end"});
     this.scanStats = el("span", {class: "scan-stats"});
@@ -217,6 +221,7 @@ class DoorView {
         this.stateError),
       el("details", {class: "state-history"}, el("summary", {}, "state changes"), this.stateLog),
       el("div", {class: "scan-head"}, this.title, this.progress, this.scanEnd, this.scanStats),
+      this.pointsOff,
       el("div", {class: "figures"},
         el("figure", {class: "main-plot"}, this.plotCanvas),
         el("figure", {class: "spectrum-figure"}, this.spectrumCanvas, this.spectrumCaption),
@@ -235,6 +240,12 @@ class DoorView {
     this.setScan(door.scan);
     this.setSpectra(door.spectra || {});
     this.setImage(door.image);
+    this.setPublishing(door.publishes_points !== false);
+  }
+
+  setPublishing(publishes) {
+    this.pointsOff.hidden = publishes;
+    this.root.dataset.publishes = publishes ? "yes" : "no";
   }
 
   setState(state, error, t) {
@@ -451,6 +462,7 @@ function handle(message) {
     }
     case "door": viewOf(message.door.name).load(message.door); break;
     case "door_info": break;
+    case "publishing": viewOf(message.door).setPublishing(message.publishes_points); break;
     case "state": viewOf(message.door).setState(message.state, message.error, message.t); break;
     case "macro": viewOf(message.door).setMacro(message.macro); break;
     case "output": viewOf(message.door).addOutput(message.lines); break;
