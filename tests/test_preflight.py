@@ -192,6 +192,13 @@ def test_a_detector_slower_than_the_triggers(tmp_path, core, device_server):
     error = refused(tango_core, "ascanct mc 0 1 20 0.001")
     assert "lima needs 0.02 s between acquisitions" in error
     assert "give latency_time 0.02 or more" in error
+    # software timing through Tango: the time a point takes to trigger and read is
+    # measured, and the next pre-flight asks for it when it is the longer need
+    outcome, out = run(tango_core, "ascanct mc 0 1 20 0.001 0.05", timeout=60)
+    assert outcome.state == "finish", out.errors
+    forecast = MacroRunner(tango_core, Collect()).dry_run("ascanct mc 0 1 20 0.001 0.05")
+    (cycle,) = [r for r in forecast.rates if r.channel == "mg"]
+    assert "measured on this server" in cycle.reason and cycle.keeps_up
 
 
 def test_dry_run_from_the_command_line_writes_nothing(tmp_path):

@@ -60,6 +60,7 @@ from macroserver.engine.hooks import (
     run_hooks,
 )
 from macroserver.engine.motion_profile import MotionProfile, MotorProfile
+from macroserver.engine.overheads import software_cycle_key
 from macroserver.engine.preflight import MotionPlan, motion_settings, move_time
 from macroserver.engine.scan import PROGRESS_INTERVAL, Scan, scan_columns
 from macroserver.errors import MacroServerError
@@ -305,27 +306,37 @@ class ContinuousScan(Scan):
         monotonic = time.monotonic
         motors = [p.motor for p in parts]
         last_emit = monotonic()
-        for index, due in enumerate(starts):
-            control.check_interrupt()  # a pause waits for the row's end
-            now = monotonic()
-            if now < due:
-                control.sleep(due - now)
-            elif now > due + max(period, SOFTWARE_SLACK):
-                raise ContinuousScanError(
-                    f"software timing fell behind: point {block.offset + index} was due "
-                    f"{now - due:.3g} s ago; reading the channels takes longer than "
-                    f"integ_time + latency_time ({period:g} s): give a longer latency_time")
-            before = monotonic()
-            positions = [m.position() for m in motors]
-            triggered = 0.5 * (before + monotonic())  # when the positions were read
-            group.start(integ)
-            control.wait_until(group.wait, group.stop)
-            block.add(triggered, positions, group.read())
-            if monotonic() - last_emit >= BLOCK_SECONDS:
-                last_emit = monotonic()
-                self._emit(block, manager, len(block))
-                self._check_stall(parts, starts[-1] + integ, last_emit, block)
-        self._emit(block, manager, len(block))
+        busy, taken = 0.0, 0  # seconds spent triggering and reading, points taken
+        try:
+            for index, due in enumerate(starts):
+                control.check_interrupt()  # a pause waits for the row's end
+                now = monotonic()
+                if now < due:
+                    control.sleep(due - now)
+                elif now > due + max(period, SOFTWARE_SLACK):
+                    cycle = busy / taken if taken else now - due
+                    raise ContinuousScanError(
+                        f"software timing fell behind: point {block.offset + index} was due "
+                        f"{now - due:.3g} s ago; each point takes {cycle:.3g} s to trigger "
+                        f"and read, more than integ_time + latency_time ({period:g} s): give "
+                        f"latency_time {max(0.0, cycle - integ):.2g} or more")
+                before = monotonic()
+                positions = [m.position() for m in motors]
+                triggered = 0.5 * (before + monotonic())  # when the positions were read
+                group.start(integ)
+                control.wait_until(group.wait, group.stop)
+                block.add(triggered, positions, group.read())
+                if monotonic() - last_emit >= BLOCK_SECONDS:
+                    last_emit = monotonic()
+                    self._emit(block, manager, len(block))
+                    self._check_stall(parts, starts[-1] + integ, last_emit, block)
+                busy += monotonic() - before
+                taken += 1
+            self._emit(block, manager, len(block))
+        finally:
+            if taken:  # the next pre-flight knows the latency this group needs
+                self.macro.server.overheads.update(software_cycle_key(group.name),
+                                                   busy / taken - integ)
 
     def _emit(self, block: "_RowBlock", manager: RecorderManager, upto: int) -> None:
         step = block.max_points

@@ -34,6 +34,12 @@ def overhead_key(kind: str, group: str, recorders: Iterable[str]) -> str:
     return f"{kind}|{group}|{','.join(sorted(recorders))}"
 
 
+def software_cycle_key(group: str) -> str:
+    """The latency a continuous scan's software timing needs with `group`: the time to
+    trigger and read a point beyond its integration (measured by each such scan)."""
+    return overhead_key("software timing cycle", group, ())
+
+
 class OverheadStore:
     """Measured seconds per point by key; in memory only when `path` is None."""
 

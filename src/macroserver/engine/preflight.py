@@ -38,7 +38,12 @@ from macroserver.engine.forecast import (
     size,
 )
 from macroserver.engine.hooks import NO_PLACE, hook_name
-from macroserver.engine.overheads import DEFAULT_PER_POINT, OverheadStore, overhead_key
+from macroserver.engine.overheads import (
+    DEFAULT_PER_POINT,
+    OverheadStore,
+    overhead_key,
+    software_cycle_key,
+)
 from macroserver.errors import MacroServerError, ParamError
 from macroserver.recorders.registry import Selection
 from macroserver.records import Column
@@ -199,24 +204,25 @@ def min_latency(channel: Channel, integration_time: float) -> float:
 
 
 def rate_checks(group: MeasurementGroup, plan: MotionPlan, integration_time: float,
-                overhead: float | None) -> tuple[RateCheck, ...]:
+                cycle: float | None) -> tuple[RateCheck, ...]:
     """Can each channel keep one point every `plan.period`? With software timing this
-    thread also spends the measured per-point overhead between triggers."""
+    thread also needs the time it was measured to take per point beyond the integration
+    (`cycle`: triggering and reading the group, Tango calls included)."""
     latency = plan.period - integration_time
+    needs = [(c.name, min_latency(c, integration_time)) for c in group.channels]
+    whys = [f"channel {name} needs {need:g} s between acquisitions" for name, need in needs]
+    if plan.software_timing and cycle is not None:
+        needs.append((group.name, cycle))
+        whys.append(f"software timing needs {cycle:.2g} s per point beyond integ_time to "
+                    f"trigger and read {group.name} (measured on this server)")
     checks = []
-    for channel in group.channels:
-        needs = min_latency(channel, integration_time)
-        why = f"channel {channel.name} needs {needs:g} s between acquisitions"
-        if plan.software_timing and overhead is not None and overhead > needs:
-            needs = overhead
-            why = (f"software timing spends {needs:.3g} s per point on {group.name} "
-                   f"(measured on this server)")
-        short = max(0.0, needs - latency)
+    for (name, need), why in zip(needs, whys):
+        short = max(0.0, round(need - latency, 9))  # 0.011 - 0.001 is not quite 0.01
         if short > 0:
             why += (f": one point every {plan.period:g} s (integ_time {integration_time:g} + "
                     f"latency_time {latency:g}) is too fast; give latency_time "
-                    f"{_at_least(needs)} or more")
-        checks.append(RateCheck(channel.name, plan.period, short, why))
+                    f"{_at_least(need)} or more")
+        checks.append(RateCheck(name, plan.period, short, why))
     return tuple(checks)
 
 
@@ -247,8 +253,11 @@ def forecast(scan: "Scan", group: MeasurementGroup, selection: Selection,
     key = overhead_key(scan.kind, group.name, (cls.name for cls, _ in selection.chosen))
     measured = server.overheads.get(key)
     per_point = DEFAULT_PER_POINT if measured is None else measured
-    rates = rate_checks(group, plan, integ, measured) if plan.period > 0 else ()
-    refusals += [r.reason for r in rates if not r.keeps_up]
+    cycle = server.overheads.get(software_cycle_key(group.name))
+    rates = rate_checks(group, plan, integ, cycle) if plan.period > 0 else ()
+    slow = [r for r in rates if not r.keeps_up]
+    if slow:  # the one that needs the longest latency says what to give
+        refusals.append(max(slow, key=lambda r: r.needed_latency).reason)
     duration = Duration(plan.motion, npoints * integ, plan.latency, npoints * per_point,
                         per_point, measured is not None)
     hooks = tuple(HookForecast(place, hook_name(hook))
