@@ -109,11 +109,16 @@ def test_hooks_fire_in_order_at_every_place_of_each_scan(core):
                                            "post-cleanup", "post-scan"],
         'hooked "meshct m1 0 1 2 m2 0 1 1 0.01"': ["pre-scan", *PER_ROW * 2, "pre-cleanup",
                                                    "post-cleanup", "post-scan"],
+        'hooked "repeat 2 ct 0.01"': ["body", "body"],  # after each ct
+        'hooked "repeat 3"': ["body"] * 3,  # Sardana's repeat of body hooks alone
     }
     for command, order in expected.items():
         outcome, listener = run(core, command)
         assert outcome.status is EndStatus.DONE, (command, outcome.error)
         assert places(listener.output) == order, command
+
+    outcome, _ = run(core, "repeat 3")
+    assert outcome.status is EndStatus.FAILED and "nothing to repeat" in outcome.error
 
     # a relative scan moves back before its post-scan hooks, as Sardana's do_restore
     run(core, "mv m1 5")

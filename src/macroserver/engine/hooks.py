@@ -29,6 +29,8 @@ POST_STEP = "post-step"
 PRE_CLEANUP = "pre-cleanup"
 POST_CLEANUP = "post-cleanup"
 POST_SCAN = "post-scan"
+#: What `repeat` runs each time round, after its own command (Sardana's body hooks).
+BODY = "body"
 #: The key of the hooks attached without places (Sardana's name); they run at post-acq.
 NO_PLACE = "_NOHINTS_"
 

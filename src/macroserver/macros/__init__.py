@@ -12,6 +12,7 @@ from macroserver.engine.control import AbortRequested, MacroInterrupted, StopReq
 from macroserver.engine.ctscan import ContinuousScan, CtRow
 from macroserver.engine.environment import EnvView
 from macroserver.engine.hooks import (
+    BODY,
     CONTINUOUS_SCAN_PLACES,
     COUNT_PLACES,
     NO_PLACE,
@@ -75,7 +76,7 @@ __all__ = [
     "UnknownElement", "UnknownMacro", "active_measurement_group",
     "CONTINUOUS_SCAN_PLACES", "COUNT_PLACES", "NO_PLACE", "STEP_SCAN_PLACES",
     "TIME_SCAN_PLACES", "PRE_SCAN", "PRE_MOVE", "POST_MOVE", "PRE_ACQ", "POST_ACQ",
-    "POST_STEP", "POST_SCAN", "HookError", "MacroHook", "run_hooks",
+    "POST_STEP", "POST_SCAN", "BODY", "HookError", "MacroHook", "run_hooks",
     "Column", "ContinuousScan", "CtRow", "PlanStep", "Role", "ScanPlan", "StepHooks",
     "StepScan", "plan_motion", "PROGRESS_INTERVAL",
 ]

@@ -8,7 +8,18 @@ import math
 from macroserver.elements.base import Motor
 from macroserver.engine.scan import check_time
 from macroserver.errors import ParamError
-from macroserver.macros import BOOLEAN, FLOAT, INTEGER, MOTOR, STRING, Macro, Param, Repeat
+from macroserver.macros import (
+    BODY,
+    BOOLEAN,
+    FLOAT,
+    INTEGER,
+    MOTOR,
+    STRING,
+    Macro,
+    Param,
+    Repeat,
+    run_hooks,
+)
 from macroserver.macros.std.motion import move
 
 REPORT_LOG = logging.getLogger("macroserver.report")
@@ -16,21 +27,30 @@ REPORT_LOG = logging.getLogger("macroserver.report")
 
 
 class repeat(Macro):
-    """Run a macro nr times (nr < 0: until stopped): repeat 3 ct 0.1."""
+    """Run a macro nr times (nr < 0: until stopped): repeat 3 ct 0.1. Its body hooks
+    (a parent's `hooks`, `defgh ... body`) run each time after it, or alone."""
 
     params = [
         Param("nr", INTEGER, description="Nr of iterations (negative: until stopped)"),
         Repeat("macro_name_params", [Param("token", STRING, description="a word of it")],
-               min=1, description="the macro to repeat, with its parameters"),
+               min=0, description="the macro to repeat, with its parameters"),
     ]
+    hook_places = (BODY,)
 
     def run(self, nr: int, words: list[str]) -> None:
         line = " ".join(words)
-        self.server.parse(line)  # refused here, before the first run, if it is wrong
+        body = self.hooks_at(BODY)
+        if not line and not body:
+            raise ParamError("nothing to repeat: give a macro (repeat 3 ct 0.1) or attach "
+                             "body hooks")
+        if line:
+            self.server.parse(line)  # refused here, before the first run, if it is wrong
         done = 0
         while nr < 0 or done < nr:
             self.checkpoint()
-            self.execute(line)
+            if line:
+                self.execute(line)
+            run_hooks(BODY, body)
             done += 1
             if nr > 0:
                 self.progress(100.0 * done / nr)
