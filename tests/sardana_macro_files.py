@@ -136,7 +136,11 @@ FACILITY = textwrap.dedent('''
     import sys
 
     from sardana.macroserver.macro import Hookable, List, Macro, Optional, Table, Type, macro
+    from sardana.macroserver.macros.scan import UNCONSTRAINED, getCallable
     from sardana.macroserver.msexception import StopException, UnknownEnv
+    from sardana.macroserver.scan.gscan import ScanException
+    from sardana.macroserver.scan.scandata import MoveableDesc
+    from sardana.sardanautils import py2_round
 
 
     @macro([["integ_time", Type.Float, 0.1, "count time"]])
@@ -203,6 +207,8 @@ FACILITY = textwrap.dedent('''
             self.output("objects %s", [o.getName() for o in self.getObjs("th.*")])
             self.output("group channels %s", self.getObj("mg_demo").getChannelNames())
             self.output("has ascan %s", "ascan" in self.getMacroNames())
+            self.output("helpers %s %s %s", py2_round(2.5), getCallable(UNCONSTRAINED)(0, 1),
+                        issubclass(ScanException, Exception) and MoveableDesc is not None)
             self.output("library %s", sorted(self.getMacroLibrary("facility"))[:2])
             table = List(["motor", "position"])
             table.appendRow(["theta", 0.25])
@@ -259,6 +265,7 @@ BROKEN = {
     "broken_syntax.py": "def oops(:\n",
     "no_macro.py": "HELPER = 1\n\ndef helper():\n    return HELPER\n",
     "real_only.py": "from sardana.macroserver.macros.scan import aNscan\n",
+    "real_module.py": "from sardana.pool.poolmotor import PoolMotor\n",
     "bad_param.py": ("from sardana.macroserver.macro import Macro\n\n"
                      "class bad_param(Macro):\n    param_def = [['x']]\n"
                      "    def run(self, x):\n        pass\n"),

@@ -127,7 +127,8 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
     api = sections["fac_api"]
     for expected in ("twice gave 8.0", "greeting scoped / global", "Greeting is gone",
                      "objects ['theta']", "group channels ['uxtimer', 'value', 'wave', 'beam']",
-                     "has ascan True", "library ['fac_align', 'fac_api']", "ShowDial False",
+                     "has ascan True", "helpers 3.0 True True",
+                     "library ['fac_align', 'fac_api']", "ShowDial False",
                      "motion at [0.25, 0.5]"):
         assert expected in api, api
     lines = api.splitlines()
@@ -147,8 +148,10 @@ def test_files_that_do_not_load_are_reported(cli_run) -> None:
     warnings = result.stderr
     assert "broken_syntax.py: SyntaxError" in warnings
     assert "no_macro.py: it defines no Macro subclass" in warnings
-    assert ("real_only.py: ModuleNotFoundError(\"No module named "
-            "'sardana.macroserver.macros.scan' on this server") in warnings
+    assert ("real_only.py: ImportError(\"cannot import name 'aNscan' from "
+            "'sardana.macroserver.macros.scan': tango-macroserver does not provide it") in warnings
+    assert ("real_module.py: ModuleNotFoundError(\"No module named 'sardana.pool.poolmotor' on "
+            "this server: tango-macroserver serves sardana.macroserver.macro") in warnings
     assert "bad_param.py: MacroServerError(\"parameter definition ['x']" in warnings
 
 

@@ -25,9 +25,14 @@ SERVED_MODULES = {
     "sardana.macroserver.msexception": "macroserver.sardana_api.msexception",
     "sardana.macroserver.msparameter": "macroserver.sardana_api.msparameter",
     "sardana.macroserver.scan": "macroserver.sardana_api.scan",
+    # the scan package's modules, where facility libraries also import its names from
+    "sardana.macroserver.scan.gscan": "macroserver.sardana_api.scan",
+    "sardana.macroserver.scan.scandata": "macroserver.sardana_api.scan",
+    "sardana.macroserver.macros.scan": "macroserver.sardana_api.scanmacros",
     "sardana.util.motion": "macroserver.sardana_api.motion",
+    "sardana.sardanautils": "macroserver.sardana_api.sardanautils",
 }
-PACKAGES = ("sardana", "sardana.macroserver", "sardana.util")
+PACKAGES = ("sardana", "sardana.macroserver", "sardana.macroserver.macros", "sardana.util")
 
 _tree: dict[str, ModuleType] = {}
 
@@ -45,7 +50,7 @@ def _served_tree() -> dict[str, ModuleType]:
             tree[name] = importlib.import_module(ours)
         for name, module in tree.items():
             parent, _, child = name.rpartition(".")
-            if parent:
+            if parent in PACKAGES:  # our own modules are not given attributes
                 setattr(tree[parent], child, module)
         _tree.update(tree)
     return _tree
