@@ -206,6 +206,13 @@ def test_live_scan_plot_table_state_and_history(
     assert outcome.ok, outcome.error
     _wait(lambda: js("d.querySelector('.scan-end').dataset.status") == "done", 10, "scan end")
     assert plotted() == POINTS
+    # the peak and the FWHM centre of the record_end statistics, marked and captioned
+    stats = next(v for k, v in client.environment().items()
+                 if k.lower() == f"{door}.ScanStats".lower())
+    value = stats["Stats"]["theta"]["value"]
+    marked = js("d.querySelector('.scan-stats').dataset")
+    assert float(marked["peak"]) == value["maxpos"] and float(marked["cen"]) == value["cen"]
+    assert js("d.querySelector('.scan-stats').textContent").startswith("value: max ")
     _wait(lambda: js("d.querySelector('.state').textContent") == "ON", 10, "ON again")
     log = js("[...d.querySelectorAll('.state-log li')].map(li => li.dataset.state)")
     assert log[-2:] == ["RUNNING", "ON"] and "ON" in log[:-2], log
@@ -241,7 +248,6 @@ def test_live_scan_plot_table_state_and_history(
         "return r && [...r.children].map(td => td.textContent);"), 10, "the history row")
     assert row[1] == SCAN and row[2] == "done" and row[3] == str(POINTS)
     assert row[5].split("\n") == [str(system["data"] / "web.dat"), str(h5)]
-    _screenshot(browser, tmp_path / "web-after-scan.png")
 
 
 def test_stopped_scan_shows_its_status(system: dict[str, Any], web: str, browser: Any) -> None:
