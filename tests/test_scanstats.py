@@ -179,3 +179,26 @@ def test_scanstats_as_a_post_scan_hook_shows_the_scan_it_hooks(core):
     maxpos = core.env.get("ScanStats")["Stats"]["theta"]["value"]["maxpos"]
     assert [line.split() for line in info if line.startswith(" MAX@")] == [
         ["MAX@", f"{maxpos:g}"]]
+
+
+def test_showscan_marks_peak_and_centre_read_back_from_the_file(core, tmp_path):
+    from macroserver.cli.showscan import load_scan, plot_text, read_png_data, save_png
+
+    core.env.update({"ScanDir": str(tmp_path / "data"), "ScanFile": "marks.h5"})
+    outcome, out = run(core, "ascan theta -4 6 20 0")
+    assert outcome.state == "finish", out.messages
+    value = core.env.get("ScanStats")["Stats"]["theta"]["value"]
+    data = load_scan(core.env.snapshot())  # the NeXus file, read by h5py
+    assert data.marks() == pytest.approx({"peak": value["maxpos"], "cen": value["cen"]})
+    save_png(data, tmp_path / "marks.png")
+    drawn = read_png_data(tmp_path / "marks.png")
+    assert drawn["marks"] == pytest.approx(data.marks())
+    assert list(drawn["series"]) == ["value"]  # the mark lines are not series
+    lines = plot_text(data).splitlines()
+    assert lines[-1].strip().startswith("^ peak")
+    axis = next(i for i, line in enumerate(lines) if line.strip().startswith("+---"))
+    under = lines[axis + 1]  # the row under the axis: a ^ at the peak's and centre's column
+    width = len(lines[axis].strip()) - 2
+    columns = {lines[axis].index("+") + 1 + round((x + 4) / 10 * (width - 1))
+               for x in (value["maxpos"], value["cen"])}
+    assert {i for i, c in enumerate(under) if c == "^"} == columns
