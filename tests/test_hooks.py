@@ -98,7 +98,7 @@ def core(tmp_path):
     return make_core(tmp_path, config=config, macro_path=[folder])
 
 
-def test_hooks_fire_in_order_at_every_place_of_each_scan(core):
+def test_hooks_fire_in_order_at_every_place_of_each_scan(core, tmp_path):
     expected = {
         'hooked "ascan m1 0 1 2 0"': ["pre-scan", *PER_POINT * 3, "post-scan"],
         'hooked "mesh m1 0 1 1 m2 0 1 1 0"': ["pre-scan", *PER_POINT * 4, "post-scan"],
@@ -109,6 +109,8 @@ def test_hooks_fire_in_order_at_every_place_of_each_scan(core):
                                            "post-cleanup", "post-scan"],
         'hooked "meshct m1 0 1 2 m2 0 1 1 0.01"': ["pre-scan", *PER_ROW * 2, "pre-cleanup",
                                                    "post-cleanup", "post-scan"],
+        'hooked "mv m1 1"': ["pre-move", "post-move"],
+        'hooked "umvr m1 1"': ["pre-move", "post-move"],
         'hooked "repeat 2 ct 0.01"': ["body", "body"],  # after each ct
         'hooked "repeat 3"': ["body"] * 3,  # Sardana's repeat of body hooks alone
     }
@@ -127,6 +129,10 @@ def test_hooks_fire_in_order_at_every_place_of_each_scan(core):
     seen = hook_lines(listener.output)
     assert seen[0] == ("pre-scan", 5.0)
     assert seen[-2] == ("post-step", 6.0) and seen[-1] == ("post-scan", 5.0)
+
+    outcome, listener = run(core, f'hooked "newfile {tmp_path / "data" / "s.h5"} 3"')
+    assert outcome.status is EndStatus.DONE, outcome.error
+    assert places(listener.output) == ["post-newfile"]
 
 
 def test_macro_commands_as_hooks_and_places_a_scan_does_not_have(core):
@@ -265,7 +271,8 @@ def test_hooks_through_the_tango_door_and_across_a_restart(module_device_server,
         assert info["hints"]["allowsHooks"] == ["pre-scan", "pre-move", "post-move",
                                                 "pre-acq", "post-acq", "post-step",
                                                 "post-scan"]
-        assert "allowsHooks" not in client.macro_info("mv")["hints"]
+        assert client.macro_info("mv")["hints"]["allowsHooks"] == ["pre-move", "post-move"]
+        assert "allowsHooks" not in client.macro_info("lsm")["hints"]
         outcome = client.run('hooked "ascan m1 0 1 1 0"', timeout=60)
         assert outcome.ok, outcome.error
         assert places(outcome.messages["Output"]) == ["pre-scan", *PER_POINT * 2,

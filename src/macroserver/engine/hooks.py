@@ -31,6 +31,7 @@ POST_CLEANUP = "post-cleanup"
 POST_SCAN = "post-scan"
 #: What `repeat` runs each time round, after its own command (Sardana's body hooks).
 BODY = "body"
+POST_NEWFILE = "post-newfile"
 #: The key of the hooks attached without places (Sardana's name); they run at post-acq.
 NO_PLACE = "_NOHINTS_"
 
@@ -40,6 +41,8 @@ STEP_SCAN_PLACES = (PRE_SCAN, PRE_MOVE, POST_MOVE, PRE_ACQ, POST_ACQ, POST_STEP,
 TIME_SCAN_PLACES = (PRE_SCAN, PRE_ACQ, POST_ACQ, POST_SCAN)
 #: A count (ct).
 COUNT_PLACES = (PRE_ACQ, POST_ACQ)
+#: A move (mv, umv, mvr, umvr).
+MOVE_PLACES = (PRE_MOVE, POST_MOVE)
 #: Continuous scans (ascanct, meshct, ...): the per-row places run once per row.
 CONTINUOUS_SCAN_PLACES = (PRE_SCAN, PRE_CONFIGURATION, POST_CONFIGURATION, PRE_MOVE,
                           POST_MOVE, PRE_ACQ, PRE_START, POST_ACQ, PRE_CLEANUP,

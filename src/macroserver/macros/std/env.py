@@ -12,7 +12,18 @@ from macroserver.datafiles import DataPathError
 from macroserver.engine.environment import EnvView
 from macroserver.env import normalized_name, parse_value
 from macroserver.errors import EnvError, ParamError
-from macroserver.macros import ENV_NAME, INTEGER, LITERAL, MACRO_NAME, STRING, Macro, Param, Repeat
+from macroserver.macros import (
+    ENV_NAME,
+    INTEGER,
+    LITERAL,
+    MACRO_NAME,
+    POST_NEWFILE,
+    STRING,
+    Macro,
+    Param,
+    Repeat,
+    run_hooks,
+)
 from macroserver.macros.std.tables import sardana_list, table_lines
 from macroserver.macros.std.where import VIEW_OPTIONS
 
@@ -122,6 +133,7 @@ class newfile(Macro):
                                             description="(ScanDir/)ScanFile")], min=1),
         Param("ScanID", INTEGER, -1, "number of the scan before the next one (-1: keep)"),
     ]
+    hook_places = (POST_NEWFILE,)
 
     def run(self, paths: list[str], scan_id: int) -> None:
         folders = {os.path.dirname(p) for p in paths}
@@ -141,6 +153,7 @@ class newfile(Macro):
         for name in others:
             self.output(f"\t\t  {name}")
         self.output(f"Next scan is\t: #{self.env.get('ScanID', 0) + 1}")
+        run_hooks(POST_NEWFILE, self.hooks_at(POST_NEWFILE))
 
 
 def _shown(value: Any, width: int = 74) -> str:

@@ -15,9 +15,12 @@ from macroserver.macros import (
     COUNTABLE,
     FLOAT,
     MOTOR,
+    MOVE_PLACES,
     NO_PLACE,
     POST_ACQ,
+    POST_MOVE,
     PRE_ACQ,
+    PRE_MOVE,
     Macro,
     Param,
     Repeat,
@@ -32,7 +35,8 @@ BLOCK_START, BLOCK_END = "<BLOCK>", "</BLOCK>"
 def move(macro: Macro, targets: list[tuple[Motor, float]],
          on_poll: Callable[[], None] | None = None) -> None:
     """Check every target against its limits, then move all motors together and wait
-    (calling `on_poll` about every poll interval while they move)."""
+    (calling `on_poll` about every poll interval while they move); the macro's pre-move
+    and post-move hooks around the motion (mv, umv, mvr, umvr have them, as Sardana's)."""
     seen = set()
     for motor, target in targets:
         if motor.name in seen:
@@ -43,6 +47,7 @@ def move(macro: Macro, targets: list[tuple[Motor, float]],
             raise ParamError(f"{refused}; nothing was moved")
     motors = [motor for motor, _ in targets]
     macro.reserve(*motors)
+    run_hooks(PRE_MOVE, macro.hooks_at(PRE_MOVE))
     for motor, target in targets:
         motor.start_move(target)
 
@@ -57,6 +62,7 @@ def move(macro: Macro, targets: list[tuple[Motor, float]],
         return finished
 
     macro.context.control.wait_until(done, stop_all)
+    run_hooks(POST_MOVE, macro.hooks_at(POST_MOVE))
 
 
 UPDATE_WIDTH = 10  # the column width of umv's and uct's updating tables
@@ -98,6 +104,7 @@ class mv(Macro):
     """Move motors to absolute positions (all together): mv theta 1 chi 2."""
 
     params = [MOVES]
+    hook_places = MOVE_PLACES
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
         move(self, moves)
@@ -107,6 +114,7 @@ class umv(Macro):
     """Move motors to absolute positions, showing the positions while they move."""
 
     params = [MOVES]
+    hook_places = MOVE_PLACES
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
         show = positions_block(self, [motor for motor, _ in moves])
@@ -118,6 +126,7 @@ class umvr(Macro):
     """Move motors by a distance, showing the positions while they move."""
 
     params = [RELATIVE_MOVES]
+    hook_places = MOVE_PLACES
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
         show = positions_block(self, [motor for motor, _ in moves])
@@ -129,6 +138,7 @@ class mvr(Macro):
     """Move motors by a distance from where they are: mvr theta 0.1."""
 
     params = [RELATIVE_MOVES]
+    hook_places = MOVE_PLACES
 
     def run(self, moves: list[tuple[Motor, float]]) -> None:
         move(self, relative_targets(moves))
