@@ -356,11 +356,13 @@ def test_a_restart_follows_the_configuration(tango_db, device_server, tmp_path: 
     assert motor.state() == DevState.ON
 
 
-def test_motor_calibration_attributes_are_sardanas_and_kept_across_a_restart(
+def test_calibration_and_groups_changed_at_run_time_are_kept_across_a_restart(
         tango_db, device_server, tmp_path: Path) -> None:
     """DialPosition, Offset, Sign, Step_per_unit, DefinePosition on the Motor device are
     the element's calibration: a macro sees a device's change and the device a macro's;
-    Position's range follows set_user_lim; all of it is there after a kill and restart."""
+    Position's range follows set_user_lim. A group made by defmeas on one door gets its
+    device at once and is used by the other door; a Configuration written to a group's
+    device (expconf's way) is kept. All of it is there after a kill and restart."""
     config = tmp_path / "pool.toml"
     config.write_text(CONFIG.replace("pd", "pc"))
     ms = start_macroserver(device_server, tango_db.tango_host, "pc", tmp_path, config)
@@ -384,6 +386,26 @@ def test_motor_calibration_attributes_are_sardanas_and_kept_across_a_restart(
     assert run_macro(ms, "set_user_lim", "pcm1", "-4", "4")["state"] == "finish"
     wait_for(lambda: motor.get_attribute_config("Position").max_value == "4.0")
     assert motor.get_attribute_config("Position").min_value == "-4.0"
+
+    assert run_macro(ms, "defmeas", "pcnew", "pctimer", "pcct")["state"] == "finish"
+    new_group = tango.DeviceProxy(f"tango://{ms.tango_host}/mntgrp/pc/pcnew")
+    assert json.loads(new_group.read_attribute("Configuration").value)["timer"].endswith(
+        "expchan/pc/pctimer")
+    elements = json.loads(ms.proxy("ms").read_attribute("Elements").value[1])["new"]
+    assert "pcnew" in [e["name"] for e in elements if e["type"] == "MeasurementGroup"]
+    events = Events(ms.door_name(1))
+    try:
+        macro_id = tango.DeviceProxy(ms.door_name(1)).RunMacro(["ct", "0.01", "pcnew"])[0]
+        assert events.wait_end(macro_id)["state"] == "finish"
+        assert any("pcct" in line for line in events.lines())
+    finally:
+        events.close()
+    group = tango.DeviceProxy(f"tango://{ms.tango_host}/mntgrp/pc/pcmg")
+    edited = json.loads(group.read_attribute("Configuration").value)
+    for data in channel_configs(edited).values():
+        if data["name"] == "pcimg":
+            data["enabled"], data["plot_type"] = False, 2
+    group.write_attribute("Configuration", json.dumps(edited))
     ms.kill()
     ms.start()
     motor = tango.DeviceProxy(f"tango://{ms.tango_host}/motor/pc/pcm1")
@@ -394,6 +416,16 @@ def test_motor_calibration_attributes_are_sardanas_and_kept_across_a_restart(
     assert (config_info.min_value, config_info.max_value) == ("-4.0", "4.0")
     status = run_macro(ms, "mv", "pcm1", "4.5")  # beyond the user limit kept
     assert status["state"] != "finish"
+    kept = channel_configs(json.loads(tango.DeviceProxy(
+        f"tango://{ms.tango_host}/mntgrp/pc/pcmg").read_attribute("Configuration").value))
+    assert (kept["pcimg"]["enabled"], kept["pcimg"]["plot_type"]) == (False, 2)
+    assert kept["pcct"]["enabled"]
+    new_group = tango.DeviceProxy(f"tango://{ms.tango_host}/mntgrp/pc/pcnew")
+    assert list(new_group.read_attribute("ElementList").value) == ["pctimer", "pcct"]
+    assert run_macro(ms, "udefmeas", "pcnew")["state"] == "finish"
+    registered = tango.Database(*ms.tango_host.split(":")).get_device_class_list(
+        "MacroServer/pc")
+    assert "mntgrp/pc/pcnew" not in list(registered)
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:

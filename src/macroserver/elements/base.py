@@ -133,6 +133,19 @@ class TriggeredChannel(Channel, Protocol):
         """The values acquired since the last call, in trigger order (maybe none)."""
 
 
+PLOT_TYPES = ("No", "Spectrum", "Image")
+"""Sardana's PlotType names, by their number in a group's configuration."""
+
+
+def default_display(channel: Channel) -> dict[str, Any]:
+    """What a client shows of a channel until told otherwise: scalars plotted against the
+    moved motor, arrays not plotted."""
+    scalar = channel.kind in (Role.TIMER, Role.COUNTER)
+    return {"label": channel.label, "output": True, "plot_type": 1 if scalar else 0,
+            "plot_axes": ["<mov>"] if scalar else [], "normalization": 0,
+            "conditioning": "", "nexus_path": ""}
+
+
 class MeasurementGroup:
     """Channels that count together, one of them the timer.
 
@@ -149,6 +162,9 @@ class MeasurementGroup:
         self.members: tuple[Channel, ...] = tuple(channels)
         self.timer = timer
         self.channels = self._timer_first(channels, timer)
+        #: per channel, what clients set for display only (label, output, plot type and
+        #: axes, ...: Sardana's configuration keys); kept with the group
+        self.hints: dict[str, dict[str, Any]] = {}
 
     @staticmethod
     def _timer_first(channels: list[Channel], timer: str) -> list[Channel]:
@@ -169,10 +185,16 @@ class MeasurementGroup:
         chosen = [c for c in self.members if c.name in enabled]
         self.timer, self.channels = timer, self._timer_first(chosen, timer)
 
+    def display(self, channel: Channel) -> dict[str, Any]:
+        """The display settings of a member: defaults, then what clients set (`hints`)."""
+        return {**default_display(channel), **self.hints.get(channel.name, {})}
+
     def frozen(self) -> "MeasurementGroup":
         """A copy with the channels enabled now, so that a scan keeps its columns even if
         the group is reconfigured while it runs."""
-        return MeasurementGroup(self.name, list(self.channels), self.timer)
+        copy = MeasurementGroup(self.name, list(self.channels), self.timer)
+        copy.hints = self.hints
+        return copy
 
     def start(self, integration_time: float) -> None:
         for channel in self.channels:

@@ -29,6 +29,7 @@ from macroserver.logs import ServerLog
 from macroserver.statedir import state_dir_of
 from macroserver.tango import envcodec, sardana_compat
 from macroserver.tango.devutil import CODEC, devices, to_json
+from macroserver.tango.element_export import export_elements
 from macroserver.tango.events import EventPump
 from macroserver.tango.faults import throw
 from macroserver.tango.pool_elements import pool_elements
@@ -108,6 +109,8 @@ class MacroServer(Device):
         if self.MetadataManager:
             self.core.metadata_manager = self.MetadataManager
         self.core.scan_document_listeners.append(self._publish_scan)
+        self._groups_seen = self._group_entries()
+        self.core.pool.group_listeners.append(self._groups_changed)
         self.core.env.subscribe(lambda changed, removed: self._pump.send(
             "Environment", CODEC, to_json(envcodec.event_value(self.core.env.snapshot(),
                                                                removed))))
@@ -143,13 +146,28 @@ class MacroServer(Device):
         return sorted(d.get_name() for d in devices("Door")
                       if hasattr(d, "runner") and d.server is self)
 
-    def element_infos(self) -> list[dict[str, Any]]:
+    def pool_entries(self) -> list[dict[str, Any]]:
+        """The motors, channels and groups as Sardana's Elements lists them."""
         util = tango.Util.instance()
         database = util.get_database()
         host = f"{database.get_db_host()}:{database.get_db_port()}"
         elements, _ = pool_elements(self._core().pool, util.get_ds_inst_name())
-        pool = [element.sardana_entry(host, self.get_name()) for element in elements]
-        return sardana_compat.elements(self._core(), self.get_name(), PARAM_TYPES, pool)
+        return [element.sardana_entry(host, self.get_name()) for element in elements]
+
+    def element_infos(self) -> list[dict[str, Any]]:
+        return sardana_compat.elements(self._core(), self.get_name(), PARAM_TYPES,
+                                       self.pool_entries())
+
+    def _group_entries(self) -> list[dict[str, Any]]:
+        return [e for e in self.pool_entries() if e["type"] == "MeasurementGroup"]
+
+    def _groups_changed(self) -> None:
+        """A group defined or removed from a macro: its device made or removed, and an
+        Elements event, so every client (spock, expconf) sees it at once."""
+        export_elements()
+        after = self._group_entries()
+        self._pump.send("Elements", CODEC, to_json(_changes(self._groups_seen, after)))
+        self._groups_seen = after
 
     # -- lists ---------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Sardana groups a measurement group's channels by controller: our simulated chann
 under one controller named after the server, Tango-backed ones under `__tango__` (what
 Sardana calls external channels). A write chooses the timer and the enabled channels of
 the group (what scans acquire); the display hints a client sets (label, output, plot type
-and axes, normalization, ...) are kept and shown back, but do not change our recorders.
+and axes, normalization, ...) are kept with the group and shown back, but do not change
+our recorders.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from macroserver.elements.base import MeasurementGroup
-from macroserver.records import Role
 from macroserver.tango.pool_elements import PoolElement
 
 EXTERNAL = "__tango__"
@@ -22,7 +22,6 @@ EXTERNAL = "__tango__"
 HINT_KEYS = ("label", "output", "plot_type", "plot_axes", "normalization", "conditioning",
              "nexus_path")
 DESCRIPTION = "General purpose measurement group"
-PLOT_SPECTRUM = 1  # Sardana's PlotType.Spectrum: a curve of the channel against a motor
 
 Hints = dict[str, dict[str, Any]]
 
@@ -32,7 +31,7 @@ class ConfigurationError(ValueError):
 
 
 def build_configuration(group: MeasurementGroup, elements: Mapping[str, PoolElement],
-                        tango_host: str, controller: str, hints: Hints) -> dict[str, Any]:
+                        tango_host: str, controller: str) -> dict[str, Any]:
     """The group's configuration in Sardana's format (`elements` by element name)."""
     enabled = {c.name for c in group.channels}
     full = {c.name: elements[c.name].full_name(tango_host) for c in group.members}
@@ -43,18 +42,13 @@ def build_configuration(group: MeasurementGroup, elements: Mapping[str, PoolElem
         ctrl_data = controllers.setdefault(ctrl, {"channels": {}})
         if ctrl != EXTERNAL:
             ctrl_data.update(synchronizer="software", synchronization=0)
-        scalar = channel.kind in (Role.TIMER, Role.COUNTER)
         key = full[channel.name] if element.served else f"{full[channel.name]}/{element.attribute}"
         ctrl_data["channels"][key] = {
             "index": index, "name": channel.name, "full_name": key,
             "source": f"{full[channel.name]}/{element.attribute}",
-            "enabled": channel.name in enabled, "label": channel.label,
-            "ndim": len(channel.shape), "shape": list(channel.shape),
-            "data_type": channel.dtype, "data_units": channel.unit, "output": True,
-            "plot_type": PLOT_SPECTRUM if scalar else 0,
-            "plot_axes": ["<mov>"] if scalar else [], "normalization": 0,
-            "conditioning": "", "nexus_path": "", "_controller_name": ctrl,
-            **hints.get(channel.name, {}),
+            "enabled": channel.name in enabled, "ndim": len(channel.shape),
+            "shape": list(channel.shape), "data_type": channel.dtype,
+            "data_units": channel.unit, "_controller_name": ctrl, **group.display(channel),
         }
     timer = full[group.timer]
     for ctrl, ctrl_data in controllers.items():

@@ -28,7 +28,7 @@ from macroserver.engine.core import MacroServerCore
 from macroserver.errors import MacroServerError
 from macroserver.tango.element_watch import WATCH
 from macroserver.tango.faults import throw
-from macroserver.tango.mg_config import Hints, apply_configuration, build_configuration
+from macroserver.tango.mg_config import apply_configuration, build_configuration
 from macroserver.tango.pool_elements import PoolElement, pool_elements
 
 MAX_SPECTRUM = 1 << 20  # largest 1D value served, in points
@@ -366,7 +366,6 @@ class MeasurementGroup(_AcquirableDevice):
     def init_device(self) -> None:
         super().init_device()
         self._monitor_count = 0
-        self._hints: Hints = {}
 
     def element(self) -> Group:
         return self.core().pool.measurement_group(self.Element)
@@ -389,7 +388,7 @@ class MeasurementGroup(_AcquirableDevice):
 
     def configuration(self) -> str:
         return json.dumps(build_configuration(self.element(), self._elements(), tango_host(),
-                                              self._controller(), self._hints))
+                                              self._controller()))
 
     def _controller(self) -> str:
         return f"{tango.Util.instance().get_ds_inst_name()}_simulation"
@@ -400,8 +399,9 @@ class MeasurementGroup(_AcquirableDevice):
 
     def write_Configuration(self, text: str) -> None:
         def apply() -> None:
-            self._hints = apply_configuration(self.element(), text, self._elements(),
-                                              tango_host())
+            group = self.element()
+            group.hints = apply_configuration(group, text, self._elements(), tango_host())
+            self.core().pool.group_changed(group)  # kept across restarts
         self._call(apply, "Configuration")  # a refused one is a ValueError: nothing changed
 
     @attribute(dtype=(str,), max_dim_x=1024, doc="names of the member channels")

@@ -15,14 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from macroserver.elements.calibration import CalibratedMotor
-from macroserver.elements.pool import Pool
-from macroserver.records import Role
+from macroserver.elements.pool import CHANNEL_TYPES, Pool
 
-#: Sardana's element type of each channel kind (also the Tango class we serve it with).
-#: A self-saving detector's value is the number of its last frame: a scalar, so a counter.
-CHANNEL_TYPES = {Role.TIMER: "CTExpChannel", Role.COUNTER: "CTExpChannel",
-                 Role.SPECTRUM: "OneDExpChannel", Role.IMAGE: "TwoDExpChannel",
-                 Role.FRAME: "CTExpChannel"}
 DEVICE_DOMAINS = {"Motor": "motor", "CTExpChannel": "expchan", "OneDExpChannel": "expchan",
                   "TwoDExpChannel": "expchan", "MeasurementGroup": "mntgrp"}
 _COMMON = ["Object", "PoolObject", "Element", "PoolElement"]

@@ -4,6 +4,7 @@ from macroserver.macros.std import (
     calibration,
     ctscan,
     env,
+    groups,
     hooks,
     libraries,
     lists,
@@ -16,5 +17,5 @@ from macroserver.macros.std import (
     where,
 )
 
-__all__ = ["calibration", "ctscan", "env", "hooks", "libraries", "lists", "metadata", "motion",
-           "scan", "simulate", "standard", "stats", "where"]
+__all__ = ["calibration", "ctscan", "env", "groups", "hooks", "libraries", "lists", "metadata",
+           "motion", "scan", "simulate", "standard", "stats", "where"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Mapping, Sequence
 
 
@@ -48,14 +49,32 @@ def sardana_table(row_heads: Sequence[str], col_heads: Sequence[str],
                         head_rule=True)
 
 
-def sardana_list(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A list as Sardana's macros print them (scanhist, lsvo): every column right-aligned
-    to its widest cell plus 3, a dashed line under the header."""
+def sardana_list(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str = "",
+                 max_widths: Sequence[int] = ()) -> list[str]:
+    """A list as Sardana's macros print them (scanhist, lsvo, lsmeas, lsa): each column as
+    wide as its widest cell plus 3 (at most `max_widths[i]` when given and >= 0: longer
+    text wraps onto more lines), a dashed line under the header. `align` has one letter
+    per column, `r` right (the default), `l` left or `c` centred."""
     cells = [[str(c) for c in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) + 3 for i in range(len(header))]
-    lines = ["".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    widths = [max(len(row[i]) + 3 for row in cells) for i in range(len(header))]
+    widths = [min(w, m) if m >= 0 else w for w, m in
+              zip(widths, [*max_widths, *[-1] * (len(widths) - len(max_widths))])]
+    kinds = align.ljust(len(widths), "r")
+    lines = []
+    for row in cells:
+        wrapped = [textwrap.wrap(c, w - 3) or [""] for c, w in zip(row, widths)]
+        for k in range(max(len(parts) for parts in wrapped)):
+            lines.append("".join(
+                _aligned(parts[k], w, kind) if k < len(parts) else " " * w
+                for parts, w, kind in zip(wrapped, widths, kinds)))
     lines.insert(1, "".join(" " + "-" * (w - 1) for w in widths))
     return lines
+
+
+def _aligned(text: str, width: int, kind: str) -> str:
+    if kind == "l":
+        return " " + text.ljust(width - 1)
+    return text.center(width) if kind == "c" else text.rjust(width)
 
 
 TERM_WIDTH = 80

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 from typing import Any
 
 from macroserver.elements.base import ElementError, Motor
 from macroserver.elements.calibration import CalibratedMotor, Calibration
-from macroserver.errors import ParamError
-from macroserver.macros import MOTOR, STRING, Macro, Param, Repeat
+from macroserver.macros import MOTOR, Macro, Param, Repeat
+from macroserver.macros.std.lists import FILTER, matching
 from macroserver.macros.std.tables import column_table
 
 VIEW_OPTIONS = {"ShowDial": True, "ShowCtrlAxis": False, "PosFormat": -1,
@@ -57,16 +56,6 @@ def motor_state(motor: Motor) -> str:
         return "FAULT"
 
 
-def _matching(macro: Macro, patterns: list[str]) -> list[Motor]:
-    try:
-        matcher = re.compile("|".join(f"(?:{p})" for p in patterns or [".*"]), re.IGNORECASE)
-    except re.error as exc:
-        raise ParamError(f"filter {' '.join(patterns)!r} is not a regular expression: "
-                         f"{exc}") from None
-    return sorted((m for m in macro.pool.motors.values() if matcher.fullmatch(m.name)),
-                  key=lambda m: m.name)
-
-
 def _number_format(macro: Macro, width: int) -> str:
     decimals = view_option(macro, "PosFormat")
     return f"{{:{width}.{decimals if decimals > -1 else width - 5}f}}"
@@ -85,8 +74,6 @@ def positions_table(macro: Macro, motors: list[Motor], dial: bool, pretty: bool)
         macro.output(line)
 
 
-FILTER = Repeat("filter", [Param("filter", STRING, ".*", "a regular expression filter")],
-                min=0, description="a regular expression filter")
 MOTORS = Repeat("motor_list", [Param("motor", MOTOR, description="Motor to see where it is")],
                 min=1, description="List of motor to show")
 
@@ -98,7 +85,7 @@ class wa(Macro):
     pretty = False
 
     def run(self, patterns: list[str]) -> None:
-        motors = _matching(self, patterns)
+        motors = matching(patterns, self.pool.motors.values())
         if not motors:
             self.output("No motor defined")
             return
@@ -119,7 +106,7 @@ class wu(Macro):
     """Show all user motor positions."""
 
     def run(self) -> None:
-        motors = _matching(self, [])
+        motors = matching([], self.pool.motors.values())
         if not motors:
             self.output("No motor defined")
             return
