@@ -184,9 +184,10 @@ class Motor(ElementDevice):
         """Position's and DialPosition's min/max_value follow the element's limits (what
         Sardana's clients read as the motor's range)."""
         limits = {"Position": calibration.user_limits, "DialPosition": calibration.dial_limits}
-        if limits == self._pushed.get("limits"):
-            return
+        seen = self._pushed.get("limits")
         self._pushed["limits"] = limits
+        if seen is None or limits == seen:
+            return  # at start the database already has them (element_export.py)
         multi = self.get_device_attr()
         for name, (low, high) in limits.items():
             attr = multi.get_attr_by_name(name)

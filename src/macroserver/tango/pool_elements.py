@@ -72,14 +72,13 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
     problems: list[str] = []
 
     def served(name: str, element_type: str, attribute: str,
-               properties: dict[str, list[str]]) -> None:
+               properties: dict[str, dict[str, list[str]]]) -> None:
         if not _MEMBER.match(name):
             problems.append(f"{name}: not served as a Tango device (a device name takes "
                             f"only letters, digits and _ . + -)")
             return
         device = served_device_name(element_type, instance, name)
-        elements.append(PoolElement(name, element_type, device, attribute, True,
-                                    {attribute: properties} if attribute else {}))
+        elements.append(PoolElement(name, element_type, device, attribute, True, properties))
 
     for motor in pool.motors.values():
         device = own_device(motor)
@@ -87,7 +86,7 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
             elements.append(PoolElement(motor.name, "Motor", device, _attribute_of(motor),
                                         False))
         else:
-            served(motor.name, "Motor", "Position", _position_properties(motor))
+            served(motor.name, "Motor", "Position", _motor_properties(motor))
     for channel in pool.channels.values():
         element_type = CHANNEL_TYPES[channel.kind]
         device = own_device(channel)
@@ -95,7 +94,7 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
             elements.append(PoolElement(channel.name, element_type, device,
                                         _attribute_of(channel), False))
         else:
-            served(channel.name, element_type, "Value", {"unit": [channel.unit]})
+            served(channel.name, element_type, "Value", {"Value": {"unit": [channel.unit]}})
     for group in pool.measurement_groups.values():
         served(group.name, "MeasurementGroup", "", {})
     return elements, problems
@@ -113,11 +112,20 @@ def _attribute_of(element: Any) -> str:
     return str(getattr(element, "attribute", "")).rpartition("/")[2]
 
 
-def _position_properties(motor: Any) -> dict[str, list[str]]:
-    """Unit and user limits of a motor's Position (a side without a limit has no value)."""
-    low, high = motor.calibration().user_limits if isinstance(motor, CalibratedMotor) \
-        else motor.limits()
-    properties = {"unit": [motor.unit]}
+def _motor_properties(motor: Any) -> dict[str, dict[str, list[str]]]:
+    """Unit and limits of a motor's Position (user) and DialPosition (dial)."""
+    calibration = motor.calibration() if isinstance(motor, CalibratedMotor) else None
+    user = calibration.user_limits if calibration else motor.limits()
+    properties = {"Position": _range_properties(motor.unit, user)}
+    if calibration is not None:
+        properties["DialPosition"] = _range_properties(motor.unit, calibration.dial_limits)
+    return properties
+
+
+def _range_properties(unit: str, limits: tuple[float, float]) -> dict[str, list[str]]:
+    """Unit and limits of an attribute (a side without a limit has no value)."""
+    low, high = limits
+    properties = {"unit": [unit]}
     if math.isfinite(low):
         properties["min_value"] = [repr(low)]
     if math.isfinite(high):
