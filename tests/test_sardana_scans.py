@@ -1,5 +1,5 @@
-"""Custom scans written on Sardana's `sardana.macroserver.scan` (SScan, CScan, MoveableDesc,
-ColumnDesc, step dictionaries) and Sardana 3.7.1's own example macros about hooks and
+"""Custom scans written on Sardana's `sardana.macroserver.scan` (SScan, CScan, CTScan,
+MoveableDesc, ColumnDesc, step dictionaries) and Sardana 3.7.1's own example macros about hooks and
 scans (copied from the installed package to a temporary MacroPath), run on our engine:
 the same files (SPEC read by silx, NeXus by h5py) and JSON packets as our `ascan`, hooks
 in Sardana's order, a stop mid-scan closing the files `stopped`; in-process, through
@@ -61,6 +61,34 @@ class hooked_custom(Macro):
 '''
 
 
+CT_CUSTOM = '''
+from sardana.macroserver.macro import Hookable, Macro, Type
+from sardana.macroserver.scan import CTScan, MoveableDesc
+
+
+class ct_custom(Macro, Hookable):
+    """A continuous scan over two waypoints (there and back), Sardana's CTScan style."""
+
+    hints = {"allowsHooks": ("pre-scan", "pre-move", "post-move", "pre-acq", "post-acq",
+                             "post-scan")}
+    param_def = [["motor", Type.Moveable, None, "motor"],
+                 ["integ_time", Type.Float, None, "integration time"]]
+
+    def prepare(self, motor, integ_time, **opts):
+        self.integ_time, self.nr_interv, self.nb_points, self.latency_time = integ_time, 4, 5, 0
+        self._gScan = CTScan(self, self._waypoints,
+                             [MoveableDesc(moveable=motor, is_reference=True)])
+
+    def _waypoints(self):
+        yield {"start_positions": [0.0], "positions": [1.0], "waypoint_id": 0}
+        yield {"start_positions": [1.0], "positions": [0.0], "waypoint_id": 1}
+
+    def run(self, *args):
+        for step in self._gScan.step_scan():
+            yield step
+'''
+
+
 @pytest.fixture
 def macro_path(tmp_path):
     folder = tmp_path / "macros"
@@ -68,6 +96,7 @@ def macro_path(tmp_path):
     for name in ("hooks.py", "scans.py"):
         shutil.copy(sardana_examples() / name, folder / name)
     (folder / "hooked_custom.py").write_text(HOOKED)
+    (folder / "ct_custom.py").write_text(CT_CUSTOM)
     return folder
 
 
@@ -112,7 +141,8 @@ def test_sardana_example_scans_run_to_their_end(core, tmp_path):
     for command, points in [("ascanr theta 0 1 2 0.01 2", 6),
                             ("toothedtriangle theta 0 1 2 0.01 1 2", 10),
                             ("a2scan_mod theta 0 1 4 chi 0 1 2 0.01", 5),
-                            ("ascanc_demo theta 0 0.5 0.05", None)]:
+                            ("ascanc_demo theta 0 0.5 0.05", None),
+                            ("ct_custom theta 0.05", 10)]:
         outcome, _ = run(core, command, timeout=60)
         assert outcome.status is EndStatus.DONE, (command, outcome.error)
         history = core.env.get("ScanHistory")[-1]
@@ -130,6 +160,8 @@ def test_sardana_example_scans_run_to_their_end(core, tmp_path):
         chi = f["entry3/measurement/chi"][()]
         assert list(chi) == pytest.approx([0, 0, 0.5, 0.5, 1], abs=1e-6)
         assert len(f["entry4/measurement/theta"]) > 2  # ascanc_demo: one per integ_time
+        planned = f["entry5/measurement/theta_planned"][()]  # ct_custom: there and back
+        assert list(planned) == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1, 0.75, 0.5, 0.25, 0])
 
 
 def test_hooks_of_sardana_examples_and_custom_scans_fire_in_order(core):
@@ -148,6 +180,11 @@ def test_hooks_of_sardana_examples_and_custom_scans_fire_in_order(core):
     outcome, listener = run(core, 'hooked_custom "toothedtriangle theta 0 1 1 0.01 1"')
     assert outcome.status is EndStatus.DONE, outcome.error
     assert hooks_fired(listener.output) == ["pre-scan", *moved * 3, "post-scan"]
+    # a CTScan: per waypoint row, the places ct_custom allows
+    outcome, listener = run(core, 'hooked_custom "ct_custom theta 0.05"', timeout=60)
+    assert outcome.status is EndStatus.DONE, outcome.error
+    row = ["pre-move", "pre-acq", "post-acq", "post-move"]
+    assert hooks_fired(listener.output) == ["pre-scan", *row * 2, "post-scan"]
 
 
 def test_a_stop_in_a_custom_scan_closes_its_files_stopped(core, tmp_path):
