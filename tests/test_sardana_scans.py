@@ -1,15 +1,15 @@
 """Custom scans written on Sardana's `sardana.macroserver.scan` (SScan, CScan, CTScan,
-MoveableDesc, ColumnDesc, step dictionaries) and Sardana 3.7.1's own example macros about hooks and
-scans (copied from the installed package to a temporary MacroPath), run on our engine:
-the same files (SPEC read by silx, NeXus by h5py) and JSON packets as our `ascan`, hooks
-in Sardana's order, a stop mid-scan closing the files `stopped`; in-process, through
-`macroserver run` and through the Tango door.
+MoveableDesc, ColumnDesc, step dictionaries) and Sardana 3.7.1's own example macros about
+hooks and scans (copied from the installed package to a temporary MacroPath), run on our
+engine: the same files (SPEC read by silx, NeXus by h5py) and JSON packets as our `ascan`,
+hooks in Sardana's order, a stop mid-scan closing the files `stopped`; in-process, through
+`macroserver run` and through the Tango door. (tests/test_sardana_macros.py runs every
+example, these included, also where `sardana` cannot be imported.)
 
-Left out of the examples, with the reason: `hooked_scan_with_macro` (its hook moves
-`mot01`, a motor of Sardana's own demo), `hooked_dummyscan` (`dummyscan` ships only with
-Sardana's tests), `ascan_with_addcustomdata` and `ascanct_midtrigger` (they read the
-whole scan back from memory, `data.records`, and write through Sardana's data handler:
-our engine keeps no scan in memory), `xas_acq` (instruments and its own environment)."""
+Left out of the examples, with the reason: `hooked_dummyscan` (`dummyscan` ships only with
+Sardana's tests), `ascan_with_addcustomdata` and `ascanct_midtrigger` (they read the whole
+scan back from memory, `data.records`, and write through Sardana's data handler: our
+engine keeps no scan in memory), `xas_acq` (instruments and its own environment)."""
 
 from __future__ import annotations
 
