@@ -542,7 +542,7 @@ class StepScan(Scan):
                 plan.after_point()
             if plan.latency > 0 and index + 1 < npoints:
                 control.sleep(plan.latency)
-            done = 100.0 * (index + 1) / npoints
+            done = min(100.0, 100.0 * (index + 1) / npoints)  # a plan may give more
             if monotonic() >= next_progress:
                 next_progress = monotonic() + PROGRESS_INTERVAL
                 self.macro.progress(done)
