@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,8 +120,28 @@ def test_repeat_sleep_report_and_logmacro(core, caplog):
     assert "beam lost at 10:02" in caplog.text
     ok(core, "logmacro True 1")
     assert core.env.get("LogMacro") is True and core.env.get("LogMacroMode") is True
+    folder = Path(core.env.get("ScanDir"))
+    folder.mkdir(exist_ok=True)
+    ok(core, "ct 0.01")
+    outcome, _ = run(core, "mv theta 100")  # its error is logged too
+    log = folder / "session_local.log"
+    assert log.read_text().startswith("Error: motor theta")
+    assert "value" in (folder / "session_local.log.1").read_text()  # mode 1: one per macro
+    ok(core, "logmacro True 0")
+    ok(core, "sleep 0")
+    ok(core, "wa")
+    text = log.read_text()
+    assert "theta" in text  # sleep and wa appended to the file logmacro started
+    assert (folder / "session_local.log.2").exists()
+    assert not (folder / "session_local.log.3").exists()
     ok(core, "logmacro False")
     assert core.env.get("LogMacro") is False
+    ok(core, "wa")
+    assert log.read_text() == text
+    core.env.update({"LogMacro": True, "LogMacroDir": "/etc"})  # outside the data roots
+    outcome, out = run(core, "sleep 0")
+    assert outcome.state == "finish"
+    assert "session_local.log cannot be written" in " ".join(output(out, "Warning"))
 
 
 def test_tw_tweaks_until_told_to_stop(core):

@@ -87,5 +87,9 @@ def test_more_of_the_standard_set(server, door):
     ok(door, "usetvo PosFormat")
     assert any(line.split()[:1] == ["ScanID"] for line in lines(ok(door, "dumpenv")))
     ok(door, "report all fine")
+    ok(door, "logmacro True 0")
+    ok(door, "ct 0.01")
+    log = data / ("session_" + server.doors[0].replace("/", "_") + ".log")
+    assert "uxtimer" in log.read_text()
     ok(door, "logmacro False")
     assert server.environment()["LogMacro"] is False

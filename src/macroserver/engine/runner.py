@@ -19,7 +19,9 @@ from macroserver.elements.base import ElementError
 from macroserver.engine.control import MacroControl, MacroInterrupted
 from macroserver.engine.core import MacroServerCore
 from macroserver.engine.dryrun import dry_run
+from macroserver.engine.environment import EnvView
 from macroserver.engine.forecast import ScanForecast
+from macroserver.engine.macrolog import LoggingListener, macro_log
 from macroserver.errors import MacroBusy, MacroServerError, WrongState
 from macroserver.records import EndStatus
 from macroserver.streams import Level, MacroListener
@@ -103,8 +105,10 @@ class MacroRunner:
                     "stop it or wait for it to end")
             cls, values, line = self.server.parse(command)
             control = MacroControl(on_pause=self._paused)
-            context = self.server.new_context(self.listener, control, self.door_name, line,
-                                              macro_id)
+            logged = macro_log(self.server, EnvView(self.server.env, self.door_name, cls.name),
+                               self.door_name, self.listener)
+            context = self.server.new_context(logged or self.listener, control,
+                                              self.door_name, line, macro_id)
             macro = cls(context)
             macro.attach_general_hooks()
             self._control = control
@@ -136,24 +140,26 @@ class MacroRunner:
             outcome.result = macro.perform(*values)
             results = _result_strings(outcome.result)
             if results:
-                self.listener.result(results)
+                ctx.listener.result(results)
         except MacroInterrupted as exc:
             outcome.status = exc.status
-            self.listener.message(Level.WARNING, f"{ctx.command}: {exc}")
+            ctx.listener.message(Level.WARNING, f"{ctx.command}: {exc}")
         except MacroServerError as exc:
             outcome.status, outcome.error = EndStatus.FAILED, str(exc)
             stack = [f"{type(exc).__name__}: {exc}\n"]
-            self.listener.message(Level.ERROR, f"Error: {exc}")
+            ctx.listener.message(Level.ERROR, f"Error: {exc}")
         except Exception as exc:
             outcome.status = EndStatus.FAILED
             outcome.error = f"{type(exc).__name__}: {exc}"
-            self.listener.message(Level.ERROR, f"Error: {outcome.error}")
+            ctx.listener.message(Level.ERROR, f"Error: {outcome.error}")
             stack = traceback.format_exception(exc)
-            self.listener.message(Level.DEBUG, "".join(stack))
+            ctx.listener.message(Level.DEBUG, "".join(stack))
             log.error("%s: %s failed", self.door_name, ctx.command, exc_info=True)
         log.log(logging.ERROR if outcome.status is EndStatus.FAILED else logging.INFO,
                 "%s: %s ended: %s%s (macro id %s)", self.door_name, ctx.command, outcome.state,
                 f" ({outcome.error})" if outcome.error else "", ctx.macro_id)
+        if isinstance(ctx.listener, LoggingListener):
+            ctx.listener.close()
         self.server.reservations.release(self.door_name)
         self._keep_positions()
         self.last = outcome

@@ -78,8 +78,9 @@ class report(Macro):
 
 
 class logmacro(Macro):
-    """Turn the logging of the spock output on or off (Sardana's LogMacro and
-    LogMacroMode variables: mode 0 appends, 1 starts a new file)."""
+    """Turn the logging of the spock output on or off: the door's macros then write
+    what they say to session_<door>.log in LogMacroDir (default ScanDir; inside the data
+    roots). Mode 0 appends, 1 starts a new file for every macro (engine/macrolog.py)."""
 
     params = [Param("offon", BOOLEAN, description="Unset/Set logging"),
               Param("mode", INTEGER, -1, "Mode: 0 append, 1 new file")]
