@@ -253,3 +253,32 @@ def test_statistics_alignment_and_the_standard_set(spock, ms) -> None:
     spock.child.sendline("q")
     spock.child.expect(PROMPT)
     assert "caused 'tw' macro to stop" in spock.child.before
+
+
+def test_motor_calibration_and_measurement_groups_from_spock(spock, ms) -> None:
+    """Sardana's shell drives the calibration and group macros: their output as Sardana
+    prints it, a group defined here is known to spock at once (Elements event)."""
+    out = spock.run("set_user_pos m2 5")
+    assert "m2 reset from 0.0000 (offset 0.0000) to 5.0000 (offset 5.0000)" in out
+    out = spock.run("wm m2")
+    assert re.search(r"User\s*\n High\s+1005\.0\s*\n Current\s+5\.0\s*\n Low\s+-995\.0\s*\n"
+                     r"Dial\s*\n High\s+inf\s*\n Current\s+0\.0\s*\n Low\s+-inf", out), out
+    assert wa_table(spock.run("wa m.*"))["m2"] == (5.0, 0.0)
+    out = spock.run("wu")
+    assert "Current positions (user) on" in out and re.search(r"m2\s+theta", out)
+    assert "m2 limits set to -100.0000 100.0000 (dial units)" in spock.run(
+        "set_dial_lim m2 -100 100")
+    assert "outside its limits" in spock.run("mv m2 200")  # dial 195: beyond 100
+    assert "Motor ON" in spock.run("mstate m2")
+    assert "Created spockmg" in spock.run("defmeas spockmg timer ct1")
+    out = spock.run("lsmeas")
+    assert re.search(r"\s+spockmg timer, ct1", out) and "mg1" in out
+    assert re.search(r"timer\s+=\s+0\.05", spock.run("ct 0.05 spockmg"))  # a Countable now
+    out = spock.run("get_meas_conf simple spockmg")
+    assert re.search(r"Channel\s+enabled\s+output\s+plottype\s+plotaxes", out)
+    assert re.search(r"ct1\s+True\s+True\s+Spectrum\s+<mov>", out)
+    assert "CTExpChannel" in spock.run("lsct") and "Motor" in spock.run("lsa")
+    assert "Deleted spockmg" in spock.run("udefmeas spockmg")
+    assert "spockmg" not in spock.run("lsmeas")
+    spock.run("set_user_pos m2 0")
+    assert wa_table(spock.run("wa m2"))["m2"] == (0.0, 0.0)
