@@ -265,6 +265,10 @@ def test_stopped_scan_shows_its_status(system: dict[str, Any], web: str, browser
     _wait(lambda: js("d.querySelector('.scan-title').textContent").endswith(command)
           and int(js("d.querySelector('canvas.plot').dataset.points") or 0) >= 2, 20,
           "points of the new scan")
+    # MacroStatus's progress and the time left of the scan's forecast (~10 s)
+    _wait(lambda: not js("d.querySelector('.macro-progress').hidden")
+          and " left of ~0:1" in js("d.querySelector('.time-left').textContent"), 10,
+          "the progress bar and the time left")
     client.stop()
     client.wait(outcome, timeout=30)
     _wait(lambda: js("d.querySelector('.scan-end').dataset.status") == "stopped", 10,
@@ -273,6 +277,7 @@ def test_stopped_scan_shows_its_status(system: dict[str, Any], web: str, browser
     assert 2 <= shown < 201
     assert len(js("[...d.querySelectorAll('.scan-table tbody tr')]")) == shown
     _wait(lambda: js("d.querySelector('.state').textContent") == "ON", 10, "ON again")
+    assert js("d.querySelector('.macro-progress').hidden")
 
 
 def test_read_only(web: str, browser: Any) -> None:
