@@ -118,3 +118,10 @@ def test_element_and_library_lists_in_sardanas_layout(tmp_path):
     assert " Name   Module Brief Description" in out and "   ct   motion Count with" in out
     assert "   groups " in out and out.count("groups.py") == 1
     assert out.endswith("   Name   Module\n ------ --------\n   spec     spec\n")
+    done = run(tmp_path, "lsexp", "lspm", "lstg", "lsreclib n.*")
+    assert done.returncode == 0, done.stderr
+    assert "     c2     CTExpChannel   simulation      4" in done.stdout
+    assert "m1" not in done.stdout  # channels only
+    assert "No pseudomotors defined\nNo triggergates defined\n" in done.stdout
+    assert done.stdout.splitlines()[-1].split()[0] == "nexus"
+    assert done.stdout.splitlines()[-1].endswith("recorders/nexus.py")

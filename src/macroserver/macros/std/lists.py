@@ -4,6 +4,7 @@ measurement groups (lsa, lsct, ls0d, ls1d, ls2d, lsdef, lsmaclib, lsrec as Sarda
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Iterable, Protocol, TypeVar
 
 from macroserver.elements.pool import CHANNEL_TYPES
@@ -78,6 +79,42 @@ class lsa(_lsobj):
     what = "moveable, comchannel, expchannel, ioregister, triggergate"
 
 
+class lsexp(_lsobj):
+    """Lists all experiment channels."""
+
+    types, what = tuple(sorted(set(CHANNEL_TYPES.values()))), "expchannel"
+
+
+class lspm(_lsobj):
+    """Lists all existing pseudo motors (none here: every motor is a real one)."""
+
+    types, what = ("PseudoMotor",), "pseudomotor"
+
+
+class lspc(_lsobj):
+    """Lists all pseudo counters (none here: every channel is read as it is)."""
+
+    types, what = ("PseudoCounter",), "pseudocounter"
+
+
+class lstg(_lsobj):
+    """Lists all trigger/gate elements (none here: a gated channel drives its own)."""
+
+    types, what = ("TriggerGate",), "triggergate"
+
+
+class lsior(_lsobj):
+    """Lists all IORegisters (none here)."""
+
+    types, what = ("IORegister",), "ioregister"
+
+
+class lscom(_lsobj):
+    """Lists all communication channels (none here)."""
+
+    types, what = ("ComChannel",), "comchannel"
+
+
 class lsct(_lsobj):
     """Lists all Counter/Timers."""
 
@@ -124,6 +161,14 @@ class lsdef(Macro):
             self.output(line)
 
 
+def library_list(macro: Macro, patterns: list[str], files: dict[str, str]) -> None:
+    """Sardana's library lists (lsmaclib, lsreclib): Name and Location of each library."""
+    libraries = [_Named(name, path) for name, path in files.items()]
+    rows = [[lib.name, lib.detail] for lib in matching(patterns, libraries)]
+    for line in sardana_list(["Name", "Location"], rows):
+        macro.output(line)
+
+
 class lsmaclib(Macro):
     """Lists existing macro libraries."""
 
@@ -134,10 +179,7 @@ class lsmaclib(Macro):
         for name in self.server.macros.names():
             cls = self.server.macros.get(name)
             files.setdefault(cls.library(), cls.source_file())
-        libraries = [_Named(name, path) for name, path in files.items()]
-        rows = [[lib.name, lib.detail] for lib in matching(patterns, libraries)]
-        for line in sardana_list(["Name", "Location"], rows):
-            self.output(line)
+        library_list(self, patterns, files)
 
 
 class lsrec(Macro):
@@ -151,6 +193,21 @@ class lsrec(Macro):
         rows = [[rec.name, rec.detail] for rec in matching(patterns, recorders)]
         for line in sardana_list(["Name", "Module"], rows):
             self.output(line)
+
+
+class lsreclib(Macro):
+    """Lists existing recorder libraries."""
+
+    params = [FILTER]
+
+    def run(self, patterns: list[str]) -> None:
+        files: dict[str, str] = {}
+        for name in self.server.recorders.names():
+            cls = self.server.recorders.by_name(name)
+            module = sys.modules.get(cls.__module__)
+            files.setdefault(cls.__module__.rsplit(".", 1)[-1],
+                             getattr(module, "__file__", None) or "")
+        library_list(self, patterns, files)
 
 
 class _Named:
