@@ -158,6 +158,15 @@ FACILITY = textwrap.dedent('''
         self.output("macro base: %s", Macro.__module__)
 
 
+    @macro()
+    def fac_hook(self):
+        """A general hook (defgh): reads the scan it runs in, as facility hooks do."""
+        parent = self.getParentMacro()
+        if parent:
+            self.output("hook in %s over %s for %s s", parent._name,
+                        [m.name for m in parent.motors], parent.integ_time)
+
+
     class fac_align(Macro, Hookable):
         """Scan a motor, then park it; counts its runs in the environment."""
 

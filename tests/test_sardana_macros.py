@@ -25,6 +25,7 @@ from sardana_macro_files import (
     copy_examples,
     example_config,
 )
+from tango import DevState
 from tango_helpers import Events, MacroServerInstance, start_macroserver
 
 from macroserver.config import load_config
@@ -76,8 +77,10 @@ def cli_run(tmp_path_factory, hidden) -> tuple[dict[str, str], subprocess.Comple
     runs = {**{n: c for n, (c, _) in EXAMPLES.items()},
             **{n: c for n, (c, _, _) in QUESTIONS.items()},
             "fac_count": "fac_count 0.05", "fac_where": "fac_where",
-            "fac_align": "fac_align theta", "fac_api": "fac_api"}
-    commands = [part for name, line in runs.items() for part in (f"mark {name}", line)]
+            "fac_align": "fac_align theta", "fac_api": "fac_api",
+            "fac_hook": ["defgh fac_hook pre-scan", "ascan theta 0 1 2 0.01", "udefgh all"]}
+    runs = {name: [line] if isinstance(line, str) else line for name, line in runs.items()}
+    commands = [part for name, lines in runs.items() for part in (f"mark {name}", *lines)]
     answers = "".join(f"{a}\n" for _, a, _ in QUESTIONS.values() for a in a)
     result = run_cli(["--config", str(example_config(root)), "--env", str(root / "env.json"),
                       "--data-root", str(root), "--macro-path", str(folder), *commands],
@@ -124,6 +127,7 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
     assert "counted 0.05 s" in sections["fac_count"] and "value" in sections["fac_count"]
     align = sections["fac_align"]
     assert "aligning theta from" in align and "(run 1)" in align and "Scan #" in align
+    assert "hook in ascan over ['theta'] for 0.01 s" in sections["fac_hook"]
     api = sections["fac_api"]
     for expected in ("twice gave 8.0", "greeting scoped / global", "Greeting is gone",
                      "objects ['theta']", "group channels ['uxtimer', 'value', 'wave', 'beam']",
@@ -259,16 +263,19 @@ def _warnings(server: MacroServerInstance, line: str) -> list[str]:
 
 def test_stop_reaches_the_macro_and_its_parent(server) -> None:
     events = Events(server.door, ("Output", "MacroStatus"))
+    door = server.proxy()
     try:
-        macro_id = server.proxy().RunMacro(["fac_parent"])[0]
+        macro_id = door.RunMacro(["fac_parent"])[0]
         events.wait_for(lambda ev: any("waiting under fac_parent" in line
-                                       for line in ev.lines("Output")))
-        server.proxy().StopMacro()
+                                       for line in ev.lines("Output")), timeout=60)
+        door.StopMacro()
         assert events.wait_end(macro_id)["state"] == "stop"
         assert "fac_wait stopped" in events.lines("Output")
         assert "fac_parent saw the stop" in events.lines("Output")
     finally:
         events.close()
+        if door.state() == DevState.RUNNING:  # never leave the shared door busy
+            door.AbortMacro()
 
 
 def test_new_and_changed_files_are_picked_up(server) -> None:

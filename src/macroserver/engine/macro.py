@@ -98,6 +98,9 @@ class Macro:
         self.env = EnvView(context.server.env, context.door_name, self.name)
         #: the parameter values `run_macro` runs this macro with (set by `create`)
         self.arguments: list[Any] = []
+        #: the macro this one runs inside (it created it, or runs it as a hook); None for
+        #: the macro a client started
+        self.parent: Macro | None = None
         self._hooks: list[tuple[HookAction, list[str]]] = []
 
     def run(self, *args: Any) -> Any:
@@ -242,7 +245,7 @@ class Macro:
         now, the general hooks attached; set its `hooks` before running it."""
         cls, values, _ = self.server.parse(command)
         macro = cls(self.context)
-        macro.arguments = values
+        macro.arguments, macro.parent = values, self
         macro.attach_general_hooks()
         return macro
 
@@ -328,7 +331,9 @@ class MacroHook:
         self._values = values
 
     def __call__(self) -> Any:
-        return self._make().perform(*self._values)
+        macro = self._make()
+        macro.arguments, macro.parent = self._values, self.owner
+        return macro.perform(*self._values)
 
     def __repr__(self) -> str:
         return f"MacroHook({self.command!r})"

@@ -110,6 +110,7 @@ class MacroRunner:
             context = self.server.new_context(logged or self.listener, control,
                                               self.door_name, line, macro_id)
             macro = cls(context)
+            macro.arguments = values
             macro.attach_general_hooks()
             self._control = control
             self._set_state(DoorState.RUNNING, f"running {line}")

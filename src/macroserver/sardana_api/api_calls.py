@@ -6,47 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from macroserver.macros import Macro as EngineMacro
 from macroserver.sardana_api.commands import command_of
 from macroserver.sardana_api.hooks import ExecMacroHook
 from macroserver.sardana_api.mixin import MacroBase
-
-
-class ChildMacro:
-    """A macro created by a Sardana-style macro that is not one itself (one of our
-    standard macros): Sardana's members on it (`hooks`, `getResult`, `data`), the rest
-    of its attributes are the macro's."""
-
-    def __init__(self, macro: EngineMacro, values: list[Any]) -> None:
-        object.__setattr__(self, "_macro", macro)
-        object.__setattr__(self, "_values", values)
-        object.__setattr__(self, "_result", None)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(object.__getattribute__(self, "_macro"), name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._macro, name, value)  # hooks: the engine's setter on the macro
-
-    def perform(self, *values: Any) -> Any:
-        object.__setattr__(self, "_result", self._macro.perform(*values))
-        return self._result
-
-    def getResult(self) -> Any:  # noqa: N802 (Sardana's names)
-        return self._result
-
-    def hasResult(self) -> bool:  # noqa: N802
-        return bool(self._macro.results)
-
-    def getName(self) -> str:  # noqa: N802
-        return self._macro.name
-
-    def getData(self) -> Any:  # noqa: N802
-        return getattr(self._macro, "data", None)
-
-    @property
-    def data(self) -> Any:
-        return self.getData()
+from macroserver.sardana_api.views import sardana_view
 
 
 class _MacroMethods:
@@ -65,7 +28,6 @@ class _MacroMethods:
 class CallsAPI(MacroBase):
     """Running macros inside this one, and this macro's own run."""
 
-    _values: list[Any]
 
     def __getattr__(self, name: str) -> Any:
         """A macro of the server called as a method: `self.mv(motor, 1)`."""
@@ -95,10 +57,7 @@ class CallsAPI(MacroBase):
         """(macro, prepare result): the macro is ready for `runMacro` (set its hooks
         first if you like); its parameters are checked now."""
         macro = self.create(command_of(pars))  # general hooks attached
-        if not isinstance(macro, CallsAPI):
-            return ChildMacro(macro, macro.arguments), None
-        macro._values = macro.arguments
-        return macro, None
+        return sardana_view(macro), None
 
     prepareMacro = createMacro
 
@@ -109,8 +68,7 @@ class CallsAPI(MacroBase):
 
     def runMacro(self, macro_obj: Any) -> Any:  # noqa: N802
         """Run a macro made by `createMacro`; returns its result."""
-        values = macro_obj._values
-        return macro_obj.perform(*values)
+        return macro_obj.perform(*macro_obj.arguments)
 
     def execMacro(self, *pars: Any, **opts: Any) -> Any:  # noqa: N802
         """Create and run a macro; returns the finished macro (`getResult()` on it)."""
@@ -186,7 +144,15 @@ class CallsAPI(MacroBase):
     # -- who and where -----------------------------------------------------------------
 
     def getParentMacro(self) -> Any:  # noqa: N802
-        return getattr(self, "parent_macro", None)
+        """The macro this one runs in: the one that created it, or the scan it runs in
+        as a hook (None for the macro a client started)."""
+        return sardana_view(self.parent)
+
+    getParent = getParentMacro
+
+    @property
+    def parent_macro(self) -> Any:
+        return self.getParentMacro()
 
     def getName(self) -> str:  # noqa: N802
         return self.name
@@ -203,7 +169,7 @@ class CallsAPI(MacroBase):
     getMacroCommand = getCommand
 
     def getParameters(self) -> list[Any]:  # noqa: N802
-        return list(getattr(self, "_values", []))
+        return list(self.arguments)
 
     def getDoorName(self) -> str:  # noqa: N802
         return self.context.door_name

@@ -91,9 +91,6 @@ class MoreAPI(MacroBase):
         return {"id": self.context.macro_id, "name": self.name, "step": self.context.step,
                 "range": [0.0, 100.0]}
 
-    def getParent(self) -> Any:  # noqa: N802
-        return getattr(self, "parent_macro", None)
-
     # -- ancestors' state ----------------------------------------------------------------
 
     def isAnyAncestorStopped(self) -> bool:  # noqa: N802

@@ -73,9 +73,7 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
 
     def __init__(self, context: MacroContext, *args: Any, **kwargs: Any) -> None:
         super().__init__(context)
-        self.parent_macro = running.current()
         self._result: Any = None
-        self._values: list[Any] = []
         self._data: Any = None
 
     # -- running ---------------------------------------------------------------------
@@ -94,7 +92,6 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
 
     def perform(self, *values: Any) -> Any:
         values = tuple(_sardana_values(self.params, values))
-        self._values = list(values)
         with running.running(self):
             try:
                 self.prepare(*values)
