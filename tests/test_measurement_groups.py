@@ -125,3 +125,20 @@ def test_element_and_library_lists_in_sardanas_layout(tmp_path):
     assert "No pseudomotors defined\nNo triggergates defined\n" in done.stdout
     assert done.stdout.splitlines()[-1].split()[0] == "nexus"
     assert done.stdout.splitlines()[-1].endswith("recorders/nexus.py")
+
+
+def test_pre_scan_snapshot_group_from_the_shell(tmp_path):
+    assert run(tmp_path, "lssnap").stdout == "No pre-scan snapshot\n"
+    done = run(tmp_path, "senv Sample x", "defsnap m1 Sample", "lssnap")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        "   Snap item   Snap item full name", " ----------- ---------------------",
+        "          m1                    m1", "      Sample                Sample"]
+    for command, reason in {"defsnap m1": "m1 already in pre-scan snapshot",
+                            "defsnap nosuch": "'nosuch' is not a motor",
+                            "udefsnap c1": "c1 not in pre-scan snapshot"}.items():
+        done = run(tmp_path, command)
+        assert done.returncode == 1 and reason in done.stderr, (command, done.stderr)
+    done = run(tmp_path, "udefsnap m1", "lssnap", "udefsnap", "lssnap")
+    assert done.stdout.splitlines()[2:] == ["      Sample                Sample",
+                                            "No pre-scan snapshot"]

@@ -12,10 +12,11 @@ from macroserver.macros.std import (
     motion,
     scan,
     simulate,
+    snapshot,
     standard,
     stats,
     where,
 )
 
 __all__ = ["calibration", "ctscan", "env", "groups", "hooks", "libraries", "lists", "metadata",
-           "motion", "scan", "simulate", "standard", "stats", "where"]
+           "motion", "scan", "simulate", "snapshot", "standard", "stats", "where"]
