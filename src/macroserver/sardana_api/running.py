@@ -1,8 +1,8 @@
 """Which Sardana-style macro runs in this thread (the innermost of nested calls).
 
-Element adapters use it to wait the way the running macro waits (a stop or abort halts
-the move or count and ends the wait), and a macro created inside another one takes it
-as its parent (`getParentMacro`).
+Element adapters are made when parameters are parsed, before any macro runs; they use
+this to wait the way the running macro waits (a stop or abort halts the move or count
+and ends the wait).
 """
 
 from __future__ import annotations
