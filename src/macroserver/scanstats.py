@@ -9,8 +9,8 @@ a side that never falls below half maximum ends at the first or last position.
 
 `ScanSeries` keeps the scan's scalar columns as it goes: in memory up to `SPILL_ROWS`
 rows, then in an anonymous temporary file, so memory stays flat however long the scan;
-one point costs one `array.extend`. The statistics are computed once at the end, in
-chunks of `CHUNK` rows (NaN, a missing value, is left out); the door serves the rows
+one point costs one `array.extend`. The statistics are computed once at the end, read
+back `CHUNK` rows at a time (NaN, a missing value, is left out); the door serves the rows
 as the last scan's records (Sardana's `RecordData` read, spock's `%macrodata`).
 """
 
@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import tempfile
+import threading
 from array import array
-from typing import IO, Any, Callable, Iterable, Mapping, Sequence
+from typing import IO, Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -58,6 +60,7 @@ class ScanSeries:
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._limit = SPILL_ROWS * max(self._width, 1)
+        self._lock = threading.Lock()  # the file and the buffer swap, against readers
 
     def add(self, values: Mapping[str, Any]) -> None:
         """Append one point (`values` by column name)."""
@@ -86,29 +89,30 @@ class ScanSeries:
             self._spill()
 
     def _spill(self) -> None:
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="scanstats-")
-        self._buffer.tofile(self._file)
-        self._spilled += len(self._buffer) // self._width
-        self._buffer = array("d")
+        with self._lock:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="scanstats-")
+            self._file.write(self._buffer.tobytes())
+            self._file.flush()
+            self._spilled += len(self._buffer) // self._width
+            self._buffer = array("d")
 
     def __len__(self) -> int:
         return self._spilled + len(self._buffer) // max(self._width, 1)
 
-    def matrix(self) -> np.ndarray:
-        """All rows as a (points, columns) array: memory-mapped from the file once spilled."""
-        if self._file is None:
-            return np.frombuffer(self._buffer, dtype=float).reshape(-1, self._width)
-        if self._buffer:
-            self._spill()
-        self._file.flush()
-        return np.memmap(self._file, dtype=float, mode="r", shape=(self._spilled, self._width))
+    def _view(self) -> "_View":
+        """The rows so far, as they are now (points added later are not in it)."""
+        with self._lock:
+            tail = np.frombuffer(self._buffer.tobytes(), dtype=float)
+            fd = self._file.fileno() if self._file is not None else -1
+            return _View(fd, self._spilled, self._width,
+                         tail[: len(tail) // self._width * self._width].reshape(-1, self._width))
 
     def records(self) -> list[dict[str, float]]:
         """Every point as `{column: value}` (NaN for a value that was missing)."""
-        data = self.matrix()
-        records = [dict(zip(self.names, row)) for a, b in _chunks(len(data))
-                   for row in np.asarray(data[a:b]).tolist()]
+        view = self._view()
+        records = [dict(zip(self.names, row)) for a, b in _chunks(len(view))
+                   for row in view.rows(a, b).tolist()]
         for record in records:
             for name in self._integers:
                 if math.isfinite(record[name]):
@@ -116,28 +120,73 @@ class ScanSeries:
         return records
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def statistics(self, motors: Sequence[str], channels: Sequence[str]
                    ) -> dict[str, dict[str, dict[str, float | None]]]:
         """`{motor: {channel: {min, max, minpos, ...}}}` of the points so far; a channel
         without a single number is left out."""
-        if not len(self) or not self._width:
+        view = self._view()
+        if not len(view) or not self._width:
             return {}
-        data = self.matrix()
         column = {name: i for i, name in enumerate(self.names)}
         result: dict[str, dict[str, dict[str, float | None]]] = {}
         for motor in motors:
-            x = data[:, column[motor]]
+            x = _Column(view, column[motor])
             per_channel = {}
             for channel in channels:
-                stats = channel_stats(x, data[:, column[channel]])
+                stats = channel_stats(x, _Column(view, column[channel]))
                 if stats is not None:
                     per_channel[channel] = stats
             result[motor] = per_channel
         return result
+
+
+class _View:
+    """Rows of a series: the first `spilled` in the file `fd` (read with pread, a chunk
+    at a time), then `tail` in memory."""
+
+    def __init__(self, fd: int, spilled: int, width: int, tail: np.ndarray) -> None:
+        self.fd, self.spilled, self.width, self.tail = fd, spilled, width, tail
+
+    def __len__(self) -> int:
+        return self.spilled + len(self.tail)
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows a .. b-1 as a (rows, columns) array."""
+        parts = []
+        if a < self.spilled:
+            end = min(b, self.spilled)
+            size = (end - a) * self.width * 8
+            raw = os.pread(self.fd, size, a * self.width * 8)
+            parts.append(np.frombuffer(raw, dtype=float).reshape(-1, self.width))
+        if b > self.spilled:
+            parts.append(self.tail[max(a - self.spilled, 0): b - self.spilled])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class _Column:
+    """One column of a `_View`, indexed like an array (`x[i]`, `x[a:b]`)."""
+
+    def __init__(self, view: _View, index: int) -> None:
+        self.view, self.index = view, index
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+    def __getitem__(self, key: int | slice) -> Any:
+        if isinstance(key, slice):
+            a, b, _ = key.indices(len(self.view))
+            return self.view.rows(a, max(a, b))[:, self.index]
+        key = key + len(self.view) if key < 0 else key
+        return self.view.rows(key, key + 1)[0, self.index]
+
+
+Values = Union[np.ndarray, "_Column"]
+"""What the statistics read: an array, or a column of a spilled series (`x[i]`, `x[a:b]`)."""
 
 
 def _chunks(n: int, start: int = 0, stop: int | None = None) -> Iterable[tuple[int, int]]:
@@ -151,7 +200,7 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def channel_stats(x: np.ndarray, y: np.ndarray) -> dict[str, float | None] | None:
+def channel_stats(x: Values, y: Values) -> dict[str, float | None] | None:
     """Sardana's statistics of `y` against `x` (None when `y` holds no number).
     Undefined values (a centre of mass of a zero sum) are None."""
     n = len(y)
@@ -193,13 +242,13 @@ def channel_stats(x: np.ndarray, y: np.ndarray) -> dict[str, float | None] | Non
     }
 
 
-def _any(y: np.ndarray, start: int, stop: int, test: Callable[[np.ndarray], np.ndarray]
+def _any(y: Values, start: int, stop: int, test: Callable[[np.ndarray], np.ndarray]
          ) -> bool:
     return any(bool(test(np.asarray(y[a:b], float)).any()) for a, b in _chunks(len(y), start,
                                                                                 stop))
 
 
-def _curve(y: np.ndarray, derivative: float) -> Callable[[int, int], np.ndarray]:
+def _curve(y: Values, derivative: float) -> Callable[[int, int], np.ndarray]:
     """What the half-maximum crossings are looked for on, read in slices [a, b): `y`
     itself (`derivative` 0), or its derivative times `derivative` (+1 or -1)."""
     if not derivative:
@@ -207,7 +256,7 @@ def _curve(y: np.ndarray, derivative: float) -> Callable[[int, int], np.ndarray]
     return lambda a, b: derivative * _gradient(y, a, b)
 
 
-def _gradient(y: np.ndarray, a: int, b: int) -> np.ndarray:
+def _gradient(y: Values, a: int, b: int) -> np.ndarray:
     """numpy.gradient(y)[a:b] (unit spacing), reading only y[a-1:b+1]."""
     n = len(y)
     lo, hi = max(a - 1, 0), min(b + 1, n)
@@ -229,7 +278,7 @@ def _derivative_peak(shape: Callable[[int, int], np.ndarray], n: int) -> tuple[i
     return at_high, (high - low) / 2 + low
 
 
-def _crossing(x: np.ndarray, shape: Callable[[int, int], np.ndarray], n: int, peak: int,
+def _crossing(x: Values, shape: Callable[[int, int], np.ndarray], n: int, peak: int,
               level: float, step: int) -> float:
     """Where the curve, walking from `peak` in direction `step`, first falls below
     `level` (interpolated between the two points around it); the first or last position
