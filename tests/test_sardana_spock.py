@@ -253,6 +253,7 @@ def test_statistics_alignment_and_the_standard_set(spock, ms) -> None:
     spock.child.sendline("q")
     spock.child.expect(PROMPT)
     assert "caused 'tw' macro to stop" in spock.child.before
+    spock.run("mv m1 0 m2 0")  # as the next tests of this session expect them
 
 
 def test_motor_calibration_and_measurement_groups_from_spock(spock, ms) -> None:
