@@ -135,7 +135,8 @@ FACILITY = textwrap.dedent('''
 
     import sys
 
-    from sardana.macroserver.macro import Hookable, List, Macro, Optional, Table, Type, macro
+    from sardana.macroserver.macro import (Hookable, List, Macro, Optional, ParamRepeat, Table,
+                                           Type, macro)
     from sardana.macroserver.macros.scan import UNCONSTRAINED, getCallable
     from sardana.macroserver.msexception import StopException, UnknownEnv
     from sardana.macroserver.scan.gscan import ScanException
@@ -156,6 +157,22 @@ FACILITY = textwrap.dedent('''
         self.output("real sardana imported: %s", "sardana" in sys.modules
                     and hasattr(sys.modules["sardana"], "__version__"))
         self.output("macro base: %s", Macro.__module__)
+
+
+    class fac_list(Macro):
+        """Where motors are (the old ParamRepeat form, string types)."""
+
+        param_def = [["motors", ParamRepeat(["motor", "Moveable", None, "motor"], min=1),
+                      None, "motors to show"],
+                     ["digits", "Integer", 2, "digits after the point"]]
+
+        def prepare(self, motors, digits, **opts):
+            self.shown = [m.getName() for m in motors]
+
+        def run(self, motors, digits):
+            for motor in motors:
+                self.output("%s at %.*f", motor.getName(), digits, motor.getPosition())
+            self.output("shown %s", self.shown)
 
 
     @macro()
