@@ -135,6 +135,7 @@ FACILITY = textwrap.dedent('''
 
     import sys
 
+    import fac_utils
     from sardana.macroserver.macro import (Hookable, List, Macro, Optional, ParamRepeat, Table,
                                            Type, macro)
     from sardana.macroserver.macros.scan import UNCONSTRAINED, getCallable
@@ -157,6 +158,7 @@ FACILITY = textwrap.dedent('''
         self.output("real sardana imported: %s", "sardana" in sys.modules
                     and hasattr(sys.modules["sardana"], "__version__"))
         self.output("macro base: %s", Macro.__module__)
+        self.output("helper says %s", fac_utils.label(self))
 
 
     class fac_list(Macro):
@@ -274,6 +276,17 @@ FACILITY = textwrap.dedent('''
             except StopException:
                 self.output("fac_parent saw the stop")
                 raise
+''')
+
+# A helper module beside the library (no macros), imported by it.
+FACILITY_UTILS = textwrap.dedent('''
+    """Helpers of the beamline's macros."""
+
+    from sardana.macroserver.macro import Type
+
+
+    def label(macro):
+        return f"{macro.getName()} ({Type.Float.name})"
 ''')
 
 MARK = textwrap.dedent('''

@@ -18,6 +18,7 @@ from sardana_macro_files import (
     BROKEN,
     EXAMPLES,
     FACILITY,
+    FACILITY_UTILS,
     HIDE_SARDANA,
     LEFT_OUT,
     MARK,
@@ -42,6 +43,7 @@ def macro_folder(root: Path, broken: bool = False) -> Path:
     folder = root / "macros"
     copy_examples(folder)
     (folder / "facility.py").write_text(FACILITY)
+    (folder / "fac_utils.py").write_text(FACILITY_UTILS)
     (folder / "marks.py").write_text(MARK)
     for name, text in (BROKEN.items() if broken else ()):
         (folder / name).write_text(text)
@@ -125,6 +127,7 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "real sardana imported: False" in sections["fac_where"]
     assert "macro base: macroserver.sardana_api.base" in sections["fac_where"]
+    assert "helper says fac_where (Float)" in sections["fac_where"]
     assert "counted 0.05 s" in sections["fac_count"] and "value" in sections["fac_count"]
     align = sections["fac_align"]
     assert "aligning theta from" in align and "(run 1)" in align and "Scan #" in align
@@ -172,7 +175,8 @@ def test_every_example_loads_and_is_run_or_left_out_with_a_reason(tmp_path) -> N
     core = MacroServerCore(config, Environment(tmp_path / "env.json"),
                            extra_data_roots=[tmp_path], extra_macro_path=[folder],
                            prepare_macro_file=prepare_module)
-    assert core.macros.problems == []
+    assert [p.source for p in core.macros.problems] == [str(folder / "fac_utils.py")]
+    assert "a helper module the others import" in core.macros.problems[0].error
     examples = {n for n in core.macros.names()
                 if Path(core.macros.get(n).source_file()).parent == folder
                 and core.macros.get(n).library() not in ("facility", "marks")}

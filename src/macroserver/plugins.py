@@ -103,6 +103,7 @@ def find_plugins(
                 continue
             if not classes:
                 problems.append(LoadProblem(
-                    str(path), f"it defines no {base.__name__} subclass: nothing to register"))
+                    str(path), f"it defines no {base.__name__} subclass: nothing to register "
+                               "(for a helper module the others import, that is fine)"))
             found.extend(classes)
     return found, problems

@@ -11,12 +11,19 @@ clients, a test using its recorder); it keeps working, unaware of us, and a macr
 gets our implementation whether or not Sardana is installed. Imports inside functions
 of the file (run later) are served the same way, since they use the file's builtins.
 `importlib.import_module("sardana...")` inside a macro is not redirected.
+
+A plain module next to the file (`import beamline_utils`, a helper without macros) is
+found there when nothing else provides it, as Sardana's MacroPath on sys.path allows,
+and gets the same import names.
 """
 
 from __future__ import annotations
 
 import builtins
 import importlib
+import importlib.util
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
 
@@ -60,12 +67,49 @@ def _is_sardana(name: str) -> bool:
     return name == "sardana" or name.startswith("sardana.")
 
 
+def _sibling(name: str, importer: Mapping[str, Any] | None) -> bool:
+    """Load module `name` from the importing file's folder, as Sardana's MacroPath on
+    sys.path lets macro files import their helpers (the helper gets our import names
+    too). It is kept under its own name and loaded again when its file changed. False
+    when there is no such file."""
+    origin = (importer or {}).get("__file__")
+    if not origin:
+        return False
+    path = Path(origin).parent / f"{name}.py"
+    if not path.is_file():
+        return False
+    stamp = path.stat().st_mtime_ns
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path) and getattr(
+            loaded, "__macro_file_stamp__", None) == stamp:
+        return True
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        return False
+    module = importlib.util.module_from_spec(spec)
+    prepare_module(module)
+    module.__dict__["__macro_file_stamp__"] = stamp
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return True
+
+
 def served_import(name: str, globals: Mapping[str, Any] | None = None,  # noqa: A002
                   locals: Mapping[str, Any] | None = None,  # noqa: A002
                   fromlist: Any = (), level: int = 0) -> Any:
-    """`__import__` for macro files: Sardana's names from us, the rest as usual."""
+    """`__import__` for macro files: Sardana's names from us, a helper module from the
+    file's own folder, the rest as usual."""
     if level != 0 or not _is_sardana(name):
-        return builtins.__import__(name, globals, locals, fromlist, level)
+        try:
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        except ModuleNotFoundError as exc:
+            if level != 0 or exc.name != name or "." in name or not _sibling(name, globals):
+                raise
+            return builtins.__import__(name, globals, locals, fromlist, level)
     tree = _served_tree()
     if name not in tree:
         raise ModuleNotFoundError(
