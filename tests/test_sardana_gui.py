@@ -160,6 +160,13 @@ def test_expconf_shows_groups_channels_and_next_scan_id_and_applies_a_change(
         assert result["groups"] == ["sgmg", "sgmg2"] and result["active"] == "sgmg"
         assert result["channels"] == ["sgtimer", "sgct", "sgspec"]
         assert result["next_scan_id"] == "42"
+        # the element tree, built again once the elements are there: each motor and
+        # channel under its controller (Sardana's model failed with UnboundLocalError
+        # 'parent_item', or filed them under a macro library, when none was listed)
+        # (Sardana files Motor and 1D/2D channels under controllers, CTExpChannel not)
+        assert sorted(result["tree"]["sg_simulation"]) == ["sgm1", "sgspec"]
+        assert {node for node, names in result["tree"].items() if "sgm1" in names} == {
+            "Motors", "sg_simulation"}  # its type and its controller, no macro library
         assert result["applied"] is True
         config = json.loads(group.read_attribute("Configuration").value)
         enabled = {d["name"]: d["enabled"] for ctrl in config["controllers"].values()

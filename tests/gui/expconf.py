@@ -1,5 +1,8 @@
 """expconf on a door: measurement groups, their channels and the next ScanID; then one
-channel disabled and the scan file changed through the editor, and applied.
+channel disabled and the scan file changed through the editor, and applied. Its element
+tree is built again once the MacroServer's elements have arrived (under load they had
+arrived when the tree was first built; Sardana's model then needs each motor's and
+channel's parent, a Controller, among the elements).
 
 argv: door, channel to disable, new ScanFile.
 """
@@ -20,6 +23,22 @@ def channel_rows(run: Run, model) -> list[tuple[str, object]]:
     return rows
 
 
+def tree_children(run: Run, model) -> dict[str, list[str]]:
+    """Name -> names of its children, of every node below the element tree's type nodes."""
+    children: dict[str, list[str]] = {}
+
+    def walk(parent) -> None:
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            names = [str(model.index(r, 0, index).data()) for r in range(model.rowCount(index))]
+            if names:
+                children[str(index.data())] = names
+            walk(index)
+
+    walk(run.Qt.QModelIndex())
+    return children
+
+
 def scenario(run: Run, door: str, channel: str, scan_file: str) -> None:
     from sardana.taurus.qt.qtgui.extra_sardana.expdescription import ExpDescriptionEditor
 
@@ -36,6 +55,11 @@ def scenario(run: Run, door: str, channel: str, scan_file: str) -> None:
     rows = channel_rows(run, model)
     run.result["channels"] = [name for name, _ in rows]
     run.result["next_scan_id"] = ui.scanIdLE.text()
+    macro_server = editor.getModelObj().macro_server
+    run.wait_until(lambda: macro_server.getElementsOfType("Motor"), 10, "elements")
+    tree = ui.sardanaElementTree.getBaseQModel()
+    tree.refresh()
+    run.result["tree"] = tree_children(run, tree)
     run.result["scan_file"] = ui.filenameLE.text()
 
     row = next(i for i, (name, _) in enumerate(rows) if name == channel)

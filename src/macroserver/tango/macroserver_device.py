@@ -32,7 +32,7 @@ from macroserver.tango.devutil import CODEC, devices, to_json
 from macroserver.tango.element_export import export_elements
 from macroserver.tango.events import EventPump
 from macroserver.tango.faults import throw
-from macroserver.tango.pool_elements import pool_elements
+from macroserver.tango.pool_elements import controller_entries, pool_elements
 from macroserver.wire import from_wire, lines_from_wire, to_wire
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,8 @@ class MacroServer(Device):
         database = util.get_database()
         host = f"{database.get_db_host()}:{database.get_db_port()}"
         elements, _ = pool_elements(self._core().pool, util.get_ds_inst_name())
-        return [element.sardana_entry(host, self.get_name()) for element in elements]
+        return ([element.sardana_entry(host, self.get_name()) for element in elements]
+                + controller_entries(elements, host, self.get_name()))
 
     def element_infos(self) -> list[dict[str, Any]]:
         return sardana_compat.elements(self._core(), self.get_name(), PARAM_TYPES,

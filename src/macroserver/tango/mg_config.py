@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from macroserver.elements.base import MeasurementGroup
-from macroserver.tango.pool_elements import PoolElement
+from macroserver.tango.pool_elements import EXTERNAL_CONTROLLER, PoolElement
 
-EXTERNAL = "__tango__"
 #: What a client may set per channel that only it uses.
 HINT_KEYS = ("label", "output", "plot_type", "plot_axes", "normalization", "conditioning",
              "nexus_path")
@@ -31,16 +30,17 @@ class ConfigurationError(ValueError):
 
 
 def build_configuration(group: MeasurementGroup, elements: Mapping[str, PoolElement],
-                        tango_host: str, controller: str) -> dict[str, Any]:
-    """The group's configuration in Sardana's format (`elements` by element name)."""
+                        tango_host: str) -> dict[str, Any]:
+    """The group's configuration in Sardana's format (`elements` by element name), its
+    channels under their controllers (pool_elements.py)."""
     enabled = {c.name for c in group.channels}
     full = {c.name: elements[c.name].full_name(tango_host) for c in group.members}
     controllers: dict[str, dict[str, Any]] = {}
     for index, channel in enumerate(group.members):
         element = elements[channel.name]
-        ctrl = controller if element.served else EXTERNAL
+        ctrl = element.controller
         ctrl_data = controllers.setdefault(ctrl, {"channels": {}})
-        if ctrl != EXTERNAL:
+        if element.served:
             ctrl_data.update(synchronizer="software", synchronization=0)
         key = full[channel.name] if element.served else f"{full[channel.name]}/{element.attribute}"
         ctrl_data["channels"][key] = {
@@ -52,7 +52,7 @@ def build_configuration(group: MeasurementGroup, elements: Mapping[str, PoolElem
         }
     timer = full[group.timer]
     for ctrl, ctrl_data in controllers.items():
-        if ctrl != EXTERNAL:
+        if ctrl != EXTERNAL_CONTROLLER:
             served = [k for k, v in ctrl_data["channels"].items() if v["enabled"]]
             ctrl_timer = timer if timer in ctrl_data["channels"] else (served or [""])[0]
             ctrl_data.update(timer=ctrl_timer, monitor=ctrl_timer)

@@ -388,11 +388,7 @@ class MeasurementGroup(_AcquirableDevice):
         return [c.name for c in self.element().members]
 
     def configuration(self) -> str:
-        return json.dumps(build_configuration(self.element(), self._elements(), tango_host(),
-                                              self._controller()))
-
-    def _controller(self) -> str:
-        return f"{tango.Util.instance().get_ds_inst_name()}_simulation"
+        return json.dumps(build_configuration(self.element(), self._elements(), tango_host()))
 
     @attribute(dtype=str, access=RW, doc="Sardana's measurement group configuration (JSON)")
     def Configuration(self) -> str:

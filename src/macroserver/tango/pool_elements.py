@@ -27,7 +27,17 @@ INTERFACES = {
     "OneDExpChannel": [*_COMMON, "Acquirable", "ExpChannel", "Countable", "OneDExpChannel"],
     "TwoDExpChannel": [*_COMMON, "Acquirable", "ExpChannel", "Countable", "TwoDExpChannel"],
     "MeasurementGroup": [*_COMMON, "Countable", "MeasurementGroup"],
+    "Controller": [*_COMMON, "Controller"],
 }
+#: Sardana lists every motor and channel under a controller element, its `parent`; ours
+#: are under one named after the server instance (`<instance>_simulation`), Tango-backed
+#: ones under this one (what Sardana calls external channels)
+EXTERNAL_CONTROLLER = "__tango__"
+
+
+def served_controller(instance: str) -> str:
+    """The controller of the elements the server instance serves as devices."""
+    return f"{instance}_simulation"
 #: Tango device name members we can give: letters, digits and _ . + -
 _MEMBER = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
@@ -44,6 +54,8 @@ class PoolElement:
     #: attribute -> Tango attribute properties (unit, limits) of a device we serve
     attribute_properties: dict[str, dict[str, list[str]]] = field(default_factory=dict,
                                                                   compare=False)
+    #: the controller element listing it ("" for a measurement group: a pool's child)
+    controller: str = ""
 
     def full_name(self, tango_host: str) -> str:
         return f"tango://{tango_host}/{self.device}"
@@ -54,11 +66,25 @@ class PoolElement:
         entry: dict[str, Any] = {
             "name": self.name, "full_name": full_name, "id": full_name, "type": self.type,
             "interfaces": INTERFACES[self.type], "manager": macro_server,
-            "pool": macro_server, "parent": macro_server,
+            "pool": macro_server, "parent": self.controller or macro_server,
         }
         if self.attribute:
             entry["source"] = f"{full_name}/{self.attribute}"
         return entry
+
+
+def controller_entries(elements: list[PoolElement], tango_host: str,
+                       macro_server: str) -> list[dict[str, Any]]:
+    """The controller elements the `elements` name as their parent, as Sardana's
+    `Elements` lists them. Sardana's element tree (expconf, the element browser) puts
+    each motor and channel under its controller and fails on one whose controller is
+    not listed (an UnboundLocalError, or the element filed under whatever it built last)."""
+    names = sorted({e.controller for e in elements if e.controller})
+    full_name = f"tango://{tango_host}/{macro_server}"  # the device that runs them
+    return [{"name": name, "full_name": full_name, "id": f"{full_name}/{name}",
+             "type": "Controller", "interfaces": INTERFACES["Controller"],
+             "manager": macro_server, "pool": macro_server, "parent": macro_server}
+            for name in names]
 
 
 def served_device_name(element_type: str, instance: str, name: str) -> str:
@@ -78,13 +104,15 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
                             f"only letters, digits and _ . + -)")
             return
         device = served_device_name(element_type, instance, name)
-        elements.append(PoolElement(name, element_type, device, attribute, True, properties))
+        controller = "" if element_type == "MeasurementGroup" else served_controller(instance)
+        elements.append(PoolElement(name, element_type, device, attribute, True, properties,
+                                    controller))
 
     for motor in pool.motors.values():
         device = own_device(motor)
         if device:
             elements.append(PoolElement(motor.name, "Motor", device, _attribute_of(motor),
-                                        False))
+                                        False, controller=EXTERNAL_CONTROLLER))
         else:
             served(motor.name, "Motor", "Position", _motor_properties(motor))
     for channel in pool.channels.values():
@@ -92,7 +120,8 @@ def pool_elements(pool: Pool, instance: str) -> tuple[list[PoolElement], list[st
         device = own_device(channel)
         if device:
             elements.append(PoolElement(channel.name, element_type, device,
-                                        _attribute_of(channel), False))
+                                        _attribute_of(channel), False,
+                                        controller=EXTERNAL_CONTROLLER))
         else:
             served(channel.name, element_type, "Value", {"Value": {"unit": [channel.unit]}})
     for group in pool.measurement_groups.values():
