@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 import tomllib
 
@@ -179,3 +180,44 @@ def test_a_bad_key_in_the_configuration_names_the_table_once(tmp_path) -> None:
     assert str(refused.value) == (
         f"configuration {path}: channels.c1: unknown keys ['speed'] (allowed: ['attribute', "
         "'kind', 'label', 'shape', 'start_command', 'stop_command', 'type', 'unit'])")
+
+
+def test_a_tango_motor_is_calibrated_and_its_device_keeps_it(sim_motor: str, tmp_path) -> None:
+    """set_user_pos on a Tango-backed motor: the offset is kept in the device's property
+    in the Tango database, so a fresh `macroserver run` finds the same user position;
+    its limits follow; DefinePosition is refused for a device without the command."""
+    import json
+    import subprocess
+    import sys
+
+    import tango
+
+    config = tmp_path / "tango.toml"
+    config.write_text(f'[motors.tm]\ntype = "tango"\ndevice = "{sim_motor}"\n')
+
+    def run(*commands: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "macroserver.cli.admin", "run",
+                               "--config", str(config), "--env", str(tmp_path / "env.json"),
+                               *commands], capture_output=True, text=True, timeout=120)
+
+    device = tango.DeviceProxy(sim_motor)
+    try:
+        done = run("mv tm 2", "set_user_pos tm 12", "wm tm")
+        assert done.returncode == 0, done.stderr
+        assert "tm reset from 2.0000 (offset 0.0000) to 12.0000 (offset 10.0000)" in done.stdout
+        assert re.search(r" High\s+1010\.0\n Current\s+12\.0\n Low\s+-990\.0\n"
+                         r"Dial\s+\n High\s+inf\n Current\s+2\.0\n", done.stdout), done.stdout
+        stored = json.loads(device.get_property("MacroServerCalibration")
+                            ["MacroServerCalibration"][0])
+        assert (stored["offset"], stored["user_limits"]) == (10.0, [-990.0, 1010.0])
+        done = run("mv tm 13", "wa")  # a fresh process: the device's dial is 3
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-2:] == ["User   13.0000", "Dial    3.0000"]
+        assert device.read_attribute("Position").value == pytest.approx(3.0)
+        done = run("set_dial_pos tm 0")
+        assert done.returncode == 1 and "has no DefinePosition command" in done.stderr
+        done = run("set_step_per_unit tm 2")
+        assert done.returncode == 1 and "the device's own" in done.stderr
+    finally:
+        device.delete_property("MacroServerCalibration")
+        device.write_attribute("Position", 0.0)

@@ -8,6 +8,7 @@ re-raised as ElementError naming the element, the device or attribute and Tango'
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from macroserver.elements.base import (
     checked_limits,
     outside_limits,
 )
+from macroserver.elements.calibration import Calibration
 from macroserver.records import Role
 from macroserver.wire import error_text
 
@@ -86,8 +88,15 @@ def _configured_limit(value: str, default: float) -> float:
         return default
 
 
+#: The device property in which a Tango-backed motor's calibration is kept (JSON).
+CALIBRATION_PROPERTY = "MacroServerCalibration"
+
+
 class TangoMotor:
-    """A Tango device moved by writing its position attribute.
+    """A Tango device moved by writing its position attribute, which is the motor's dial
+    position; the user position is `sign * dial + offset` (`Calibration`), and the
+    calibration set from the shell is kept in the device's own `MacroServerCalibration`
+    property in the Tango database, so every server using the device finds it.
 
     `stop` runs the device's `Stop` command when it has one; a device without one cannot
     be stopped from here, so the move runs to its end.
@@ -102,6 +111,7 @@ class TangoMotor:
         self._device = _TangoDevice(f"motor {name}", device)
         self._limits = checked_limits(name, limits) if limits is not None else None
         self._unit = unit
+        self._calibration: Calibration | None = None
 
     @property
     def unit(self) -> str:
@@ -117,24 +127,66 @@ class TangoMotor:
         with self._device.call(self._target) as proxy:
             return proxy.get_attribute_config(self.attribute)
 
-    def limits(self) -> tuple[float, float]:
-        """The configured limits, else the attribute's min/max_value (unbounded if unset)."""
+    def calibration(self) -> Calibration:
+        """The calibration kept in the device's property, else none (offset 0, sign 1)
+        with the configured limits, else the attribute's min/max_value, as user limits."""
+        if self._calibration is None:
+            with self._device.call(self._target) as proxy:
+                stored = list(proxy.get_property(CALIBRATION_PROPERTY)[CALIBRATION_PROPERTY])
+            if stored:
+                try:
+                    self._calibration = Calibration.from_json(json.loads(stored[0]), self.name)
+                except ValueError as exc:
+                    raise ElementError(f"{exc} (property {CALIBRATION_PROPERTY} of "
+                                       f"{self.device})") from None
+            else:
+                self._calibration = Calibration(user_limits=self._configured_limits())
+        return self._calibration
+
+    def _configured_limits(self) -> tuple[float, float]:
         if self._limits is None:
             config = self._attribute_config()
             self._limits = (_configured_limit(config.min_value, -math.inf),
                             _configured_limit(config.max_value, math.inf))
         return self._limits
 
-    def position(self) -> float:
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Apply and keep a calibration; the step per unit is the device's own."""
+        if calibration.step_per_unit != self.calibration().step_per_unit:
+            raise ElementError(f"motor {self.name}: the step per unit of {self.device} is "
+                               f"the device's own; set it there")
+        with self._device.call(self._target) as proxy:
+            proxy.put_property({CALIBRATION_PROPERTY: [json.dumps(calibration.to_json())]})
+        self._calibration = calibration
+
+    def define_position(self, user: float) -> None:
+        """The device's DefinePosition with the dial position `user` means."""
+        if not self._device.has_command("DefinePosition"):
+            raise ElementError(f"motor {self.name}: {self.device} has no DefinePosition "
+                               f"command; set_user_pos changes the offset instead")
+        with self._device.call(f"{self.device}/DefinePosition") as proxy:
+            proxy.command_inout("DefinePosition", self.calibration().dial(user))
+
+    def keep_position(self) -> None:
+        """Nothing to do: the device keeps its position."""
+
+    def limits(self) -> tuple[float, float]:
+        """Where a move may go: inside the user limits and the dial limits."""
+        return self.calibration().allowed()
+
+    def dial_position(self) -> float:
         with self._device.call(self._target) as proxy:
             return float(proxy.read_attribute(self.attribute).value)
+
+    def position(self) -> float:
+        return self.calibration().user(self.dial_position())
 
     def start_move(self, target: float) -> None:
         refused = outside_limits(self, target)
         if refused:
             raise ElementError(refused)
         with self._device.call(self._target) as proxy:
-            proxy.write_attribute(self.attribute, float(target))
+            proxy.write_attribute(self.attribute, self.calibration().dial(float(target)))
 
     def wait_move(self, timeout: float) -> bool:
         return self._device.wait_not_busy(timeout)
