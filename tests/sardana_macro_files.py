@@ -177,6 +177,12 @@ FACILITY = textwrap.dedent('''
             self.output("shown %s", self.shown)
 
 
+    @macro([["motor", Type.Motor, "theta", "motor (default: theta)"]])
+    def fac_default(self, motor):
+        """An element parameter with a default named by the element."""
+        self.output("default %s at %s", motor.getName(), motor.getPosition())
+
+
     @macro()
     def fac_hook(self):
         """A general hook (defgh): reads the scan it runs in, as facility hooks do."""

@@ -80,7 +80,7 @@ def cli_run(tmp_path_factory, hidden) -> tuple[dict[str, str], subprocess.Comple
             **{n: c for n, (c, _, _) in QUESTIONS.items()},
             "fac_count": "fac_count 0.05", "fac_where": "fac_where",
             "fac_align": "fac_align theta", "fac_api": "fac_api",
-            "fac_list": "fac_list [chi phi] 1",
+            "fac_list": "fac_list [chi phi] 1", "fac_default": "fac_default",
             "fac_hook": ["defgh fac_hook pre-scan", "ascan theta 0 1 2 0.01", "udefgh all"]}
     runs = {name: [line] if isinstance(line, str) else line for name, line in runs.items()}
     commands = [part for name, lines in runs.items() for part in (f"mark {name}", *lines)]
@@ -132,6 +132,7 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
     align = sections["fac_align"]
     assert "aligning theta from" in align and "(run 1)" in align and "Scan #" in align
     assert "hook in ascan over ['theta'] for 0.01 s" in sections["fac_hook"]
+    assert sections["fac_default"].startswith("default theta at ")
     assert sections["fac_list"].splitlines() == ["chi at 0.5", "phi at 0.0",  # fac_api moved chi
                                                  "shown ['chi', 'phi']"]
     api = sections["fac_api"]

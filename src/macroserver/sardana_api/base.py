@@ -31,17 +31,22 @@ from macroserver.sardana_api.api_env import EnvAPI
 from macroserver.sardana_api.api_more import MoreAPI
 from macroserver.sardana_api.api_objects import ObjectsAPI
 from macroserver.sardana_api.api_output import OutputAPI
-from macroserver.sardana_api.msparameter import Type, convert_definition
+from macroserver.sardana_api.msparameter import Type, convert_definition, is_element_type
 
 
-def _sardana_values(params: Sequence[ParamDef], values: Sequence[Any]) -> list[Any]:
-    """Repeats as Sardana hands them: a list of lists (ours are lists of tuples)."""
-    out = []
-    for param, value in zip(params, values):
-        if isinstance(param, Repeat) and isinstance(value, list):
-            value = [list(v) if isinstance(v, tuple) else v for v in value]
-        out.append(value)
-    return out
+def _sardana_value(param: ParamDef, value: Any, pool: Any) -> Any:
+    """A value as Sardana hands it: repeats as lists of lists (ours are lists of tuples),
+    an element parameter left to its default (`"mot01"`) as the element."""
+    if isinstance(param, Repeat):
+        if not isinstance(value, list):
+            return value
+        if len(param.params) == 1:
+            return [_sardana_value(param.params[0], item, pool) for item in value]
+        return [[_sardana_value(p, v, pool) for p, v in zip(param.params, item)]
+                for item in value]
+    if isinstance(value, str) and is_element_type(param.type):
+        return param.type.convert(value, pool)
+    return value
 
 
 class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
@@ -91,7 +96,7 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
         """Called when the macro pauses."""
 
     def perform(self, *values: Any) -> Any:
-        values = tuple(_sardana_values(self.params, values))
+        values = tuple(_sardana_value(p, v, self.pool) for p, v in zip(self.params, values))
         with running.running(self):
             try:
                 self.prepare(*values)

@@ -71,6 +71,11 @@ _OWN = {"Float": FLOAT, "Integer": INTEGER, "Boolean": BOOLEAN, "Env": ENV_NAME,
         "JSON": ParamType("JSON", _json)}
 
 
+def is_element_type(kind: ParamType) -> bool:
+    """Whether values of `kind` are elements (looked up by name in the pool)."""
+    return kind.convert in _ELEMENT_KINDS.values()
+
+
 def param_type(name: str) -> ParamType:
     """The type named `name` (Sardana's type names)."""
     if name in _OWN:
