@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import silx.io
 from collect import make_core, run
+from limited import run_code
 from silx.io.specfile import SpecFile
 
 from macroserver.packets import per_point
@@ -212,3 +213,32 @@ def test_spectra_and_images_go_point_by_point_into_every_file(tmp_path):
     assert [p["point_nb"] for p in points] == list(range(41))
     assert all(len(p["w"]["values"]) == 16 and p["img"]["shape"] == [8, 8] for p in points)
     assert len(list((data).glob("**/*.edf"))) == 41
+
+
+IMAGE_SCAN = """
+import resource, sys
+from pathlib import Path
+from collect import collector_class, make_core, run, write_collector
+
+folder, points = Path(sys.argv[1]), int(sys.argv[2])
+plugins = folder / "plugins"
+write_collector(plugins, name="slow", sleep=0.0002)  # a recorder that cannot keep up
+core = make_core(folder, config="demo", recorder_path=[plugins],
+                 env={"ActiveMntGrp": "mg_demo", "JsonRecorder": True})
+outcome, out = run(core, f"ascanct theta 0 1 {points} 0.00002", timeout=600)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
+print(outcome.state, len(collector_class(core, "slow").scans[-1]["points"]), rss, out.errors)
+"""
+
+
+def test_a_continuous_scan_of_images_stays_in_bounded_memory(tmp_path):
+    """Issue 20 item 2: `ascanct theta 0 1 50000 0.00002` on the demo's 251x251 image
+    channel grew to 24 GB (every frame acquired was read at once, and a queue held
+    256 blocks of frames). 5,000 frames are 2.5 GB; the child's address space is
+    limited to 3 GiB, so the old behaviour fails here instead of taking the machine."""
+    points = 5000
+    done = run_code(IMAGE_SCAN, str(tmp_path), str(points), memory=3 << 30, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state, recorded, rss, errors = done.stdout.split(" ", 3)
+    assert state == "finish" and int(recorded) == points + 1, done.stdout
+    assert int(rss) < 768 << 20, f"peak RSS {int(rss) >> 20} MiB"

@@ -129,8 +129,10 @@ class TriggeredChannel(Channel, Protocol):
     def arm(self, starts: np.ndarray, integration_time: float) -> None:
         """Acquire over [start, start + integration_time] for each monotonic `start`."""
 
-    def read_buffer(self) -> Sequence[Any]:
-        """The values acquired since the last call, in trigger order (maybe none)."""
+    def read_buffer(self, limit: int) -> Sequence[Any]:
+        """The values acquired since the last call, in trigger order (maybe none), at
+        most `limit` of them: the rest stay for the next call (the scan reads a bounded
+        number of frames at a time, however fast they come)."""
 
 
 PLOT_TYPES = ("No", "Spectrum", "Image")

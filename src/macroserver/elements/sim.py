@@ -248,12 +248,13 @@ class SimChannel:
         self._integration_time = integration_time
         self._delivered = 0
 
-    def read_buffer(self) -> Sequence[Any]:
+    def read_buffer(self, limit: int) -> Sequence[Any]:
         now = time.monotonic()
         schedule = self._schedule
         ready = int(np.searchsorted(schedule + self._integration_time, now, "right"))
         if math.isfinite(self.readout_rate) and len(schedule):
             ready = min(ready, int((now - schedule[0]) * self.readout_rate))
+        ready = min(ready, self._delivered + limit)
         first, self._delivered = self._delivered, max(self._delivered, ready)
         if self._delivered == first:
             return ()

@@ -117,12 +117,12 @@ class GatedChannel:
                 proxy.command_inout(command)
         self.gate.arm(starts, integration_time)
 
-    def read_buffer(self) -> Sequence[Any]:
+    def read_buffer(self, limit: int) -> Sequence[Any]:
         with self._device.call(f"{self._device.device}/{self.buffer}") as proxy:
             values = proxy.read_attribute(self.buffer).value
         values = np.asarray(values if values is not None else [], dtype=np.float64)
-        new = values[self._delivered:]
-        self._delivered = max(self._delivered, len(values))
+        new = values[self._delivered:self._delivered + limit]
+        self._delivered += len(new)
         return list(new)
 
     def stop(self) -> None:

@@ -257,9 +257,11 @@ class ContinuousScan(Scan):
                 part.motor.stop()  # decelerates
             group.stop()
             try:  # record what was acquired; the first error is the scan's reason
-                if self.timing == "triggered":
-                    rows_block.collect(group)
+                more = self.timing == "triggered"
+                while more:  # a block at a time (bounded memory)
+                    more = rows_block.collect(group)
                     rows_block.sample()
+                    self._emit(rows_block, manager, len(rows_block))
                 self._emit(rows_block, manager, len(rows_block))
             except Exception as exc:
                 self.macro.error(f"points acquired before the scan ended could not all be "
@@ -281,13 +283,17 @@ class ContinuousScan(Scan):
         block.sample()
         control, npoints = self.control, len(starts)
         ends = starts + integ
+        backlog = False
         while block.emitted < npoints:
             control.check_interrupt()  # a pause waits for the row's end
-            control.sleep(min(BLOCK_SECONDS, max(ends[-1] - time.monotonic(), LAST_POLL)))
-            block.collect(group)
+            if not backlog:
+                control.sleep(min(BLOCK_SECONDS, max(ends[-1] - time.monotonic(), LAST_POLL)))
+            backlog = block.collect(group)
             block.sample()
             now = time.monotonic()
             self._emit(block, manager, len(block))
+            if backlog:  # values wait in the channels for the recorders, not for them
+                continue
             due = int(np.searchsorted(ends, now - CHANNEL_GRACE, "right"))
             slowest = min(channels, key=lambda c: block.delivered(c.name))
             if block.delivered(slowest.name) < due:
@@ -326,7 +332,8 @@ class ContinuousScan(Scan):
                 group.start(integ)
                 control.wait_until(group.wait, group.stop)
                 block.add(triggered, positions, group.read())
-                if monotonic() - last_emit >= BLOCK_SECONDS:
+                if (monotonic() - last_emit >= BLOCK_SECONDS
+                        or index + 1 - block.emitted >= block.max_points):
                     last_emit = monotonic()
                     self._emit(block, manager, len(block))
                     self._check_stall(parts, starts[-1] + integ, last_emit, block)
@@ -466,10 +473,19 @@ class _RowBlock:
         for name, value in values.items():
             self.values[name].append(value)
 
-    def collect(self, group: MeasurementGroup) -> None:
-        """Read the triggered channels' buffers; triggers are those of the schedule."""
+    def collect(self, group: MeasurementGroup) -> bool:
+        """Read the triggered channels' buffers, up to a block's worth of values waiting
+        here per channel; True if a channel may hold more (it gave all that was asked).
+        Triggers are those of the schedule."""
+        more = False
         for channel in group.channels:
-            self.values[channel.name].extend(channel.read_buffer())  # type: ignore[attr-defined]
+            values = self.values[channel.name]
+            limit = self.max_points - len(values)
+            if limit > 0:
+                new = channel.read_buffer(limit)  # type: ignore[attr-defined]
+                values.extend(new)
+                more = more or len(new) == limit
+        return more
 
     def build(self, first: int, end: int, t0: float) -> PointBlock:
         profile = self.profile

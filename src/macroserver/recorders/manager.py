@@ -1,11 +1,15 @@
 """Running one scan's recorders: a worker thread and a bounded queue each.
 
 A slow recorder does not slow acquisition until its queue is full; then the scan waits,
-so no point is dropped from a file. A recorder that raises is reported on the Error
-stream, gets `end` with status failed (to close its file) and is disabled for the rest
-of the scan; the others go on. A critical recorder's failure makes `check()` raise, so
-the engine stops the scan cleanly. One that stops taking points for `hang_timeout`
-seconds is declared hung and left behind.
+so no point is dropped from a file. A queue is bounded in items (`queue_size`, how far a
+live recorder may trail) and in bytes (`MAX_QUEUE_BYTES`): a continuous scan hands over
+blocks of many points as one item, and 256 blocks of images were gigabytes.
+
+A recorder that raises is reported on the Error stream, gets `end` with status failed
+(to close its file) and is disabled for the rest of the scan; the others go on. A
+critical recorder's failure makes `check()` raise, so the engine stops the scan
+cleanly. One that stops taking points for `hang_timeout` seconds is declared hung and
+left behind.
 """
 
 from __future__ import annotations
@@ -28,14 +32,47 @@ log = logging.getLogger(__name__)
 _LOG_LEVELS = {Level.ERROR: logging.ERROR, Level.WARNING: logging.WARNING,
                Level.INFO: logging.INFO, Level.OUTPUT: logging.INFO, Level.DEBUG: logging.DEBUG}
 
-#: Points waiting in one recorder's queue take at most about this much memory (the
-#: recorder's `queue_size` is lowered for big frames: 256 4-Mpixel images would be 8 GiB).
+#: Points waiting in one recorder's queue take at most this much memory, plus the one
+#: item put last (the queues share the points: the scan holds about the largest of them).
 MAX_QUEUE_BYTES = 64 << 20
 
 
 def point_bytes(info: ScanInfo) -> int:
     """Approximate size of one point's values (8 bytes per value)."""
     return sum(8 * math.prod(c.shape) for c in info.columns)
+
+
+class _BoundedQueue(queue.Queue):
+    """A queue of (item, bytes) full at `maxsize` items or `max_bytes` bytes; `get`
+    returns the item. An item is taken whenever the queue holds less than the bounds,
+    so one larger than `max_bytes` still goes through (alone)."""
+
+    def __init__(self, items: int, max_bytes: int) -> None:
+        super().__init__(items)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def _put(self, entry: tuple[Item, int]) -> None:
+        self.queue.append(entry)
+        self.bytes += entry[1]
+
+    def _get(self) -> Item:
+        item, size = self.queue.popleft()
+        self.bytes -= size
+        return item
+
+    def put(self, entry: tuple[Item, int], block: bool = True,
+            timeout: float | None = None) -> None:
+        with self.not_full:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while len(self.queue) >= self.maxsize or self.bytes >= self.max_bytes:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if not block or remaining is not None and remaining <= 0:
+                    raise queue.Full
+                self.not_full.wait(remaining)
+            self._put(entry)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
 
 
 class RecorderFailed(MacroServerError):
@@ -76,14 +113,13 @@ class _Worker:
     """
 
     def __init__(self, recorder: Recorder, critical: bool, listener: MacroListener,
-                 max_points: int | None = None) -> None:
+                 point_size: int = 8) -> None:
         self.recorder = recorder
         self.name = type(recorder).name or type(recorder).__name__
         self.critical = critical
         self.listener = listener
-        size = type(recorder).queue_size
-        self.queue: queue.Queue[Item] = queue.Queue(
-            maxsize=max(1, min(size, max_points) if max_points else size))
+        self.point_size = max(1, point_size)
+        self.queue = _BoundedQueue(max(1, type(recorder).queue_size), MAX_QUEUE_BYTES)
         self.waits = 0
         self._lock = threading.Lock()
         self._failure: str | None = None
@@ -187,16 +223,23 @@ class _Worker:
                 _report(self.listener, Level.ERROR,
                         f"recorder {self.name} could not close cleanly: {close_exc}", close_exc)
 
+    def size(self, item: Item) -> int:
+        """The bytes `item` holds, about (what its place in the queue costs)."""
+        if type(item) is Point:
+            return self.point_size
+        return self.point_size * len(item) if type(item) is PointBlock else 1
+
     def put(self, item: Item, hang_timeout: float) -> None:
         """Queue `item`; when the queue is full, count it and wait up to `hang_timeout`,
         then declare the recorder hung."""
+        entry = (item, self.size(item))
         try:
-            self.queue.put_nowait(item)
+            self.queue.put(entry, block=False)
             return
         except queue.Full:
             self.waits += 1
         try:
-            self.queue.put(item, timeout=hang_timeout)
+            self.queue.put(entry, timeout=hang_timeout)
         except queue.Full:
             if self._set_failure(f"recorder {self.name} took no data for {hang_timeout:g} s "
                                  "(hung?)"):
@@ -222,8 +265,7 @@ class RecorderManager:
         self._hang_timeout = min(hang_timeout, 86400.0)
         self._workers: list[_Worker] = []
 
-    def _create(self, cls: type[Recorder], context: RecorderContext,
-                max_points: int | None = None) -> None:
+    def _create(self, cls: type[Recorder], context: RecorderContext, point_size: int) -> None:
         name = cls.name or cls.__name__
         critical = cls.critical or name in self._critical or cls.__name__ in self._critical
         try:
@@ -234,15 +276,15 @@ class RecorderManager:
                 raise RecorderFailed(message) from exc
             _report(self._listener, Level.ERROR, message + "; the scan goes on without it")
             return
-        self._workers.append(_Worker(recorder, critical, self._listener, max_points))
+        self._workers.append(_Worker(recorder, critical, self._listener, point_size))
 
     def start(self, info: ScanInfo) -> ScanInfo:
         """Start every recorder: the file recorders first, then the others (the table,
         the JSON stream) with `info.written` saying where the files went. Returns that
         info (the engine passes it on)."""
-        max_points = max(2, MAX_QUEUE_BYTES // max(1, point_bytes(info)))
+        size = point_bytes(info)
         for cls, context in self._selection.chosen:
-            self._create(cls, context, max_points)
+            self._create(cls, context, size)
         files = [worker for worker in self._workers if worker.writes_file]
         for worker in files:
             worker.thread.start()
@@ -322,7 +364,7 @@ class RecorderManager:
         for worker in self._workers:
             if worker.thread.is_alive():
                 try:
-                    worker.queue.put(end, timeout=max(0.1, deadline - time.monotonic()))
+                    worker.queue.put((end, 1), timeout=max(0.1, deadline - time.monotonic()))
                     waiting.append(worker)
                 except queue.Full:
                     _report(self._listener, Level.ERROR,
@@ -339,4 +381,5 @@ class RecorderManager:
             if worker.waits:
                 _report(self._listener, Level.DEBUG,
                         f"recorder {worker.name} held the scan back {worker.waits} times "
-                        f"(its queue of {worker.queue.maxsize} items was full)")
+                        f"(its queue of {worker.queue.maxsize} items or "
+                        f"{MAX_QUEUE_BYTES >> 20} MiB was full)")
