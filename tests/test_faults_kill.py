@@ -54,7 +54,8 @@ def check_nexus_after_kill(path, entry, flushed):
             assert np.isfinite(m["beam"][flushed - 1]).all()
             assert np.isfinite(m["value"][:flushed]).all()
         assert f[entry]["notes/data"][()] in (b"", "")  # no end status: it was killed
-    # the killed scan's own file is marked open: silx falls back to SWMR mode itself
+    # the killed scan's own file is marked open (until the next start): silx falls back
+    # to SWMR mode itself
     scan_file = path.with_name(f"{path.stem}_scans") / f"{path.stem}_{entry[5:]}{path.suffix}"
     with silx.io.open(str(scan_file)) as f:
         assert len(f[entry]["measurement/point_nb"]) == n
@@ -101,8 +102,19 @@ def test_sigkill_mid_scan_then_restart(server, round_):
     assert edf_count >= len(last) >= flushed
     assert edf_count <= len(last) + 1 and temps <= 1
 
-    # Restart: environment intact, next ScanID not reused, same files usable
+    # Restart: the killed scan's own file is closed as `h5clear -s` would (issue 20 item
+    # 6): plain h5py and silx open it, through the master too, its notes say it was cut
     server.start()
+    scan_file = h5.with_name(f"{h5.stem}_scans") / f"{h5.stem}_{scan_id}{h5.suffix}"
+    with h5py.File(h5, "r") as f:
+        assert len(f[f"entry{scan_id}/measurement/point_nb"]) == in_nexus
+        assert f[f"entry{scan_id}/notes/data"][()].decode().startswith(
+            "failed: the scan was cut")
+    with silx.io.open(str(scan_file)) as f:
+        assert len(f[f"entry{scan_id}/measurement/beam"]) == in_nexus
+    logged = "".join(p.read_text() for p in server.env_path.parent.glob("macroserver-*.log"))
+    assert f"{scan_file}: left open by a killed writer; closed" in logged
+    # environment intact, next ScanID not reused, same files usable
     env = server.environment()
     assert env["ScanID"] == scan_id
     assert env["FaultMarker"] == [round_, "kept"]

@@ -48,6 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     listener = ConsoleListener(debug=args.debug)
     for problem in server.load_problems:
         print(f"Warning: {problem}", file=sys.stderr)
+    for recovered in server.recover_scan_files("macroserver run"):
+        print(f"Warning: {recovered}", file=sys.stderr)
     runner = MacroRunner(server, listener)
     if args.dry_run:
         return _dry_run(runner, args.commands, args.json)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from macroserver.config import ServerConfig
-from macroserver.datafiles import DataRoots
+from macroserver.datafiles import DataPathError, DataRoots
 from macroserver.engine.control import MacroControl
 from macroserver.engine.environment import ServerEnvironment
 from macroserver.engine.lastscan import LastScans
@@ -23,9 +23,10 @@ from macroserver.engine.registry import MacroRegistry
 from macroserver.engine.reservations import Reservations
 from macroserver.engine.sidecars import SidecarQueue
 from macroserver.engine.xmlcommand import is_xml, tokens_from_xml
-from macroserver.env import Environment
+from macroserver.env import Environment, scoped_name
 from macroserver.errors import ParamError
 from macroserver.plugins import ModulePreparer
+from macroserver.recorders.h5recovery import recover_scan_files
 from macroserver.recorders.registry import RecorderRegistry
 from macroserver.statedir import state_dir_of
 from macroserver.streams import MacroListener
@@ -111,6 +112,18 @@ class MacroServerCore:
         for problem in problems:
             log.warning("macro reload: %s", problem)
         return problems
+
+    def recover_scan_files(self, holder: str) -> list[str]:
+        """Close the scan files a killed writer left open in the ScanDir folders of the
+        environment (every scope); one message per file (also logged). Called at start."""
+        folders = []
+        for name, value in self.env.snapshot().items():
+            if scoped_name(name)[1] == "ScanDir" and isinstance(value, str) and value:
+                try:
+                    folders.append(self.data_roots.resolve_dir(value))
+                except DataPathError:
+                    continue  # outside the data roots: not ours to touch
+        return recover_scan_files(folders, holder)
 
     @property
     def load_problems(self) -> list[str]:

@@ -114,7 +114,7 @@ class MacroServer(Device):
         self.core.env.subscribe(lambda changed, removed: self._pump.send(
             "Environment", CODEC, to_json(envcodec.event_value(self.core.env.snapshot(),
                                                                removed))))
-        problems = self.core.load_problems
+        problems = self.core.load_problems + self.core.recover_scan_files(name)
         self.set_state(DevState.ON)
         self.set_status(to_wire("ready" + "".join(f"\nwarning: {p}" for p in problems)))
         log.info("%s ready (log level %s)%s", name,
