@@ -148,6 +148,11 @@ def test_target_outside_limits_refused_before_moving(core, command, message):
     ("ct -1", "parameter integ_time must be a finite time of 0 or more seconds, not -1.0"),
     ("ascan theta 0 1 1000000000 0", "parameter nr_interv must be at most 100000000, "
                                      "not 1000000000"),
+    # issue 20 item 7: was "the ramp end nan is outside its limits (velocity 0 ...)"
+    ("ascanct theta 0 1 10 1e308", "parameter integ_time must be at most 86400 s (one day), "
+                                   "not 1e+308"),
+    ("ascanct theta 0 1 10 0.1 1e308", "parameter latency_time must be at most 86400 s "
+                                       "(one day), not 1e+308"),
 ])
 def test_zero_or_negative_intervals_and_times(core, command, message):
     assert refusal(core, command) == message

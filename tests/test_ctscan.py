@@ -137,7 +137,7 @@ def test_ramp_outside_the_limits_is_refused_before_moving(core):
 @pytest.mark.parametrize("command, error", [
     ("ascanct m1 0 1 0 0.01", "nr_interv must not be 0"),
     ("ascanct m1 0 1 10 0", "integ_time must be a finite time above 0"),
-    ("ascanct m1 0 1 10 0.01 -1", "latency_time must be a finite time of 0 s or more"),
+    ("ascanct m1 0 1 10 0.01 -1", "latency_time must be a finite time of 0 or more seconds"),
     ("a2scanct m1 0 1 m1 0 1 10 0.01", "m1 is given more than once"),
 ])
 def test_bad_parameters_are_refused(core, command, error):

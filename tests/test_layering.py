@@ -12,7 +12,8 @@ SOURCE = Path(macroserver.__file__).parent
 
 #: Packages (or root modules) from the bottom up; each may import only its own layer and below.
 LAYERS: list[set[str]] = [
-    {"errors", "records", "streams", "formatting", "plugins", "datafiles", "env", "shmreader",
+    {"errors", "records", "streams", "formatting", "plugins", "datafiles", "untrusted", "env",
+     "shmreader",
      "statedir",
      "logs", "metadata", "filelocks", "wire",
      "strictjson", "packets", "scanstats"},

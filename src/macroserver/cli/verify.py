@@ -1,7 +1,8 @@
 """`macroserver verify FILE`: are the frames a NeXus file links to really there?
 
 Checks every external link and every virtual-dataset source of the file: the target
-file exists and lies inside the data folder (the master's folder, or `--root`), the
+file exists, is a regular file and lies inside the data folder (the master's folder, or
+`--root`; nothing else is opened, hashed or read), the
 dataset exists with the expected dtype and at least the mapped frames, the frames a
 detector group flags as saved are written in their file, and (`--checksum`) each
 source file's SHA-256. Prints a readable report (or JSON with `--json`); the exit code
@@ -24,6 +25,14 @@ import numpy as np
 
 from macroserver.cli.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
 from macroserver.recorders.nxlinks import open_source, saved_in_file
+from macroserver.untrusted import (
+    MAX_FRAMES,
+    MAX_SOURCES,
+    UnusableFile,
+    inside,
+    open_regular,
+    regular_file,
+)
 
 
 @dataclass
@@ -76,23 +85,46 @@ def _resolve(master: Path, name: str) -> Path:
     return beside if beside.exists() or not path.exists() else path.resolve()
 
 
+def _sha256(path: Path) -> str:
+    """The SHA-256 of the regular file `path`, read up to the size it had when opened."""
+    fd = open_regular(path)
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "rb") as stream:
+        left = os.fstat(stream.fileno()).st_size
+        while left > 0:
+            block = stream.read(min(left, 1 << 20))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
 def _check_target(check: SourceCheck, master: Path, root: Path, dtype: np.dtype | None,
                   first: int, count: int, checksum: bool) -> None:
-    """The file of `check` holds frames first..first+count-1 of a dataset of `dtype`."""
+    """The file of `check` holds frames first..first+count-1 of a dataset of `dtype`.
+    A file outside `root`, or one that is not a regular file (a FIFO, a device), is
+    reported and never opened."""
     path = _resolve(master, check.file)
     check.resolved = str(path)
     if not path.exists():
         check.problems.append(f"file {check.file} does not exist (looked for {path})")
         return
-    real = Path(os.path.realpath(path))
-    if real != root and root not in real.parents:
-        check.problems.append(f"file {real} is outside the data folder {root}")
-    if checksum:
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        check.sha256 = digest.hexdigest()
+    if not inside(path, root):
+        check.problems.append(f"file {os.path.realpath(path)} is outside the data folder "
+                              f"{root} (not read)")
+        return
+    try:
+        regular_file(path)
+        if checksum:
+            check.sha256 = _sha256(path)
+    except UnusableFile as exc:
+        check.problems.append(f"{exc} (not read)")
+        return
+    if count > MAX_FRAMES:
+        check.problems.append(f"the master maps {count:,} frames from {check.file}, more "
+                              f"than the {MAX_FRAMES:,} checked at most")
+        return
     try:
         with open_source(path) as f:
             if check.dataset not in f:
@@ -140,17 +172,30 @@ def verify(path: Path, root: Path | None = None, checksum: bool = False) -> list
 def _verify_file(master: Path, folder: Path, checksum: bool, nested: bool
                  ) -> list[SourceCheck]:
     checks: list[SourceCheck] = []
-    with h5py.File(master, "r", locking=False) as f:
+    regular_file(master)
+    with open_source(master) if nested else h5py.File(master, "r", locking=False) as f:
         for where, item in _links(f):
+            if len(checks) >= MAX_SOURCES:
+                raise UnusableFile(f"{master} links more than {MAX_SOURCES:,} sources")
             if isinstance(item, h5py.ExternalLink):
                 check = SourceCheck("external link", where, item.filename, item.path)
                 _check_target(check, master, folder, None, 0, 0, checksum)
                 checks.append(check)
                 if check.kind == "scan file" and not check.problems and not nested:
-                    checks += _verify_file(Path(check.resolved), folder, checksum, True)
+                    checks += _scan_file(check, folder, checksum)
             elif item.is_virtual:
                 checks += _virtual_sources(where, item, master, folder, checksum)
     return checks
+
+
+def _scan_file(check: SourceCheck, folder: Path, checksum: bool) -> list[SourceCheck]:
+    """The links of an entry's own scan file; one it cannot open (cut by a full disk)
+    is a problem of that link, naming the scan file."""
+    try:
+        return _verify_file(Path(check.resolved), folder, checksum, True)
+    except (OSError, UnusableFile) as exc:
+        check.problems.append(f"scan file {check.resolved} cannot be read: {exc}")
+        return []
 
 
 def _first_axis(space: h5py.h5s.SpaceID, length: int = 1) -> tuple[int, int]:
@@ -207,6 +252,9 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         checks = verify(args.file, args.root, args.checksum)
+    except UnusableFile as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     except OSError as exc:
         print(f"Error: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from macroserver.convert.nexus_in import read_nexus
 from macroserver.convert.source import ConvertError, pick
 from macroserver.metadata.sidecar import program_label, scan_document
+from macroserver.untrusted import regular_file
 
 STYLES = ("sidecar", "icat", "scicat")
 
@@ -22,8 +23,7 @@ def catalogue_records(path: Path, scan_id: int | None = None,
     """One record per scan of the file (or of scan `scan_id`)."""
     if style not in STYLES:
         raise ConvertError(f"unknown catalogue style {style!r} (one of {', '.join(STYLES)})")
-    if not path.is_file():
-        raise ConvertError(f"{path}: no such file")
+    regular_file(path)
     records = []
     for scan in pick(read_nexus(path), scan_id, str(path)):
         info = dataclasses.replace(scan.info, scan_files=(str(path),), scan_dir=path.parent)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,10 +31,13 @@ from macroserver.records import (
     ScanMetadata,
     SnapshotValue,
 )
+from macroserver.untrusted import UnusableFile, check_shape, inside, regular_file
 
 POINT_NAMES = {"point_nb", "pt_no", "#pt no"}
 TIMESTAMP_NAMES = {"dt"}
 _DIGITS = re.compile(r"(\d+)")
+#: Bytes of one value read whole (a title, a metadata field, the scan_metadata note).
+MAX_VALUE_BYTES = 16 << 20
 #: Groups whose fields are metadata in a file without our `scan_metadata` note.
 FOREIGN_METADATA_CLASSES = {"NXsample", "NXuser", "NXsource", "NXmonochromator"}
 
@@ -61,6 +65,18 @@ def _epoch(text: str, default: float) -> float:
     return moment.timestamp()
 
 
+def _read(dataset: Any) -> Any:
+    """A dataset's whole value, refused (one line) when it declares more than a metadata
+    value may hold: a hostile file declares sizes it never stores."""
+    check_shape(dataset.shape or (), dataset.dtype.itemsize,
+                f"{dataset.file.filename}:{dataset.name}")
+    if dataset.size * dataset.dtype.itemsize > MAX_VALUE_BYTES:
+        raise UnusableFile(f"{dataset.file.filename}:{dataset.name} holds "
+                           f"{dataset.size * dataset.dtype.itemsize:,} bytes, more than a "
+                           f"value read whole may ({MAX_VALUE_BYTES >> 20} MiB)")
+    return dataset[()]
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -78,7 +94,9 @@ def _nx_class(obj: Any) -> str:
 
 
 def read_nexus(path: Path) -> list[SourceScan]:
-    """Every NXentry of the file that has a `measurement` group, in ScanID order."""
+    """Every NXentry of the file that has a `measurement` group, in ScanID order. An
+    entry linked from another file is followed only to a regular file in `path`'s folder."""
+    regular_file(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -86,6 +104,7 @@ def read_nexus(path: Path) -> list[SourceScan]:
     scans = []
     with f:
         for name in f:
+            _check_link(path, name, f.get(name, getlink=True))
             entry = f.get(name)
             if _nx_class(entry) == "NXentry" and isinstance(entry.get("measurement"),
                                                               h5py.Group):
@@ -98,17 +117,31 @@ def read_nexus(path: Path) -> list[SourceScan]:
     return sorted(scans, key=lambda scan: scan.info.scan_id)
 
 
+def _check_link(path: Path, name: str, link: Any) -> None:
+    if isinstance(link, h5py.ExternalLink):
+        target = path.parent / link.filename
+        if not inside(target, path.parent):
+            raise UnusableFile(f"{path}: {name} links {link.filename}, outside the folder "
+                               f"{path.parent} (not read)")
+        if os.path.lexists(target):
+            regular_file(target)
+
+
 def _scan(path: Path, entry: h5py.Group) -> SourceScan:
     name = entry.name.strip("/")
-    identifier = _text(entry["entry_identifier"][()]) if "entry_identifier" in entry else ""
+    identifier = _text(_read(entry["entry_identifier"])) if "entry_identifier" in entry else ""
     digits = _DIGITS.findall(identifier) or _DIGITS.findall(name) or ["0"]
     scan_id = int(digits[0])
-    start = _epoch(_text(entry["start_time"][()]), 0.0) if "start_time" in entry else 0.0
-    end_time = _epoch(_text(entry["end_time"][()]), start) if "end_time" in entry else start
+    start = _epoch(_text(_read(entry["start_time"])), 0.0) if "start_time" in entry else 0.0
+    end_time = _epoch(_text(_read(entry["end_time"])), start) if "end_time" in entry else start
     measurement = entry["measurement"]
     keys = [k for k in measurement if isinstance(measurement[k], h5py.Dataset)
             and measurement[k].ndim >= 1]
     npoints = min((measurement[k].shape[0] for k in keys), default=0)
+    for key in keys:  # per point: a row must fit in memory, the points be countable
+        ds = measurement[key]
+        check_shape((min(ds.shape[0], npoints), *ds.shape[1:]), ds.dtype.itemsize,
+                    f"{path}:{ds.name}")
     signal, axes = _default_plot(entry, measurement)
     linked = _positioner_columns(entry, measurement)
     columns = []
@@ -122,9 +155,9 @@ def _scan(path: Path, entry: h5py.Group) -> SourceScan:
     metadata, snapshot = _metadata(entry)
     info = ScanInfo(
         scan_id=scan_id,
-        title=_text(entry["title"][()]) if "title" in entry else name,
-        macro=(_text(entry["title"][()]).split() or [""])[0] if "title" in entry else "",
-        user=_text(entry["user/name"][()]) if "user/name" in entry else "",
+        title=_text(_read(entry["title"])) if "title" in entry else name,
+        macro=(_text(_read(entry["title"])).split() or [""])[0] if "title" in entry else "",
+        user=_text(_read(entry["user/name"])) if "user/name" in entry else "",
         start_time=start,
         columns=tuple(columns),
         ref_motors=tuple(c.name for c in columns if c.role is Role.MOTOR and c.name in axes),
@@ -137,7 +170,7 @@ def _scan(path: Path, entry: h5py.Group) -> SourceScan:
         extra={"signal": signal} if signal else {},
         linked=_linked_frames(entry, {measurement[c.source].id: c.name for c in columns}),
     )
-    status = _text(entry["notes/data"][()]) if "notes/data" in entry else "done"
+    status = _text(_read(entry["notes/data"])) if "notes/data" in entry else "done"
     end = end_from_text(status, end_time, npoints)
     return SourceScan(info, lambda: _points(path, name, info, npoints, start), end)
 
@@ -256,8 +289,9 @@ def _positions(entry: h5py.Group, measurement: h5py.Group,
                 continue
             value = group["value"]
             if value.ndim == 0:
-                name = _text(group["name"][()]) if "name" in group else key
-                values.append(SnapshotValue(name, name, _plain(value[()]), _attr(value, "units")))
+                name = _text(_read(group["name"])) if "name" in group else key
+                values.append(SnapshotValue(name, name, _plain(_read(value)),
+                                            _attr(value, "units")))
     return tuple(values)
 
 
@@ -265,7 +299,7 @@ def _metadata(entry: h5py.Group) -> tuple[ScanMetadata, tuple[SnapshotValue, ...
     """Our `scan_metadata` note (typed, with provenance); else the fields of the entry's
     NXsample/NXuser/... groups and the pre_scan_snapshot datasets of other programs."""
     if "scan_metadata/data" in entry:
-        document = json.loads(_text(entry["scan_metadata/data"][()]))
+        document = json.loads(_text(_read(entry["scan_metadata/data"])))
         snapshot = tuple(
             SnapshotValue(s["name"], s.get("label", s["name"]), s.get("value"),
                           s.get("units", ""), s.get("source", ""), float(s.get("time", 0.0)),
@@ -282,11 +316,11 @@ def _foreign_metadata(entry: h5py.Group) -> ScanMetadata:
             groups[key] = _nx_class(group)
             for field, ds in group.items():
                 if isinstance(ds, h5py.Dataset) and ds.ndim <= 1:
-                    values.append(MetadataValue(f"{key}/{field}", _plain(ds[()]),
+                    values.append(MetadataValue(f"{key}/{field}", _plain(_read(ds)),
                                                 _attr(ds, "units"), f"file {entry.name}"))
     for field in ("experiment_identifier", "experiment_description"):
         if field in entry:
-            values.append(MetadataValue(field, _text(entry[field][()]), "",
+            values.append(MetadataValue(field, _text(_read(entry[field])), "",
                                         f"file {entry.name}"))
     return ScanMetadata(tuple(values), groups, "")
 
@@ -296,7 +330,7 @@ def _foreign_snapshot(entry: h5py.Group) -> tuple[SnapshotValue, ...]:
     if not isinstance(group, h5py.Group):
         return ()
     return tuple(
-        SnapshotValue(key, _attr(ds, "long_name", key), _plain(ds[()]), _attr(ds, "units"),
+        SnapshotValue(key, _attr(ds, "long_name", key), _plain(_read(ds)), _attr(ds, "units"),
                       error=_attr(ds, "error"))
         for key, ds in group.items() if isinstance(ds, h5py.Dataset))
 

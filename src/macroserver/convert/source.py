@@ -45,7 +45,12 @@ def pick(scans: list[SourceScan], scan_id: int | None, path: str) -> list[Source
         return scans
     chosen = [s for s in scans if s.info.scan_id == scan_id]
     if not chosen:
-        numbers = ", ".join(str(s.info.scan_id) for s in scans[:20])
-        raise ConvertError(f"{path} has no scan {scan_id} (it has: {numbers}"
-                           f"{', ...' if len(scans) > 20 else ''})")
+        raise no_scan(path, scan_id, [s.info.scan_id for s in scans])
     return chosen[-1:]
+
+
+def no_scan(path: str, scan_id: int, numbers: list[int]) -> ConvertError:
+    """The error for a ScanID the file does not hold, naming (some of) those it does."""
+    listed = ", ".join(str(n) for n in numbers[:20])
+    return ConvertError(f"{path} has no scan {scan_id} (it has: {listed}"
+                        f"{', ...' if len(numbers) > 20 else ''})")

@@ -11,15 +11,21 @@ the `#C EDF images:` line names, metadata and snapshot from `#UMETA`/`#USNAP` li
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from macroserver.convert.source import ConvertError, SourceScan, end_from_text
+from macroserver.convert.edf_names import check_pattern, edf_path
+from macroserver.convert.source import ConvertError, SourceScan, end_from_text, no_scan
+from macroserver.convert.spec_text import MAX_SCANS, check_spec_text
+from macroserver.datafiles import fd_path
 from macroserver.metadata.schema import load_schema
 from macroserver.records import (
     Column,
@@ -30,6 +36,7 @@ from macroserver.records import (
     ScanMetadata,
     SnapshotValue,
 )
+from macroserver.untrusted import open_regular, regular_file
 
 OUR_HEADER = "tango-macroserver"
 POINT_LABELS = {"pt_no", "#pt no", "pt no", "point_nb"}
@@ -40,26 +47,55 @@ END_LINE = re.compile(r"Acquisition ended at .*\(status: (.*)\)")
 _DECODER = json.JSONDecoder()
 
 
-def _spec_file(path: Path) -> Any:
+def _spec_file(path: Path, scan_id: int | None) -> Any:
+    """silx's SpecFile of `path` (or of scan `scan_id` alone, cut out of it), once the
+    text was checked (spec_text.py). Opened by descriptor path: silx encodes a path as
+    ASCII (non-ASCII names failed), and its index of a file grows quadratically with
+    the scans (40,000 took 18 s), so a large file is read one scan at a time."""
     try:
         from silx.io.specfile import SpecFile
     except ImportError:
         raise ConvertError("reading SPEC files needs silx: pip install silx") from None
+    fd = open_regular(path)
     try:
-        return SpecFile(str(path))
+        index = check_spec_text(fd, path)
+        if scan_id is not None:
+            text = index.one_scan(fd, scan_id)
+            if text is None:
+                raise no_scan(str(path), scan_id, [s[0] for s in index.scans])
+            os.close(fd)
+            fd = _unlinked_copy(text)
+        elif len(index.scans) > MAX_SCANS:
+            raise ConvertError(f"{path} holds {len(index.scans):,} scans, more than the "
+                               f"{MAX_SCANS:,} converted at once; convert one with --scan N")
+        return SpecFile(fd_path(fd))
+    except ConvertError:
+        raise
     except Exception as exc:  # silx raises its own SfError* classes
         raise ConvertError(f"cannot read {path} as a SPEC file: {exc}") from None
+    finally:
+        os.close(fd)
 
 
-def read_spec(path: Path) -> list[SourceScan]:
-    sf = _spec_file(path)
+def _unlinked_copy(text: bytes) -> int:
+    """A descriptor of a temporary file holding `text`, already removed from its folder."""
+    fd, name = tempfile.mkstemp(suffix=".spec")
+    os.unlink(name)
+    os.write(fd, text)
+    return fd
+
+
+def read_spec(path: Path, scan_id: int | None = None) -> list[SourceScan]:
+    """Every scan of the file, or only the last one numbered `scan_id`."""
+    sf = _spec_file(path, scan_id)
     scans = []
     for index in range(len(sf)):
         scan = sf[index]
         try:
             scans.append(_scan(path, scan))
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ConvertError(f"{path}: scan #S {scan.number} cannot be read: {exc}") from None
+        except (KeyError, ValueError, IndexError, MemoryError) as exc:
+            raise ConvertError(f"{path}: scan #S {scan.number} cannot be read: "
+                               f"{type(exc).__name__}: {exc}") from None
     return scans
 
 
@@ -93,9 +129,15 @@ def _metadata(header: dict[str, str]) -> tuple[ScanMetadata, tuple[SnapshotValue
         parts = item.path.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             groups["/".join(parts[:depth])] = "NXcollection"
-    groups.update({g: c for g, c in load_schema().groups.items() if g in groups})
+    groups.update({g: c for g, c in _schema_groups().items() if g in groups})
     schema = header.get("UMETA_SCHEMA", "")
     return ScanMetadata(tuple(values), groups, schema), tuple(snapshot)
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_groups() -> dict[str, str]:
+    """The default schema's NeXus classes (read once: 200,000 scans read it 200,000 times)."""
+    return dict(load_schema().groups)
 
 
 def _start_time(header: dict[str, str], file_header: dict[str, str]) -> float:
@@ -189,7 +231,7 @@ def _scan(path: Path, scan: Any) -> SourceScan:
                 values[name] = np.asarray(scan.mca[p * len(spectra) + k])
             for name, (_, pattern) in images.items():
                 number = int(data[index[image_column], p]) if image_column in index else p
-                values[name] = _read_edf(pattern.format(point=number))
+                values[name] = _read_edf(edf_path(pattern, path.parent, name, number))
             yield Point(p, values, start + float(values.get("dt", 0.0) or 0.0))
 
     return SourceScan(info, points, end)
@@ -204,24 +246,23 @@ def _spectrum_names(mca_header: dict[str, str], count: int, npoints: int) -> lis
 
 
 def _images(path: Path, edf: re.Match[str]) -> dict[str, tuple[tuple, str]]:
-    """channel -> (shape, file pattern with {point}) from our `#C EDF images:` line."""
-    pattern, channels = edf.group(1), edf.group(3).split()
+    """channel -> (shape, file pattern) from our `#C EDF images:` line (edf_names.py)."""
+    pattern, channels = check_pattern(edf.group(1), path), edf.group(3).split()
     images = {}
     for channel in channels:
-        template = str(path.parent / pattern.replace("{channel}", channel))
-        first = template.format(point=0)
         try:
-            shape = _read_edf(first).shape
+            shape = _read_edf(edf_path(pattern, path.parent, channel, 0)).shape
         except ConvertError:
             continue
-        images[channel] = (tuple(shape), template)
+        images[channel] = (tuple(shape), pattern)
     return images
 
 
-def _read_edf(path: str) -> np.ndarray:
+def _read_edf(path: Path) -> np.ndarray:
     import fabio
 
     try:
-        return fabio.open(path).data
+        regular_file(path)
+        return fabio.open(str(path)).data
     except Exception as exc:
         raise ConvertError(f"cannot read the EDF image {path}: {exc}") from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from macroserver.elements.base import ContinuousMotor, MotionSettings, Motor
+from macroserver.engine.scan import check_time
 from macroserver.errors import ParamError
 
 
@@ -93,9 +94,8 @@ def plan_motion(
     if not (integ_time > 0 and math.isfinite(integ_time)):
         raise ParamError(f"parameter integ_time must be a finite time above 0 s in a "
                          f"continuous scan, not {integ_time}")
-    if not (latency_time >= 0 and math.isfinite(latency_time)):
-        raise ParamError(f"parameter latency_time must be a finite time of 0 s or more, "
-                         f"not {latency_time}")
+    check_time(integ_time)  # one day at most: 1e308 s made the velocity 0, the ramp NaN
+    check_time(latency_time, "latency_time")
     period = integ_time + latency_time
     ramps = [continuous_motor(m) for m in motors]
     originals = [m.motion_settings() for m in ramps]

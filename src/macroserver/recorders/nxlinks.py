@@ -65,10 +65,12 @@ def saved_in_file(path: Path, dataset: str, frames: int) -> np.ndarray:
             held[:length] = True
             if ds.chunks is not None and ds.chunks[0] == 1 and ds.ndim == 3 and (
                     ds.chunks[1:] == ds.shape[1:]):
-                written = np.zeros(ds.shape[0], dtype=bool)
+                written = np.zeros(frames, dtype=bool)  # not the declared length
                 for k in range(ds.id.get_num_chunks()):
-                    written[ds.id.get_chunk_info(k).chunk_offset[0]] = True
-                held &= written[:frames]
+                    offset = ds.id.get_chunk_info(k).chunk_offset[0]
+                    if offset < frames:
+                        written[offset] = True
+                held &= written
     except (OSError, KeyError, ValueError):
         held[:] = False
     return held
