@@ -119,8 +119,8 @@ def bad_scan_dirs(layout: Layout) -> list[tuple[Any, str]]:
         ("é" * 128, "longer than 255 bytes"),  # 256 bytes in UTF-8
         ("/".join(["d" * 200] * 21), "bytes long (at most 4096)"),
         ("/".join(["é" * 100] * 21), "bytes long (at most 4096)"),  # 4220 bytes, 2120 chars
-        ("bad\x00name", "NUL or newline"),
-        ("bad\nname", "NUL or newline"),
+        ("bad\x00name", "contains a NUL character"),  # the environment's text check
+        ("bad\nname", "NUL or newline"),  # a value may hold a newline, a path may not
         ("bad\rname", "NUL or newline"),
         ("\udc80lone", "not valid text"),
         ("", "empty"),
@@ -138,7 +138,7 @@ def bad_scan_files() -> list[tuple[Any, str]]:
         ("new_out.h5", "outside the data roots"),  # dangling symlink: would create outside
         ("f" * 252 + ".dat", "longer than 255 bytes"),
         ("bad\nname.dat", "NUL or newline"),
-        ("bad\x00name.dat", "NUL or newline"),
+        ("bad\x00name.dat", "contains a NUL character"),
         ("\udc80.dat", "not valid text"),
         (["ok.dat", "../x.h5"], "plain file name"),
         (["ok.dat", "out.dat"], "outside the data roots"),

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from macroserver.config import ScanLimits
-from macroserver.elements.base import Channel, MeasurementGroup, MotionSettings, Motor
+from macroserver.elements.base import (
+    Channel,
+    ElementError,
+    MeasurementGroup,
+    MotionSettings,
+    Motor,
+)
 from macroserver.elements.calibration import CalibratedMotor, Calibration
 from macroserver.engine import detectors as frames
 from macroserver.engine.forecast import (
@@ -94,12 +100,15 @@ def move_time(settings: MotionSettings | None, distance: float) -> float:
 
 
 def motion_settings(motor: Motor) -> MotionSettings | None:
-    """The velocity and acceleration a step move uses (None: unknown, taken as instant)."""
+    """The velocity and acceleration a step move uses (None: unknown, taken as instant).
+    A motor that cannot tell (a Tango motor without Velocity/Acceleration attributes)
+    still step-scans, its moves not counted in the forecast; a continuous scan refuses
+    it where it sets the scan velocity (motion_profile)."""
     read = getattr(motor, "motion_settings", None)
     if read is not None:
         try:
             return read()
-        except MacroServerError:  # a Tango motor without Velocity: its moves not counted
+        except (MacroServerError, ElementError):
             return None
     velocity = getattr(motor, "velocity", None)
     return MotionSettings(velocity, getattr(motor, "acceleration", 0.0)) if velocity else None
