@@ -11,7 +11,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from macroserver.convert.source import ConvertError, SourceScan
 from macroserver.recorders.base import Recorder, RecorderContext
@@ -27,6 +27,9 @@ RECORDERS: dict[str, type[Recorder]] = {
     **dict.fromkeys(NexusRecorder.extensions, NexusRecorder),
 }
 FORMATS = (*RECORDERS, ".csv")
+#: The folders a format writes beside its file (EDF images; NeXus scan files).
+COMPANIONS: dict[type[Recorder] | None, tuple[Callable[[Path], Path], ...]] = {
+    SpecRecorder: (edf_folder,), NexusRecorder: (scans_folder,)}
 
 
 class _Notes(NullListener):
@@ -55,7 +58,9 @@ def staged(target: Path, force: bool) -> Iterator[Path]:
     folder = target.parent
     if not folder.is_dir():
         raise ConvertError(f"{folder} is not a folder")
-    companions = (edf_folder, scans_folder)
+    # only the folders the target's own format writes beside it: scans.nxs may be made
+    # beside the scans_edf/ of a scans.dat
+    companions = COMPANIONS.get(RECORDERS.get(target.suffix.lower()), ())
     for existing in (target, *(companion(target) for companion in companions)):
         if existing.exists() and not force:
             raise ConvertError(f"{existing} exists (use --force to replace it)")
