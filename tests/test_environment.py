@@ -444,3 +444,21 @@ def test_a_new_environment_publishes_points_an_existing_one_is_left_alone(tmp_pa
     assert json.loads(path.read_text())["env"] == {"JsonRecorder": True, "ScanID": 4}
     fresh.env.update({"JsonRecorder": False})
     assert core().env.get("JsonRecorder") is False  # the same file: nothing added back
+
+
+def test_a_scan_file_left_for_a_recorder_not_loaded_names_the_environment_file(tmp_path):
+    """README's plug-in example leaves ScanFile scans.csv; a later run without
+    --recorder-path has no CSV recorder: the refusal says where the value is stored."""
+    path = tmp_path / "state" / "environment.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"version": 1, "env": {
+        "ScanDir": str(tmp_path), "ScanFile": "scans.csv", "ActiveMntGrp": "mg"}}))
+    core = MacroServerCore(build_config(FAST_CONFIG), Environment(path),
+                           extra_data_roots=[tmp_path])
+    outcome, out = run(core, "ascan m1 0 1 1 0")
+    assert outcome.state == "exception"
+    assert out.errors[0].startswith("Error: no recorder writes .csv files such as 'scans.csv'")
+    assert out.errors[0].endswith(
+        f"; ScanDir, ScanFile come from the environment file {path}: `senv NAME VALUE` "
+        "changes one, `usenv NAME` clears it, `macroserver run --env FILE` starts from "
+        "another file")

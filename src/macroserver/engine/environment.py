@@ -46,13 +46,18 @@ class ServerEnvironment:
         """Call `listener(changed, removed)` after every change (for Environment events)."""
         self.store.subscribe(listener)
 
-    def stored_hint(self, name: str) -> str:
-        """Where a stored value of `name` comes from and how to change it, for the errors
-        and warnings a value left by an earlier session causes."""
+    def stored_hint(self, *names: str) -> str:
+        """Where stored values of `names` come from and how to change them, for the errors
+        and warnings values left by an earlier session cause."""
         where = (f"the environment file {self.store.path}" if self.store.path is not None
                  else "the environment")
-        return (f"{name} comes from {where}: `senv {name} VALUE` changes it, `usenv {name}` "
-                "clears it, `macroserver run --env FILE` starts from another file")
+        if len(names) == 1:
+            (name,) = names
+            return (f"{name} comes from {where}: `senv {name} VALUE` changes it, "
+                    f"`usenv {name}` clears it, `macroserver run --env FILE` starts from "
+                    "another file")
+        return (f"{', '.join(names)} come from {where}: `senv NAME VALUE` changes one, "
+                "`usenv NAME` clears it, `macroserver run --env FILE` starts from another file")
 
     # -- writing ---------------------------------------------------------------------
 

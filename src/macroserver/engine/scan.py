@@ -56,7 +56,7 @@ from macroserver.engine.preflight import (
 )
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
 from macroserver.engine.snapshot import read_snapshot
-from macroserver.errors import EnvError, ParamError
+from macroserver.errors import EnvError, MacroServerError, ParamError
 from macroserver.filelocks import DataFileLocks
 from macroserver.recorders.base import ensure_parent
 from macroserver.recorders.manager import RecorderManager
@@ -130,6 +130,8 @@ class ScanPlan:
         return plan
 
 
+#: The variables that choose the recorders and files of a scan.
+FILE_VARIABLES = ("ScanDir", "ScanFile", "ScanRecorder")
 SCAN_ENV = ("ActiveMntGrp", "ScanDir", "ScanFile", "ScanID", "ScanRecorder", "JsonRecorder",
             "OutputCols", "PreScanSnapshot", "ScanUser")
 """The environment variables a scan reads (Sardana's GetMacroEnv lists them)."""
@@ -270,8 +272,10 @@ class Scan:
             selection = server.recorders.select(
                 env, server.data_roots, self.listener, server.config.file_policy,
                 macro.context.door_name)
-        except OutsideDataRoots as exc:  # a ScanDir stored before the roots changed
-            raise OutsideDataRoots(f"{exc}; {server.env.stored_hint('ScanDir')}") from None
+        except MacroServerError as exc:  # ScanDir, ScanFile, ScanRecorder stored unusable
+            stored = [name for name in FILE_VARIABLES if name in env] or list(FILE_VARIABLES)
+            exc.args = (f"{exc}; {server.env.stored_hint(*stored)}",)  # same type, reason
+            raise
         self.forecast = forecast(self, group, selection, env)
         if macro.context.dry_run:
             raise DryRunStop(self.forecast)
