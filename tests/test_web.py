@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -248,6 +249,19 @@ def test_live_scan_plot_table_state_and_history(
         "return r && [...r.children].map(td => td.textContent);"), 10, "the history row")
     assert row[1] == SCAN and row[2] == "done" and row[3] == str(POINTS)
     assert row[5].split("\n") == [str(system["data"] / "web.dat"), str(h5)]
+    # each file a read-only download; nothing else of the disk
+    links = browser.execute_script(
+        f"return [...document.querySelectorAll('#history tr[data-serialno=\"{serialno}\"] "
+        "td.files a')].map(a => a.href);")
+    with urllib.request.urlopen(links[1], timeout=10) as reply:
+        assert reply.read() == h5.read_bytes()
+        assert "attachment" in reply.headers["Content-Disposition"]
+    for other in (system["base"] / "environment.json", Path("/etc/passwd"),
+                  system["data"] / ".." / "data" / "web.h5"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{web}file?path={urllib.parse.quote(str(other))}",
+                                   timeout=5)
+        assert refused.value.code == 404
 
 
 def test_stopped_scan_shows_its_status(system: dict[str, Any], web: str, browser: Any) -> None:

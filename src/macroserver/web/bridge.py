@@ -17,9 +17,11 @@ MacroServer's `Elements`).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterable
 
 from macroserver.web.door_model import DoorModel
@@ -92,6 +94,23 @@ class Hub:
         with self._lock:
             model = self.doors.get(door)
             return model.image_png if model is not None else b""
+
+    def scan_file(self, path: str) -> Path | None:
+        """`path` if it is a file a listed scan wrote (its ScanDir/ScanFile in a
+        MacroServer's ScanHistory, which the server only writes inside its data roots),
+        a regular file reached without a symbolic link; else None."""
+        with self._lock:
+            listed = {str(Path(h["ScanDir"]) / f) for history in self.histories.values()
+                      for h in history if isinstance(h.get("ScanDir"), str)
+                      for f in (h.get("ScanFile") or []) if isinstance(f, str)}
+        if path not in listed:
+            return None
+        candidate = Path(path)
+        try:
+            real = Path(os.path.realpath(candidate, strict=True))
+        except OSError:
+            return None
+        return candidate if real == candidate and real.is_file() else None
 
     def _send(self, *messages: Message) -> None:
         """Called with the lock held, so messages keep the order of the model changes;

@@ -6,7 +6,9 @@ GET/HEAD (anything else is 405: the view is read-only):
 - `/` — the page; `/static/<file>` — its JavaScript and CSS (in this package);
 - `/events` — server-sent events: a `snapshot` message, then one message per change;
 - `/api/state` — the snapshot as JSON (for scripts and debugging);
-- `/image?door=<name>` — the door's latest image frame as PNG (404 if none).
+- `/image?door=<name>` — the door's latest image frame as PNG (404 if none);
+- `/file?path=<full path>` — a data file of a scan listed in "Last scans" (a download;
+  404 for any other path, or one reached through a symbolic link).
 
 Limits, so that a flood of idle connections cannot take the view down and a web page
 elsewhere cannot read it through DNS rebinding: at most MAX_CONNECTIONS at once (more
@@ -18,18 +20,21 @@ allowed with `--allow-host` gets 403.
 from __future__ import annotations
 
 import ipaddress
+import os
 import queue
+import shutil
 import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from macroserver.web.bridge import Hub
 
 KEEPALIVE = 15.0  # seconds between comment lines on an idle event stream
+FILE_CHUNK = 1 << 20  # bytes per write of a downloaded data file
 SEND_BATCH = 500  # queued messages written to a browser at once (points come faster)
 MAX_CONNECTIONS = 64
 IDLE_TIMEOUT = 10.0  # seconds a connection may wait for a request line or a write
@@ -133,10 +138,35 @@ class Handler(BaseHTTPRequestHandler):
                 self._reply(HTTPStatus.OK, png, "image/png")
             else:
                 self._not_found()
+        elif path == "/file":
+            self._file(parse_qs(url.query).get("path", [""])[0])
         elif path == "/events" and self.command == "GET":
             self._events()
         else:
             self._not_found()
+
+    def _file(self, requested: str) -> None:
+        """A data file of a listed scan, as a download (read-only, streamed)."""
+        found = self.server.hub.scan_file(requested)
+        if found is None:
+            self._reply(HTTPStatus.NOT_FOUND, b"not a file of a listed scan\n",
+                        "text/plain; charset=utf-8")
+            return
+        try:
+            stream = open(found, "rb")  # noqa: SIM115 - closed below, after streaming
+        except OSError:
+            self._not_found()
+            return
+        with stream:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(os.fstat(stream.fileno()).st_size))
+            self.send_header("Content-Disposition",
+                             f"attachment; filename*=UTF-8''{quote(found.name)}")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command != "HEAD":
+                shutil.copyfileobj(stream, self.wfile, FILE_CHUNK)
 
     def _refuse(self) -> None:
         self._reply(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only\n", "text/plain; charset=utf-8")

@@ -445,7 +445,9 @@ function renderHistory() {
       el("td", {"data-status": scan.endstatus || ""}, scan.endstatus || ""),
       el("td", {}, scan.points ?? ""),
       el("td", {}, scan.endts ? new Date(scan.endts * 1000).toLocaleString() : ""),
-      el("td", {class: "files"}, files.join("\n")), el("td", {}, server));
+      el("td", {class: "files"}, ...files.flatMap((f, i) => [i ? "\n" : null,
+        el("a", {href: "/file?path=" + encodeURIComponent(f), download: ""}, f)])),
+      el("td", {}, server));
   }));
 }
 
