@@ -29,18 +29,34 @@ timer = "t"
 channels = ["t", "c"]
 """
 
+# A Sardana-style macro reading both positions through Sardana's motor API
+SARDANA_POSITIONS = """
+from sardana.macroserver.macro import Macro, Type
+
+
+class sardana_positions(Macro):
+    param_def = [["motor", Type.Motor, None, "motor"]]
+
+    def run(self, motor):
+        self.output("user %s dial %s", motor.getPosition(), motor.getDialPosition())
+"""
+
 
 def run(tmp_path, *commands):
     config = tmp_path / "beamline.toml"
     config.write_text(CONFIG)
+    macros = tmp_path / "macros"
+    macros.mkdir(exist_ok=True)
+    (macros / "positions.py").write_text(SARDANA_POSITIONS)
     return macroserver("--config", str(config), "--env", str(tmp_path / "state" / "env.json"),
-                       *commands, cwd=tmp_path)
+                       "--macro-path", str(macros), *commands, cwd=tmp_path)
 
 
 def test_user_position_and_limits_follow_the_offset_and_survive_a_restart(tmp_path):
-    done = run(tmp_path, "set_user_pos theta 5", "wm theta")
+    done = run(tmp_path, "set_user_pos theta 5", "wm theta", "sardana_positions theta")
     assert done.returncode == 0, done.stderr
     assert "theta reset from 2.0000 (offset 0.0000) to 5.0000 (offset 3.0000)" in done.stdout
+    assert "user 5.0 dial 2.0" in done.stdout  # Sardana's getDialPosition is the dial
     # Sardana's wm: a column per motor, User then Dial rows of High/Current/Low
     assert re.search(r"^User\s*\n High\s+13\.0\n Current\s+5\.0\n Low\s+-7\.0\n"
                      r"Dial\s*\n High\s+inf\n Current\s+2\.0\n Low\s+-inf$",

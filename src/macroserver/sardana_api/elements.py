@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from macroserver.elements.calibration import CalibratedMotor
 from macroserver.macros import Channel, MeasurementGroup, Motor, UnknownElement
 from macroserver.sardana_api import running
 
@@ -94,7 +95,10 @@ class MotorAdapter(Element):
     def getPosition(self, force: bool = False) -> float:  # noqa: N802
         return self.motor.position()
 
-    getDialPosition = getPosition
+    def getDialPosition(self, force: bool = False) -> float:  # noqa: N802
+        """The dial position: the user one unless the motor has an offset or sign."""
+        motor = self.motor
+        return motor.dial_position() if isinstance(motor, CalibratedMotor) else motor.position()
 
     @property
     def position(self) -> float:
