@@ -53,9 +53,11 @@ def _classes_in(obj: object, base: type[T]) -> list[type[T]]:
     return list(found)
 
 
-def _load_file(path: Path, prepare: ModulePreparer | None = None) -> ModuleType:
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    module_name = f"macroserver_plugin_{path.stem}_{digest}"
+def exec_file(module_name: str, path: Path, prepare: ModulePreparer | None = None
+              ) -> ModuleType:
+    """Run file `path` as module `module_name` (entered in sys.modules, so its classes
+    pickle and its own imports of itself work), `prepare` given the module first; a file
+    that fails leaves nothing behind in sys.modules."""
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"not a Python module: {path}")
@@ -69,6 +71,11 @@ def _load_file(path: Path, prepare: ModulePreparer | None = None) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
+
+
+def _load_file(path: Path, prepare: ModulePreparer | None = None) -> ModuleType:
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    return exec_file(f"macroserver_plugin_{path.stem}_{digest}", path, prepare)
 
 
 def find_plugins(

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
+
+from macroserver.plugins import exec_file
 
 SERVED_MODULES = {
     "sardana.macroserver.macro": "macroserver.sardana_api.macro",
@@ -83,18 +84,12 @@ def _sibling(name: str, importer: Mapping[str, Any] | None) -> bool:
     if loaded is not None and getattr(loaded, "__file__", None) == str(path) and getattr(
             loaded, "__macro_file_stamp__", None) == stamp:
         return True
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        return False
-    module = importlib.util.module_from_spec(spec)
-    prepare_module(module)
-    module.__dict__["__macro_file_stamp__"] = stamp
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
+
+    def prepare(module: ModuleType) -> None:
+        prepare_module(module)
+        module.__dict__["__macro_file_stamp__"] = stamp
+
+    exec_file(name, path, prepare)
     return True
 
 
