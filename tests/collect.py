@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import textwrap
 import threading
+import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from fault_helpers import data_rows
 
 from macroserver import sardana_api
 from macroserver.config import build_config, load_config
@@ -183,6 +186,31 @@ def run(core: MacroServerCore, command: str, timeout: float = 20.0) -> tuple[Out
     runner.start(command)
     outcome = runner.wait(timeout)
     assert outcome is not None, f"{command!r} did not end within {timeout} s"
+    return outcome, listener
+
+
+def wait_until(condition: Callable[[], Any], what: str = "the condition", timeout: float = 20.0,
+               interval: float = 0.01) -> Any:
+    """Poll `condition` until it holds and return its value; fail naming `what` after
+    `timeout` s. A bounded wait on what the test needs, never a guessed sleep."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(interval)
+    return value
+
+
+def stop_after_rows(core: MacroServerCore, command: str, rows: int,
+                    timeout: float = 30.0) -> tuple[Outcome, Collect]:
+    """Start `command` on a new door, stop it once it printed `rows` table rows, and
+    return its outcome and what it said."""
+    listener = Collect()
+    runner = MacroRunner(core, listener)
+    runner.start(command)
+    wait_until(lambda: len(data_rows(listener.output)) >= rows, f"{command!r} started")
+    runner.stop()
+    outcome = runner.wait(timeout)
+    assert outcome is not None, f"{command!r} did not end within {timeout} s of the stop"
     return outcome, listener
 
 

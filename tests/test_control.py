@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from collect import Collect, collector_class, make_core, write_collector
+from collect import Collect, collector_class, make_core, wait_until, write_collector
 
 from macroserver.engine.runner import DoorState, MacroRunner
 from macroserver.errors import MacroBusy, WrongState
@@ -31,13 +31,6 @@ def core(tmp_path):
     return make_core(tmp_path, config=config, recorder_path=[folder])
 
 
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
-
-
 def points_seen(core, name: str = "collector") -> int:
     scans = collector_class(core, name).scans
     return len(scans[-1]["points"]) if scans else 0
@@ -48,7 +41,7 @@ def start_scan(core, command: str, points: int, **runner_args) -> tuple[MacroRun
     listener = Collect()
     runner = MacroRunner(core, listener, **runner_args)
     runner.start(command)
-    wait_for(lambda: points_seen(core) >= points)
+    wait_until(lambda: points_seen(core) >= points)
     return runner, listener
 
 
@@ -68,7 +61,7 @@ def test_abort_during_long_count_is_prompt(core):
     listener = Collect()
     runner = MacroRunner(core, listener)
     runner.start("ascan m1 0 1 2 10")  # 3 points of 10 s
-    wait_for(lambda: collector_class(core).scans and collector_class(core, "second").scans)
+    wait_until(lambda: collector_class(core).scans and collector_class(core, "second").scans)
     time.sleep(0.3)  # well inside the first 10 s count
     asked = time.monotonic()
     runner.abort()
@@ -130,7 +123,7 @@ def test_pause_holds_between_points_and_resume_completes(core):
     states = States()
     runner, _ = start_scan(core, "ascan m1 0 1 20 0.02", points=2, on_state=states)
     runner.pause()
-    wait_for(lambda: runner.state is DoorState.STANDBY)
+    wait_until(lambda: runner.state is DoorState.STANDBY)
     time.sleep(0.1)  # the recorder worker may still be writing the last point
     held = points_seen(core)
     time.sleep(0.5)  # 25 points' worth of time
@@ -153,7 +146,7 @@ def test_pause_holds_between_points_and_resume_completes(core):
 def test_abort_while_paused(core):
     runner, _ = start_scan(core, "ascan m1 0 1 20 0.02", points=1)
     runner.pause()
-    wait_for(lambda: runner.state is DoorState.STANDBY)
+    wait_until(lambda: runner.state is DoorState.STANDBY)
     runner.abort()
     outcome = runner.wait(5)
     assert outcome is not None and outcome.state == "abort"
@@ -167,7 +160,7 @@ def test_run_while_running_is_refused(core):
     with pytest.raises(MacroBusy, match="a macro is already running on local"):
         runner.start("wa")
     runner.pause()
-    wait_for(lambda: runner.state is DoorState.STANDBY)
+    wait_until(lambda: runner.state is DoorState.STANDBY)
     with pytest.raises(MacroBusy):
         runner.start("wa")
     runner.resume()
@@ -225,7 +218,7 @@ def test_stop_and_abort_status_events(core):
         listener = Collect()
         runner = MacroRunner(core, listener)
         runner.start("ascan m1 0 1 50 0.02")
-        wait_for(lambda: points_seen(core) >= 2)
+        wait_until(lambda: points_seen(core) >= 2)
         getattr(runner, action)()
         assert runner.wait(5).state == final
         assert listener.states()[0] == "start"

@@ -8,16 +8,14 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 
 import h5py
 import pytest
-from collect import FAST_CONFIG, Collect, make_core, run
-from fault_helpers import data_rows, nexus_points, spec_scans
+from collect import FAST_CONFIG, make_core, run, stop_after_rows
+from fault_helpers import nexus_points, spec_scans
 from tango_helpers import small_config, start_macroserver, write_config
 from test_cli_run import macroserver
 
-from macroserver.engine.runner import MacroRunner
 from macroserver.records import EndStatus
 from macroserver.streams import Level
 from macroserver.tango.client import DoorClient
@@ -176,16 +174,9 @@ def test_a_failing_hook_fails_the_scan_naming_it_and_the_files_are_closed(core, 
 
 
 def test_post_scan_hooks_finish_after_a_stop(core):
-    listener = Collect()
-    runner = MacroRunner(core, listener)
-    runner.start('command_hook "ascan m1 0 1 400 0.02" "mv m3 2" post-scan')
-    deadline = time.monotonic() + 20
-    while len(data_rows(listener.output)) < 2:
-        assert time.monotonic() < deadline, "the scan did not start"
-        time.sleep(0.01)
-    runner.stop()
-    outcome = runner.wait(30)
-    assert outcome is not None and outcome.status is EndStatus.STOPPED
+    outcome, _ = stop_after_rows(core, 'command_hook "ascan m1 0 1 400 0.02" "mv m3 2" post-scan',
+                                 rows=2)
+    assert outcome.status is EndStatus.STOPPED
     assert core.pool.motor("m3").position() == 2.0  # the 0.2 s move was not cut short
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import tango
+from collect import wait_until
 from tango import AttrQuality, DevState
 from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state
 
@@ -384,7 +385,7 @@ def test_calibration_and_groups_changed_at_run_time_are_kept_across_a_restart(
         motor.write_attribute("Sign", 3)
     assert list(motor.read_attribute("Limit_switches").value) == [False, False, False]
     assert run_macro(ms, "set_user_lim", "pcm1", "-4", "4")["state"] == "finish"
-    wait_for(lambda: motor.get_attribute_config("Position").max_value == "4.0")
+    wait_until(lambda: motor.get_attribute_config("Position").max_value == "4.0")
     assert motor.get_attribute_config("Position").min_value == "-4.0"
 
     assert run_macro(ms, "defmeas", "pcnew", "pctimer", "pcct")["state"] == "finish"
@@ -428,8 +429,3 @@ def test_calibration_and_groups_changed_at_run_time_are_kept_across_a_restart(
     assert "mntgrp/pc/pcnew" not in list(registered)
 
 
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)

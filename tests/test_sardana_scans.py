@@ -16,17 +16,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import time
 from pathlib import Path
 
 import h5py
 import pytest
-from collect import Collect, make_core, run
+from collect import Collect, make_core, run, stop_after_rows
 from fault_helpers import data_rows, spec_scans
 from tango_helpers import demo_config, start_macroserver
 from test_cli_run import macroserver
 
-from macroserver.engine.runner import MacroRunner
 from macroserver.records import EndStatus
 from macroserver.streams import Level
 from macroserver.tango.client import DoorClient
@@ -188,16 +186,8 @@ def test_hooks_of_sardana_examples_and_custom_scans_fire_in_order(core):
 
 
 def test_a_stop_in_a_custom_scan_closes_its_files_stopped(core, tmp_path):
-    listener = Collect()
-    runner = MacroRunner(core, listener)
-    runner.start("ascan_demo theta 0 1 400 0.02")
-    deadline = time.monotonic() + 20
-    while len(data_rows(listener.output)) < 3:
-        assert time.monotonic() < deadline, "the scan did not start"
-        time.sleep(0.01)
-    runner.stop()
-    outcome = runner.wait(30)
-    assert outcome is not None and outcome.status is EndStatus.STOPPED
+    outcome, _ = stop_after_rows(core, "ascan_demo theta 0 1 400 0.02", rows=3)
+    assert outcome.status is EndStatus.STOPPED
     rows, _, closing = spec_scans(tmp_path / "data" / "s.dat")["1.1"]
     assert 3 <= rows < 401 and "stopped" in closing
 

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from collect import FAST_CONFIG, Collect, collector_class, make_core, run, write_collector
+from collect import (
+    FAST_CONFIG,
+    Collect,
+    collector_class,
+    make_core,
+    run,
+    wait_until,
+    write_collector,
+)
 
 from macroserver.engine.runner import MacroRunner
 
@@ -110,11 +118,12 @@ def test_repeat_sleep_report_and_logmacro(core, caplog):
     start = time.monotonic()
     ok(core, "sleep 0.3")
     assert time.monotonic() - start >= 0.3
-    runner = MacroRunner(core, type(out)())  # a long sleep ends at once on stop
+    listener = Collect()
+    runner = MacroRunner(core, listener)  # a long sleep ends at once on stop
     runner.start("sleep 60")
-    time.sleep(0.2)
+    wait_until(lambda: "start" in listener.states(), "sleep 60 started")
     runner.stop()
-    assert runner.wait(5).state == "stop"
+    assert runner.wait(30).state == "stop"
     with caplog.at_level(logging.INFO, logger="macroserver.report"):
         ok(core, "report beam lost at 10:02")
     assert "beam lost at 10:02" in caplog.text
