@@ -334,3 +334,21 @@ def test_image_png_and_strict_messages() -> None:
     assert len(zlib.decompress(png[41:41 + length])) == height * (1 + 3 * width)
     assert (lo, hi) == (2.0, float(598 * 300 + 298))  # of the decimated frame, NaN left out
     assert json.loads(dumps({"v": [float("nan"), float("inf"), 1.5]})) == {"v": [None, None, 1.5]}
+
+
+def test_continuous_scan_blocks_reach_the_page_point_by_point() -> None:
+    """A record_block (continuous scans, coalesced step scans) becomes one `point`
+    message per point, each with its own `taken`, none dropped."""
+    from macroserver.packets import decode
+    from macroserver.web.door_model import DoorModel
+
+    model = DoorModel("door/test/1")
+    model.apply_record({"type": "data_desc", "macro_id": "m", "data": {"column_desc": []}})
+    block = decode(json.dumps({
+        "type": "record_block", "macro_id": "m", "taken": [10.0, 10.5, 11.0],
+        "data": {"point_nb": [0, 1, 2], "m1": [0.0, 0.5, 1.0], "c1": [3, None, 5]}}))
+    messages, _ = model.apply_record(block)
+    assert [(m["row"]["point_nb"], m["row"]["c1"], m["taken"]) for m in messages] == [
+        (0, 3, 10.0), (1, None, 10.5), (2, 5, 11.0)]
+    assert model.scan is not None and len(model.scan["rows"]) == 3
+    assert decode('{"c1": NaN}')["c1"] != 0  # Sardana's own packets decode too

@@ -8,7 +8,10 @@ send thousands per second, one Tango event per block); `per_point` turns it into
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any, Iterable, Iterator
+
+import orjson
 
 
 def per_point(packet: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -24,3 +27,13 @@ def per_point(packet: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for when, row in zip(taken, zip(*(data[name] for name in names))):
         yield {**envelope, "type": "record_data", "data": dict(zip(names, row)),
                "taken": when}
+
+
+def decode(payload: bytes | str) -> Any:
+    """A packet from its JSON: orjson (5x faster than json for a 14-point block, 10 vs
+    51 us: what lets a client keep up), json for what orjson refuses (Sardana's own
+    recorder writes bare NaN)."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)

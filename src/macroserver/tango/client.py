@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import tango
 
-from macroserver.packets import per_point
+from macroserver.packets import decode, per_point
 from macroserver.records import EndStatus
 from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
@@ -123,7 +123,7 @@ class DoorClient:
                 self.questions.put(question)
         elif attr == "RecordData":
             if value[0] == "utf8_json" and value[1]:  # the first event, a read: bz2_pickle
-                for packet in per_point(json.loads(value[1])):
+                for packet in per_point(decode(value[1])):
                     for on_record in self._record_callbacks:
                         on_record(packet)
         else:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from macroserver.packets import decode
 from macroserver.web.door_model import DoorModel
 from macroserver.web.images import frame_png
 from macroserver.web.messages import Message, dumps
@@ -222,7 +223,7 @@ class Hub:
         value = encoded_text(event)
         if not value:
             return
-        packet = json.loads(value)
+        packet = decode(value)
         with self._lock:
             messages, read_frame = model.apply_record(packet)
             if read_frame:
