@@ -23,6 +23,7 @@ FORMAT = "tango-macroserver-measurement-groups/1"
 
 
 def group_document(group: MeasurementGroup) -> dict[str, Any]:
+    """What the state file keeps of a group: enough to build it again after a restart."""
     return {"channels": [c.name for c in group.members], "timer": group.timer,
             "enabled": [c.name for c in group.channels], "hints": group.hints}
 

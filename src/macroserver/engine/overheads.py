@@ -31,6 +31,8 @@ MAX_KEYS = 1000
 
 
 def overhead_key(kind: str, group: str, recorders: Iterable[str]) -> str:
+    """The store's key for what a kind of scan costs with this group and these recorders
+    (their order does not matter)."""
     return f"{kind}|{group}|{','.join(sorted(recorders))}"
 
 

@@ -86,6 +86,8 @@ class Element:
 
 
 class MotorAdapter(Element):
+    """Sardana's Motor over one of our motors."""
+
     _type = "Motor"
 
     @property
@@ -172,6 +174,8 @@ class _Counting(Element):
 
 
 class ChannelAdapter(_Counting):
+    """Sardana's experiment channel over one of our channels."""
+
     _type = "ExpChannel"
 
     @property
@@ -183,6 +187,8 @@ class ChannelAdapter(_Counting):
 
 
 class GroupAdapter(_Counting):
+    """Sardana's MeasurementGroup over one of ours."""
+
     _type = "MeasurementGroup"
 
     def __init__(self, inner: MeasurementGroup) -> None:
@@ -257,14 +263,17 @@ class Motion:
 
 
 def motor(name: Any, pool: Any) -> MotorAdapter:
+    """The adapter of motor `name` (an adapter already is returned as it is)."""
     return name if isinstance(name, MotorAdapter) else MotorAdapter(pool.motor(str(name)))
 
 
 def channel(name: Any, pool: Any) -> ChannelAdapter:
+    """The adapter of channel `name` (an adapter already is returned as it is)."""
     return name if isinstance(name, ChannelAdapter) else ChannelAdapter(pool.channel(str(name)))
 
 
 def measurement_group(name: Any, pool: Any) -> GroupAdapter:
+    """The adapter of group `name` (an adapter already is returned as it is)."""
     if isinstance(name, GroupAdapter):
         return name
     return GroupAdapter(pool.measurement_group(str(name)))

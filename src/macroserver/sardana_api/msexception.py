@@ -40,15 +40,15 @@ class MissingEnv(UnknownEnv):
 
 
 class UnknownMacroLibrary(MacroServerError):
-    pass
+    """A macro library that is not loaded (Sardana's name, for libraries' `except` clauses)."""
 
 
 class UnknownRecorder(MacroServerError):
-    pass
+    """A recorder name that is not known (Sardana's name, for libraries' `except` clauses)."""
 
 
 class UnknownRecorderLibrary(MacroServerError):
-    pass
+    """An unknown recorder library (Sardana's name, for libraries' `except` clauses)."""
 
 
 class LibraryError(MacroServerError):

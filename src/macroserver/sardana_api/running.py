@@ -28,6 +28,7 @@ def current() -> Any | None:
 
 @contextmanager
 def running(macro: Any) -> Iterator[None]:
+    """Mark `macro` as this thread's innermost running macro while the block runs."""
     _stack().append(macro)
     try:
         yield
