@@ -69,7 +69,8 @@ def test_two_instances_side_by_side_share_nothing(tmp_path):
         assert lines_a[0] == f"state folder of demo: {first / 'state' / 'demo'}", lines_a
 
         scan(door_a, first / "data", f"setmeta sample/description '{MARK}'",
-             "goto_peak m1 0.5")  # up --macro-path: the example macro is there
+             "goto_peak m1 0.5",  # up --macro-path: the example macro is there
+             "set_user_pos m1 42.25")  # an offset: element state the instance keeps
         with DoorClient(door_a) as client:
             listing = client.run("lsmeta", timeout=60)
         kept_a = first / "state" / "demo" / "metadata" / "metadata_demo_1.json"
@@ -90,6 +91,9 @@ def test_two_instances_side_by_side_share_nothing(tmp_path):
                                                 f"{kept_a})")
     assert json.loads(kept_a.read_text())["experiment"]["sample/description"] == MARK
     assert files_holding(second, MARK) == []
+    offsets = [json.loads((base / "state" / "demo" / "motors.json").read_text())
+               for base in (first, second)]
+    assert offsets[0] != offsets[1] and "42.25" not in json.dumps(offsets[1])
     assert not files_holding(second, str(first)), "the second instance names the first's files"
     # each keeps its environment, metadata and logs under its own --dir, none per user
     for base in (first, second):
@@ -97,5 +101,6 @@ def test_two_instances_side_by_side_share_nothing(tmp_path):
         assert (state / "environment.json").is_file()
         assert (state / "macroserver-demo.log").is_file()
         assert (state / "demo-server.log").is_file()
+        assert (state / "motors.json").is_file()  # its simulated motors' dial and offset
     assert (first / "state" / "db").is_dir()
     assert not (tmp_path / "xdg-state" / "tango-macroserver").exists()
