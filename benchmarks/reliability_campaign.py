@@ -12,6 +12,16 @@ and recorders as the Tango server) and checks the files with independent readers
     python benchmarks/reliability_campaign.py fulldisk [--tries 20]   (root: tmpfs mount)
         fill a 2 MiB tmpfs with an image scan, then scan elsewhere, into it again and
         elsewhere, in one process; count crashes (death by a signal) and failed scans
+
+Third round (issue 20, reliability_third.py; each big case in a child process with its
+memory, file sizes and time bounded):
+
+    ... mesh        a 10^6 x 10^6 meshct and mesh stopped after 3 s: the file's size
+    ... memory      peak RSS of ascanct 50,000 x 251x251 images, recorders slower
+    ... hostile     verify/convert/--consolidate on FIFO, /dev/zero, outside links, VDS
+                    of 10^11 frames, malformed SPEC, EDF patterns, non-ASCII paths
+    ... recovery [--tries 5]   SIGKILL mid-scan, start again: killed files readable
+    ... ctstop [--tries 3]     stop/abort during ascanct of images; two doors at once
 """
 
 from __future__ import annotations
@@ -29,10 +39,15 @@ from pathlib import Path
 
 import h5py
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reliability_third as third  # noqa: E402
+
 RUN = [sys.executable, "-m", "macroserver", "run"]
 CONFIG = """
 data_roots = []
 [motors.m1]
+limits = [-1000.0, 1000.0]
+[motors.m2]
 limits = [-1000.0, 1000.0]
 [channels.t]
 kind = "timer"
@@ -50,6 +65,19 @@ channels = ["t", "c1"]
 [measurement_groups.mg_image]
 timer = "t"
 channels = ["t", "c1", "beam"]
+[channels.t2]
+kind = "timer"
+[channels.c2]
+kind = "counter"
+motor = "m2"
+[channels.beam2]
+kind = "image"
+model = "spot"
+motor = "m2"
+shape = [251, 251]
+[measurement_groups.mg_image2]
+timer = "t2"
+channels = ["t2", "c2", "beam2"]
 """
 POINTS = 21
 
@@ -197,14 +225,29 @@ def fulldisk(folder: Path, tries: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("case", choices=["pairs", "kills", "fulldisk"])
-    parser.add_argument("--tries", type=int, default=0, help="default 100 / 50 / 20")
+    parser.add_argument("case", choices=["pairs", "kills", "fulldisk", "mesh", "memory",
+                                         "hostile", "recovery", "ctstop"])
+    parser.add_argument("--tries", type=int, default=0,
+                        help="default 100 / 50 / 20; recovery 5, ctstop 3")
     args = parser.parse_args()
-    tries = args.tries or {"pairs": 100, "kills": 50, "fulldisk": 20}[args.case]
+    tries = args.tries or {"pairs": 100, "kills": 50, "fulldisk": 20, "recovery": 5,
+                           "ctstop": 3}.get(args.case, 1)
     with tempfile.TemporaryDirectory(prefix="reliability-") as name:
         folder = Path(os.path.realpath(name))
         (folder / "config.toml").write_text(CONFIG)
-        {"pairs": pairs, "kills": kills, "fulldisk": fulldisk}[args.case](folder, tries)
+        cases = {
+            "pairs": lambda: pairs(folder, tries),
+            "kills": lambda: kills(folder, tries),
+            "fulldisk": lambda: fulldisk(folder, tries),
+            "mesh": lambda: third.mesh(folder, CONFIG),
+            "memory": lambda: third.memory(folder, CONFIG),
+            "hostile": lambda: third.hostile(folder),
+            "recovery": lambda: third.recovery(folder, [a for a in run_args(
+                folder, "r", folder / "recovery", ["r.h5"], 0, "mg")
+                if not a.startswith("senv ScanID")], tries),
+            "ctstop": lambda: third.ctstop(folder, CONFIG, tries),
+        }
+        cases[args.case]()
     return 0
 
 

@@ -114,3 +114,18 @@ def test_a_non_ascii_path_converts(cases, tmp_path):
     assert done.returncode == 0, done.stderr
     with h5py.File(out, "r") as f:
         assert f["entry1/measurement/c1"][()].tolist() == [1.0, 2.0]
+
+
+def test_verify_names_a_scan_file_cut_by_a_full_disk(tmp_path):
+    """Issue 20 item 7: it said `cannot read <master>`; the cut file is the problem."""
+    from recorder_feed import make_info, make_points, run_scan
+
+    from macroserver.recorders.nexus import NexusRecorder
+
+    info = make_info(1, 5)
+    run_scan(NexusRecorder, tmp_path / "m.h5", info, make_points(info, 5))
+    cut = tmp_path / "m_scans" / "m_1.h5"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    done = run_command("verify", str(tmp_path / "m.h5"), timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"{cut}: cut short: " in done.stdout, done.stdout  # not an SWMR retry loop

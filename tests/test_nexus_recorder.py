@@ -345,3 +345,36 @@ def test_a_huge_mesh_file_grows_with_its_points_not_its_plan(tmp_path):
     with silx.io.open(str(path)) as h5:
         default = nxdata.get_default(h5)
         assert default is not None and default.signal.shape == (1, 10 ** 6)
+
+
+FILLING = """
+import sys
+from pathlib import Path
+from recorder_feed import make_info, make_points, run_scan
+from macroserver.recorders.nexus import NexusRecorder
+
+info = make_info(1, 10, images=1)
+try:  # the end after the failure may fail too (HDF5 cannot flush): the manager reports it
+    run_scan(NexusRecorder, Path(sys.argv[1]), info, make_points(info, 10), flush_every=10)
+except (OSError, RuntimeError) as exc:
+    print("failed:", exc.__context__ or exc)
+"""
+
+
+def test_a_scan_filling_its_file_keeps_its_points(tmp_path):
+    """Issue 20 item 7: the scan that filled the disk kept 0 points in NeXus while its
+    SPEC file had them all. A file-size limit (a child's RLIMIT_FSIZE, like a disk that
+    fills) stops the frames after about 4 of 10 points: the points stay, with their
+    scalars (written and flushed first) and the frames that fit; the others read as
+    the fill value."""
+    path = tmp_path / "full.h5"
+    done = run_code(FILLING, str(path), fsize=2 << 20, timeout=120)
+    assert done.returncode == 0 and "File too large" in done.stdout, done.stdout + done.stderr
+    scan_file = tmp_path / "full_scans" / "full_1.h5"
+    with h5py.File(scan_file, "r", libver="latest", swmr=True) as f:
+        measurement = f["entry1/measurement"]
+        assert measurement["point_nb"][()].tolist() == list(range(10))
+        assert np.isfinite(measurement["ct01"][()]).all()
+        frames = measurement["img00"]
+        assert len(frames) == 10 and np.isfinite(frames[0]).all()
+        assert np.isnan(frames[9]).all()  # did not fit: the fill value, never zeros

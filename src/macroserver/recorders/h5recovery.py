@@ -36,17 +36,35 @@ MAX_FILES = 10_000
 NOTE_LENGTH = 256  # the NeXus recorder's notes/data length
 
 
-def marked_open(fd: int) -> bool:
-    """Whether the HDF5 file open as `fd` has its superblock status flags set
-    (superblock version 2 or 3, at offset 0 or after a user block)."""
+def _superblock(fd: int) -> tuple[int, bytes] | None:
+    """(offset, first 48 bytes) of the version 2/3 superblock of the file open as `fd`
+    (at offset 0 or after a user block), or None."""
     size = os.fstat(fd).st_size
     offset = 0
     while offset + 12 <= size and offset <= 1 << 20:
-        head = os.pread(fd, 12, offset)
+        head = os.pread(fd, 48, offset)
         if head[:8] == SIGNATURE:
-            return head[8] >= 2 and head[11] != 0
+            return (offset, head) if head[8] >= 2 else None
         offset = 512 if offset == 0 else offset * 2
-    return False
+    return None
+
+
+def marked_open(fd: int) -> bool:
+    """Whether the HDF5 file open as `fd` has its superblock status flags set."""
+    found = _superblock(fd)
+    return found is not None and found[1][11] != 0
+
+
+def cut_short(fd: int) -> str:
+    """Why the HDF5 file open as `fd` is shorter than its superblock says ("" if it is
+    not): a file cut by a full disk, which an SWMR reader would retry reading for long."""
+    found = _superblock(fd)
+    if found is None or found[1][9] != 8 or len(found[1]) < 36:
+        return ""
+    offset, head = found
+    declared = offset + int.from_bytes(head[28:36], "little")
+    size = os.fstat(fd).st_size
+    return f"cut short: {size:,} of the {declared:,} bytes it declares" if size < declared else ""
 
 
 def _hdf5_library() -> ctypes.CDLL:

@@ -205,6 +205,8 @@ class NexusRecorder(Recorder):
         self._scan: ScanFile | None = None
         self._path: Path | None = None  # this scan's own file (see h5file.py)
         self._series: list[_Series] = []
+        self._small: list[_Series] = []  # written first, then flushed
+        self._frames: list[_Series] = []  # frames of 64 KiB or more, written after
         self._entry: h5py.Group | None = None
         self._links: list[DetectorLinks] = []
         self._grid: tuple[Grid, h5py.Dataset, h5py.Dataset, _Series] | None = None
@@ -317,6 +319,8 @@ class NexusRecorder(Recorder):
             if column.ndim in (1, 2):
                 ds.attrs["interpretation"] = "spectrum" if column.ndim == 1 else "image"
             self._series.append(_Series(ds, column))
+        self._small = [s for s in self._series if s.row_bytes < DIRECT_ROW_BYTES]
+        self._frames = [s for s in self._series if s.row_bytes >= DIRECT_ROW_BYTES]
 
     def _create_snapshot(self, entry: h5py.Group, info: ScanInfo) -> None:
         group = entry.create_group("pre_scan_snapshot")
@@ -490,11 +494,27 @@ class NexusRecorder(Recorder):
         self._fill_grid(self._written)
         for series in self._series:
             series.grow(rows)
-        for series in self._series:
-            series.write(self._written)
+        try:
+            for series in self._small:
+                series.write(self._written)
+            if self._frames:  # rows and scalars visible before the frames take the space
+                self._file.flush()
+                for series in self._frames:
+                    series.write(self._written)
+        except OSError:
+            self._keep_rows(rows)
+            raise
         self._written = rows
         self._pending = self._pending_bytes = 0
         self._file.flush()
+
+    def _keep_rows(self, rows: int) -> None:
+        """A write failed (disk full, file too large): the points stay in the file with
+        what was written before (the rows and scalars were flushed before the frames: a
+        frame that did not fit reads as the fill value), so SPEC and NeXus agree."""
+        for series in self._series:
+            series.rows.clear()
+        self._written, self._pending, self._pending_bytes = rows, 0, 0
 
     # -- end ------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from macroserver.recorders.h5recovery import cut_short
 from macroserver.records import FrameCount, LinkedFrames
 
 NOTE_LENGTH = 1024
@@ -41,12 +42,17 @@ def fill_value(dtype: str) -> Any:
 
 
 def open_source(path: Path) -> h5py.File:
-    """A detector file, read-only; one its writer left open (killed) is read as SWMR."""
+    """A detector file, read-only; one its writer left open (killed) is read as SWMR,
+    unless it was cut short (an SWMR reader retries reading such a file for minutes)."""
     try:
         return h5py.File(path, "r", locking=False)
     except OSError:
         if not path.exists():
             raise
+        with open(path, "rb") as stream:
+            cut = cut_short(stream.fileno())
+        if cut:
+            raise OSError(f"{path}: {cut}") from None
         return h5py.File(path, "r", locking=False, libver="latest", swmr=True)
 
 
