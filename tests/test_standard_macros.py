@@ -195,6 +195,10 @@ def test_newfile_parses_as_sardana_and_the_environment_macros(core, tmp_path):
     outcome, _ = run(core, "load_env /etc/passwd")
     assert outcome.state == "exception" and "not a file in ScanDir or the data roots" \
         in outcome.error
+    (data / "cut.xml").write_text("<root><element")
+    outcome, _ = run(core, "load_env cut.xml")  # the file is named, not a bare ParseError
+    assert outcome.state == "exception" and outcome.error.startswith(
+        f"{data / 'cut.xml'} is not an XML file: unclosed token")
     lines = output(ok(core, "dumpenv"))
     assert lines[0].split() == ["Name", "Value", "Type"]
     assert any(line.split() == ["Energy", "8.5", "float"] for line in lines)

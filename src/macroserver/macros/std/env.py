@@ -182,7 +182,11 @@ class load_env(Macro):
                     "the XML file, in ScanDir or a data root (a name or a path)")]
 
     def run(self, name: str) -> None:
-        root = ElementTree.parse(self._find(name)).getroot()
+        path = self._find(name)
+        try:
+            root = ElementTree.parse(path).getroot()
+        except ElementTree.ParseError as exc:
+            raise ParamError(f"{path} is not an XML file: {exc}") from None
         changes: dict[str, Any] = {}
         for section in root:
             title = section.findtext("name")
