@@ -118,6 +118,12 @@ def test_element_and_library_lists_in_sardanas_layout(tmp_path):
     assert " Name   Module Brief Description" in out and "   ct   motion Count with" in out
     assert "   groups " in out and out.count("groups.py") == 1
     assert out.endswith("   Name   Module\n ------ --------\n   spec     spec\n")
+    done = run(tmp_path, "lsm", "lsmac lsm.*")
+    assert done.stdout.splitlines()[:3] == ["   Name    Type   Controller   Axis",
+                                            " ------ ------- ------------ ------",
+                                            "     m1   Motor   simulation      1"]
+    assert [line.split()[0] for line in done.stdout.splitlines()[5:]] == [
+        "lsm", "lsmac", "lsmaclib", "lsmeas", "lsmeta", "lsmg"]
     done = run(tmp_path, "lsexp", "lspm", "lstg", "lsreclib n.*")
     assert done.returncode == 0, done.stderr
     assert "     c2     CTExpChannel   simulation      4" in done.stdout

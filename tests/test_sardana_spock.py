@@ -158,7 +158,7 @@ def test_macros_are_commands_with_sardanas_forms(spock, ms) -> None:
     assert "ScanFile" not in ms.environment()
     out = spock.run("lsmac")
     assert "ascan" in out and "ask_name" in out
-    assert re.search(r"theta\s+0\s+-10\s+10", spock.run("lsm"))
+    assert re.search(r"theta\s+Motor\s+simulation\s+3", spock.run("lsm"))  # Sardana's columns
 
 
 def test_errors_and_www(spock) -> None:

@@ -222,26 +222,23 @@ def _table(macro: Macro, rows: list[list[str]]) -> None:
         macro.output(line)
 
 
-class lsm(Macro):
-    """List the motors with their position, limits and unit."""
+class lsm(_lsobj):
+    """Lists all motors."""
 
-    def run(self) -> None:
-        rows = [["Name", "Position", "Low limit", "High limit", "Unit"]]
-        for motor in self.pool.motors.values():
-            low, high = motor.limits()
-            rows.append([motor.name, f"{motor.position():g}", f"{low:g}", f"{high:g}",
-                         motor.unit])
-        _table(self, rows)
+    types, what = ("Motor",), "moveable"
 
 
 class lsmac(Macro):
-    """List the macros with their usage, then the macro files that did not load (why)."""
+    """Lists existing macros with the file each comes from, then the macro files that did
+    not load (why)."""
 
-    def run(self) -> None:
-        rows = [["Name", "Usage"]]
-        for name in self.server.macros.names():
-            rows.append([name, self.server.macros.get(name).usage()])
-        _table(self, rows)
+    params = [FILTER]
+
+    def run(self, patterns: list[str]) -> None:
+        macros = [self.server.macros.get(n) for n in self.server.macros.names()]
+        rows = [[m.name, m.source_file()] for m in matching(patterns, macros)]
+        for line in sardana_list(["Name", "Location"], rows):
+            self.output(line)
         for problem in self.server.macros.problems:
             self.warning(f"not loaded: {problem.source}: {problem.error}")
 
