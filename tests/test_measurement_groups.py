@@ -124,6 +124,11 @@ def test_element_and_library_lists_in_sardanas_layout(tmp_path):
                                             "     m1   Motor   simulation      1"]
     assert [line.split()[0] for line in done.stdout.splitlines()[5:]] == [
         "lsm", "lsmac", "lsmaclib", "lsmeas", "lsmeta", "lsmg"]
+    done = run(tmp_path, "lsp", "lsi", "prdef lsp")
+    assert done.stdout.splitlines() == [
+        "No pools defined", "No instruments defined", "class lsp(_lsobj):",
+        '    """Lists all pools (none: the elements come from the configuration file)."""',
+        "", '    types, what = ("Pool",), "pool"']
     done = run(tmp_path, "lsexp", "lspm", "lstg", "lsreclib n.*")
     assert done.returncode == 0, done.stderr
     assert "     c2     CTExpChannel   simulation      4" in done.stdout

@@ -3,13 +3,14 @@ measurement groups (lsa, lsct, ls0d, ls1d, ls2d, lsdef, lsmaclib, lsrec as Sarda
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from typing import Any, Iterable, Protocol, TypeVar
 
 from macroserver.elements.pool import CHANNEL_TYPES
 from macroserver.errors import ParamError
-from macroserver.macros import STRING, Macro, Param, Repeat
+from macroserver.macros import MACRO_NAME, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import sardana_list, table_lines
 
 
@@ -167,6 +168,33 @@ def library_list(macro: Macro, patterns: list[str], files: dict[str, str]) -> No
     rows = [[lib.name, lib.detail] for lib in matching(patterns, libraries)]
     for line in sardana_list(["Name", "Location"], rows):
         macro.output(line)
+
+
+class prdef(Macro):
+    """Returns the the macro code for the given macro name."""
+
+    params = [Param("macro_name", MACRO_NAME, description="macro name")]
+
+    def run(self, name: str) -> None:
+        cls = self.server.macros.get(name)  # an unknown name is refused with suggestions
+        try:
+            lines, _ = inspect.getsourcelines(cls)
+        except (OSError, TypeError) as exc:
+            raise ParamError(f"the code of {name} cannot be read: {exc}") from None
+        for line in lines:
+            self.output(line.strip("\n"))
+
+
+class lsp(_lsobj):
+    """Lists all pools (none: the elements come from the configuration file)."""
+
+    types, what = ("Pool",), "pool"
+
+
+class lsi(_lsobj):
+    """Lists all existing instruments (none here)."""
+
+    types, what = ("Instrument",), "instrument"
 
 
 class lsmaclib(Macro):
