@@ -37,13 +37,18 @@ from macroserver.macros import (
     Macro,
     Param,
 )
-from macroserver.macros.std.scan import distinct, motor_params, motor_ranges, return_to
+from macroserver.macros.std.scan import (
+    INTEG_TIME,
+    distinct,
+    motor_params,
+    motor_ranges,
+    return_to,
+)
 from macroserver.records import Grid
 
 NR_INTERV = Param("nr_interv", INTEGER, description=(
     "number of scan intervals (points = intervals + 1); a negative value skips the "
     "last point"))
-INTEG_TIME = Param("integ_time", FLOAT, description="integration time per point, in seconds")
 LATENCY = Param("latency_time", FLOAT, 0.0, "time between the end of one point's counting "
                 "and the next trigger, in seconds")
 OVERSHOOT = Param("overshoot_correction", BOOLEAN, None,

@@ -48,9 +48,10 @@ def motor_params(count: int) -> list[Param]:
     return params
 
 
+INTEG_TIME = Param("integ_time", FLOAT, description="integration time per point, in seconds")
 TAIL = [
     Param("nr_interv", INTEGER, description="number of scan intervals (points = intervals + 1)"),
-    Param("integ_time", FLOAT, description="integration time per point, in seconds"),
+    INTEG_TIME,
 ]
 
 
@@ -220,7 +221,7 @@ class mesh(Macro):
         Param("m2_start_pos", FLOAT, description="start position of motor2"),
         Param("m2_final_pos", FLOAT, description="final position of motor2"),
         Param("m2_nr_interv", INTEGER, description="intervals of motor2"),
-        Param("integ_time", FLOAT, description="integration time per point, in seconds"),
+        INTEG_TIME,
         Param("bidirectional", BOOLEAN, False, "snake: reverse the inner motor every row"),
     ]
 
@@ -342,7 +343,7 @@ class timescan(Macro):
 
     params = [
         Param("nr_interv", INTEGER, description="number of intervals (points = intervals + 1)"),
-        Param("integ_time", FLOAT, description="integration time per point, in seconds"),
+        INTEG_TIME,
         Param("latency_time", FLOAT, 0.0, "extra wait between points, in seconds"),
     ]
 

@@ -39,6 +39,10 @@ def stats_motor(stats: dict[str, Any], motor: Motor | None) -> str:
     return motor.name
 
 
+#: The motor of the last scan the peak macros (pic, cen, ...) and where look along.
+STATS_MOTOR = Param("motor", MOTOR, None, "name of motor (default: the first in ScanStats)")
+
+
 class scanstats(Macro):
     """Show the statistics of the last scan (or, as a post-scan hook, of the scan it
     hooks) and keep them in ScanStats: per counter MIN, MAX, MEAN, INT, and per motor
@@ -81,7 +85,7 @@ class _MoveToStat(Macro):
     uses_env = ("ScanStats",)
     params = [
         Param("channel", CHANNEL, None, "name of channel (default: the first in ScanStats)"),
-        Param("motor", MOTOR, None, "name of motor (default: the first in ScanStats)"),
+        STATS_MOTOR,
         Param("offset", FLOAT, 0.0, "move offset"),
     ]
     #: which statistic, and how the message names it
@@ -130,7 +134,7 @@ class where(Macro):
     """Show where the last scanned motor (or the one given, if the scan moved it) is."""
 
     uses_env = ("ScanStats",)
-    params = [Param("motor", MOTOR, None, "name of motor (default: the first in ScanStats)")]
+    params = [STATS_MOTOR]
 
     def run(self, motor: Motor | None) -> None:
         name = stats_motor(last_stats(self), motor)
