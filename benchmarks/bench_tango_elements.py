@@ -34,74 +34,36 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ascan, best_of, make_core, process_cpu, tango_system  # noqa: E402
+from _common import (  # noqa: E402
+    CONFIG_TOML,
+    ascan,
+    best_of,
+    make_core,
+    process_cpu,
+    tango_system,
+)
 
 DEVICES = Path(__file__).resolve().parent.parent / "tests" / "devices"
 INSTANCE = "bench"
-IN_PROCESS = """
-data_roots = []
-[motors.m1]
-position = 0.0
-limits = [-1000000000.0, 1000000000.0]
-[channels.timer]
-kind = "timer"
-[channels.ct1]
-kind = "counter"
-[channels.ct2]
-kind = "counter"
-[channels.ct3]
-kind = "counter"
-[measurement_groups.mg]
-timer = "timer"
-channels = ["timer", "ct1", "ct2", "ct3"]
-"""
-POOL_LIKE = f"""
-data_roots = []
-[motors.m1]
-type = "tango"
-device = "motor/{INSTANCE}/m1"
-[channels.timer]
-type = "tango"
-kind = "timer"
-attribute = "expchan/{INSTANCE}/timer/Value"
-start_command = "Start"
-[channels.ct1]
-type = "tango"
-attribute = "expchan/{INSTANCE}/ct1/Value"
-[channels.ct2]
-type = "tango"
-attribute = "expchan/{INSTANCE}/ct2/Value"
-[channels.ct3]
-type = "tango"
-attribute = "expchan/{INSTANCE}/ct3/Value"
-[measurement_groups.mg]
-timer = "timer"
-channels = ["timer", "ct1", "ct2", "ct3"]
-"""
-PLAIN = """
-data_roots = []
-[motors.m1]
-type = "tango"
-device = "bench/motor/1"
-[channels.timer]
-type = "tango"
-kind = "timer"
-attribute = "bench/det/1/Elapsed"
-start_command = "Start"
-stop_command = "Stop"
-[channels.ct1]
-type = "tango"
-attribute = "bench/det/1/Counts"
-[channels.ct2]
-type = "tango"
-attribute = "bench/det/2/Counts"
-[channels.ct3]
-type = "tango"
-attribute = "bench/det/3/Counts"
-[measurement_groups.mg]
-timer = "timer"
-channels = ["timer", "ct1", "ct2", "ct3"]
-"""
+GROUP = "mg_scalar"  # the benchmarks' scalar group: m1, timer, ct1..3
+
+
+def tango_config(motor: str, timer: str, counters: list[str], stop: bool) -> str:
+    """The same motor, timer and counters as `type = "tango"` elements (the group GROUP)."""
+    lines = ["data_roots = []", "[motors.m1]", 'type = "tango"', f'device = "{motor}"',
+             "[channels.timer]", 'type = "tango"', 'kind = "timer"', f'attribute = "{timer}"',
+             'start_command = "Start"', *(['stop_command = "Stop"'] if stop else [])]
+    for n, counter in enumerate(counters, 1):
+        lines += [f"[channels.ct{n}]", 'type = "tango"', f'attribute = "{counter}"']
+    lines += [f"[measurement_groups.{GROUP}]", 'timer = "timer"',
+              'channels = ["timer", "ct1", "ct2", "ct3"]']
+    return "\n".join(lines) + "\n"
+
+
+POOL_LIKE = tango_config(f"motor/{INSTANCE}/m1", f"expchan/{INSTANCE}/timer/Value",
+                         [f"expchan/{INSTANCE}/ct{n}/Value" for n in (1, 2, 3)], stop=False)
+PLAIN = tango_config("bench/motor/1", "bench/det/1/Elapsed",
+                     [f"bench/det/{n}/Counts" for n in (1, 2, 3)], stop=True)
 
 
 def start_plain_pair(folder: Path, tango_host: str) -> list:
@@ -128,7 +90,7 @@ def per_point(folder: Path, config: str, points: int, integration: float,
     from macroserver.engine.runner import MacroRunner
     from macroserver.streams import NullListener
 
-    core = make_core(folder, config, env={"ActiveMntGrp": "mg", "JsonRecorder": False})
+    core = make_core(folder, config, env={"ActiveMntGrp": GROUP, "JsonRecorder": False})
     runner_command = ascan(points, integration)
     MacroRunner(core, NullListener()).run(ascan(3, integration))  # proxies made, warm
     cpu = []
@@ -170,14 +132,13 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-tango-elements-") as tmp:
         folder = Path(tmp)
-        with tango_system(folder / "tango", instance=INSTANCE,
-                          config_text=IN_PROCESS) as (door, _server):
+        with tango_system(folder / "tango", instance=INSTANCE) as (door, _server):
             tango_host = door.split("//", 1)[1].split("/", 1)[0]
             os.environ["TANGO_HOST"] = tango_host
             pair = start_plain_pair(folder, tango_host)
             try:
                 for integration in (0.0, 0.01):
-                    for name, config in (("in-process simulated", IN_PROCESS),
+                    for name, config in (("in-process simulated", CONFIG_TOML),
                                          ("our Pool-like devices", POOL_LIKE),
                                          ("plain Tango motor + detector", PLAIN)):
                         overhead, cpu = per_point(folder / f"{len(rows)}", config,
