@@ -49,6 +49,11 @@ class FrameFileWriter:
     def path(self, file_index: int) -> Path:
         return self.folder / f"{self.prefix}{self.first_number + file_index:04d}{self.suffix}"
 
+    def start(self) -> None:
+        """Create the first file before the first frame (as armed: a trigger then finds
+        the detector ready, the file's creation is not added to its first point)."""
+        self._open(0)
+
     def write(self, frame_number: int, chunk: bytes) -> None:
         """Save frame `frame_number` given as a deflate-compressed chunk (`compress`)."""
         file_index, offset = divmod(frame_number, self.frames_per_file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from macroserver.elements.framefiles import LIMA_DATASET, FrameFileWriter, compress, spot_frames
@@ -46,6 +47,7 @@ class SimDetectorCore:
         self.status = "Ready"  # Lima's acq_status: Ready, Running, Fault
         self.error = ""
         self._triggers = 0
+        self._triggered_at: deque[float] = deque()  # when each waiting frame was triggered
         self._stopping = False
         self._running = False  # the acquisition thread has frames to take
         self._changed = threading.Condition()
@@ -70,6 +72,7 @@ class SimDetectorCore:
         chunks = self._chunks()
         with self._changed:
             self.acquired = self.saved = self._triggers = 0
+            self._triggered_at.clear()
             self._stopping = False
             self._running = True
             self.status, self.error = "Running", ""
@@ -93,6 +96,7 @@ class SimDetectorCore:
                 raise RuntimeError(f"not armed for more frames ({self.acq_nb_frames} "
                                    "were prepared); run prepareAcq first")
             self._triggers += 1
+            self._triggered_at.append(time.monotonic())
             self._changed.notify_all()
 
     def stop(self) -> None:
@@ -122,6 +126,7 @@ class SimDetectorCore:
     def _run(self, writer: FrameFileWriter, chunks: list[bytes]) -> None:
         period = max(self.acq_expo_time, 1.0 / self.max_rate if self.max_rate else 0.0)
         try:
+            writer.start()
             for frame in range(self.acq_nb_frames):
                 with self._changed:
                     idle = self._triggers <= frame and not self._stopping
@@ -132,8 +137,9 @@ class SimDetectorCore:
                         self._changed.wait()
                     if self._stopping:
                         break
-                if period:
-                    time.sleep(period)
+                    ready = self._triggered_at.popleft() + period
+                if period:  # the exposure began at the trigger, not when this thread woke
+                    time.sleep(max(0.0, ready - time.monotonic()))
                 with self._changed:
                     self.acquired = frame + 1
                     self._changed.notify_all()
