@@ -10,8 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from collect import Collect, make_core
-from test_control import wait_for
+from collect import Collect, make_core, wait_until
 from test_selfsaving import detector_frames
 
 from macroserver.engine.runner import MacroRunner
@@ -76,7 +75,7 @@ def test_detector_dying_mid_scan_fails_the_scan_clearly_and_keeps_its_frames(
     listener = Collect()
     runner = MacroRunner(core, listener)
     runner.start("ascan m1 0 1 199 0")
-    wait_for(lambda: (data / "scan_scan1" / "det_0002.h5").exists(), timeout=30)
+    wait_until(lambda: (data / "scan_scan1" / "det_0002.h5").exists(), timeout=30)
     process.kill()
     process.wait(10)
     outcome = runner.wait(60)

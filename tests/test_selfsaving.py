@@ -15,8 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from collect import Collect, make_core, run
-from test_control import wait_for
+from collect import Collect, make_core, run, wait_until
 from test_file_validators import punx_validate, under_nxcollection
 
 from macroserver.datafiles import DataRoots
@@ -216,7 +215,7 @@ def test_stop_or_abort_mid_scan_fits_the_dataset_to_the_points_done(tmp_path, ho
     core, data = scan_core(tmp_path, rate=100)  # 10 ms a frame: 2 s for the whole scan
     runner = MacroRunner(core, Collect())
     runner.start("ascan m1 0 1 199 0")
-    wait_for(lambda: (data / "scan_scan1" / "det_0002.h5").exists())
+    wait_until(lambda: (data / "scan_scan1" / "det_0002.h5").exists())
     viewer = subprocess.Popen(  # a live viewer holds the file while the scan ends
         [sys.executable, "-c", HOLDER, str(data / "scan.h5")], stdout=subprocess.PIPE,
         text=True)
@@ -356,7 +355,7 @@ def test_detector_files_removed_mid_scan_fault_the_detector_and_are_flagged(tmp_
     runner = MacroRunner(core, listener)
     runner.start("ascan m1 0 1 199 0")
     folder = data / "scan_scan1"
-    wait_for(lambda: (folder / "det_0001.h5").exists())
+    wait_until(lambda: (folder / "det_0001.h5").exists())
     shutil.rmtree(folder)  # the detector cannot open its next file
     outcome = runner.wait(20)
     assert outcome is not None and outcome.state == "exception"
