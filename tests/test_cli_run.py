@@ -40,6 +40,16 @@ def macroserver(*args: str, cwd: Path, env_extra: dict[str, str] | None = None,
                           env=env, timeout=timeout)
 
 
+def run_configured(tmp_path: Path, config: str, *commands: str
+                   ) -> subprocess.CompletedProcess[str]:
+    """`macroserver run` on the configuration `config` (TOML text) with its state folder
+    in tmp_path/state: each call a fresh process on the same state."""
+    path = tmp_path / "beamline.toml"
+    path.write_text(config)
+    return macroserver("--config", str(path), "--env", str(tmp_path / "state" / "env.json"),
+                       *commands, cwd=tmp_path)
+
+
 def rows(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if re.match(r"\s+\d+\s", line)]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from test_cli_run import macroserver
+from test_cli_run import run_configured
 
 CONFIG = """
 [motors.m1]
@@ -36,10 +36,7 @@ channels = ["t", "c1", "spec"]
 
 
 def run(tmp_path, *commands):
-    config = tmp_path / "beamline.toml"
-    config.write_text(CONFIG)
-    return macroserver("--config", str(config), "--env", str(tmp_path / "state" / "env.json"),
-                       *commands, cwd=tmp_path)
+    return run_configured(tmp_path, CONFIG, *commands)
 
 
 def test_groups_defined_changed_and_removed_are_kept_across_restarts(tmp_path):

@@ -26,52 +26,55 @@ def checked_pair(low: float, high: float) -> tuple[float, float]:
     return low, high
 
 
-LIMITS = [Param("motor", MOTOR, description="Motor name"),
-          Param("low", FLOAT, description="lower user limit"),
-          Param("high", FLOAT, description="upper user limit")]
-DIAL_LIMITS = [Param("motor", MOTOR, description="Motor name"),
-               Param("low", FLOAT, description="lower dial limit"),
-               Param("high", FLOAT, description="upper dial limit")]
+def limit_params(units: str) -> list[Param]:
+    return [Param("motor", MOTOR, description="Motor name"),
+            Param("low", FLOAT, description=f"lower {units} limit"),
+            Param("high", FLOAT, description=f"upper {units} limit")]
+
+
 POSITION = [Param("motor", MOTOR, description="Motor name"),
             Param("pos", FLOAT, description="Position to move to")]
 
 
-class set_user_lim(Macro):
-    """Sets the user limits on the specified motor."""
+class _set_limits(Macro):
+    """Sets limits in `units` (user or dial) on a motor."""
 
-    params = LIMITS
+    units = ""
+    replaces = ""  # the macro a deprecated name stands for
 
     def run(self, motor: Motor, low: float, high: float) -> None:
+        if self.replaces:
+            self.warning(f'Deprecation warning: you should use "{self.replaces}" instead of '
+                         f'"{self.name}"')
         target = calibrated(motor)
-        target.set_calibration(replace(target.calibration(), user_limits=checked_pair(low, high)))
-        self.output(f"{motor.name} limits set to {low:.4f} {high:.4f} (user units)")
+        pair, calibration = checked_pair(low, high), target.calibration()
+        target.set_calibration(replace(calibration, user_limits=pair) if self.units == "user"
+                               else replace(calibration, dial_limits=pair))
+        self.output(f"{motor.name} limits set to {low:.4f} {high:.4f} ({self.units} units)")
+
+
+class set_user_lim(_set_limits):
+    """Sets the user limits on the specified motor."""
+
+    params, units = limit_params("user"), "user"
 
 
 class set_lim(set_user_lim):
     """Deprecated: Sets the user limits on the specified motor."""
 
-    def run(self, motor: Motor, low: float, high: float) -> None:
-        self.warning('Deprecation warning: you should use "set_user_lim" instead of "set_lim"')
-        super().run(motor, low, high)
+    replaces = "set_user_lim"
 
 
-class set_dial_lim(Macro):
+class set_dial_lim(_set_limits):
     """Sets the dial limits on the specified motor."""
 
-    params = DIAL_LIMITS
-
-    def run(self, motor: Motor, low: float, high: float) -> None:
-        target = calibrated(motor)
-        target.set_calibration(replace(target.calibration(), dial_limits=checked_pair(low, high)))
-        self.output(f"{motor.name} limits set to {low:.4f} {high:.4f} (dial units)")
+    params, units = limit_params("dial"), "dial"
 
 
 class set_lm(set_dial_lim):
     """Deprecated: Sets the dial limits on the specified motor."""
 
-    def run(self, motor: Motor, low: float, high: float) -> None:
-        self.warning('Deprecation warning: you should use "set_dial_lim" instead of "set_lm"')
-        super().run(motor, low, high)
+    replaces = "set_dial_lim"
 
 
 class set_dial_pos(Macro):
