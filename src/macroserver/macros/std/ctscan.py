@@ -65,7 +65,10 @@ def _check(nr_interv: int) -> None:
     check_intervals(intervals)
 
 
-class _AbsoluteCt(Macro):
+class _LineCt(Macro):
+    """What the continuous scans along a line share: their places and environment, and
+    their arguments (motor triples, then nr_interv, integ_time, ...)."""
+
     uses_env = SCAN_ENV
     hook_places = CONTINUOUS_SCAN_PLACES
     dry_runs = True
@@ -73,11 +76,21 @@ class _AbsoluteCt(Macro):
     #: How many motor triples come first; the tail is nr_interv, integ_time, ...
     motor_count = 1
 
-    def run(self, *args: Any) -> None:
+    def ranges(self, args: Sequence[Any]
+               ) -> tuple[list[Motor], list[float], list[float], Sequence[Any]]:
+        """The motors, starts and finals, and the tail of the arguments (its
+        nr_interv checked)."""
         split = 3 * self.motor_count
         motors, starts, finals = motor_ranges(args[:split])
-        nr_interv, integ_time, latency_time, overshoot = args[split:]
-        _check(nr_interv)
+        tail = args[split:]
+        _check(tail[0])
+        return motors, starts, finals, tail
+
+
+class _AbsoluteCt(_LineCt):
+    def run(self, *args: Any) -> None:
+        motors, starts, finals, tail = self.ranges(args)
+        nr_interv, integ_time, latency_time, overshoot = tail
         if overshoot is None:
             overshoot = self.env.get("ScanOvershootCorrection", True) is not False
         profile = plan_motion(motors, starts, finals, nr_interv, integ_time, latency_time)
@@ -110,17 +123,9 @@ class a3scanct(_AbsoluteCt):
     params = [*motor_params(3), NR_INTERV, INTEG_TIME, LATENCY, OVERSHOOT]
 
 
-class _RelativeCt(Macro):
-    uses_env = SCAN_ENV
-    hook_places = CONTINUOUS_SCAN_PLACES
-    dry_runs = True
-    motor_count = 1
-
+class _RelativeCt(_LineCt):
     def run(self, *args: Any) -> None:
-        split = 3 * self.motor_count
-        motors, starts, finals = motor_ranges(args[:split])
-        nr_interv, integ_time, latency_time = args[split:]
-        _check(nr_interv)
+        motors, starts, finals, (nr_interv, integ_time, latency_time) = self.ranges(args)
         origins = [m.position() for m in motors]
         profile = plan_motion(motors, [o + s for o, s in zip(origins, starts)],
                               [o + f for o, f in zip(origins, finals)],
