@@ -39,7 +39,8 @@ if slow:
     write_collector(plugins, name="slow", sleep=slow)
 config = tomllib.loads(Path(os.environ["CAMPAIGN_CONFIG"]).read_text())
 core = make_core(folder, config=config, recorder_path=[plugins],
-                 env={"ActiveMntGrp": "mg_image", "ScanDir": str(folder / "data"),
+                 env={"ActiveMntGrp": os.environ.get("CAMPAIGN_GROUP", "mg_image"),
+                      "ScanDir": str(folder / "data"),
                       "JsonRecorder": True})
 runners = []
 for i, command in enumerate(commands):
@@ -92,13 +93,17 @@ def _config(folder: Path, text: str) -> Path:
 
 
 def mesh(folder: Path, text: str) -> None:
-    """Item 1: a 10^6 x 10^6 mesh (the typo), stopped after 3 s: the file's size."""
+    """Item 1: the typo (a 10^6 x 10^6 mesh, refused now by the point limit) and the
+    largest mesh the limit lets through (9,999 x 9,999), stopped after 3 s: the file's
+    size."""
     config = _config(folder, text)
+    os.environ["CAMPAIGN_GROUP"] = "mg"  # scalars: the pre-flight lets 10^8 points through
     print("| command (stopped after 3 s) | outcome | file bytes |")
     print("|---|---|---|")
     for command in ("meshct m1 0 1 1000000 m2 0 1 1000000 0.001",
-                    "mesh m1 0 1 1000000 m2 0 1 1000000 0"):
-        result = _child(folder / command.split()[0], config, [command], [["mesh.h5"]],
+                    "meshct m1 0 1 9998 m2 0 1 9998 0.001", "mesh m1 0 1 9998 m2 0 1 9998 0"):
+        result = _child(folder / f"{command.split()[0]}{len(command)}", config, [command],
+                        [["mesh.h5"]],
                         "stop", 3.0, fsize=256 << 20)
         state = result["states"][0] + (f" ({result['errors'][0][:120]})"
                                        if result["errors"] else "")
