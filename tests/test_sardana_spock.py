@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from collect import wait_until
 from tango_helpers import SIM_CONFIG, MacroServerInstance, start_macroserver, write_config
 
 pytest.importorskip("sardana.spock", reason="the sardana-clients extra is not installed")
@@ -191,7 +192,8 @@ def test_input_ctrl_c_and_edmac(spock, ms) -> None:
     spock.child.expect(PROMPT)
     # Ctrl-C stops; a macro that ignores the stop is aborted by the second Ctrl-C
     spock.child.sendline("stubborn")
-    time.sleep(2)
+    door = ms.proxy("door")
+    wait_until(lambda: door.state().name == "RUNNING", "stubborn running")  # not a guess
     spock.child.sendintr()
     spock.child.expect("Stopping")
     time.sleep(1)
