@@ -284,6 +284,29 @@ FACILITY = textwrap.dedent('''
                 raise
 ''')
 
+# Hidden macros (`_name`): registered and callable, left out of lists, as in Sardana 3.7.1
+# (DESY's wg calls Sardana's own hidden _wm this way).
+HIDDEN = textwrap.dedent('''
+    from sardana.macroserver.macro import Macro, Type, macro
+
+
+    class _fac_where(Macro):
+        """A hidden helper."""
+
+        param_def = [["motor", Type.Moveable, None, "the motor"]]
+
+        def run(self, motor):
+            self.output("hidden helper sees %s", motor.getName())
+
+
+    @macro([["motor", Type.Moveable, None, "the motor"]])
+    def fac_wg(self, motor):
+        """Where a motor is, through hidden macros."""
+        self._fac_where(motor)
+        self.execMacro("_wm", [motor])
+        self.output("names have _wm %s", "_wm" in self.getMacroNames())
+''')
+
 # A helper module beside the library (no macros), imported by it.
 FACILITY_UTILS = textwrap.dedent('''
     """Helpers of the beamline's macros."""

@@ -19,6 +19,7 @@ from sardana_macro_files import (
     EXAMPLES,
     FACILITY,
     FACILITY_UTILS,
+    HIDDEN,
     HIDE_SARDANA,
     LEFT_OUT,
     MARK,
@@ -45,6 +46,7 @@ def macro_folder(root: Path, broken: bool = False) -> Path:
     (folder / "facility.py").write_text(FACILITY)
     (folder / "fac_utils.py").write_text(FACILITY_UTILS)
     (folder / "marks.py").write_text(MARK)
+    (folder / "hidden.py").write_text(HIDDEN)
     for name, text in (BROKEN.items() if broken else ()):
         (folder / name).write_text(text)
     return folder
@@ -81,7 +83,8 @@ def cli_run(tmp_path_factory, hidden) -> tuple[dict[str, str], subprocess.Comple
             "fac_count": "fac_count 0.05", "fac_where": "fac_where",
             "fac_align": "fac_align theta", "fac_api": "fac_api",
             "fac_list": "fac_list [chi phi] 1", "fac_default": "fac_default",
-            "fac_hook": ["defgh fac_hook pre-scan", "ascan theta 0 1 2 0.01", "udefgh all"]}
+            "fac_hook": ["defgh fac_hook pre-scan", "ascan theta 0 1 2 0.01", "udefgh all"],
+            "fac_wg": ["fac_wg theta", "lsdef .*wm|.*fac_w.*"]}
     runs = {name: [line] if isinstance(line, str) else line for name, line in runs.items()}
     commands = [part for name, lines in runs.items() for part in (f"mark {name}", *lines)]
     answers = "".join(f"{a}\n" for _, a, _ in QUESTIONS.values() for a in a)
@@ -147,6 +150,18 @@ def test_facility_library_runs_without_sardana(cli_run) -> None:
     assert lines[at + 1:at + 3] == ["-----  --------", "theta      0.25"]
     assert any(line.split() == ["left", "right"] for line in lines)
     assert any(line.split() == ["1", "3"] for line in lines)
+
+
+def test_hidden_macros_are_called_by_name_and_left_out_of_lists(cli_run) -> None:
+    sections, _ = cli_run
+    wg = sections["fac_wg"]
+    assert "hidden helper sees theta" in wg and "names have _wm True" in wg
+    lines = wg.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.split()[:1] == ["theta"])
+    float(lines[at + 1].split()[-1])  # _wm's table (wa's): the motor, then its position
+    listed = [line.split()[0] for line in lines if line.strip()]
+    assert "fac_wg" in listed and "wm" in listed and "pwm" in listed
+    assert "_wm" not in listed and "_fac_where" not in listed
 
 
 def test_plots_give_a_clear_warning(cli_run) -> None:

@@ -85,6 +85,10 @@ class Macro:
     #: True when `run` only reads until its scan starts, so that a dry run (SimulateMacro,
     #: `simulate`) can stop it there with the scan's forecast; other macros are refused.
     dry_runs: ClassVar[bool] = False
+    #: A class named `_...` is a private base of a macro family, not a macro, unless it
+    #: says `hidden = True`: then it is a macro called by name (`_wm`) that `lsdef` and
+    #: `lsmac` leave out, as Sardana does with its `_`-named macros.
+    hidden: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -27,7 +27,7 @@ class MacroRegistry:
                                               prepare)
         self._macros: dict[str, type[Macro]] = {}
         for cls in classes:
-            if not cls.__name__.startswith("_"):  # private bases of macro families
+            if cls.hidden or not cls.__name__.startswith("_"):  # private bases: left out
                 self._macros[cls.name] = cls
 
     def names(self) -> list[str]:

@@ -31,7 +31,7 @@ class CallsAPI(MacroBase):
 
     def __getattr__(self, name: str) -> Any:
         """A macro of the server called as a method: `self.mv(motor, 1)`."""
-        if name.startswith("_"):
+        if name.startswith("__"):  # Python's own probes; `self._wm(...)` is a macro
             raise AttributeError(name)
         return self._macro_method(name)
 

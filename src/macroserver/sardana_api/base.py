@@ -65,6 +65,8 @@ class Macro(OutputAPI, CallsAPI, EnvAPI, ObjectsAPI, MoreAPI, EngineMacro):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
+        if cls.__name__.startswith("_") and "hidden" not in own:
+            cls.hidden = True  # Sardana registers `_name` macros, lists leave them out
         if "param_def" in own:
             cls.params = convert_definition(own["param_def"])
         if "result_def" in own:

@@ -102,6 +102,17 @@ class pwa(wa):
     pretty = True
 
 
+class _wm(Macro):
+    """Show motor positions (Sardana's hidden helper of wa, called by name by facility
+    macros such as DESY's wg)."""
+
+    params = [MOTORS]
+    hidden = True
+
+    def run(self, motors: list[Motor]) -> None:
+        positions_table(self, motors, bool(view_option(self, "ShowDial")), False)
+
+
 class wu(Macro):
     """Show all user motor positions."""
 
