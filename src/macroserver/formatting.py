@@ -7,6 +7,12 @@ from typing import Any
 import numpy as np
 
 
+def hms(seconds: float) -> str:
+    """A duration as h:mm:ss, rounded to the second (progress lines, forecasts)."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
 def format_cell(value: Any) -> str:
     """A value as shown in the table: `%g` numbers, shapes for arrays, `<nodata>` for None."""
     if isinstance(value, (int, np.integer)):

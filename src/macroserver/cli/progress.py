@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from macroserver.cli.console import Console
+from macroserver.formatting import hms
 
 SHOW_AFTER = 1.0  # seconds: short macros get no status line
 REDRAW_EVERY = 0.5
@@ -59,12 +60,12 @@ class Progress:
             fraction = max(fraction, self.rows / self.npoints)
         if fraction > 0:
             parts.append(f"{bar(fraction)} {100 * fraction:.0f}%")
-        parts.append(f"elapsed {_duration(elapsed)}")
+        parts.append(f"elapsed {hms(elapsed)}")
         if self.remaining is not None and fraction < 1:  # the server's forecast
             left = self.remaining - (time.monotonic() - self.remaining_at)
-            parts.append(f"remaining ~{_duration(max(0.0, left))}")
+            parts.append(f"remaining ~{hms(max(0.0, left))}")
         elif 0 < fraction < 1:
-            parts.append(f"remaining ~{_duration(elapsed * (1 - fraction) / fraction)}")
+            parts.append(f"remaining ~{hms(elapsed * (1 - fraction) / fraction)}")
         parts.append("Ctrl-C stops")
         return " | ".join(parts)
 
@@ -76,11 +77,6 @@ def bar(fraction: float) -> str:
     """A text progress bar: [#######.............]."""
     done = round(BAR_WIDTH * min(1.0, max(0.0, fraction)))
     return f"[{'#' * done}{'.' * (BAR_WIDTH - done)}]"
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class StatusTicker:

@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from macroserver.formatting import hms
+
 
 @dataclass(frozen=True)
 class MotorPath:
@@ -158,8 +160,7 @@ def clock(seconds: float) -> str:
         return "forever"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    whole = round(seconds)
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    return hms(seconds)
 
 
 def size(count: float) -> str:
