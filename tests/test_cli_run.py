@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(sys.executable).with_name("macroserver")
 
 FAST_TOML = """
@@ -221,3 +223,39 @@ def test_a_macro_asks_on_the_terminal(tmp_path):
     cancelled = subprocess.run(args, input="", capture_output=True, text=True, cwd=tmp_path,
                                timeout=60)
     assert cancelled.returncode != 0 and "cancelled" in cancelled.stdout + cancelled.stderr
+
+
+def test_the_next_run_closes_a_scan_file_a_killed_run_left_open(tmp_path):
+    """Issue 20 item 6 for `macroserver run`: SIGKILL mid-scan leaves the scan's own
+    file marked open (plain h5py refuses it); the next run closes it as h5clear -s
+    does, says so, and notes in the entry that the scan was cut."""
+    import h5py
+
+    path = tmp_path / "beamline.toml"
+    path.write_text(FAST_TOML)
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
+                                                      "macroserver.cli.admin"]
+    args = [*command, "run", "--config", str(path), "--env", str(tmp_path / "env.json")]
+    scan_file = tmp_path / "k_scans" / "k_1.h5"
+    process = subprocess.Popen([*args, f"senv ScanDir {tmp_path}", "senv ScanFile k.h5",
+                                "ascan m1 0 1 400 0.01"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not scan_file.exists():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.01)
+        time.sleep(0.5)
+    finally:
+        process.kill()
+        process.wait()
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(scan_file, "r")
+    done = subprocess.run([*args, "genv ScanID"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"Warning: {scan_file}: left open by a killed writer; closed" in done.stderr
+    with h5py.File(scan_file, "r") as f:  # plain, no SWMR
+        assert f["entry1/notes/data"][()].decode().startswith("failed: the scan was cut")
+        assert len(f["entry1/measurement/point_nb"]) > 0
