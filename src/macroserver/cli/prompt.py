@@ -11,12 +11,12 @@ from macroserver.cli.commands import builtin_arguments
 from macroserver.cli.completion import ShellCompleter
 from macroserver.cli.exitcodes import EXIT_OK
 from macroserver.cli.shell import Shell
+from macroserver.statedir import user_state_root
 
 
 def state_dir() -> Path:
     """mspock's per-user state folder (XDG_STATE_HOME), where history survives sessions."""
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "tango-macroserver" / "mspock"
+    return user_state_root() / "mspock"
 
 
 def history_path() -> Path:
