@@ -25,7 +25,7 @@ from macroserver.macros import (
     run_hooks,
 )
 from macroserver.macros.std.tables import sardana_list, table_lines
-from macroserver.macros.std.where import VIEW_OPTIONS
+from macroserver.macros.std.viewoptions import VIEW_OPTIONS, view_options
 
 VALUE_WIDTH = 54
 
@@ -213,12 +213,6 @@ class load_env(Macro):
                 return resolved
         raise ParamError(f"{name} is not a file in ScanDir or the data roots "
                          f"({', '.join(str(f) for f in folders if f) or 'none configured'})")
-
-
-def view_options(macro: Macro) -> dict[str, Any]:
-    """Every view option: the values set (`_ViewOptions`), the others at their default."""
-    stored = macro.env.get("_ViewOptions")
-    return {**VIEW_OPTIONS, **(stored if isinstance(stored, dict) else {})}
 
 
 def _option_name(name: str) -> str:

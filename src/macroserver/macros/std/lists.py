@@ -12,6 +12,7 @@ from macroserver.elements.pool import CHANNEL_TYPES
 from macroserver.errors import ParamError
 from macroserver.macros import MACRO_NAME, STRING, Macro, Param, Repeat
 from macroserver.macros.std.tables import sardana_list, table_lines
+from macroserver.macros.std.viewoptions import view_option
 
 
 class HasName(Protocol):
@@ -140,10 +141,7 @@ class ls2d(_lsobj):
     types, what = ("TwoDExpChannel",), "twodexpchannel"
 
 
-DESCRIPTION_LENGTH = 60  # Sardana's DescriptionLength view option
-
-
-def brief(description: str, length: int = DESCRIPTION_LENGTH) -> str:
+def brief(description: str, length: int) -> str:
     """A description on one line, cut with [...] as Sardana's lsdef shows it."""
     text = description.replace("\n", " ")
     return text[:length - 5] + "[...]" if len(text) > length - 5 else text
@@ -157,7 +155,9 @@ class lsdef(Macro):
     def run(self, patterns: list[str]) -> None:
         macros = [self.server.macros.get(n) for n in self.server.macros.names()
                   if not n.startswith("_")]
-        rows = [[m.name, m.library(), brief(m.description())] for m in matching(patterns, macros)]
+        length = int(view_option(self, "DescriptionLength"))
+        rows = [[m.name, m.library(), brief(m.description(), length)]
+                for m in matching(patterns, macros)]
         for line in sardana_list(["Name", "Module", "Brief Description"], rows, "rrl"):
             self.output(line)
 

@@ -1,6 +1,6 @@
 """Where the motors are: wa, pwa, wm, pwm, wu, wum and mstate, laid out as Sardana's.
 
-Sardana's view options (the `_ViewOptions` variable, `setvo`) choose whether the dial
+Sardana's view options (`viewoptions.py`, `setvo`) choose whether the dial
 positions show (`ShowDial`, on by default) and how many decimals a position gets
 (`PosFormat`, -1: as wide as the column allows).
 """
@@ -9,26 +9,16 @@ from __future__ import annotations
 
 import datetime
 import math
-from typing import Any
 
 from macroserver.elements.base import ElementError, Motor
 from macroserver.elements.calibration import CalibratedMotor, Calibration
 from macroserver.macros import MOTOR, Macro, Param, Repeat
 from macroserver.macros.std.lists import FILTER, matching
 from macroserver.macros.std.tables import column_table
+from macroserver.macros.std.viewoptions import view_option
 
-VIEW_OPTIONS = {"ShowDial": True, "ShowCtrlAxis": False, "PosFormat": -1,
-                "OutputBlock": False, "OutputDecimation": False, "DescriptionLength": 60}
-"""Sardana's view options and their defaults (lsvo, setvo, usetvo in env.py)."""
 NAME_WIDTH = 9  # the narrowest position column of wa and wu
 LIMIT_WIDTH = 14  # the narrowest column of wm ("Not specified" fits)
-
-
-def view_option(macro: Macro, name: str) -> Any:
-    """A view option from `_ViewOptions`, else its default."""
-    options = macro.env.get("_ViewOptions") or {}
-    return options.get(name, VIEW_OPTIONS[name]) if isinstance(options, dict) \
-        else VIEW_OPTIONS[name]
 
 
 def calibration_of(motor: Motor) -> Calibration:
