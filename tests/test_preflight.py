@@ -3,7 +3,7 @@ nothing; real scans are refused before anything moves (limits in user and dial u
 too many points, files that do not fit, a detector slower than the triggers); the
 forecast duration is within 10 % of the measured one for scans longer than 10 s.
 
-In-process with simulated elements, and with a Tango motor and a Lima-like Tango
+In-process with simulated elements, and with Tango motors, counters and a Lima-like Tango
 detector in their own processes. The full-disk case runs on a small tmpfs."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from collect import Collect, make_core, run
-from test_ctscan_tango import ct_motor  # noqa: F401  (fixture: a Tango motor with Velocity)
+from test_ctscan_tango import DEVICES, ct_motor  # noqa: F401  (fixture: a Tango motor)
 from test_lima_detector import start_detector
 
 from macroserver.elements.calibration import Calibration
@@ -230,28 +230,58 @@ def timed(core, door: str, command: str, results: dict) -> None:
     results[command] = (forecast.duration.total, time.monotonic() - started, outcome)
 
 
-def test_estimates_within_ten_percent(tmp_path, ct_motor):  # noqa: F811
+def tango_scan_core(tmp_path: Path, device_server, ct_motor: str):  # noqa: F811
+    """A server whose motors and counters are Tango devices in their own processes: the
+    step scan's motor (`tm`), a mesh's two (`mx`, `my`) and a continuous scan's (`cm`),
+    each scan with its own timer and counter device (Start/Stop, Elapsed/Counts)."""
     import tango
 
-    device = tango.DeviceProxy(ct_motor)
-    device.write_attribute("Velocity", 40.0)
-    device.write_attribute("Acceleration", 0.05)
+    scans = ("step", "mesh", "ct")
+    motors = {"mx": "test/gapsmesh/x", "my": "test/gapsmesh/y", "cm": "test/gapsct/1"}
+    device_server([sys.executable, str(DEVICES / "sim_ct_motor.py")], "SimCtMotor",
+                  "estimates", {"SimCtMotor": dict.fromkeys(motors.values(), {})})
+    counters = {scan: f"test/gapscount/{scan}" for scan in scans}
+    device_server([sys.executable, str(DEVICES / "sim_detector.py")], "SimDetector",
+                  "estimates", {"SimDetector": dict.fromkeys(counters.values(), {})})
+    for device in (ct_motor, *motors.values()):
+        proxy = tango.DeviceProxy(device)
+        proxy.write_attribute("Velocity", 40.0)
+        proxy.write_attribute("Acceleration", 0.05)
+    channels = {}
+    for scan, device in counters.items():
+        trigger = {"start_command": "Start", "stop_command": "Stop"}
+        channels[f"t_{scan}"] = {"type": "tango", "kind": "timer",
+                                 "attribute": f"{device}/Elapsed", **trigger}
+        channels[f"c_{scan}"] = {"type": "tango", "attribute": f"{device}/Counts"}
+    config = {
+        "motors": {"tm": {"type": "tango", "device": ct_motor},
+                   **{name: {"type": "tango", "device": d} for name, d in motors.items()}},
+        "channels": channels,
+        "measurement_groups": {f"mg_{scan}": {"timer": f"t_{scan}",
+                                              "channels": [f"t_{scan}", f"c_{scan}"]}
+                               for scan in scans},
+    }
+    core = make_core(tmp_path, config, env={"ScanDir": str(tmp_path / "data")})
+    for n, scan in enumerate(scans, start=4):
+        core.env.update({f"door/pf/{n}.ActiveMntGrp": f"mg_{scan}",
+                         f"door/pf/{n}.ScanFile": [f"t{n}.h5", f"t{n}.dat"]})
+    return core
+
+
+def test_estimates_within_ten_percent(tmp_path, ct_motor, device_server):  # noqa: F811
     (tmp_path / "sim").mkdir()
     (tmp_path / "tango").mkdir()
     core = make_core(tmp_path / "sim", CONFIG, env={"ScanDir": str(tmp_path / "sim" / "data")})
     for n, door in enumerate(("door/pf/1", "door/pf/2", "door/pf/3"), start=1):
         core.env.update({f"{door}.ActiveMntGrp": f"mg{n}", f"{door}.ScanFile": [f"s{n}.h5"]})
-    tango_config = {
-        "motors": {"tm": {"type": "tango", "device": ct_motor}},
-        "channels": {"t": {"kind": "timer"}, "c": {"kind": "counter", "noise": 0.0}},
-        "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "c"]}},
-    }
-    tango_core = make_core(tmp_path / "tango", tango_config, env={
-        "ScanDir": str(tmp_path / "tango" / "data"), "ScanFile": ["t.h5", "t.dat"]})
+    tango_core = tango_scan_core(tmp_path / "tango", device_server, ct_motor)
+    # six scans side by side (one wall time): simulated elements, then Tango ones
     jobs = [(core, "door/pf/1", "ascan m1 0 5 50 0.2"),  # 10.2 s counting + 1.6 s moves
             (core, "door/pf/2", "mesh m2 0 1 4 m3 0 3 3 0.5"),  # 10 s counting + moves
             (core, "door/pf/3", "ascanct mc 0 10 100 0.1"),  # 10.1 s cruise + ramps
-            (tango_core, "door/pf/4", "ascan tm 0 10 10 1")]  # a Tango motor, 11 s
+            (tango_core, "door/pf/4", "ascan tm 0 10 10 1"),  # Tango motor and counter, 11 s
+            (tango_core, "door/pf/5", "mesh mx 0 4 4 my 0 3 3 0.5"),  # 10 s counting + moves
+            (tango_core, "door/pf/6", "ascanct cm 0 10 100 0.09 0.02")]  # 11.1 s + ramps
     results: dict = {}
     threads = [threading.Thread(target=timed, args=(*job, results)) for job in jobs]
     for thread in threads:
@@ -265,5 +295,7 @@ def test_estimates_within_ten_percent(tmp_path, ct_motor):  # noqa: F811
         assert took > 10, (command, took)
         assert abs(estimate - took) <= 0.1 * took, f"{command}: {estimate:.2f} s vs {took:.2f} s"
     # each scan's overhead per point was measured and kept for the next forecast
-    kept = json.loads((tmp_path / "sim" / "state" / "overheads.json").read_text())
-    assert len(kept) == 3 and all(v >= 0 for v in kept.values())
+    for state in ("sim", "tango"):
+        kept = json.loads((tmp_path / state / "state" / "overheads.json").read_text())
+        assert len([k for k in kept if not k.startswith("software")]) == 3, kept
+        assert all(v >= 0 for v in kept.values())
