@@ -16,14 +16,15 @@ import h5py
 import numpy as np
 
 
+def table_rows(lines: Iterable[str]) -> list[list[str]]:
+    """The table rows among Output lines (first cell an integer point number), split
+    in cells."""
+    return [cells for cells in map(str.split, lines) if cells and cells[0].isdigit()]
+
+
 def data_rows(lines: Iterable[str]) -> list[int]:
-    """Point numbers of the table rows among Output lines (first cell an integer)."""
-    rows = []
-    for line in lines:
-        cells = line.split()
-        if cells and cells[0].isdigit():
-            rows.append(int(cells[0]))
-    return rows
+    """Point numbers of the table rows among Output lines."""
+    return [int(cells[0]) for cells in table_rows(lines)]
 
 
 # -- files --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import pytest
 import tango
+from fault_helpers import table_rows
 from tango import DevState
 from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
 
@@ -48,16 +49,6 @@ def door(ms) -> tango.DeviceProxy:
     return proxy
 
 
-def data_rows(lines: list[str]) -> list[list[str]]:
-    """Table rows (lines whose first cell is an integer point number), split in cells."""
-    rows = []
-    for line in lines:
-        cells = line.split()
-        if cells and cells[0].isdigit():
-            rows.append(cells)
-    return rows
-
-
 def run_and_wait(proxy: tango.DeviceProxy, events: Events, args: list[str],
                  timeout: float = 30.0) -> dict:
     macro_id = proxy.RunMacro(args)[0]
@@ -82,7 +73,7 @@ def test_ascan_output_events_in_order_state_and_progress(ms, door) -> None:
         lines = events.lines("Output")
         assert all(len(v) == 1 for v in events.of("Output")), "one event per message"
         header = next(i for i, line in enumerate(lines) if "#Pt No" in line)
-        rows = data_rows(lines[header + 1:])
+        rows = table_rows(lines[header + 1:])
         assert [int(r[0]) for r in rows] == list(range(21))
         assert [float(r[1]) for r in rows] == pytest.approx([0.5 * i for i in range(21)])
         assert lines[0].startswith("Scan #") and "started" in lines[0] or any(
@@ -137,7 +128,7 @@ def test_door_client_run_collects_the_table(ms) -> None:
         client.on_status(statuses.append)
         outcome = client.run("ascan m1 0 1 5 0", timeout=30)
         assert outcome.ok, outcome
-        rows = data_rows(outcome.messages["Output"])
+        rows = table_rows(outcome.messages["Output"])
         assert [int(r[0]) for r in rows] == list(range(6))
         assert [line for s, ls in seen if s == "Output" for line in ls] == \
             outcome.messages["Output"]
@@ -162,7 +153,7 @@ def test_stop_and_abort_mid_scan_end_every_recorder(ms, door, how, status, final
     events = Events(ms.door_name(0), ["Output", "MacroStatus"])
     try:
         macro_id = door.RunMacro(["ascan", "m1", "0", "100", "400", "0.01"])[0]
-        events.wait_for(lambda ev: len(data_rows(ev.lines())) >= 5, 20)
+        events.wait_for(lambda ev: len(table_rows(ev.lines())) >= 5, 20)
         door.command_inout(how)
         end = events.wait_status(final, 20)
         assert end["id"] == macro_id
@@ -171,7 +162,7 @@ def test_stop_and_abort_mid_scan_end_every_recorder(ms, door, how, status, final
         scan_line = next(line for line in lines if "started at" in line)
         scan_id = int(scan_line.split("#")[1].split()[0])
         assert any(line.startswith(f"Scan #{scan_id} {status} after") for line in lines), lines
-        npoints = len(data_rows(lines))
+        npoints = len(table_rows(lines))
         assert 5 <= npoints < 401
         spec = _last_spec_scan(ms.data_dir / "scans.dat")
         assert spec[0].startswith(f"#S {scan_id} ")
@@ -192,20 +183,20 @@ def test_pause_holds_between_points_and_resume_continues(ms, door) -> None:
     events = Events(ms.door_name(0), ["Output", "State", "MacroStatus"])
     try:
         macro_id = door.RunMacro(["ascan", "m1", "0", "10", "40", "0.02"])[0]
-        events.wait_for(lambda ev: len(data_rows(ev.lines())) >= 3, 20)
+        events.wait_for(lambda ev: len(table_rows(ev.lines())) >= 3, 20)
         door.PauseMacro()
         wait_state(door, DevState.STANDBY, 5)
         events.wait_for(lambda ev: DevState.STANDBY in ev.of("State"), 5)
         assert "paused" in door.status()
         time.sleep(0.1)  # a point being acquired when pausing may still arrive
-        held = len(data_rows(events.lines()))
+        held = len(table_rows(events.lines()))
         time.sleep(0.6)
-        assert len(data_rows(events.lines())) == held, "no new points while paused"
+        assert len(table_rows(events.lines())) == held, "no new points while paused"
         assert door.state() == DevState.STANDBY
         door.ResumeMacro()
         end = events.wait_status("finish", 30)
         assert end["id"] == macro_id
-        rows = data_rows(events.lines())
+        rows = table_rows(events.lines())
         assert [int(r[0]) for r in rows] == list(range(41))
         assert events.of("State")[:3] == [DevState.RUNNING, DevState.STANDBY, DevState.RUNNING]
         events.wait_for(lambda ev: ev.of("State")[-1:] == [DevState.ON], 10)
@@ -351,13 +342,13 @@ def test_a_client_killed_mid_scan_neither_stops_nor_slows_it(ms, door) -> None:
     client = subprocess.Popen([sys.executable, "-c", CLIENT, ms.door_name(0), command],
                               stdout=subprocess.PIPE, text=True)
     try:
-        events.wait_for(lambda ev: len(data_rows(ev.lines())) >= 3, 30)
+        events.wait_for(lambda ev: len(table_rows(ev.lines())) >= 3, 30)
         started = time.monotonic()
         os.kill(client.pid, signal.SIGKILL)
         end = events.wait_status("finish", 30)
         elapsed = time.monotonic() - started
         assert end["state"] == "finish"
-        assert len(data_rows(events.lines())) == 61
+        assert len(table_rows(events.lines())) == 61
         assert elapsed < reference + 1.0, (elapsed, reference)
     finally:
         events.close()
@@ -376,7 +367,7 @@ def test_two_doors_at_once_each_client_gets_only_its_own_output(ms) -> None:
         shown = clients[1].run("wm m2", timeout=30)
         outcome = clients[0].wait(first, 30)
         assert (outcome.state, moved.state, shown.state) == ("finish", "finish", "finish")
-        rows0 = data_rows(outcome.messages["Output"])
+        rows0 = table_rows(outcome.messages["Output"])
         assert [int(r[0]) for r in rows0] == list(range(31))
         assert all(0.0 <= float(r[1]) <= 1.0 for r in rows0)
         header0 = next(line for line in outcome.messages["Output"] if "#Pt No" in line)
@@ -384,7 +375,7 @@ def test_two_doors_at_once_each_client_gets_only_its_own_output(ms) -> None:
         assert not any("Current" in line for line in outcome.messages["Output"])
         # the other door's wm, in Sardana's layout: m2's column only, User's Current first
         shown_lines = shown.messages["Output"]
-        assert not data_rows(shown_lines)
+        assert not table_rows(shown_lines)
         assert [line.split() for line in shown_lines if "m2" in line.split()] == [["m2"]], (
             shown_lines)
         assert not any("m1" in line.split() for line in shown_lines), shown_lines
@@ -460,7 +451,7 @@ def test_runmacro_takes_sardana_xml_and_returns_it_with_the_id(ms, door) -> None
                                        for s in ev.statuses()), 30)
         start = next(s for s in events.statuses() if s["id"] == macro_id)
         assert start["macro_line"] == "ascan m1 0 2 4 0"
-        rows = data_rows(events.lines("Output"))
+        rows = table_rows(events.lines("Output"))
         assert [float(r[1]) for r in rows] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
     finally:
         events.close()

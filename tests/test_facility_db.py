@@ -23,6 +23,7 @@ from typing import Iterator
 import pytest
 import tango
 from facility_db import FacilityDatabase, start_facility
+from fault_helpers import table_rows
 from tango_helpers import write_config
 
 from macroserver.tango.client import DoorClient
@@ -130,10 +131,6 @@ def deployment(facility: FacilityDatabase, tmp_path_factory: pytest.TempPathFact
             stop_process(process, timeout=15)
 
 
-def data_rows(lines: list[str]) -> list[list[str]]:
-    return [line.split() for line in lines if line.split() and line.split()[0].isdigit()]
-
-
 def test_it_is_the_cpp_databaseds_on_mariadb(facility: FacilityDatabase) -> None:
     db = connect_database(facility.tango_host)
     info = tango.DeviceProxy(f"tango://{facility.tango_host}/sys/database/2").info()
@@ -176,7 +173,7 @@ def test_ascan_through_the_door_gives_the_output_rows(deployment: Deployment) ->
                                 "ActiveMntGrp": "mg1"})
         outcome = client.run("ascan m1 0 10 10 0", timeout=60)
         assert outcome.ok, outcome
-        rows = data_rows(outcome.messages["Output"])
+        rows = table_rows(outcome.messages["Output"])
         assert [int(r[0]) for r in rows] == list(range(11))
         assert [float(r[1]) for r in rows] == pytest.approx([float(i) for i in range(11)])
     spec = (deployment.data_dir / "fac.dat").read_text()
@@ -187,7 +184,7 @@ def test_scan_of_a_tango_motor_registered_in_the_same_database(deployment: Deplo
     with DoorClient(deployment.full(DOORS[1])) as client:
         outcome = client.run("ascan tmot 0 2 4 0", timeout=60)
         assert outcome.ok, outcome
-        rows = data_rows(outcome.messages["Output"])
+        rows = table_rows(outcome.messages["Output"])
         assert [float(r[1]) for r in rows] == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0],
                                                              abs=1e-3)
     motor = tango.DeviceProxy(deployment.full(MOTOR))
