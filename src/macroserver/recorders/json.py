@@ -42,7 +42,7 @@ COALESCE_GAP = 0.002
 
 def encode(packet: dict[str, Any]) -> bytes:
     """Strict JSON bytes for `packet`."""
-    return strictjson.dumps(packet).encode()
+    return strictjson.dumps_bytes(packet)
 
 
 def encode_block(packet: dict[str, Any]) -> bytes:
