@@ -1,14 +1,17 @@
 """Sardana's macro API (issue 18): Sardana 3.7.1's shipped example macros and a facility's
 library load unchanged and run, through `macroserver run` in a child process where the
-real sardana cannot be imported, and through the Door's RunMacro of a server where it
-can; a real sardana imported in the test process is left alone."""
+real sardana cannot be imported, through the Door's RunMacro of a server where it can,
+and a batch through Sardana's spock and our mspock on that server; a real sardana
+imported in the test process is left alone."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ from sardana_macro_files import (
     example_config,
 )
 from tango import DevState
-from tango_helpers import Events, MacroServerInstance, start_macroserver
+from tango_helpers import FINAL_STATES, Events, MacroServerInstance, start_macroserver
 
 from macroserver.config import load_config
 from macroserver.engine.core import MacroServerCore
@@ -195,7 +198,7 @@ def test_every_example_loads_and_is_run_or_left_out_with_a_reason(tmp_path) -> N
     assert "a helper module the others import" in core.macros.problems[0].error
     examples = {n for n in core.macros.names()
                 if Path(core.macros.get(n).source_file()).parent == folder
-                and core.macros.get(n).library() not in ("facility", "marks")}
+                and core.macros.get(n).library() not in ("facility", "marks", "hidden")}
     assert len(examples) >= 60
     assert examples == set(EXAMPLES) | set(QUESTIONS) | set(LEFT_OUT)
     assert sys.modules["sardana.macroserver.macro"] is real
@@ -378,3 +381,58 @@ def test_examples_through_sardanas_spock(server, tmp_path_factory) -> None:
         spock.child.expect(PROMPT)
     finally:
         spock.close()
+
+
+# -- our mspock, on the same server ----------------------------------------------------------
+
+#: A batch of the examples through mspock: parameters (nested repeats, defaults),
+#: results, submacros, a macro function, hooked scans, a scan in a loop.
+MSPOCK_BATCH = ("pt7", "pt14", "pt14d", "twice", "mainmacro", "runsubs", "mfunc4",
+                "hooked_scan", "captain_hook", "ascanr")
+
+
+def final(events: Events, name: str) -> list[dict[str, Any]]:
+    """The final MacroStatus entries of the macros named `name` so far."""
+    return [s for s in events.statuses() if s["name"] == name and s["state"] in FINAL_STATES]
+
+
+def test_examples_through_mspock(server, tmp_path_factory) -> None:
+    pytest.importorskip("pexpect")
+    from test_mspock import Terminal
+
+    home = tmp_path_factory.mktemp("mspock-examples")
+    env = {**os.environ, "MSPOCK_DOOR": server.door, "NO_COLOR": "1", "TERM": "xterm",
+           "PROMPT_TOOLKIT_NO_CPR": "1", "MSPOCK_HISTORY": str(home / "history"),
+           "MSPOCK_PLOT_DIR": str(home / "plots"), "COLUMNS": "120"}
+    shell = Terminal(types.SimpleNamespace(env=lambda: env))
+    events = Events(server.door, ("MacroStatus",))
+    echoes, ends = [], {}  # where each typed line was accepted; each macro's final state
+    try:
+        shell.prompt()
+        for name in MSPOCK_BATCH:
+            line = EXAMPLES[name][0]
+            shell.run(line)
+            echoes.append(shell.expect(re.escape(line) + " *\n"))  # accepted, not redrawn
+            events.wait_for(lambda ev, n=name: bool(final(ev, n)), timeout=120)
+            ends[name] = final(events, name)[-1]["state"]
+            shell.prompt()
+        shell.run("ask_peak")  # a typed question, answered in mspock
+        echoes.append(shell.expect("ask_peak *\n"))
+        shell.expect(r"What is the peak current\?")
+        shell.child.send("2.5\r")
+        shell.expect("You selected a peak of 2.500000 A")
+        shell.prompt()
+        text = shell.text()
+    finally:
+        events.close()
+        shell.close()
+    # what mspock showed for a line: from its echo to the next line's
+    sections = {name: text[echo.end():after.start()]
+                for name, echo, after in zip(MSPOCK_BATCH, echoes, echoes[1:])}
+    for name in MSPOCK_BATCH:
+        out = sections[name]
+        assert ends[name] == "finish", (name, ends[name], out)
+        assert "Error" not in out and "Traceback" not in out, (name, out)
+        for expected in EXAMPLES[name][1]:
+            assert expected in out, (name, out)
+    assert "Result: 6.0" in sections["twice"], sections["twice"]
