@@ -273,6 +273,8 @@ def test_motor_calibration_and_measurement_groups_from_spock(spock, ms) -> None:
         "set_dial_lim m2 -100 100")
     assert "outside its limits" in spock.run("mv m2 200")  # dial 195: beyond 100
     assert "Motor ON" in spock.run("mstate m2")
+    out = spock.run("uct 0.2 mg1")  # the updating table, as Sardana's uct shows it
+    assert re.search(r"timer\s+ct1", out) and re.search(r"0\.2000\s+\d+\.\d{4}", out), out
     assert "Created spockmg" in spock.run("defmeas spockmg timer ct1")
     out = spock.run("lsmeas")
     assert re.search(r"\s+spockmg timer, ct1", out) and "mg1" in out
