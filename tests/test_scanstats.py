@@ -144,11 +144,19 @@ def test_continuous_scans_and_the_online_plot_get_them_too(core):
     outcome, out = run(core, "ascanct theta -5 5 100 0.002")
     assert outcome.state == "finish", out.messages
     value = core.env.get("ScanStats")["Stats"]["theta"]["value"]
-    assert value["maxpos"] == pytest.approx(0.0, abs=0.2)
     online = OnlineScan()
+    points = []
     for _, payload in out.records:
         for packet in per_point(json.loads(payload)):
             online.feed(packet)
+            if packet["type"] == "record_data":
+                points.append((packet["data"]["value"], packet["data"]["theta"]))
+    # maxpos is where the recorded maximum is; the demo's peak (width 5, noise 0.01)
+    # is so flat at its top that the noise picks any of the points 0.1 apart near 0
+    # (-0.2 now and then: a test failed so), its half-maximum centre is steady
+    assert (value["max"], value["maxpos"]) == pytest.approx(max(points))
+    assert value["maxpos"] == pytest.approx(0.0, abs=0.45)
+    assert value["cen"] == pytest.approx(0.0, abs=0.1)
     assert online.data.marks() == {"peak": value["maxpos"], "cen": value["cen"]}
     assert "^ peak" in online.render()
 
