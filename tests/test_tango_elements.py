@@ -147,6 +147,17 @@ def test_measurement_group_of_tango_channels_counts_and_reads(sim_detector: str)
     assert values["spec1"].shape == (256,)
 
 
+def test_a_group_read_names_the_channel_whose_attribute_fails(sim_detector: str) -> None:
+    # the group reads a device's channels in one request: one failing attribute is
+    # still reported against its own channel, and the others read fine on their own
+    good = TangoChannel("ct1", f"{sim_detector}/Counts")
+    bad = TangoChannel("nope", f"{sim_detector}/NoSuchAttribute")
+    group = MeasurementGroup("mg", [good, bad], timer="ct1")
+    with pytest.raises(ElementError, match=f"channel nope .{sim_detector}/NoSuchAttribute.: "):
+        group.read()
+    assert MeasurementGroup("mg", [good], timer="ct1").read()["ct1"] >= 0.0
+
+
 @pytest.mark.parametrize(("kind", "spec", "message"), [
     ("motor", {"type": "tango"}, "motors.x: device must be a non-empty string"),
     ("motor", {"type": "tango", "device": "a/b/c", "speed": 3}, r"unknown keys \['speed'\]"),

@@ -115,7 +115,11 @@ class Channel(Protocol):
         """Wait up to `timeout` seconds; True once the acquisition is over."""
 
     def read(self) -> Any:
-        """The value of the last acquisition (a float, or a numpy array)."""
+        """The value of the last acquisition (a float, or a numpy array).
+
+        A channel class may also offer `read_many(channels) -> list` (a static method),
+        reading several of its channels in fewer round trips; a measurement group then
+        reads its channels of that class with one call (`MeasurementGroup.read`)."""
 
     def stop(self) -> None:
         """Stop an acquisition in progress."""
@@ -148,6 +152,23 @@ def default_display(channel: Channel) -> dict[str, Any]:
             "conditioning": "", "nexus_path": ""}
 
 
+def _readers(channels: list[Channel]) -> list[tuple[Any, list[Channel]]]:
+    """How `MeasurementGroup.read` reads `channels`: (its class's `read_many`, the
+    channels of that class) for classes having one, else (None, [the channel])."""
+    batches: dict[Any, list[Channel]] = {}
+    readers: list[tuple[Any, list[Channel]]] = []
+    for channel in channels:
+        read_many = getattr(type(channel), "read_many", None)
+        if read_many is None:
+            readers.append((None, [channel]))
+        elif read_many in batches:
+            batches[read_many].append(channel)
+        else:
+            batches[read_many] = [channel]
+            readers.append((read_many, batches[read_many]))
+    return readers
+
+
 class MeasurementGroup:
     """Channels that count together, one of them the timer.
 
@@ -164,6 +185,7 @@ class MeasurementGroup:
         self.members: tuple[Channel, ...] = tuple(channels)
         self.timer = timer
         self.channels = self._timer_first(channels, timer)
+        self._readers = _readers(self.channels)
         #: per channel, what clients set for display only (label, output, plot type and
         #: axes, ...: Sardana's configuration keys); kept with the group
         self.hints: dict[str, dict[str, Any]] = {}
@@ -186,6 +208,7 @@ class MeasurementGroup:
                              f"an enabled channel")
         chosen = [c for c in self.members if c.name in enabled]
         self.timer, self.channels = timer, self._timer_first(chosen, timer)
+        self._readers = _readers(self.channels)
 
     def display(self, channel: Channel) -> dict[str, Any]:
         """The display settings of a member: defaults, then what clients set (`hints`)."""
@@ -206,7 +229,16 @@ class MeasurementGroup:
         return all(channel.wait(timeout) for channel in self.channels)
 
     def read(self) -> dict[str, Any]:
-        return {channel.name: channel.read() for channel in self.channels}
+        """Every channel's value, in the group's order; channels whose class reads many
+        at once (`read_many`, e.g. Tango channels: one request per device, all in
+        flight together) are read with one call."""
+        values: dict[str, Any] = {}
+        for read_many, channels in self._readers:
+            if read_many is None:
+                values[channels[0].name] = channels[0].read()
+            else:
+                values.update(zip((c.name for c in channels), read_many(channels)))
+        return {channel.name: values[channel.name] for channel in self.channels}
 
     def stop(self) -> None:
         for channel in self.channels:

@@ -12,7 +12,7 @@ import json
 import math
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Literal, overload
+from typing import Any, Iterator, Literal, Sequence, overload
 
 import numpy as np
 import tango
@@ -25,7 +25,7 @@ from macroserver.elements.base import (
 )
 from macroserver.elements.calibration import Calibration
 from macroserver.records import Role
-from macroserver.wire import error_text
+from macroserver.wire import description, error_text
 
 POLL_INTERVAL = 0.02  # the longest wait between two State polls
 FIRST_POLL = 0.0005  # the first; doubled after each poll still busy (a step scan's move
@@ -328,10 +328,35 @@ class TangoChannel:
 
     def read(self) -> Any:
         with self._device.call(self.attribute) as proxy:
-            value = proxy.read_attribute(self._attr).value
+            return self._value(proxy.read_attribute(self._attr))
+
+    def _value(self, reading: tango.DeviceAttribute) -> Any:
+        if reading.has_failed:  # in a read_attributes reply, instead of a DevFailed
+            raise ElementError(f"{self._device.what} ({self.attribute}): "
+                               f"{description(reading.get_err_stack()[0])}")
         if self.kind.scalar:
-            return float(value)
-        return np.asarray(value)
+            return float(reading.value)
+        return np.asarray(reading.value)
+
+    @staticmethod
+    def read_many(channels: Sequence[TangoChannel]) -> list[Any]:
+        """The values of `channels`, with one `read_attributes` per device: a group whose
+        timer and counters live on one device costs one round trip, not one per channel
+        (issue 21: dead time). Asynchronous requests to several devices at once were
+        measured slower here (more CPU in PyTango than the round trips they overlap)."""
+        by_device: dict[str, list[TangoChannel]] = {}
+        for channel in channels:
+            by_device.setdefault(channel.device, []).append(channel)
+        values: dict[str, Any] = {}
+        for members in by_device.values():
+            if len(members) == 1:
+                values[members[0].name] = members[0].read()
+                continue
+            target = ", ".join(channel.attribute for channel in members)
+            with members[0]._device.call(target) as proxy:
+                readings = proxy.read_attributes([channel._attr for channel in members])
+            values.update((c.name, c._value(r)) for c, r in zip(members, readings))
+        return [values[channel.name] for channel in channels]
 
     def stop(self) -> None:
         self._count_until = 0.0
