@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Protocol
 
 import tango
@@ -31,6 +32,7 @@ class ElementWatch:
         self._devices: list[Watched] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._soon: list[Watched] | None = []  # to look at now; None: every device
         self._thread: threading.Thread | None = None
 
     def add(self, device: Watched) -> None:
@@ -46,22 +48,37 @@ class ElementWatch:
             if device in self._devices:
                 self._devices.remove(device)
 
-    def look_now(self) -> None:
-        """Look at once (a move just started), not at the next period."""
+    def look_now(self, *devices: Watched) -> None:
+        """Look at once at `devices` (a move just started), not at the next period; with
+        none, at every device. Only the devices named are looked at early: looking at all
+        of them made each point of a scan driven through these devices pay for two looks
+        at every device of the server (issue 21: dead time, docs/performance.md)."""
+        with self._lock:
+            if not devices:
+                self._soon = None
+            elif self._soon is not None:
+                self._soon.extend(d for d in devices if d not in self._soon)
         self._wake.set()
 
     def _loop(self) -> None:
         with tango.EnsureOmniThread():
+            next_look = time.monotonic()
             while True:
-                self._wake.wait(self._period)
+                self._wake.wait(max(0.0, next_look - time.monotonic()))
                 self._wake.clear()
                 with self._lock:
+                    soon, self._soon = self._soon, []
                     devices = list(self._devices)
+                every = soon is None or time.monotonic() >= next_look
+                if soon is not None and not every:
+                    devices = [d for d in soon if d in devices]
                 for device in devices:
                     try:
                         device.push_changes()
                     except Exception:  # one failing device must not silence the others
                         log.exception("cannot push the events of %s", device)
+                if every:  # a full period of rest after looking at all, however long it took
+                    next_look = time.monotonic() + self._period
 
 
 WATCH = ElementWatch()

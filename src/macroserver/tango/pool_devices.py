@@ -215,7 +215,7 @@ class Motor(ElementDevice):
 
     def write_Position(self, target: float) -> None:
         self._call(lambda: self.element().start_move(target), "Position")
-        WATCH.look_now()
+        WATCH.look_now(self)
 
     @attribute(dtype=float, access=RW, unit="units/s", doc="0: moves are instant")
     def Velocity(self) -> float:
@@ -321,7 +321,11 @@ class _AcquirableDevice(ElementDevice):
     @command(doc_in="acquire once for IntegrationTime seconds")
     def Start(self) -> None:
         self._call(lambda: self.element().start(self._integration_time), "Start")
-        WATCH.look_now()
+        WATCH.look_now(*self.started())
+
+    def started(self) -> tuple[ElementDevice, ...]:
+        """The devices whose State a Start changes: this one (a group's: all, below)."""
+        return (self,)
 
 
 class _ChannelDevice(_AcquirableDevice):
@@ -370,6 +374,10 @@ class MeasurementGroup(_AcquirableDevice):
 
     def element(self) -> Group:
         return self.core().pool.measurement_group(self.Element)
+
+    def started(self) -> tuple[ElementDevice, ...]:
+        """None named: its channels' devices change too, so every device is looked at."""
+        return ()
 
     def _elements(self) -> dict[str, PoolElement]:
         instance = tango.Util.instance().get_ds_inst_name()
