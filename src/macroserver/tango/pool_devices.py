@@ -201,7 +201,7 @@ class Motor(ElementDevice):
             motor = self.element()
             motor.set_calibration(replace(motor.calibration(), **changes))
         self._call(apply, origin)
-        WATCH.look_now()
+        WATCH.look_now(self)
 
     def quality(self, name: str, state: DevState) -> AttrQuality:
         """A position read while moving is CHANGING, as Sardana's motors report it."""
@@ -283,7 +283,7 @@ class Motor(ElementDevice):
                                     "changes, the offset stays)")
     def DefinePosition(self, position: float) -> None:
         self._call(lambda: self.element().define_position(position), "DefinePosition")
-        WATCH.look_now()
+        WATCH.look_now(self)
 
 
 class ServedMotor(ContinuousMotor, CalibratedMotor, Protocol):
