@@ -141,7 +141,9 @@ def test_environment_scopes_door_and_macro(ms) -> None:
     events = Events(f"tango://{ms.tango_host}/{ms.doors[0]}", ["Output"])
     try:
         _run(door1, "lsenv ascan dscan")
-        events.wait_for(lambda ev: any("dscan" in line for line in ev.lines()), 10)
+        # the rows come in several Output events: wait for the dscan row read below
+        events.wait_for(lambda ev: any(re.match(r"dscan\s+ScanFile\s", line)
+                                       for line in ev.lines()), 10)
         lines = events.lines()
     finally:
         events.close()
