@@ -185,7 +185,7 @@ class MeasurementGroup:
         self.members: tuple[Channel, ...] = tuple(channels)
         self.timer = timer
         self.channels = self._timer_first(channels, timer)
-        self._readers = _readers(self.channels)
+        self._plan_reads()
         #: per channel, what clients set for display only (label, output, plot type and
         #: axes, ...: Sardana's configuration keys); kept with the group
         self.hints: dict[str, dict[str, Any]] = {}
@@ -208,7 +208,11 @@ class MeasurementGroup:
                              f"an enabled channel")
         chosen = [c for c in self.members if c.name in enabled]
         self.timer, self.channels = timer, self._timer_first(chosen, timer)
+        self._plan_reads()
+
+    def _plan_reads(self) -> None:
         self._readers = _readers(self.channels)
+        self._one_by_one = all(read_many is None for read_many, _ in self._readers)
 
     def display(self, channel: Channel) -> dict[str, Any]:
         """The display settings of a member: defaults, then what clients set (`hints`)."""
@@ -232,6 +236,8 @@ class MeasurementGroup:
         """Every channel's value, in the group's order; channels whose class reads many
         at once (`read_many`, e.g. Tango channels: one request per device, all in
         flight together) are read with one call."""
+        if self._one_by_one:  # no channel reads many at once: one pass, one dict
+            return {channel.name: channel.read() for channel in self.channels}
         values: dict[str, Any] = {}
         for read_many, channels in self._readers:
             if read_many is None:
