@@ -7,13 +7,10 @@ import logging
 from typing import Any, Callable
 
 from macroserver.macros import STRING, ParamType
+from macroserver.macros.std.viewoptions import VIEW_OPTIONS_ENV, view_options
 from macroserver.sardana_api.mixin import MacroBase
 
 BLOCK_START, BLOCK_END = "<BLOCK>", "</BLOCK>"
-VIEW_OPTIONS_ENV = "_ViewOptions"
-DEFAULT_VIEW_OPTIONS = {"ShowDial": True, "ShowCtrlAxis": False, "PosFormat": -1,
-                        "OutputBlock": False, "OutputDecimation": False,
-                        "DescriptionLength": 60}
 
 
 class ViewOption:
@@ -120,8 +117,7 @@ class OutputAPI(MacroBase):
     # -- view options --------------------------------------------------------------------
 
     def getViewOptions(self) -> dict[str, Any]:  # noqa: N802
-        stored = self.env.get(VIEW_OPTIONS_ENV) or {}
-        return {**DEFAULT_VIEW_OPTIONS, **(stored if isinstance(stored, dict) else {})}
+        return view_options(self)
 
     def getViewOption(self, name: str) -> Any:  # noqa: N802
         return self.getViewOptions().get(name)
