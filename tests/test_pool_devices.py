@@ -37,6 +37,7 @@ unit = "mm"
 
 [motors.pdfast]
 unit = "deg"
+settling_time = 0.02
 
 [channels.pdtimer]
 kind = "timer"
@@ -222,6 +223,36 @@ def test_velocity_acceleration_and_stop(ms: MacroServerInstance) -> None:
     finally:
         motor.write_attribute("Velocity", 10.0)
         motor.write_attribute("Acceleration", 0.0)
+
+
+def test_settling_time_is_served_read_by_tango_motors_and_forecast(
+        ms: MacroServerInstance) -> None:
+    """SettlingTime is the configuration's settling_time; a write changes what scans
+    wait (the forecast of SimulateMacro shows it); a Tango-backed motor on the device
+    reads it through the device server; a bad value is refused, nothing changed."""
+    from macroserver.elements.tango import TangoMotor
+
+    motor = proxy(ms, "pdfast")
+    assert motor.read_attribute("SettlingTime").value == 0.02
+    assert motor.get_attribute_config("SettlingTime").unit == "s"
+    with pytest.raises(tango.DevFailed, match="settling_time must be from 0 to 3600 s, "
+                                              "not -1.0"):
+        motor.write_attribute("SettlingTime", -1.0)
+    events = ChangeEvents(motor, "SettlingTime")
+    motor.write_attribute("SettlingTime", 0.25)
+    try:
+        events.wait_for(lambda v: v[-1][0] == 0.25)
+        tango_motor = TangoMotor("tm", f"tango://{ms.tango_host}/{DEVICES['pdfast'][0]}")
+        assert tango_motor.settling_time() == 0.25
+        moved = motor.Position != 0.0  # the first point is a move unless it is there
+        reply = ms.proxy().SimulateMacro(["ascan", "pdfast", "0", "1", "4", "0"])
+        duration = json.loads(reply[0])["duration"]
+        assert duration["settling"] == pytest.approx(0.25 * (4 + moved))
+        assert any("settling 1." in line for line in reply[1:]), reply
+    finally:
+        events.close()
+        motor.write_attribute("SettlingTime", 0.02)
+    assert motor.read_attribute("SettlingTime").value == 0.02
 
 
 def test_channels_serve_their_values_and_count_when_started(ms: MacroServerInstance) -> None:

@@ -22,8 +22,10 @@ from collect import Collect, make_core, run
 from test_ctscan_tango import DEVICES, ct_motor  # noqa: F401  (fixture: a Tango motor)
 from test_lima_detector import start_detector
 
+from macroserver.config import build_config
 from macroserver.elements.calibration import Calibration
 from macroserver.engine.runner import MacroRunner
+from macroserver.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -36,6 +38,10 @@ CONFIG = {
         "m3": {"limits": [-10.0, 10.0], "velocity": 5.0},
         "mc": {"limits": [-100.0, 100.0], "velocity": 50.0, "acceleration": 0.1,
                "max_velocity": 1000.0},
+        # settling after each move: 0.1 s and 0.3 s (the waits the forecast counts)
+        "s1": {"limits": [-10.0, 10.0], "velocity": 20.0, "acceleration": 0.05,
+               "settling_time": 0.1},
+        "s2": {"limits": [-10.0, 10.0], "velocity": 10.0, "settling_time": 0.3},
     },
     "channels": {
         **{f"t{n}": {"kind": "timer"} for n in (1, 2, 3)},
@@ -204,6 +210,51 @@ def test_a_detector_slower_than_the_triggers(tmp_path, core, device_server):
     assert "measured on this server" in cycle.reason and cycle.keeps_up
 
 
+def test_settling_is_forecast_per_move_and_waited(tmp_path):
+    """The settling after each move is in the forecast (the longest of the motors that
+    moved; a motor sent where it is does not move) and on the clock; the per-point
+    overhead learnt from the scan leaves it out. Short scans: a lower bound on the clock,
+    the > 10 s comparison is test_estimates_within_ten_percent."""
+    with pytest.raises(ConfigError, match="motor x: settling_time must be from 0 to 3600 s, "
+                                          "not -1.0"):
+        build_config({"motors": {"x": {"settling_time": -1}}})
+    core = make_core(tmp_path, CONFIG, env={"ActiveMntGrp": "mg1"})  # no files
+    runner = MacroRunner(core, Collect())
+    # 4 moves of s1; at 0 already, its first point is no move
+    step = runner.dry_run("ascan s1 0 1 4 0")
+    assert step.duration.settling == pytest.approx(0.4)
+    assert "settling 0.4 s" in step.lines()[1]
+    assert step.to_dict()["duration"]["settling"] == pytest.approx(0.4)
+    # mesh: s1 steps 2 per row over 2 rows (0.1 each); between rows both move (0.3);
+    # from s1 at 1 (say, after a scan), the first point is a move too
+    core.pool.motor("s1").start_move(1.0)
+    mesh = runner.dry_run("mesh s1 0 1 2 s2 0 1 1 0")
+    assert mesh.duration.settling == pytest.approx(0.1 + 4 * 0.1 + 0.3)
+    assert mesh.duration.total == pytest.approx(mesh.duration.motion + 0.8
+                                                + mesh.duration.overhead)
+    started = time.monotonic()
+    outcome, out = run(core, "mesh s1 0 1 2 s2 0 1 1 0")
+    took = time.monotonic() - started
+    assert outcome.state == "finish", out.errors
+    assert took >= mesh.duration.motion + mesh.duration.settling, took
+    kept = json.loads((tmp_path / "state" / "overheads.json").read_text())
+    (per_point,) = kept.values()  # the settling waited is not taken for overhead
+    assert per_point < 0.1, kept
+    # a motor that never moves never settles: 5 points of s2 at 0.3 s would be 1.5 s
+    assert runner.dry_run("ascan s2 1 1 4 0").duration.settling == 0.0
+    started = time.monotonic()
+    outcome, _ = run(core, "ascan s2 1 1 4 0")
+    assert outcome.state == "finish" and time.monotonic() - started < 1.0
+    # meshct: the slow motor settles after each step between rows; the fast one, driven
+    # through its ramps, counts while it moves
+    ct = runner.dry_run("meshct mc 0 1 4 s2 0 1 2 0.01")
+    assert ct.duration.settling == pytest.approx(3 * 0.3)  # from 1, rows at 0, 0.5, 1
+    started = time.monotonic()
+    outcome, out = run(core, "meshct mc 0 1 4 s2 0 1 2 0.01")
+    assert outcome.state == "finish", out.errors
+    assert time.monotonic() - started >= ct.duration.motion + 0.9
+
+
 def test_dry_run_from_the_command_line_writes_nothing(tmp_path):
     env_file = tmp_path / "env.json"
     done = subprocess.run(
@@ -227,13 +278,14 @@ def timed(core, door: str, command: str, results: dict) -> None:
     forecast = runner.dry_run(command)
     started = time.monotonic()
     outcome = runner.run(command)
-    results[command] = (forecast.duration.total, time.monotonic() - started, outcome)
+    results[command] = (forecast.duration, time.monotonic() - started, outcome)
 
 
 def tango_scan_core(tmp_path: Path, device_server, ct_motor: str):  # noqa: F811
     """A server whose motors and counters are Tango devices in their own processes: the
-    step scan's motor (`tm`), a mesh's two (`mx`, `my`) and a continuous scan's (`cm`),
-    each scan with its own timer and counter device (Start/Stop, Elapsed/Counts)."""
+    step scan's motor (`tm`, its settling time in the configuration), a mesh's two (`mx`,
+    `my`, theirs in the devices' SettlingTime) and a continuous scan's (`cm`), each scan
+    with its own timer and counter device (Start/Stop, Elapsed/Counts)."""
     import tango
 
     scans = ("step", "mesh", "ct")
@@ -247,6 +299,9 @@ def tango_scan_core(tmp_path: Path, device_server, ct_motor: str):  # noqa: F811
         proxy = tango.DeviceProxy(device)
         proxy.write_attribute("Velocity", 40.0)
         proxy.write_attribute("Acceleration", 0.05)
+        # the mesh's motors tell their settling in the device's SettlingTime attribute
+        proxy.write_attribute("SettlingTime", {"mx": 0.05, "my": 0.1}.get(
+            next((n for n, d in motors.items() if d == device), ""), 0.0))
     channels = {}
     for scan, device in counters.items():
         trigger = {"start_command": "Start", "stop_command": "Stop"}
@@ -254,7 +309,7 @@ def tango_scan_core(tmp_path: Path, device_server, ct_motor: str):  # noqa: F811
                                  "attribute": f"{device}/Elapsed", **trigger}
         channels[f"c_{scan}"] = {"type": "tango", "attribute": f"{device}/Counts"}
     config = {
-        "motors": {"tm": {"type": "tango", "device": ct_motor},
+        "motors": {"tm": {"type": "tango", "device": ct_motor, "settling_time": 0.1},
                    **{name: {"type": "tango", "device": d} for name, d in motors.items()}},
         "channels": channels,
         "measurement_groups": {f"mg_{scan}": {"timer": f"t_{scan}",
@@ -276,11 +331,14 @@ def test_estimates_within_ten_percent(tmp_path, ct_motor, device_server):  # noq
         core.env.update({f"{door}.ActiveMntGrp": f"mg{n}", f"{door}.ScanFile": [f"s{n}.h5"]})
     tango_core = tango_scan_core(tmp_path / "tango", device_server, ct_motor)
     # six scans side by side (one wall time): simulated elements, then Tango ones
-    jobs = [(core, "door/pf/1", "ascan m1 0 5 50 0.2"),  # 10.2 s counting + 1.6 s moves
+    jobs = [(core, "door/pf/1", "ascan s1 0 5 40 0.15"),  # 6.15 s counting + 40 moves
+            # (1.4 s) + 4 s settling
             (core, "door/pf/2", "mesh m2 0 1 4 m3 0 3 3 0.5"),  # 10 s counting + moves
             (core, "door/pf/3", "ascanct mc 0 10 100 0.1"),  # 10.1 s cruise + ramps
-            (tango_core, "door/pf/4", "ascan tm 0 10 10 1"),  # Tango motor and counter, 11 s
-            (tango_core, "door/pf/5", "mesh mx 0 4 4 my 0 3 3 0.5"),  # 10 s counting + moves
+            # Tango motor and counter: 9.9 s counting + 10 moves (and settling 0.1 s)
+            (tango_core, "door/pf/4", "ascan tm 0 10 10 0.9"),
+            # 9 s counting + moves + settling: 16 of mx (0.05 s), 3 of both (0.1 s)
+            (tango_core, "door/pf/5", "mesh mx 0 4 4 my 0 3 3 0.45"),
             (tango_core, "door/pf/6", "ascanct cm 0 10 100 0.09 0.02")]  # 11.1 s + ramps
     results: dict = {}
     threads = [threading.Thread(target=timed, args=(*job, results)) for job in jobs]
@@ -291,7 +349,12 @@ def test_estimates_within_ten_percent(tmp_path, ct_motor, device_server):  # noq
     assert len(results) == len(jobs)
     for command, (estimate, took, outcome) in results.items():
         assert outcome.state == "finish", (command, outcome.error)
-        print(f"{command}: forecast {estimate:.2f} s, took {took:.2f} s")
+        print(f"{command}: forecast {estimate.total:.2f} s (settling "
+              f"{estimate.settling:.2f} s), took {took:.2f} s")
+        settling = {"ascan s1": 4.0, "ascan tm": 1.0, "mesh mx": 16 * 0.05 + 3 * 0.1}
+        assert estimate.settling == pytest.approx(next(
+            (v for k, v in settling.items() if command.startswith(k)), 0.0)), command
+        estimate = estimate.total
         assert took > 10, (command, took)
         assert abs(estimate - took) <= 0.1 * took, f"{command}: {estimate:.2f} s vs {took:.2f} s"
     # each scan's overhead per point was measured and kept for the next forecast

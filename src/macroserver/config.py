@@ -190,6 +190,7 @@ def _build_motor(name: str, spec: Mapping[str, Any]) -> Motor:
             acceleration=_number(spec, "acceleration", where, 0.0),
             max_velocity=_number(spec, "max_velocity", where, math.inf),
             stall_at=None if stall_at is None else _number(spec, "stall_at", where, 0.0),
+            settling_time=_number(spec, "settling_time", where, 0.0),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

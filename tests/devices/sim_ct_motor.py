@@ -1,6 +1,8 @@
 """A simulated Tango motor with Sardana's motion attributes: `Velocity` (units/s, its
 max_value the fastest the motor goes) and `Acceleration` (s to reach the velocity),
-both writable; it moves at the velocity (ramps not simulated), MOVING meanwhile.
+both writable; it moves at the velocity (ramps not simulated), MOVING meanwhile. Its
+`SettlingTime` (s, writable, 0 at start) is what a step scan waits after each move: the
+attribute our TangoMotor reads (the device itself does not wait).
 
 Run as `python sim_ct_motor.py <instance> [Tango options]`; server "SimCtMotor".
 """
@@ -19,6 +21,7 @@ class SimCtMotor(Device):
         super().init_device()
         self._travel = Travel()
         self._velocity, self._acceleration = 10.0, 0.1
+        self._settling = 0.0
 
     def dev_state(self) -> DevState:
         return DevState.MOVING if self._travel.moving() else DevState.ON
@@ -47,6 +50,14 @@ class SimCtMotor(Device):
     @Acceleration.write
     def Acceleration(self, value: float) -> None:
         self._acceleration = value
+
+    @attribute(dtype=float, access=AttrWriteType.READ_WRITE, unit="s", min_value=0.0)
+    def SettlingTime(self) -> float:
+        return self._settling
+
+    @SettlingTime.write
+    def SettlingTime(self, value: float) -> None:
+        self._settling = value
 
     @command
     def Stop(self) -> None:

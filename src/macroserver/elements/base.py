@@ -58,6 +58,15 @@ class MotionSettings:
 
 
 @runtime_checkable
+class SettlingMotor(Motor, Protocol):
+    """A motor that needs time at rest after a move before a point is counted (settle or
+    dwell time: vibrations damping, a closed loop converging)."""
+
+    def settling_time(self) -> float:
+        """Seconds a step scan waits after the motor reached its target (0: none)."""
+
+
+@runtime_checkable
 class ContinuousMotor(Motor, Protocol):
     """A motor whose velocity and acceleration a continuous scan may set (and restores)."""
 
@@ -75,6 +84,18 @@ class PositionCapture(Protocol):
 
     def positions_at(self, times: np.ndarray) -> np.ndarray:
         """The positions at `times`, which must not lie in the future."""
+
+
+MAX_SETTLING = 3600.0  # s: an hour of waiting after every move is a typo, not a motor
+
+
+def checked_settling(name: str, seconds: float) -> float:
+    """`seconds` as motor `name`'s settling time, refused (ValueError) outside 0 to
+    MAX_SETTLING (NaN too)."""
+    if not (0.0 <= seconds <= MAX_SETTLING):
+        raise ValueError(f"motor {name}: settling_time must be from 0 to {MAX_SETTLING:g} s, "
+                         f"not {seconds!r}")
+    return float(seconds)
 
 
 def checked_limits(name: str, limits: tuple[float, float]) -> tuple[float, float]:

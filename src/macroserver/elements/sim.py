@@ -14,7 +14,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from macroserver.elements.base import ElementError, MotionSettings, checked_limits, outside_limits
+from macroserver.elements.base import (
+    ElementError,
+    MotionSettings,
+    checked_limits,
+    checked_settling,
+    outside_limits,
+)
 from macroserver.elements.calibration import Calibration, CalibrationStore
 from macroserver.elements.trajectory import Trajectory, plan_move, plan_stop
 from macroserver.records import Role
@@ -27,6 +33,9 @@ class SimMotor:
     Its trajectory is in dial units; positions and targets are in user units through
     its `Calibration` (offset, sign, limits), which `attach` restores from a store and
     every change writes back, with the dial position.
+
+    `settling_time` is the time a step scan waits after each of its moves (the motion
+    itself ends at the target: the wait is the scan's, as for any motor).
 
     `stall_at` simulates a mechanical fault: the motor stops dead when it reaches that
     dial position (tests use it to check that scans notice a stalled motor).
@@ -42,9 +51,11 @@ class SimMotor:
         acceleration: float = 0.0,
         max_velocity: float = math.inf,
         stall_at: float | None = None,
+        settling_time: float = 0.0,
     ) -> None:
         if acceleration < 0 or max_velocity <= 0:
             raise ValueError(f"motor {name}: acceleration must be >= 0 and max_velocity > 0")
+        self._settling = checked_settling(name, settling_time)
         self.name = name
         self.unit = unit
         self.velocity = velocity or None
@@ -137,6 +148,13 @@ class SimMotor:
     def set_motion_settings(self, settings: MotionSettings) -> None:
         self.velocity = settings.velocity or None
         self.acceleration = settings.acceleration
+
+    def settling_time(self) -> float:
+        return self._settling
+
+    def set_settling_time(self, seconds: float) -> None:
+        """A new settling time (from the motor's device), until the server restarts."""
+        self._settling = checked_settling(self.name, seconds)
 
     def start_move(self, target: float) -> None:
         refused = outside_limits(self, target)

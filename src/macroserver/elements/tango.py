@@ -21,6 +21,7 @@ from macroserver.elements.base import (
     ElementError,
     MotionSettings,
     checked_limits,
+    checked_settling,
     outside_limits,
 )
 from macroserver.elements.calibration import Calibration
@@ -31,7 +32,10 @@ POLL_INTERVAL = 0.02  # the longest wait between two State polls
 FIRST_POLL = 0.0005  # the first; doubled after each poll still busy (a step scan's move
 #                      or count that ends at once costs a fraction of a ms, not 20 ms)
 BUSY_STATES = (tango.DevState.MOVING, tango.DevState.RUNNING)
-MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit"}
+MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit", "settling_time"}
+#: The attribute a motor's device may tell its settling time in (seconds, read at each
+#: scan's start; our Pool-like Motor devices serve it)
+SETTLING_ATTRIBUTE = "SettlingTime"
 CHANNEL_KEYS = {"type", "kind", "attribute", "label", "unit", "shape",
                 "start_command", "stop_command"}
 
@@ -104,10 +108,14 @@ class TangoMotor:
 
     `stop` runs the device's `Stop` command when it has one; a device without one cannot
     be stopped from here, so the move runs to its end.
+
+    The settling time a step scan waits after each move is the configured one, else the
+    device's `SettlingTime` attribute (seconds) when it has one, else 0.
     """
 
     def __init__(self, name: str, device: str, attribute: str = "Position",
-                 limits: tuple[float, float] | None = None, unit: str | None = None) -> None:
+                 limits: tuple[float, float] | None = None, unit: str | None = None,
+                 settling_time: float | None = None) -> None:
         self.name = name
         self.device = device
         self.attribute = attribute
@@ -116,6 +124,8 @@ class TangoMotor:
         self._limits = checked_limits(name, limits) if limits is not None else None
         self._unit = unit
         self._calibration: Calibration | None = None
+        self._settling = None if settling_time is None else checked_settling(name, settling_time)
+        self._settling_attribute: bool | None = None  # the device has one: asked once
 
     @property
     def unit(self) -> str:
@@ -194,6 +204,24 @@ class TangoMotor:
 
     def wait_move(self, timeout: float) -> bool:
         return self._device.wait_not_busy(timeout)
+
+    def settling_time(self) -> float:
+        """The configured settling time, else the device's SettlingTime (read now: a
+        change written to the device counts from the next scan), else 0."""
+        if self._settling is not None:
+            return self._settling
+        target = f"{self.device}/{SETTLING_ATTRIBUTE}"
+        with self._device.call(target) as proxy:
+            if self._settling_attribute is None:
+                self._settling_attribute = SETTLING_ATTRIBUTE.lower() in (
+                    a.lower() for a in proxy.get_attribute_list())
+            if not self._settling_attribute:
+                return 0.0
+            seconds = float(proxy.read_attribute(SETTLING_ATTRIBUTE).value)
+        try:
+            return checked_settling(self.name, seconds)
+        except ValueError as exc:
+            raise ElementError(f"{exc} (attribute {target})") from None
 
     def motion_settings(self) -> MotionSettings:
         """Sardana's `Velocity` (its max_value the fastest allowed) and `Acceleration`
@@ -402,6 +430,13 @@ def _numbers(spec: dict[str, Any], key: str, where: str, count: int | None,
     return tuple(kind(v) for v in value)
 
 
+def _seconds(spec: dict[str, Any], key: str, where: str) -> float | None:
+    value = spec.get(key)
+    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+        raise ValueError(f"{where}: {key} must be a number of seconds, not {value!r}")
+    return None if value is None else float(value)
+
+
 def build_tango_element(kind: str, name: str, spec: dict[str, Any]) -> TangoMotor | TangoChannel:
     """Build the element of a `type = "tango"` table; `kind` is "motor" or "channel".
 
@@ -413,7 +448,8 @@ def build_tango_element(kind: str, name: str, spec: dict[str, Any]) -> TangoMoto
         return TangoMotor(name, _text(spec, "device", where, required=True),
                           attribute=_text(spec, "attribute", where) or "Position",
                           limits=_numbers(spec, "limits", where, 2, float),
-                          unit=_text(spec, "unit", where))
+                          unit=_text(spec, "unit", where),
+                          settling_time=_seconds(spec, "settling_time", where))
     if kind in ("channel", "channels"):
         where = f"channels.{name}"
         _check_keys(where, spec, CHANNEL_KEYS)

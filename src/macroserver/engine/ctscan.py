@@ -20,7 +20,10 @@ A pause takes effect between rows (the motion of a row cannot wait). Either way 
 point holds the motor position at its trigger (measured), the planned
 position (`<motor>_planned`), the trigger time and `dt` (end of counting), both in
 seconds from the scan start. Velocity and acceleration are restored after every row,
-also after stop, abort or an error; a stop decelerates the motors.
+also after stop, abort or an error; a stop decelerates the motors. A motor stepped
+between rows (meshct's slow one) waits its settling time after its step
+(`engine/settling.py`); the motors driven through the ramps count while they move, so
+they have none to wait.
 
 Hooks (Sardana's places): per row pre-move (before the ramp start), pre-configuration
 and post-configuration (around the scan velocity), pre-acq and pre-start (before the
@@ -63,6 +66,7 @@ from macroserver.engine.motion_profile import MotionProfile, MotorProfile
 from macroserver.engine.overheads import software_cycle_key
 from macroserver.engine.preflight import MotionPlan, motion_settings, move_time
 from macroserver.engine.scan import PROGRESS_INTERVAL, Scan, scan_columns
+from macroserver.engine.settling import Settling, settling_time
 from macroserver.errors import MacroServerError
 from macroserver.recorders.manager import RecorderManager
 from macroserver.records import Column, PointBlock, Role
@@ -119,6 +123,7 @@ class ContinuousScan(Scan):
         self.timing = ""  # "software" or "triggered", chosen by the forecast
         self._t0 = 0.0  # monotonic time of the scan start
         self._hooks: dict[str, list[HookAction]] = {}
+        self._settling = Settling(())
 
     def columns(self, group: MeasurementGroup) -> tuple[Column, ...]:
         base = list(scan_columns(self.motors, group))
@@ -141,6 +146,7 @@ class ContinuousScan(Scan):
         plan = MotionPlan(period=first.period, software_timing=self.timing == "software")
         where = {m.name: m.position() for m in self.motors}
         settings = {m.name: motion_settings(m) for m in self.motors}
+        settles = {m.name: settling_time(m) for m in self.motors}
         reached: dict[str, list[float]] = {}
         checks: dict[tuple[str, str, float], tuple[Motor, str, float]] = {}
         velocity: dict[str, float] = {}
@@ -154,6 +160,8 @@ class ContinuousScan(Scan):
 
         for row in self.rows:
             profile = row.profile
+            plan.settling += max((settles[m.name] for m, target in row.stepped
+                                  if target != where[m.name]), default=0.0)
             reach = max([go(m, target, "position") for m, target in row.stepped]
                         + [go(p.motor, p.pre_start, "the ramp start") for p in profile.motors])
             for part in profile.motors:
@@ -186,6 +194,7 @@ class ContinuousScan(Scan):
         macro = self.macro
         self._hooks = {place: macro.hooks_at(place) for place in CONTINUOUS_SCAN_PLACES}
         self._hooks[POST_ACQ] += macro.hooks_at(NO_PLACE)
+        self._settling = Settling([m for m, _ in self.rows[0].stepped])
         cleanup = [functools.partial(self._run_hooks, place, "")
                    for place in (PRE_CLEANUP, POST_CLEANUP) if self._hooks[place]]
         try:
@@ -232,6 +241,10 @@ class ContinuousScan(Scan):
         for part in profile.motors:
             part.motor.start_move(part.pre_start)
         self._wait_motors([m for m, _ in row.stepped] + [p.motor for p in profile.motors])
+        if self._settling.needed:  # a stepped motor (meshct's slow one) settles
+            pause = self._settling.after([target for _, target in row.stepped])
+            if pause > 0:
+                self.control.sleep(pause)
         rows_block = _RowBlock(self, row, offset, group, self.timing == "triggered")
         try:
             self._run_hooks(PRE_CONFIGURATION, where)

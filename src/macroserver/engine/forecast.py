@@ -68,6 +68,7 @@ class Duration:
     """The estimated duration, split by cause (seconds)."""
 
     motion: float = 0.0
+    settling: float = 0.0  # waits after moves for the motors to settle
     integration: float = 0.0
     latency: float = 0.0  # waits the user asked for between points (latency_time)
     overhead: float = 0.0  # per point beyond those, as measured on this server
@@ -76,7 +77,7 @@ class Duration:
 
     @property
     def total(self) -> float:
-        return self.motion + self.integration + self.latency + self.overhead
+        return self.motion + self.settling + self.integration + self.latency + self.overhead
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,9 @@ class ScanForecast:
         d = self.duration
         out = [f"{self.command}: {self.points} point(s), {self.kind} scan"
                + (f", measurement group {self.group}" if self.group else "")]
-        out.append(f"  duration ~{clock(d.total)} (motion {clock(d.motion)}, integration "
-                   f"{clock(d.integration)}, latency {clock(d.latency)}, overhead "
+        out.append(f"  duration ~{clock(d.total)} (motion {clock(d.motion)}, settling "
+                   f"{clock(d.settling)}, integration {clock(d.integration)}, latency "
+                   f"{clock(d.latency)}, overhead "
                    f"{clock(d.overhead)}: {1e3 * d.overhead_per_point:.2g} ms per point, "
                    f"{'measured on this server' if d.overhead_measured else 'not measured yet'})")
         for p in self.paths:

@@ -76,11 +76,13 @@ class DryRunStop(BaseException):
 @dataclass
 class MotionPlan:
     """What a scan tells of its motion: each motor's path, the positions to check against
-    the limits (motor, what, where), and the seconds spent moving and waiting."""
+    the limits (motor, what, where), and the seconds spent moving, settling after moves
+    and waiting."""
 
     paths: list[MotorPath] = field(default_factory=list)
     positions: list[tuple[Motor, str, float]] = field(default_factory=list)
     motion: float = 0.0
+    settling: float = 0.0
     latency: float = 0.0
     #: continuous scans: time between triggers, and whether this thread triggers them
     period: float = 0.0
@@ -267,8 +269,10 @@ def forecast(scan: "Scan", group: MeasurementGroup, selection: Selection,
     slow = [r for r in rates if not r.keeps_up]
     if slow:  # the one that needs the longest latency says what to give
         refusals.append(max(slow, key=lambda r: r.needed_latency).reason)
-    duration = Duration(plan.motion, npoints * integ, plan.latency, npoints * per_point,
-                        per_point, measured is not None)
+    duration = Duration(motion=plan.motion, settling=plan.settling,
+                        integration=npoints * integ, latency=plan.latency,
+                        overhead=npoints * per_point, overhead_per_point=per_point,
+                        overhead_measured=measured is not None)
     hooks = tuple(HookForecast(place, hook_name(hook))
                   for place in (*macro.hook_places, NO_PLACE) for hook in macro.hooks_at(place))
     return ScanForecast(
@@ -284,7 +288,7 @@ def learn(store: OverheadStore, scan: "Scan", forecast: ScanForecast, recorders:
     if points < 2:
         return
     d = forecast.duration
-    beyond = elapsed - d.motion - d.integration - d.latency
+    beyond = elapsed - d.motion - d.settling - d.integration - d.latency
     store.update(overhead_key(scan.kind, forecast.group, recorders), beyond / points)
 
 

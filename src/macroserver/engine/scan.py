@@ -55,6 +55,7 @@ from macroserver.engine.preflight import (
     refuse,
 )
 from macroserver.engine.scanmeta import publish_sidecar, scan_metadata
+from macroserver.engine.settling import Settling, longest, settling_of_moves, settling_time
 from macroserver.engine.snapshot import read_snapshot
 from macroserver.errors import EnvError, MacroServerError, ParamError
 from macroserver.filelocks import DataFileLocks
@@ -111,22 +112,27 @@ class ScanPlan:
 
     def motion_plan(self) -> MotionPlan:
         """Paths, limits to check and the time spent moving (motors move together: each
-        step takes as long as its slowest motor), from where the motors are now."""
+        step takes as long as its slowest motor) and settling after each move (the
+        longest settling time of the motors that moved), from where the motors are now."""
         plan = MotionPlan(latency=max(0, self.npoints - 1) * self.latency)
         settings = [motion_settings(m) for m in self.motors]
+        settles = [settling_time(m) for m in self.motors]
         ends = self.ends or self.ranges
-        first_move = 0.0
+        first_move, first_moved = 0.0, []
         for motor, (first, last), (low, high), how in zip(
                 self.motors, ends, self.ranges, settings):
             plan.paths.append(MotorPath(motor.name, motor.unit, first, last, low, high,
                                         how.velocity if how else None))
             plan.positions += [(motor, "position", first), (motor, "position", last),
                                (motor, "position", low), (motor, "position", high)]
-            first_move = max(first_move, move_time(how, first - motor.position()))
+            distance = first - motor.position()
+            first_move = max(first_move, move_time(how, distance))
+            first_moved.append(distance != 0)
         plan.motion = first_move + sum(
             count * max((move_time(how, d) for how, d in zip(settings, distances)),
                         default=0.0)
             for count, distances in self.moves)
+        plan.settling = longest(settles, first_moved) + settling_of_moves(settles, self.moves)
         return plan
 
 
@@ -499,6 +505,8 @@ class StepScan(Scan):
         step = plan.step
         hooks = StepHooks.of(self.macro)
         moves = bool(motors)
+        settling = Settling(motors)
+        settles = settling.needed
 
         def stop_motors() -> None:
             for motor in motors:
@@ -519,6 +527,10 @@ class StepScan(Scan):
                     if target is not None:
                         motor.start_move(target)
                 control.wait_until(motors_stopped, stop_motors)
+                if settles:  # the motors that moved settle before counting
+                    pause = settling.after(targets)
+                    if pause > 0:
+                        control.sleep(pause)
                 if hooks.post_move:
                     run_hooks(POST_MOVE, hooks.post_move, f" at point {index}")
             if hooks.pre_acq:

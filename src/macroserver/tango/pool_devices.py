@@ -24,7 +24,9 @@ from tango.server import Device, attribute, command, device_property
 from macroserver.elements.base import Channel, ContinuousMotor, ElementError
 from macroserver.elements.base import MeasurementGroup as Group
 from macroserver.elements.calibration import CalibratedMotor, Calibration
+from macroserver.elements.sim import SimMotor
 from macroserver.engine.core import MacroServerCore
+from macroserver.engine.settling import settling_time
 from macroserver.errors import MacroServerError
 from macroserver.tango.element_watch import WATCH
 from macroserver.tango.faults import throw
@@ -152,12 +154,13 @@ class ElementDevice(Device):
 class Motor(ElementDevice):
     """A motor: Position (change events during moves; its limits and unit are attribute
     properties in the database, `element_export.py`, and follow set_lim), Velocity,
-    Acceleration, and Sardana's calibration: DialPosition, Offset, Sign, Step_per_unit,
-    Limit_switches, Backlash, DefinePosition (kept by the element across restarts)."""
+    Acceleration, SettlingTime (ours: what a step scan waits after each move), and
+    Sardana's calibration: DialPosition, Offset, Sign, Step_per_unit, Limit_switches,
+    Backlash, DefinePosition (kept by the element across restarts)."""
 
     EVENTS: tuple[str, ...] = ("Status", "Position", "Velocity", "Acceleration",
-                               "DialPosition", "Offset", "Sign", "Step_per_unit",
-                               "Limit_switches", "Backlash")
+                               "SettlingTime", "DialPosition", "Offset", "Sign",
+                               "Step_per_unit", "Limit_switches", "Backlash")
 
     def element(self) -> ServedMotor:
         motor = self.core().pool.motor(self.Element)
@@ -176,8 +179,9 @@ class Motor(ElementDevice):
         self._follow_limits(calibration)
         return {"Status": self.dev_status(), "Position": motor.position(),
                 "Velocity": settings.velocity or 0.0, "Acceleration": settings.acceleration,
-                "DialPosition": motor.dial_position(), "Offset": calibration.offset,
-                "Sign": calibration.sign, "Step_per_unit": calibration.step_per_unit,
+                "SettlingTime": settling_time(motor), "DialPosition": motor.dial_position(),
+                "Offset": calibration.offset, "Sign": calibration.sign,
+                "Step_per_unit": calibration.step_per_unit,
                 "Limit_switches": NO_SWITCHES, "Backlash": 0.0}
 
     def _follow_limits(self, calibration: Calibration) -> None:
@@ -244,6 +248,20 @@ class Motor(ElementDevice):
             motor.set_motion_settings(replace(motor.motion_settings(), acceleration=acceleration))
         self._call(apply, "Acceleration")
 
+    @attribute(dtype=float, access=RW, unit="s",
+               doc="time a step scan waits after each move before counting (settle time; "
+                   "the configuration's settling_time; a write lasts until a restart)")
+    def SettlingTime(self) -> float:
+        return self._call(lambda: settling_time(self.element()), "SettlingTime")
+
+    def write_SettlingTime(self, seconds: float) -> None:
+        def apply() -> None:
+            motor = self.element()
+            if not isinstance(motor, SimMotor):
+                raise ElementError(f"motor {self.Element}: its settling time is not ours to "
+                                   f"set")
+            motor.set_settling_time(seconds)
+        self._call(apply, "SettlingTime")
 
     @attribute(dtype=float, doc="position in dial units (user = sign * dial + offset)")
     def DialPosition(self) -> float:
