@@ -92,23 +92,28 @@ def check_edf_folder(folder: Path, shape: tuple[int, int]) -> tuple[int, int]:
 
 
 # A Door client in its own process: subscribes to Output with its own DeviceProxy, says
-# "ready", and after `scans` scans ended prints the point numbers of each scan's table
-# rows as JSON. Bounded: it gives up after `timeout` seconds.
+# "ready" once its subscription receives events (tango_helpers.wait_events_live), and
+# after `scans` scans ended prints the point numbers of each scan's table rows as JSON.
+# Bounded: it gives up when no event came for `idle` seconds (a client at low priority on
+# a loaded machine may take long over its backlog, but it keeps receiving).
 CLIENT_SCRIPT = """
 import json, os, sys, threading, time
+sys.path.insert(0, sys.argv[6])
 import tango
-door, scans, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-os.nice(int(sys.argv[4]))
+from tango_helpers import wait_events_live
+door, ms, scans, idle = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+os.nice(int(sys.argv[5]))
 proxy = tango.DeviceProxy(door)
 lock = threading.Condition()
-runs, current, first = [], [], [True]
+runs, current, first, last = [], [], [True], [time.monotonic()]
 def on_event(event):
     if first[0]:
         first[0] = False
         return
-    if event.err:
-        return
     with lock:
+        last[0] = time.monotonic()
+        if event.err:
+            return
         for line in event.attr_value.value or []:
             cells = line.split()
             if cells and cells[0].isdigit():
@@ -118,24 +123,30 @@ def on_event(event):
                 current.clear()
                 lock.notify_all()
 proxy.subscribe_event("Output", tango.EventType.CHANGE_EVENT, on_event)
+wait_events_live(ms)
 print("ready", flush=True)
-deadline = time.monotonic() + timeout
 with lock:
-    while len(runs) < scans and time.monotonic() < deadline:
+    last[0] = time.monotonic()
+    while len(runs) < scans and time.monotonic() - last[0] < idle:
         lock.wait(0.5)
 print(json.dumps(runs), flush=True)
 """
 
 
-def start_clients(door: str, count: int, scans: int, timeout: float = 120.0, nice: int = 0
+def start_clients(door: str, count: int, scans: int, idle: float = 60.0, nice: int = 0
                   ) -> list[subprocess.Popen]:
-    """`count` client processes, returned once each one is subscribed.
+    """`count` client processes, returned once each one receives the door's events.
 
     `nice` lowers their priority: clients normally run on other hosts; on one small test
     machine they would otherwise take the CPU the server needs, measuring the machine.
     """
-    processes = [subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, door, str(scans),
-                                   str(timeout), str(nice)], stdout=subprocess.PIPE, text=True)
+    import tango
+
+    prefix = door[:door.index("/", len("tango://"))] + "/" if door.startswith("tango://") else ""
+    ms = prefix + tango.DeviceProxy(door).read_attribute("MacroServer").value
+    processes = [subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, door, ms, str(scans),
+                                   str(idle), str(nice), str(Path(__file__).parent)],
+                                  stdout=subprocess.PIPE, text=True)
                  for _ in range(count)]
     try:
         for process in processes:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from fault_helpers import data_rows, scan_seconds, start_clients
-from tango_helpers import Events, start_macroserver, write_config
+from tango_helpers import Events, LiveDoorEvents, start_macroserver, write_config
 
 CONFIG = """\
 data_roots = []
@@ -56,7 +56,9 @@ def server(module_device_server, tango_db, tmp_path_factory):
     srv = start_macroserver(module_device_server, tango_db.tango_host, "faultclients", folder,
                             write_config(folder, text=CONFIG))
     srv.set_env({"ActiveMntGrp": "mg1", "JsonRecorder": False})
-    return srv
+    live = LiveDoorEvents(srv.ms, [srv.door])  # run_scan subscribes, then starts the scan
+    yield srv
+    live.close()
 
 
 def run_scan(server, command=SCAN, timeout=120.0):
@@ -120,8 +122,8 @@ def test_twenty_clients_get_every_event(server):
             twenty.append(seconds)
             engines.append(engine)
         results = []
-        for client in clients:
-            out, _ = client.communicate(timeout=60)
+        for client in clients:  # each ends once it has every scan, or got nothing for 60 s
+            out, _ = client.communicate(timeout=240)
             results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for client in clients:

@@ -24,6 +24,7 @@ from test_lima_detector import start_detector
 
 from macroserver.config import build_config
 from macroserver.elements.calibration import Calibration
+from macroserver.engine.overheads import software_cycle_key
 from macroserver.engine.runner import MacroRunner
 from macroserver.errors import ConfigError
 
@@ -197,17 +198,35 @@ def test_a_detector_slower_than_the_triggers(tmp_path, core, device_server):
     tango_core = make_core(tmp_path / "tango", config, env={
         "ScanDir": str(tmp_path / "tango" / "data"), "ScanFile": ["s.h5"]})
     error = refused(tango_core, "ascanct mc 0 1 20 0.001")
-    # 1/rate, and the Tango calls a point costs this server, timed before anything moves
+    # 1/rate, and the Tango calls a point costs this server, timed once before anything
+    # moves (how long they take depends on the machine's load: no upper bound but a sane one)
     need = float(re.search(r"lima needs ([0-9.e-]+) s between acquisitions", error)[1])
-    assert 0.02 < need < 0.03, error
-    assert re.search(r"give latency_time 0\.02[0-9]* or more", error), error
+    assert 0.02 < need < 1.0, error
+    given = float(re.search(r"give latency_time ([0-9.e-]+) or more", error)[1])
+    assert need <= given < need * 1.1, error
+    # the figure a refusal names is the one the next pre-flight accepts (timed once)
+    assert refused(tango_core, "ascanct mc 0 1 20 0.001") == error
+    assert lima_rate(tango_core, f"ascanct mc 0 1 20 0.001 {given}").keeps_up
     # software timing through Tango: the time a point takes to trigger and read is
-    # measured, and the next pre-flight asks for it when it is the longer need
-    outcome, out = run(tango_core, "ascanct mc 0 1 20 0.001 0.05", timeout=60)
+    # measured, and the next pre-flight asks for it. The scan's period leaves a loaded
+    # machine room: software timing gives up on a trigger late by more than one period.
+    outcome, out = run(tango_core, f"ascanct mc 0 1 5 0.001 {max(given, 0.25)}", timeout=60)
     assert outcome.state == "finish", out.errors
-    forecast = MacroRunner(tango_core, Collect()).dry_run("ascanct mc 0 1 20 0.001 0.05")
-    (cycle,) = [r for r in forecast.rates if r.channel == "mg"]
-    assert "measured on this server" in cycle.reason and cycle.keeps_up
+    cycle = tango_core.overheads.get(software_cycle_key("mg"))
+    assert cycle is not None and cycle > 0
+    for latency, keeps_up in ((2 * cycle, True), (cycle / 2, False)):
+        forecast = MacroRunner(tango_core, Collect()).dry_run(
+            f"ascanct mc 0 1 20 0.001 {latency}")
+        (check,) = [r for r in forecast.rates if r.channel == "mg"]
+        assert "measured on this server" in check.reason and check.keeps_up is keeps_up, \
+            (latency, check)
+
+
+def lima_rate(core, command: str):
+    """The pre-flight's rate check of the channel `lima` for `command` (a dry run)."""
+    forecast = MacroRunner(core, Collect()).dry_run(command)
+    (check,) = [r for r in forecast.rates if r.channel == "lima"]
+    return check
 
 
 def test_settling_is_forecast_per_move_and_waited(tmp_path):

@@ -9,11 +9,19 @@ PyTango turns DevString bytes into `str` as Latin-1 and back: a client that send
 from __future__ import annotations
 
 import json
+from typing import Iterator
 
 import pytest
 import tango
 from tango import DevState
-from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
+from tango_helpers import (
+    Events,
+    LiveDoorEvents,
+    MacroServerInstance,
+    start_macroserver,
+    wait_state,
+    write_config,
+)
 
 from macroserver.engine.envcheck import MAX_VALUE_BYTES
 from macroserver.tango.client import DoorClient
@@ -25,13 +33,15 @@ TEXTS = ["Müller", "日本", "naïve café ü 東京"]
 
 
 @pytest.fixture(scope="module")
-def ms(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
+def ms(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServerInstance]:
     folder = tmp_path_factory.mktemp("ms-utf8")
     instance = start_macroserver(module_device_server, tango_db.tango_host, "utf8", folder,
                                  write_config(folder))
     DoorClient(instance.door).set_environment({"ScanDir": str(instance.data_dir),
                                                "ActiveMntGrp": "mg1"})
-    return instance
+    live = LiveDoorEvents(instance.ms, [instance.door])  # each test subscribes and runs
+    yield instance
+    live.close()
 
 
 @pytest.fixture
@@ -57,7 +67,7 @@ def test_utf8_bytes_from_a_plain_pytango_client_arrive_as_text(ms, door, text):
     status = run_raw(ms, [b"senv", b"Name", text.encode("utf-8")])
     assert status["state"] == "finish", status
     assert ms.environment()["Name"] == text
-    assert door.state() == DevState.ON
+    wait_state(door, DevState.ON, 10)  # the final status goes out just before ON
 
 
 def test_latin1_text_from_a_pytango_client_is_kept(ms, door):
