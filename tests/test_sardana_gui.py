@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,7 +121,12 @@ def test_taurus_forms_show_every_attribute_of_the_door_and_macroserver(
 def test_macroexecutor_lists_our_macros_edits_ascan_and_runs_it_to_100_percent(
     ms: MacroServerInstance, tmp_path: Path
 ) -> None:
-    command = "ascan sgm1 0 1 4 0.05"
+    """What a user sees in macroexecutor: the bar moving from 0 through the scan's steps
+    to 100 with its "at N % of progress" messages, and in the output pane the scan's
+    start line with our forecast ("It will take about ...") and its end line. Time left
+    it cannot show: its code reads `state`, `range`, `step` and `id` of the MacroStatus
+    packets, though ours carry `estimated_time` and `remaining_time` too."""
+    command = "ascan sgm1 0 1 10 0.2"
     result = run_gui("macroexecutor.py", ms.door, command, home=tmp_path)
     assert_clean(result)
     macros = set(result["macros"])
@@ -132,6 +138,21 @@ def test_macroexecutor_lists_our_macros_edits_ascan_and_runs_it_to_100_percent(
     assert result["spock_line"] == command
     assert result["progress"] == [100, 0, 100]
     assert tango.DeviceProxy(f"tango://{ms.tango_host}/motor/sg/sgm1").Position == 1.0
+    bar = result["bar"]  # 0 at the start, then up
+    steps = bar[bar.index(0):]
+    assert steps == sorted(steps) and steps[-1] == 100, bar
+    assert len([v for v in steps if 0 < v < 100]) >= 3, bar  # 11 points over ~2.2 s
+    messages = result["messages"]
+    assert messages[0] == "Macro ascan started." and messages[-1] == "Macro ascan finished."
+    assert any(re.fullmatch(r"Macro ascan at [1-9][0-9]? % of progress\.", m)
+               for m in messages), messages
+    pane = result["pane"]
+    assert any(re.fullmatch(r"Scan #\d+ started at .+\. It will take about 0:00:0[1-9]", line)
+               for line in pane), pane
+    assert any(re.fullmatch(r"Scan #\d+ ended at .+, taking 0:00:0\d.*", line)
+               for line in pane), pane
+    assert {"estimated_time", "remaining_time", "step", "range", "state", "id"} <= set(
+        result["status_keys"])
 
 
 def test_sequencer_lists_macros_and_loads_a_plain_text_sequence(
