@@ -71,6 +71,22 @@ def test_a_long_series_spills_to_a_file_and_gives_the_same_numbers(monkeypatch):
     series.close()
 
 
+def test_points_not_yet_converted_are_read_too_and_what_is_no_number_is_nan(monkeypatch):
+    monkeypatch.setattr(scanstats, "PENDING_ROWS", 4)  # two conversions, then 3 waiting
+    series = ScanSeries(["point_nb", "m", "c"], ["point_nb"])
+    for i, c in enumerate([1.0, None, "x", 2.5, np.float32(3.0), 4, np.arange(2.0), 10]):
+        series.add({"point_nb": i, "m": i * 0.5, "c": c})
+    series.add({"point_nb": 8, "m": 4.0})  # c missing
+    assert len(series) == 9
+    records = series.records()
+    assert [r["point_nb"] for r in records] == list(range(9))
+    assert [r["m"] for r in records] == [i * 0.5 for i in range(9)]
+    values = [r["c"] for r in records]
+    assert [i for i, v in enumerate(values) if math.isnan(v)] == [1, 2, 6, 8]
+    assert [values[i] for i in (0, 3, 4, 5, 7)] == [1.0, 2.5, 3.0, 4.0, 10.0]
+    assert series.statistics(["m"], ["c"])["m"]["c"]["max"] == 10.0
+
+
 @pytest.fixture
 def core(tmp_path):
     return make_core(tmp_path, "demo", env={"JsonRecorder": True})

@@ -8,10 +8,12 @@ so `cen` is the edge's position. Half-maximum crossings are interpolated linearl
 a side that never falls below half maximum ends at the first or last position.
 
 `ScanSeries` keeps the scan's scalar columns as it goes: in memory up to `SPILL_ROWS`
-rows, then in an anonymous temporary file, so memory stays flat however long the scan;
-one point costs one `array.extend`. The statistics are computed once at the end, read
-back `CHUNK` rows at a time (NaN, a missing value, is left out); the door serves the rows
-as the last scan's records (Sardana's `RecordData` read, spock's `%macrodata`).
+rows, then in an anonymous temporary file, so memory stays flat however long the scan.
+A point costs one tuple appended to a list (its values picked by one C call); every
+`PENDING_ROWS` points the tuples become one float64 block (numpy converts them at
+once). The statistics are computed once at the end, read back `CHUNK` rows at a time
+(NaN, a missing value, is left out); the door serves the rows as the last scan's
+records (Sardana's `RecordData` read, spock's `%macrodata`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,28 @@ import numpy as np
 
 #: Rows kept in memory before they go to the temporary file.
 SPILL_ROWS = 8192
-#: Rows read at once when computing.
-CHUNK = 65536
+#: Points kept as tuples before they are converted to floats together.
+PENDING_ROWS = 512
+#: Rows read at once when computing (at most `KEPT_CHUNKS` of them kept while computing).
+CHUNK = 16384
+KEPT_CHUNKS = 3
 
 
 def _number(value: Any) -> float:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return math.nan
+
+
+def _floats(rows: list[Sequence[Any]], width: int) -> np.ndarray:
+    """`rows` as a (rows, width) float64 array; a value that is no number becomes NaN
+    (numpy converts None to NaN itself; a string or an array among them: one by one)."""
+    try:
+        return np.array(rows, dtype=float).reshape(len(rows), width)
+    except (TypeError, ValueError, OverflowError):
+        return np.array([[_number(v) for v in row] for row in rows],
+                        dtype=float).reshape(len(rows), width)
 
 
 def _row_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
@@ -56,26 +71,26 @@ class ScanSeries:
         self._integers = [name for name in self.names if name in set(integers)]
         self._width = len(self.names)
         self._row = _row_getter(self.names)
+        self._pending: list[Sequence[Any]] = []  # points added, not converted yet
         self._buffer = array("d")
+        self._buffered = 0  # rows in _buffer
         self._file: IO[bytes] | None = None
         self._spilled = 0
-        self._limit = SPILL_ROWS * max(self._width, 1)
         self._lock = threading.Lock()  # the file and the buffer swap, against readers
 
     def add(self, values: Mapping[str, Any]) -> None:
         """Append one point (`values` by column name)."""
-        buffer = self._buffer
-        size = len(buffer)
+        pending = self._pending
         try:
-            buffer.extend(self._row(values))
-        except (TypeError, KeyError):  # None, an array or a string among them, or a
-            del buffer[size:]  # column missing (the items before it went in: out again)
-            buffer.extend([_number(values.get(name)) for name in self.names])
-        if len(self._buffer) >= self._limit:
-            self._spill()
+            pending.append(self._row(values))
+        except KeyError:  # a column missing: NaN there
+            pending.append([values.get(name) for name in self.names])
+        if len(pending) >= PENDING_ROWS:
+            self._settle()
 
     def add_columns(self, columns: Mapping[str, Any], count: int) -> None:
         """Append `count` points given column by column (a continuous scan's block)."""
+        self._settle()
         matrix = np.full((count, self._width), math.nan)
         for index, name in enumerate(self.names):
             values = columns.get(name)
@@ -84,8 +99,20 @@ class ScanSeries:
                     matrix[:, index] = np.asarray(values, dtype=float)
                 except (TypeError, ValueError):
                     matrix[:, index] = [_number(v) for v in values]
-        self._buffer.frombytes(matrix.tobytes())
-        if len(self._buffer) >= self._limit:
+        self._append(matrix)
+
+    def _settle(self) -> None:
+        """The points added one by one, converted to floats and into the buffer."""
+        if self._pending:
+            self._append(_floats(self._pending, self._width), pending=[])
+
+    def _append(self, matrix: np.ndarray, pending: list | None = None) -> None:
+        with self._lock:  # readers see a row in _pending or in _buffer, never both
+            self._buffer.frombytes(np.ascontiguousarray(matrix).data.cast("B"))
+            self._buffered += len(matrix)
+            if pending is not None:
+                self._pending = pending
+        if self._buffered >= SPILL_ROWS:
             self._spill()
 
     def _spill(self) -> None:
@@ -94,19 +121,23 @@ class ScanSeries:
                 self._file = tempfile.TemporaryFile(prefix="scanstats-")
             self._file.write(self._buffer.tobytes())
             self._file.flush()
-            self._spilled += len(self._buffer) // self._width
-            self._buffer = array("d")
+            self._spilled += self._buffered
+            self._buffer, self._buffered = array("d"), 0
 
     def __len__(self) -> int:
-        return self._spilled + len(self._buffer) // max(self._width, 1)
+        return self._spilled + self._buffered + len(self._pending)
 
     def _view(self) -> "_View":
         """The rows so far, as they are now (points added later are not in it)."""
         with self._lock:
-            tail = np.frombuffer(self._buffer.tobytes(), dtype=float)
+            buffered = np.frombuffer(self._buffer.tobytes(), dtype=float)
+            pending = list(self._pending)  # the scan's thread may append meanwhile
             fd = self._file.fileno() if self._file is not None else -1
-            return _View(fd, self._spilled, self._width,
-                         tail[: len(tail) // self._width * self._width].reshape(-1, self._width))
+            spilled, rows = self._spilled, self._buffered
+        tail = buffered.reshape(rows, self._width)
+        if pending:
+            tail = np.concatenate([tail, _floats(pending, self._width)])
+        return _View(fd, spilled, self._width, tail)
 
     def records(self) -> list[dict[str, float]]:
         """Every point as `{column: value}` (NaN for a value that was missing)."""
@@ -146,26 +177,50 @@ class ScanSeries:
 
 
 class _View:
-    """Rows of a series: the first `spilled` in the file `fd` (read with pread, a chunk
-    at a time), then `tail` in memory."""
+    """Rows of a series: the first `spilled` in the file `fd`, then `tail` in memory.
+    Read a `CHUNK` of rows at a time (with pread), the last `KEPT_CHUNKS` read kept: the
+    statistics ask for the same rows many times (each channel, its motor, the
+    half-maximum walks, a derivative reaching into the next chunk)."""
 
     def __init__(self, fd: int, spilled: int, width: int, tail: np.ndarray) -> None:
         self.fd, self.spilled, self.width, self.tail = fd, spilled, width, tail
+        self._kept: dict[int, np.ndarray] = {}  # chunk number: its rows, oldest first
 
     def __len__(self) -> int:
         return self.spilled + len(self.tail)
 
     def rows(self, a: int, b: int) -> np.ndarray:
-        """Rows a .. b-1 as a (rows, columns) array."""
+        """Rows a .. b-1 as a (rows, columns) array (read-only)."""
         parts = []
-        if a < self.spilled:
-            end = min(b, self.spilled)
-            size = (end - a) * self.width * 8
-            raw = os.pread(self.fd, size, a * self.width * 8)
-            parts.append(np.frombuffer(raw, dtype=float).reshape(-1, self.width))
-        if b > self.spilled:
-            parts.append(self.tail[max(a - self.spilled, 0): b - self.spilled])
+        while a < b:
+            chunk = a // CHUNK
+            rows, first = self._read_chunk(chunk), chunk * CHUNK
+            end = min(b, first + len(rows))
+            parts.append(rows[a - first: end - first])
+            a = end
+        if not parts:
+            return np.empty((0, self.width))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _read_chunk(self, chunk: int) -> np.ndarray:
+        rows = self._kept.pop(chunk, None)
+        if rows is None:
+            a = chunk * CHUNK
+            b = min(a + CHUNK, len(self))
+            parts = []
+            if a < self.spilled:
+                end = min(b, self.spilled)
+                size = (end - a) * self.width * 8
+                raw = os.pread(self.fd, size, a * self.width * 8)
+                parts.append(np.frombuffer(raw, dtype=float).reshape(-1, self.width))
+            if b > self.spilled:
+                parts.append(self.tail[max(a - self.spilled, 0): b - self.spilled])
+            rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            rows.flags.writeable = False  # handed out as views: nobody writes into them
+            if len(self._kept) >= KEPT_CHUNKS:
+                del self._kept[next(iter(self._kept))]
+        self._kept[chunk] = rows  # the most recent last
+        return rows
 
 
 class _Column:

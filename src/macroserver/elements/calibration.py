@@ -14,7 +14,7 @@ positions and limits.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from macroserver.elements.base import Motor, checked_limits
@@ -31,6 +31,10 @@ class Calibration:
     step_per_unit: float = 1.0
     user_limits: tuple[float, float] = UNLIMITED
     dial_limits: tuple[float, float] = UNLIMITED
+    #: user == dial (offset 0, sign 1): reading a position needs no arithmetic
+    identity: bool = field(init=False, repr=False, compare=False)
+    #: what `allowed()` returns, worked out once (asked at every move)
+    _allowed: tuple[float, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.sign not in (-1, 1):
@@ -40,6 +44,10 @@ class Calibration:
                              f"{self.step_per_unit!r}")
         if not math.isfinite(self.offset):
             raise ValueError(f"offset must be a finite number, not {self.offset!r}")
+        ends = sorted(self.user(v) for v in self.dial_limits)
+        object.__setattr__(self, "_allowed", (max(self.user_limits[0], ends[0]),
+                                              min(self.user_limits[1], ends[1])))
+        object.__setattr__(self, "identity", self.offset == 0 and self.sign == 1)
 
     def user(self, dial: float) -> float:
         return self.sign * dial + self.offset
@@ -50,8 +58,7 @@ class Calibration:
     def allowed(self) -> tuple[float, float]:
         """The user positions a move may go to: inside the user limits and, converted,
         inside the dial limits."""
-        ends = sorted(self.user(v) for v in self.dial_limits)
-        return (max(self.user_limits[0], ends[0]), min(self.user_limits[1], ends[1]))
+        return self._allowed
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (an unlimited side is null)."""

@@ -81,7 +81,9 @@ class SimMotor:
         return self._trajectory.position_at(time.monotonic())
 
     def position(self) -> float:
-        return self._calibration.user(self.dial_position())
+        dial = self._trajectory.position_at(time.monotonic())
+        calibration = self._calibration  # read at every point: no arithmetic when identity
+        return dial if calibration.identity else calibration.user(dial)
 
     def positions_at(self, times: np.ndarray) -> np.ndarray:
         calibration = self._calibration

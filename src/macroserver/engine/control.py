@@ -46,6 +46,9 @@ class MacroControl:
         self._running.set()
         self._on_pause = on_pause or (lambda paused: None)
         self._stop_deferred = 0  # > 0: a stop request waits (post-scan hooks)
+        # no request of any kind so far: `checkpoint`, called at every scan point, returns
+        # at once (a plain attribute; set False by every request, never back)
+        self._quiet = True
 
     @property
     def paused(self) -> bool:
@@ -62,13 +65,16 @@ class MacroControl:
     def request_stop(self) -> None:
         self._stop.set()
         self._running.set()
+        self._quiet = False
 
     def request_abort(self) -> None:
         self._abort.set()
         self._running.set()
+        self._quiet = False
 
     def request_pause(self) -> None:
         self._running.clear()
+        self._quiet = False
 
     def request_resume(self) -> None:
         self._running.set()
@@ -104,6 +110,8 @@ class MacroControl:
 
     def checkpoint(self) -> None:
         """Raise on stop or abort; block here while paused."""
+        if self._quiet:
+            return
         self.check_interrupt()
         if not self._running.is_set():
             self._on_pause(True)

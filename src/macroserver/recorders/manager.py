@@ -229,10 +229,10 @@ class _Worker:
             return self.point_size
         return self.point_size * len(item) if type(item) is PointBlock else 1
 
-    def put(self, item: Item, hang_timeout: float) -> None:
-        """Queue `item`; when the queue is full, count it and wait up to `hang_timeout`,
-        then declare the recorder hung."""
-        entry = (item, self.size(item))
+    def put(self, item: Item, hang_timeout: float, size: int | None = None) -> None:
+        """Queue `item` (`size`: its bytes, when the caller knows them); when the queue is
+        full, count it and wait up to `hang_timeout`, then declare the recorder hung."""
+        entry = (item, self.size(item) if size is None else size)
         try:
             self.queue.put(entry, block=False)
             return
@@ -316,9 +316,10 @@ class RecorderManager:
         return self._written([w for w in self._workers if not w.thread.is_alive()])
 
     def record(self, point: Point) -> None:
-        for worker in self._workers:
-            if worker.failure is None:
-                worker.put(point, self._hang_timeout)
+        hang_timeout = self._hang_timeout
+        for worker in self._workers:  # every point: no property, no size() call
+            if worker._failure is None:
+                worker.put(point, hang_timeout, worker.point_size)
 
     def record_block(self, block: PointBlock) -> None:
         """Hand consecutive points over at once (one queue item per recorder)."""
