@@ -52,6 +52,37 @@ def run_configured(tmp_path: Path, config: str, *commands: str
                        *commands, cwd=tmp_path)
 
 
+# `macroserver run` once per argument list, in one Python process: each call builds its
+# server from the files as a fresh process would; prints [returncode, stdout, stderr] each.
+EACH_SCRIPT = """
+import contextlib, io, json, sys
+from macroserver.cli.admin import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    results.append([code, out.getvalue(), err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def run_each(tmp_path: Path, config: str, commands: list[str]
+             ) -> list[subprocess.CompletedProcess[str]]:
+    """What `run_configured(tmp_path, config, command)` gives for each command, one after
+    the other, from one process instead of one process per command (start-up is most of
+    the time of a short command)."""
+    path = tmp_path / "beamline.toml"
+    path.write_text(config)
+    argvs = [["run", "--config", str(path), "--env", str(tmp_path / "state" / "env.json"),
+              command] for command in commands]
+    done = subprocess.run([sys.executable, "-c", EACH_SCRIPT, json.dumps(argvs)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [subprocess.CompletedProcess(argv, code, out, err)
+            for argv, (code, out, err) in zip(argvs, json.loads(done.stdout))]
+
+
 def rows(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if re.match(r"\s+\d+\s", line)]
 

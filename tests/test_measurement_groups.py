@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from test_cli_run import run_configured
+from test_cli_run import run_configured, run_each
 
 CONFIG = """
 [motors.m1]
@@ -87,12 +87,11 @@ def test_bad_group_commands_are_refused_with_the_reason(tmp_path):
              "set_meas_conf output maybe [] mg": "maybe is not a boolean",
              "set_meas_conf enabled True [c2] mg": "c2: not channels of mg",
              "get_meas_conf everything mg": "wrong detail level: everything"}
-    for command, reason in cases.items():
-        done = run(tmp_path, command)
+    *refusals, get_meas, lsmeas = run_each(tmp_path, CONFIG, [*cases, "get_meas", "lsmeas"])
+    for (command, reason), done in zip(cases.items(), refusals):
         assert done.returncode == 1 and reason in done.stderr, (command, done.stderr)
-    done = run(tmp_path, "get_meas")
-    assert "Active measurement group is not set" in done.stderr + done.stdout
-    assert "mg" in run(tmp_path, "lsmeas").stdout  # nothing changed
+    assert "Active measurement group is not set" in get_meas.stderr + get_meas.stdout
+    assert "mg" in lsmeas.stdout  # nothing changed
 
 
 def test_element_and_library_lists_in_sardanas_layout(tmp_path):
