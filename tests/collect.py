@@ -50,8 +50,13 @@ class Collect:
         self.records: list[tuple[str, bytes]] = []
 
     def message(self, level: Level, text: str) -> None:
+        """Output as lines, as a Door client gets them (the table sends the rows that
+        came within the coalescing gap in one message)."""
         with self._lock:
-            self.messages[level].append(text)
+            if level is Level.OUTPUT:
+                self.messages[level].extend(text.split("\n"))
+            else:
+                self.messages[level].append(text)
 
     def record_data(self, codec: str, payload: bytes) -> None:
         with self._lock:

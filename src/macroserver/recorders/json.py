@@ -19,6 +19,7 @@ import orjson
 from macroserver import strictjson
 from macroserver.metadata.sidecar import snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext
+from macroserver.recorders.coalesce import COALESCE_GAP, Coalescer
 from macroserver.records import (
     Column,
     LinkedFrames,
@@ -34,10 +35,6 @@ SCHEMA_VERSION = 1
 CODEC = "utf8_json"
 #: Largest 1D column sent inline; above it (and for every 2D column) a description is sent.
 MAX_INLINE_VALUES = 1024
-#: Least time between two packets of points: points that come sooner wait (at most this
-#: long) and go out together in one `record_block`, so a client takes at most about
-#: 500 events/s however fast the scan runs; a point after a pause goes out at once.
-COALESCE_GAP = 0.002
 
 
 def encode(packet: dict[str, Any]) -> bytes:
@@ -91,9 +88,7 @@ class JsonRecorder(Recorder):
         self._getters: list[tuple[str, Callable[[Point], Any]]] = []
         self._columns: tuple[Column, ...] = ()
         self._blocks = True
-        self._pending: list[dict[str, Any]] = []  # points not sent yet (coalescing)
-        self._pending_taken: list[float] = []
-        self._sent_at = -COALESCE_GAP
+        self._points: Coalescer[tuple[dict[str, Any], float]] = Coalescer()
 
     def start(self, info: ScanInfo) -> None:
         self._info = info
@@ -107,31 +102,31 @@ class JsonRecorder(Recorder):
     def record(self, point: Point) -> None:
         """A `record_data` packet at once, unless the previous packet left less than
         COALESCE_GAP ago: then the point waits for `flush` (or the next point after the
-        gap) and goes out with the others in one `record_block`. With `JsonRecordBlocks`
-        False, every point at once (clients that know only Sardana's packets)."""
+        gap) and goes out with the others in one `record_block` (recorders/coalesce.py).
+        With `JsonRecordBlocks` False, every point at once (clients that know only
+        Sardana's packets)."""
         data: dict[str, Any] = {"point_nb": point.index}
         for name, get in self._getters:
             data[name] = get(point)
         if not self._blocks:
             self._send("record_data", data, taken=point.timestamp)
             return
-        self._pending.append(data)
-        self._pending_taken.append(point.timestamp)
-        if time.monotonic() - self._sent_at >= COALESCE_GAP:
-            self.flush()
+        self._send_points(self._points.add((data, point.timestamp)))
 
     def flush(self) -> None:
-        """Send the points waiting: one `record_data`, or a `record_block` of several."""
-        pending, taken = self._pending, self._pending_taken
-        if not pending:
-            return
-        self._pending, self._pending_taken = [], []
-        if len(pending) == 1:
-            self._send("record_data", pending[0], taken=taken[0])
-        else:
-            self._send("record_block", {name: [point[name] for point in pending]
-                                        for name in pending[0]}, taken=taken)
-        self._sent_at = time.monotonic()
+        """Send the points waiting."""
+        self._send_points(self._points.take())
+
+    def _send_points(self, points: list[tuple[dict[str, Any], float]]) -> None:
+        """One `record_data`, or a `record_block` of several points (none: nothing)."""
+        if len(points) == 1:
+            data, taken = points[0]
+            self._send("record_data", data, taken=taken)
+        elif points:
+            first = points[0][0]
+            self._send("record_block", {name: [data[name] for data, _ in points]
+                                        for name in first},
+                       taken=[taken for _, taken in points])
 
     def record_block(self, block: PointBlock) -> None:
         """One `record_block` packet: each column a list of the block's values (one
@@ -156,7 +151,7 @@ class JsonRecorder(Recorder):
                               for i, v in enumerate(values)]
         self._send("record_block", data, encode_block,
                    taken=[float(t) for t in block.timestamps])
-        self._sent_at = time.monotonic()
+        self._points.sent()
 
     def end(self, end: ScanEnd) -> None:
         self.flush()

@@ -3,9 +3,11 @@
 `OutputCols` picks columns: an int N keeps the first N, a list keeps the named ones
 (case-insensitive, point number and timestamp included). Arrays show as their shape.
 
-Points that come in blocks (continuous scans, thousands per second) are thinned on
-screen to about 1 / ROW_INTERVAL rows per second, with a note; the first and last points
-are always shown, and files and RecordData get every point.
+Rows that come faster than one per COALESCE_GAP (step scans at integration time 0) go
+out several lines to an Output event (recorders/coalesce.py), every row kept. Points that
+come in blocks (continuous scans, thousands per second) are thinned on screen to about
+1 / ROW_INTERVAL rows per second, with a note; the first and last points are always
+shown, and files and RecordData get every point.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 
 from macroserver.formatting import format_cell
 from macroserver.recorders.base import Recorder
+from macroserver.recorders.coalesce import COALESCE_GAP, Coalescer
 from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo
 from macroserver.streams import Level
 
@@ -34,6 +37,7 @@ class OutputRecorder(Recorder):
     name = "output"
     format_name = "table"
     queue_size = 8
+    flush_gap = COALESCE_GAP
 
     def _pick(self, info: ScanInfo) -> list:
         wanted = self.context.env.get("OutputCols")
@@ -46,6 +50,7 @@ class OutputRecorder(Recorder):
 
     def start(self, info: ScanInfo) -> None:
         self._info = info
+        self._rows: Coalescer[str] = Coalescer()
         self._last_block: PointBlock | None = None
         self._shown_at, self._shown_index = 0.0, -1
         self._skipped = self._skipped_note = False
@@ -60,13 +65,23 @@ class OutputRecorder(Recorder):
         self._emit(SEPARATOR.join(c.label.center(w) for c, w in zip(self._columns, self._widths)))
 
     def _emit(self, text: str) -> None:
+        """`text` after the rows still waiting (in order)."""
+        self.flush()
         self.context.message(Level.OUTPUT, text)
 
     def record(self, point: Point) -> None:
         values = point.values
-        self._emit(SEPARATOR.join(
+        self._emit_rows(self._rows.add(SEPARATOR.join(
             format_cell(values.get(name)).center(width)
-            for name, width in zip(self._names, self._widths)))
+            for name, width in zip(self._names, self._widths))))
+
+    def flush(self) -> None:
+        """The rows waiting, in one Output event."""
+        self._emit_rows(self._rows.take())
+
+    def _emit_rows(self, rows: list[str]) -> None:
+        if rows:
+            self.context.message(Level.OUTPUT, "\n".join(rows))
 
     def record_block(self, block: PointBlock) -> None:
         now = time.monotonic()

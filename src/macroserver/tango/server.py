@@ -10,6 +10,7 @@ a normal device server that a facility can run under Starter/Astor.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Sequence
 
 import tango
@@ -22,6 +23,11 @@ from macroserver.tango.pool_devices import POOL_DEVICE_CLASSES
 
 LOOPBACK_ENDPOINT = "giop:tcp:127.0.0.1:0"
 EVENT_BUFFER_HWM = 50000  # events queued per subscriber before ZMQ drops (~10 MB each)
+#: Seconds a Python thread keeps the GIL while another waits for it (CPython: 5 ms). A
+#: point crosses three threads on its way to the clients (scan, JSON recorder or table,
+#: event pump), and at integration time 0 the scan thread never lets go of the GIL on
+#: its own: with 5 ms each hop waited up to that long (docs/performance.md, issue 21.3).
+GIL_SWITCH_INTERVAL = 0.001
 
 
 def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = None,
@@ -30,6 +36,7 @@ def serve(instance: str, extra_args: Sequence[str] = (), listen: str | None = No
     it logs at `log_level` and above to `macroserver-<instance>.log` beside its
     environment file."""
     set_level(log_level)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     endpoint = [] if "-ORBendPoint" in extra_args else [
         "-ORBendPoint", f"giop:tcp:{listen}:0" if listen else LOOPBACK_ENDPOINT]
     args = ["MacroServer", instance, *endpoint, *extra_args]
