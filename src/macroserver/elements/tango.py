@@ -47,6 +47,8 @@ class _TangoDevice:
         self.what = what
         self.device = device
         self._proxy: tango.DeviceProxy | None = None
+        self._written: dict[str, tango.AttributeInfoEx] = {}  # attributes written, described
+        self._argument_types: dict[str, tango.CmdArgType] = {}
 
     @contextmanager
     def call(self, target: str) -> Iterator[tango.DeviceProxy]:
@@ -61,6 +63,37 @@ class _TangoDevice:
     def state(self) -> tango.DevState:
         with self.call(self.device) as proxy:
             return proxy.state()
+
+    def write(self, attribute: str, value: Any) -> None:
+        """Write `attribute`, whose description is asked once: PyTango's write by name asks
+        the device for it at every write, a hidden round trip per point (issue 21)."""
+        with self.call(f"{self.device}/{attribute}") as proxy:
+            info = self._written.get(attribute)
+            if info is None:
+                info = self._written[attribute] = proxy.get_attribute_config(attribute)
+            try:
+                proxy.write_attribute(info, value)
+            except tango.DevFailed:
+                del self._written[attribute]  # asked again next time: the device may be new
+                raise
+
+    def argument_type(self, command: str) -> tango.CmdArgType:
+        """The argument type of `command`, asked once."""
+        if command not in self._argument_types:
+            with self.call(f"{self.device}/{command}") as proxy:
+                self._argument_types[command] = proxy.command_query(command).in_type
+        return self._argument_types[command]
+
+    def run(self, command: str, argument: Any = None) -> Any:
+        """Run `command` (with `argument` unless None) and return its reply. The argument
+        is packed here with the type asked once: PyTango asks the device for it at every
+        call with an argument, a hidden round trip per point (issue 21)."""
+        if argument is not None:
+            data = tango.DeviceData()
+            data.insert(self.argument_type(command), argument)
+            argument = data
+        with self.call(f"{self.device}/{command}") as proxy:
+            return proxy.command_inout(command, argument)
 
     def has_command(self, name: str) -> bool:
         with self.call(self.device) as proxy:
@@ -178,8 +211,7 @@ class TangoMotor:
         if not self._device.has_command("DefinePosition"):
             raise ElementError(f"motor {self.name}: {self.device} has no DefinePosition "
                                f"command; set_user_pos changes the offset instead")
-        with self._device.call(f"{self.device}/DefinePosition") as proxy:
-            proxy.command_inout("DefinePosition", self.calibration().dial(user))
+        self._device.run("DefinePosition", self.calibration().dial(user))
 
     def keep_position(self) -> None:
         """Nothing to do: the device keeps its position."""
@@ -199,8 +231,7 @@ class TangoMotor:
         refused = outside_limits(self, target)
         if refused:
             raise ElementError(refused)
-        with self._device.call(self._target) as proxy:
-            proxy.write_attribute(self.attribute, self.calibration().dial(float(target)))
+        self._device.write(self.attribute, self.calibration().dial(float(target)))
 
     def wait_move(self, timeout: float) -> bool:
         return self._device.wait_not_busy(timeout)
@@ -239,16 +270,13 @@ class TangoMotor:
                               _configured_limit(limit, math.inf))
 
     def set_motion_settings(self, settings: MotionSettings) -> None:
-        device = self._device.device
-        with self._device.call(f"{device}/Velocity") as proxy:
-            if settings.velocity:
-                proxy.write_attribute("Velocity", float(settings.velocity))
-            proxy.write_attribute("Acceleration", float(settings.acceleration))
+        if settings.velocity:
+            self._device.write("Velocity", float(settings.velocity))
+        self._device.write("Acceleration", float(settings.acceleration))
 
     def stop(self) -> None:
         if self._device.has_command("Stop"):
-            with self._device.call(f"{self._device.device}/Stop") as proxy:
-                proxy.command_inout("Stop")
+            self._device.run("Stop")
 
 
 class TangoChannel:
@@ -329,22 +357,27 @@ class TangoChannel:
         self._dtype = value.dtype.name
 
     def start(self, integration_time: float) -> None:
+        if self.start_command:
+            self._send_start(integration_time)
+        # the device counts from its Start, before the command returned: polling from
+        # then on found it still counting at one point in six (and slept FIRST_POLL more)
         self._count_until = time.monotonic() + integration_time
-        if not self.start_command:
-            return
-        with self._device.call(f"{self._device.device}/{self.start_command}") as proxy:
-            if self._start_takes_time is None:
-                self._start_takes_time = (
-                    proxy.command_query(self.start_command).in_type != tango.DevVoid)
+
+    def _send_start(self, integration_time: float) -> None:
+        assert self.start_command
+        if self._start_takes_time is None:
+            self._start_takes_time = (
+                self._device.argument_type(self.start_command) != tango.DevVoid)
+            with self._device.call(self._device.device) as proxy:
                 self._time_attribute = not self._start_takes_time and "integrationtime" in (
                     a.lower() for a in proxy.get_attribute_list())
-            if self._start_takes_time:
-                proxy.command_inout(self.start_command, integration_time)
-                return
-            if self._time_attribute and integration_time != self._time_written:
-                proxy.write_attribute("IntegrationTime", integration_time)
-                self._time_written = integration_time
-            proxy.command_inout(self.start_command)
+        if self._start_takes_time:
+            self._device.run(self.start_command, integration_time)
+            return
+        if self._time_attribute and integration_time != self._time_written:
+            self._device.write("IntegrationTime", integration_time)
+            self._time_written = integration_time
+        self._device.run(self.start_command)
 
     def wait(self, timeout: float) -> bool:
         remaining = self._count_until - time.monotonic()
@@ -389,8 +422,7 @@ class TangoChannel:
     def stop(self) -> None:
         self._count_until = 0.0
         if self.stop_command:
-            with self._device.call(f"{self._device.device}/{self.stop_command}") as proxy:
-                proxy.command_inout(self.stop_command)
+            self._device.run(self.stop_command)
 
 
 def _check_keys(where: str, spec: dict[str, Any], allowed: set[str]) -> None:

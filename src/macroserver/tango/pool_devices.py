@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import replace
 from typing import Any, Protocol, cast
 
 import numpy as np
 import tango
-from tango import AttrQuality, AttrWriteType, DevState
+from tango import AttrQuality, AttrWriteType, DevState, EventType
 from tango.server import Device, attribute, command, device_property
 
 from macroserver.elements.base import Channel, ContinuousMotor, ElementError
@@ -61,6 +62,8 @@ class ElementDevice(Device):
     Every attribute in `EVENTS` (and State) sends change events, pushed by the element
     watch when its value changes: Taurus shows nothing for an attribute without events
     (its polling fallback did not refresh them), and with them follows every change.
+    Only attributes some client subscribed to are looked at: a scan driving these devices
+    must not pay, in this process, for events nobody receives (issue 21: dead time).
     """
 
     EVENTS: tuple[str, ...] = ("Status",)
@@ -72,6 +75,7 @@ class ElementDevice(Device):
     def init_device(self) -> None:
         super().init_device()
         self._pushed: dict[str, Any] = {}
+        self._pushing = threading.Lock()  # the watch's pushes and a request's push_state
         for name in ("State", *self.EVENTS):
             self.set_change_event(name, True, False)
         WATCH.add(self)
@@ -116,21 +120,47 @@ class ElementDevice(Device):
         except FAULTS as exc:
             return str(exc)
 
-    def push_changes(self) -> None:
+    def _watched(self, name: str) -> bool:
+        return bool(self.is_there_subscriber(name, EventType.CHANGE_EVENT))
+
+    def push_state(self) -> None:
+        """Push State now if a client follows it and it changed (a move or count just
+        started), from the request that started it: waking the watch thread for it made
+        the next request of a scan wait for that thread (issue 21: dead time)."""
+        with self._pushing:
+            if self._watched("State"):
+                self._push_state()
+
+    def _push_state(self) -> DevState:
         state = self.dev_state()
         if state != self._pushed.get("State"):
             self._pushed["State"] = state
             self.set_state(state)  # what Tango sends for State, whatever value is pushed
             self.push_change_event("State", state)
+        return state
+
+    def push_changes(self) -> None:
+        with self._pushing:
+            self._push_changes()
+
+    def _push_changes(self) -> None:
+        watched = [name for name in self.EVENTS if self._watched(name)]
+        state = self._push_state() if self._watched("State") else None
+        if not watched:
+            return
+        if state is None:
+            state = self.dev_state()  # the values' quality depends on it
         try:
             values = self.event_values()
         except FAULTS:
             return  # State says FAULT, Status why
         now = time.time()
-        for name, value in values.items():
+        for name in watched:
+            value = values[name]
             if not _same(self._pushed.get(name, _NOTHING), value):
                 self._pushed[name] = value
                 if name == "Status":
+                    self.set_status(value)  # as State: Tango sends the stored one
                     self.push_change_event(name, value)
                 else:
                     self.push_change_event(name, value, now, self.quality(name, state))
@@ -162,21 +192,33 @@ class Motor(ElementDevice):
                                "SettlingTime", "DialPosition", "Offset", "Sign",
                                "Step_per_unit", "Limit_switches", "Backlash")
 
+    def init_device(self) -> None:
+        super().init_device()
+        self._served: Any = None  # the element last found servable (checked once)
+
     def element(self) -> ServedMotor:
         motor = self.core().pool.motor(self.Element)
-        if not isinstance(motor, ContinuousMotor) or not isinstance(motor, CalibratedMotor):
-            raise ElementError(f"motor {self.Element} has no velocity settings or "
-                               f"calibration to serve")  # served motors are simulated ones
+        if motor is not self._served:  # isinstance with protocols: ~10 us per request
+            if not isinstance(motor, ContinuousMotor) or not isinstance(motor, CalibratedMotor):
+                raise ElementError(f"motor {self.Element} has no velocity settings or "
+                                   f"calibration to serve")  # served motors are simulated
+            self._served = motor
         return cast(ServedMotor, motor)
 
     def busy(self) -> bool:
         return not self.element().wait_move(0)
 
+    def push_changes(self) -> None:
+        try:
+            self._follow_limits(self.element().calibration())
+        except FAULTS:
+            pass  # State says FAULT, Status why
+        super().push_changes()
+
     def event_values(self) -> dict[str, Any]:
         motor = self.element()
         settings = motor.motion_settings()
         calibration = motor.calibration()
-        self._follow_limits(calibration)
         return {"Status": self.dev_status(), "Position": motor.position(),
                 "Velocity": settings.velocity or 0.0, "Acceleration": settings.acceleration,
                 "SettlingTime": settling_time(motor), "DialPosition": motor.dial_position(),
@@ -186,7 +228,8 @@ class Motor(ElementDevice):
 
     def _follow_limits(self, calibration: Calibration) -> None:
         """Position's and DialPosition's min/max_value follow the element's limits (what
-        Sardana's clients read as the motor's range)."""
+        Sardana's clients read as the motor's range), whether or not a client follows
+        the motor's events."""
         limits = {"Position": calibration.user_limits, "DialPosition": calibration.dial_limits}
         seen = self._pushed.get("limits")
         self._pushed["limits"] = limits
@@ -219,7 +262,7 @@ class Motor(ElementDevice):
 
     def write_Position(self, target: float) -> None:
         self._call(lambda: self.element().start_move(target), "Position")
-        WATCH.look_now(self)
+        self.push_state()
 
     @attribute(dtype=float, access=RW, unit="units/s", doc="0: moves are instant")
     def Velocity(self) -> float:
@@ -339,11 +382,11 @@ class _AcquirableDevice(ElementDevice):
     @command(doc_in="acquire once for IntegrationTime seconds")
     def Start(self) -> None:
         self._call(lambda: self.element().start(self._integration_time), "Start")
-        WATCH.look_now(*self.started())
+        self.started()
 
-    def started(self) -> tuple[ElementDevice, ...]:
-        """The devices whose State a Start changes: this one (a group's: all, below)."""
-        return (self,)
+    def started(self) -> None:
+        """Tell the clients following State that it changed (a group's: below)."""
+        self.push_state()
 
 
 class _ChannelDevice(_AcquirableDevice):
@@ -393,9 +436,9 @@ class MeasurementGroup(_AcquirableDevice):
     def element(self) -> Group:
         return self.core().pool.measurement_group(self.Element)
 
-    def started(self) -> tuple[ElementDevice, ...]:
-        """None named: its channels' devices change too, so every device is looked at."""
-        return ()
+    def started(self) -> None:
+        """Its channels' devices change too: every device is looked at now."""
+        WATCH.look_now()
 
     def _elements(self) -> dict[str, PoolElement]:
         instance = tango.Util.instance().get_ds_inst_name()
