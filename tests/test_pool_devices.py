@@ -23,6 +23,7 @@ from tango import AttrQuality, DevState
 from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state
 
 from macroserver.config import build_config
+from macroserver.elements.tango import TangoChannel, TangoMotor
 from macroserver.tango.pool_elements import pool_elements
 
 pytestmark = pytest.mark.timeout(180)
@@ -230,8 +231,6 @@ def test_settling_time_is_served_read_by_tango_motors_and_forecast(
     """SettlingTime is the configuration's settling_time; a write changes what scans
     wait (the forecast of SimulateMacro shows it); a Tango-backed motor on the device
     reads it through the device server; a bad value is refused, nothing changed."""
-    from macroserver.elements.tango import TangoMotor
-
     motor = proxy(ms, "pdfast")
     assert motor.read_attribute("SettlingTime").value == 0.02
     assert motor.get_attribute_config("SettlingTime").unit == "s"
@@ -253,6 +252,31 @@ def test_settling_time_is_served_read_by_tango_motors_and_forecast(
         events.close()
         motor.write_attribute("SettlingTime", 0.02)
     assert motor.read_attribute("SettlingTime").value == 0.02
+
+
+def test_a_tango_motor_and_channel_on_these_devices_wait_on_their_state_events(
+    ms: MacroServerInstance
+) -> None:
+    """A scan driving these devices through `type = "tango"` elements subscribes to State
+    events at the first busy poll, and its waits end with the move or count: the watch
+    follows a started device and pushes ON when it is done, a poll confirms it."""
+    motor = TangoMotor("m", f"tango://{ms.tango_host}/{DEVICES['pdm1'][0]}")
+    timer = TangoChannel("t", f"tango://{ms.tango_host}/{DEVICES['pdtimer'][0]}/Value",
+                         "timer", start_command="Start")
+    motor.start_move(0.0)
+    assert motor.wait_move(5.0)
+    motor.start_move(2.0)  # 0.2 s at 10 mm/s
+    assert motor.wait_move(5.0)
+    assert motor._device._wake is not None  # subscribed: the device sends State events
+    assert proxy(ms, "pdm1").state() == DevState.ON
+    assert motor.position() == 2.0
+    motor.start_move(0.0)  # again, on the same subscription
+    assert motor.wait_move(5.0) and motor.position() == 0.0
+    timer.start(0.3)
+    timer._count_until = 0.0  # poll from now, as for a count of unknown length
+    assert timer.wait(5.0)
+    assert timer._device._wake is not None
+    assert timer.read() == pytest.approx(0.3)
 
 
 def test_channels_serve_their_values_and_count_when_started(ms: MacroServerInstance) -> None:

@@ -9,6 +9,8 @@ import tomllib
 
 import numpy as np
 import pytest
+import tango
+from conftest import SIM_MOTOR_SERVER
 
 from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
 from macroserver.elements.tango import TangoChannel, TangoMotor, build_tango_element
@@ -236,3 +238,28 @@ def test_a_tango_motor_is_calibrated_and_its_device_keeps_it(sim_motor: str, tmp
     finally:
         device.delete_property("MacroServerCalibration")
         device.write_attribute("Position", 0.0)
+
+
+def test_state_events_that_never_come_or_a_device_gone_do_not_stall_a_wait(
+    device_server
+) -> None:
+    """A motor whose server polls State once a minute accepts the State event subscription
+    but sends no event in time: the wait still ends with the move (the poll decides,
+    events only wake it early). When the device goes away during a wait, the wait fails
+    naming it, subscription or not."""
+    device = "test/motor/slowpoll"
+    server = device_server(SIM_MOTOR_SERVER, "SimMotor", "slowpoll",
+                           {"SimMotor": {device: {"properties": {"Velocity": ["20"]}}}})
+    tango.DeviceProxy(device).poll_attribute("State", 60000)
+    motor = TangoMotor("slow", device)
+    target = motor.position() + 5.0  # 0.25 s
+    motor.start_move(target)
+    assert motor.wait_move(5.0) is True
+    assert motor._device._wake is not None  # subscribed: the event path was taken
+    assert motor.position() == pytest.approx(target)
+    motor.start_move(target - 100.0)  # 5 s
+    assert motor.wait_move(0.1) is False
+    server.kill()
+    server.wait(10)
+    with pytest.raises(ElementError, match=f"motor slow \\({device}\\)"):
+        motor.wait_move(10.0)

@@ -25,6 +25,7 @@ from macroserver.elements.base import (
     outside_limits,
 )
 from macroserver.elements.calibration import Calibration
+from macroserver.elements.state_events import StateWake
 from macroserver.records import Role
 from macroserver.wire import description, error_text
 
@@ -49,6 +50,8 @@ class _TangoDevice:
         self._proxy: tango.DeviceProxy | None = None
         self._written: dict[str, tango.AttributeInfoEx] = {}  # attributes written, described
         self._argument_types: dict[str, tango.CmdArgType] = {}
+        self._wake: StateWake | None = None  # State events, once subscribed
+        self._events_tried = False
 
     @contextmanager
     def call(self, target: str) -> Iterator[tango.DeviceProxy]:
@@ -101,6 +104,8 @@ class _TangoDevice:
 
     def wait_not_busy(self, timeout: float) -> bool:
         """Poll State until it is neither MOVING nor RUNNING; False after `timeout`.
+        Between polls, a State change event of the device (when it sends them) ends the
+        pause early (`StateWake`).
 
         FAULT is raised as an error with the device's Status, since waiting longer will
         not help.
@@ -108,6 +113,8 @@ class _TangoDevice:
         deadline = time.monotonic() + timeout
         pause = FIRST_POLL
         while True:
+            if self._wake is not None:
+                self._wake.arm()
             state = self.state()
             if state == tango.DevState.FAULT:
                 with self.call(self.device) as proxy:
@@ -117,8 +124,20 @@ class _TangoDevice:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(pause)
+            self._pause(pause)
             pause = min(2 * pause, POLL_INTERVAL)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep between two polls, woken by a State event; the subscription is tried at
+        the first pause (a device that is never busy when polled is never subscribed)."""
+        if not self._events_tried:
+            self._events_tried = True
+            with self.call(f"{self.device}/State") as proxy:
+                self._wake = StateWake.subscribe(proxy)
+        if self._wake is not None:
+            self._wake.sleep(seconds)
+        else:
+            time.sleep(seconds)
 
 
 def _configured_limit(value: str, default: float) -> float:

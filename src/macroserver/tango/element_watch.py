@@ -4,6 +4,9 @@ A motor moved by a macro never passes through its Tango device, so the device ca
 push events when it is written to: one thread per server looks at every watched device
 ten times a second and lets each push what changed (State, Position while moving).
 Looking costs a position read per motor; nothing is pushed while nothing changes.
+A device that started to move or count while a client follows its State is looked at
+every millisecond until it is done (`follow`), so that the client waiting on its State
+events hears of the end at once, not up to a period late (issue 21: dead time).
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from typing import Protocol
 import tango
 
 PERIOD = 0.1  # seconds between looks: Sardana's motors report positions at about this rate
+FOLLOW_PERIOD = 0.001  # seconds between looks at a followed device's State
 log = logging.getLogger(__name__)
 
 
 class Watched(Protocol):
     def push_changes(self) -> None:
         """Push change events for what changed since the last call."""
+
+    def follow_state(self) -> bool:
+        """Push State if it changed; True while the device moves or counts."""
 
 
 class ElementWatch:
@@ -33,6 +40,7 @@ class ElementWatch:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._soon: list[Watched] | None = []  # to look at now; None: every device
+        self._following: list[Watched] = []  # busy devices whose State a client follows
         self._thread: threading.Thread | None = None
 
     def add(self, device: Watched) -> None:
@@ -47,6 +55,16 @@ class ElementWatch:
         with self._lock:
             if device in self._devices:
                 self._devices.remove(device)
+            if device in self._following:
+                self._following.remove(device)
+
+    def follow(self, device: Watched) -> None:
+        """Look at `device`'s State every FOLLOW_PERIOD until it is done (it just started
+        to move or count, and a client follows its State)."""
+        with self._lock:
+            if device not in self._following:
+                self._following.append(device)
+        self._wake.set()
 
     def look_now(self, *devices: Watched) -> None:
         """Look at once at `devices` (a move just started), not at the next period; with
@@ -64,11 +82,16 @@ class ElementWatch:
         with tango.EnsureOmniThread():
             next_look = time.monotonic()
             while True:
-                self._wake.wait(max(0.0, next_look - time.monotonic()))
+                pause = next_look - time.monotonic()
+                if self._following:
+                    pause = min(pause, FOLLOW_PERIOD)
+                self._wake.wait(max(0.0, pause))
                 self._wake.clear()
                 with self._lock:
                     soon, self._soon = self._soon, []
                     devices = list(self._devices)
+                    following = list(self._following)
+                self._follow(following)
                 every = soon is None or time.monotonic() >= next_look
                 if soon is not None and not every:
                     devices = [d for d in soon if d in devices]
@@ -79,6 +102,18 @@ class ElementWatch:
                         log.exception("cannot push the events of %s", device)
                 if every:  # a full period of rest after looking at all, however long it took
                     next_look = time.monotonic() + self._period
+
+    def _follow(self, devices: list[Watched]) -> None:
+        for device in devices:
+            try:
+                busy = device.follow_state()
+            except Exception:  # one failing device must not silence the others
+                log.exception("cannot push the State of %s", device)
+                busy = False
+            if not busy:
+                with self._lock:
+                    if device in self._following:
+                        self._following.remove(device)
 
 
 WATCH = ElementWatch()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from dataclasses import replace
 from typing import Any, Protocol, cast
@@ -75,7 +74,6 @@ class ElementDevice(Device):
     def init_device(self) -> None:
         super().init_device()
         self._pushed: dict[str, Any] = {}
-        self._pushing = threading.Lock()  # the watch's pushes and a request's push_state
         for name in ("State", *self.EVENTS):
             self.set_change_event(name, True, False)
         WATCH.add(self)
@@ -121,26 +119,45 @@ class ElementDevice(Device):
             return str(exc)
 
     def _watched(self, name: str) -> bool:
-        return bool(self.is_there_subscriber(name, EventType.CHANGE_EVENT))
+        """Whether a client follows `name`. While none does, what was pushed is forgotten:
+        the next subscriber gets the next value even if it is the last one pushed (a
+        count's MOVING, then no ON pushed after its subscriber left)."""
+        if self.is_there_subscriber(name, EventType.CHANGE_EVENT):
+            return True
+        self._pushed.pop(name, None)
+        return False
 
     def push_state(self) -> None:
-        """Push State now if a client follows it and it changed (a move or count just
-        started), from the request that started it: waking the watch thread for it made
-        the next request of a scan wait for that thread (issue 21: dead time)."""
-        with self._pushing:
+        """A move or count just started: push State now if a client follows it, from the
+        request that started it (waking the watch thread for it made the next request
+        of a scan wait for that thread; issue 21: dead time). MOVING is pushed even if
+        the last State pushed was MOVING: the watch may not have pushed the ON of the
+        last move yet."""
+        with tango.AutoTangoMonitor(self):
             if self._watched("State"):
-                self._push_state()
+                self._push_state(started=True)
 
-    def _push_state(self) -> DevState:
+    def follow_state(self) -> bool:
+        with tango.AutoTangoMonitor(self):  # see push_changes
+            return self._watched("State") and self._push_state() == DevState.MOVING
+
+    def _push_state(self, started: bool = False) -> DevState:
+        """Push State if it changed; while it is MOVING, the watch follows the device
+        and pushes its end as soon as it comes."""
         state = self.dev_state()
-        if state != self._pushed.get("State"):
+        moving = state == DevState.MOVING
+        if state != self._pushed.get("State") or (started and moving):
             self._pushed["State"] = state
             self.set_state(state)  # what Tango sends for State, whatever value is pushed
             self.push_change_event("State", state)
+        if moving:
+            WATCH.follow(self)
         return state
 
     def push_changes(self) -> None:
-        with self._pushing:
+        # under the device's monitor, as requests are: a push takes it anyway, and a
+        # lock of our own taken before it deadlocked against a request's push_state
+        with tango.AutoTangoMonitor(self):
             self._push_changes()
 
     def _push_changes(self) -> None:
@@ -437,7 +454,9 @@ class MeasurementGroup(_AcquirableDevice):
         return self.core().pool.measurement_group(self.Element)
 
     def started(self) -> None:
-        """Its channels' devices change too: every device is looked at now."""
+        """Its channels' devices change too: every device is looked at now (and this one
+        followed while it counts, as a channel's)."""
+        super().started()
         WATCH.look_now()
 
     def _elements(self) -> dict[str, PoolElement]:
