@@ -237,6 +237,52 @@ def test_scan_id_increments_and_is_never_reused(tmp_path):
     assert any(line.startswith("Scan #4 started at") for line in out.output)
 
 
+def test_a_change_written_later_is_in_the_file_before_the_scan_s_files(tmp_path):
+    """A scan's ScanID is set in memory at once and written (two fsyncs) by whichever
+    comes first: the start of a file recorder, before it creates a file named with it,
+    or any later write. Readers see it at once; the file gets it before any data file."""
+    path = tmp_path / "e.json"
+    env = Environment(path)
+    env.update({"ScanID": 1})
+    env.update({"ScanID": 2}, write=False)
+    assert env.get("ScanID") == 2 and env.snapshot()["ScanID"] == 2
+    assert Environment(path).get("ScanID") == 1
+    env.write_pending()
+    assert Environment(path).get("ScanID") == 2
+    env.update({"ScanID": 3}, write=False)
+    env.update({"Other": "x"})  # a later write holds the pending change too
+    assert Environment(path).get("ScanID") == 3
+    written = path.stat().st_mtime_ns
+    env.write_pending()  # nothing left to write
+    assert path.stat().st_mtime_ns == written
+
+    folder = tmp_path / "recorders"  # a file recorder that looks at the file as it starts
+    folder.mkdir()
+    (folder / "idcheck.py").write_text(textwrap.dedent(f"""
+        from pathlib import Path
+
+        from macroserver.env import Environment
+        from macroserver.recorders import Recorder
+
+        class IdCheck(Recorder):
+            name = "idcheck"
+            extensions = (".idc",)
+            seen = []
+
+            def destination(self, info):
+                return []
+
+            def start(self, info):
+                stored = Environment(Path({str(tmp_path / "state" / "environment.json")!r}))
+                self.seen.append((info.scan_id, stored.get("ScanID")))
+        """))
+    core = make_core(tmp_path, recorder_path=[folder],
+                     env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.idc"]})
+    for _ in range(2):
+        assert run(core, "ascan m1 0 1 2 0")[0].state == "finish"
+    assert core.recorders.by_name("idcheck").seen == [(1, 1), (2, 2)]
+
+
 def test_scan_id_set_by_newfile(tmp_path):
     core = make_core(tmp_path)
     outcome, out = run(core, "newfile [s1/a.dat] 41")

@@ -9,6 +9,7 @@ as they fail with ENOSPC on a full disk).
 
 from __future__ import annotations
 
+import json
 import textwrap
 import threading
 import time
@@ -115,6 +116,60 @@ def test_a_critical_recorder_failing_stops_the_scan_cleanly(core, tmp_path):
     rows, _, closing = spec_scans(data / "r.dat")["1.1"]
     assert rows == end.points and "status: failed: " in closing
     assert "recorder raiser failed at point 3" in closing
+
+
+FILE_TAKEN_SOURCE = '''
+import os
+from macroserver.macros import STRING, Macro, Param
+
+
+class ascan_file_taken(Macro):
+    """ascan whose SPEC file becomes a folder once the scan has passed its checks."""
+
+    params = [Param("path", STRING)]
+
+    def run(self, path):
+        scan = self.create("ascan m1 0 1 39 0.005")
+        scan.append_hook(lambda: os.mkdir(path), ["pre-scan"])
+        self.run_macro(scan)
+'''
+
+
+def test_a_file_that_cannot_be_opened_once_the_scan_runs_stops_it(tmp_path):
+    """The files are opened while the scan starts (the JSON description and the first
+    points do not wait for them): the SPEC file turned into a folder after the
+    pre-flight stops the scan with an error naming it, and every point taken is in
+    the NeXus file, the table and the JSON stream, which all end failed."""
+    macros = tmp_path / "macros"
+    macros.mkdir()
+    (macros / "file_taken.py").write_text(FILE_TAKEN_SOURCE)
+    data = tmp_path / "data"
+    core = make_core(tmp_path, macro_path=[macros],
+                     env={"ScanDir": str(data), "ScanFile": ["t.h5", "t.dat"],
+                          "JsonRecorder": True})
+    outcome, out = run(core, f"ascan_file_taken {data / 't.dat'}", timeout=30)
+    assert outcome.state == "exception"
+    failure = f"recorder spec ({data / 't.dat'}) failed at scan start: DataPathError: "
+    assert failure in outcome.error and f"{data / 't.dat'} is a folder" in outcome.error
+    assert [e for e in out.errors if failure in e and e.endswith("; the scan stops")]
+    assert (data / "t.dat").is_dir()
+    packets = [json.loads(payload) for _, payload in out.records]
+    end = packets[-1]["data"]
+    assert packets[-1]["type"] == "record_end" and end["status"] == "failed"
+    assert failure in end["reason"] and end["points"] < 40
+    print(f"points taken before the scan stopped: {end['points']}")
+    described = [(w["format"], w["path"]) for w in packets[0]["data"]["written"]]
+    assert ("NeXus", str(data / "t.h5")) in described  # SPEC too, unless it failed already
+    sent = [p for packet in packets[1:-1] for p in (
+        packet["data"]["point_nb"] if packet["type"] == "record_block"
+        else [packet["data"]["point_nb"]])]
+    assert sent == list(range(end["points"]))
+    assert data_rows(out.output) == sent
+    points, status = nexus_points(data / "t.h5", "entry1")
+    assert points == end["points"] and status.startswith("failed: ") and failure in status
+    history = core.env.get("ScanHistory")[-1]
+    assert (history["endstatus"], history["points"]) == ("failed", end["points"])
+    assert [w["format"] for w in history["written"]] == ["NeXus"]
 
 
 def test_a_recorder_that_cannot_be_created_is_reported(tmp_path):

@@ -272,6 +272,8 @@ class Folder:
             info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
             return 0
+        if stat.S_ISDIR(info.st_mode):
+            raise DataPathError(f"{self.path / name} is a folder, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise DataPathError(f"{self.path / name} is not a plain file (a symbolic link?); "
                                 "the server does not write through links")

@@ -125,6 +125,9 @@ class Environment:
         #: held by every change; a checker holds it across its check and the write
         self.lock = threading.RLock()
         self._values: dict[str, Any] = {}
+        # every change is a new version; the file holds `_written` (see `write_pending`)
+        self._version = self._written = 0
+        self._write_lock = threading.Lock()  # taken after `lock`, never before it
         self._listeners: list[Listener] = []
         #: True until values are loaded from a file or set: a new environment
         self.is_new = True
@@ -174,8 +177,11 @@ class Environment:
         with self.lock:
             return json.loads(json.dumps(self._values))
 
-    def update(self, changes: dict[str, Any], remove: Iterable[str] = ()) -> None:
-        """Set and remove several variables in one atomic write."""
+    def update(self, changes: dict[str, Any], remove: Iterable[str] = (),
+               write: bool = True) -> None:
+        """Set and remove several variables in one atomic write. `write` False: in memory
+        now (readers and listeners see them), in the file at the next `write_pending` or
+        write (a scan's ScanID: its fsyncs are not in front of the scan's start)."""
         remove = list(dict.fromkeys(normalized_name(n) for n in remove))  # `usenv X X`: once
         changes = {normalized_name(name): value for name, value in changes.items()}
         with self.lock:
@@ -192,11 +198,30 @@ class Environment:
             values.update(changes)
             for name in remove:
                 del values[name]
-            self._save(values)
+            if write:
+                with self._write_lock:
+                    self._save(values)
+                    self._written = self._version + 1
             self._values = values
+            self._version += 1
             self.is_new = False
         for listener in self._listeners:
             listener(dict(changes), list(remove))
+
+    def write_pending(self) -> None:
+        """Write the changes made with `write=False`, unless a later write did; returns
+        once the file holds them. EnvError when it cannot be written."""
+        with self.lock:
+            values, version = self._values, self._version
+        with self._write_lock:
+            if version <= self._written:
+                return
+            try:
+                self._save(values)
+            except OSError as exc:
+                raise EnvError(f"cannot write the environment file {self.path}: "
+                               f"{exc.strerror or exc}") from None
+            self._written = version
 
     def _save(self, values: dict[str, Any]) -> None:
         if self.path is None:

@@ -61,13 +61,19 @@ class ServerEnvironment:
 
     # -- writing ---------------------------------------------------------------------
 
-    def update(self, changes: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
+    def update(self, changes: Mapping[str, Any], remove: Iterable[str] = (),
+               write: bool = True) -> None:
         """Check, then set `changes` and remove `remove` in one atomic write; EnvError
-        naming the variable and the problem when anything is refused (nothing changes)."""
+        naming the variable and the problem when anything is refused (nothing changes).
+        `write` False: written at the next `write_pending` (`Environment.update`)."""
         changes, remove = dict(changes), list(remove)
         with self.store.lock:
             self._check(changes, remove)
-            self.store.update(changes, remove)
+            self.store.update(changes, remove, write)
+
+    def write_pending(self) -> None:
+        """Write what was changed with `write=False` (returns once it is in the file)."""
+        self.store.write_pending()
 
     def set(self, name: str, value: Any) -> None:
         self.update({name: value})
@@ -75,23 +81,24 @@ class ServerEnvironment:
     def unset(self, *names: str) -> None:
         self.update({}, names)
 
-    def modify(self, name: str, change: Callable[[Any], Any]) -> Any:
+    def modify(self, name: str, change: Callable[[Any], Any], write: bool = True) -> Any:
         """Set `name` to `change(current value or None)` and return the new value: a
         read-modify-write (ScanHistory, ScanID) that no other door's change can slip into."""
         with self.store.lock:
             value = change(self.store.get(name))
-            self.update({name: value})
+            self.update({name: value}, write=write)
             return value
 
-    def next_scan_id(self) -> int:
-        """Increment and persist `ScanID` before the scan starts, so no id is ever reused."""
+    def next_scan_id(self, write: bool = True) -> int:
+        """Increment `ScanID` and persist it (`write` False: at `write_pending`, which a
+        scan calls before any file names it), so no id is ever reused."""
         def increment(current: Any) -> int:
             current = 0 if current is None else current
             if not isinstance(current, int) or isinstance(current, bool) or current < 0:
                 raise EnvError(f"ScanID must be a non-negative integer, not {current!r}")
             return current + 1
 
-        return int(self.modify("ScanID", increment))
+        return int(self.modify("ScanID", increment, write))
 
     def _check(self, changes: dict[str, Any], remove: list[str]) -> None:
         after = {**self.store.snapshot(), **changes}
@@ -156,5 +163,8 @@ class EnvView:
     def modify(self, name: str, change: Callable[[Any], Any]) -> Any:
         return self.server_env.modify(name, change)
 
-    def next_scan_id(self) -> int:
-        return self.server_env.next_scan_id()
+    def next_scan_id(self, write: bool = True) -> int:
+        return self.server_env.next_scan_id(write)
+
+    def write_pending(self) -> None:
+        self.server_env.write_pending()

@@ -344,7 +344,8 @@ class Scan:
                                   float(env.get("RecorderTimeout", 60.0)))
         info = self._describe(group, selection.files, metadata)
         detectors = frames.self_saving(group.channels)
-        if detectors:
+        if detectors:  # their frames are named with the ScanID: written first
+            self.macro.env.write_pending()
             info = self._arm(detectors, info, selection.files, env)
         for level, text in selection.hints:
             self.listener.message(level, text)
@@ -358,7 +359,7 @@ class Scan:
         if channels:
             self.macro.context.scan_stats = lambda: self._statistics(info, channels)
         try:
-            info = manager.start(info)
+            info = manager.start(info, before_files=self.macro.env.write_pending)
         except BaseException:
             if info.linked:  # armed for a scan that does not run
                 frames.disarm(detectors, info.linked[0].folder)
@@ -433,7 +434,7 @@ class Scan:
         macro, env = self.macro, self.macro.env
         motor_positions = _read_positions(macro)
         snapshot = read_snapshot(macro, metadata.elements)
-        scan_id = env.next_scan_id()
+        scan_id = env.next_scan_id(write=False)  # written before any file names it
         rank = env.get("DataCompressionRank", -1)
         return ScanInfo(
             scan_id=scan_id,

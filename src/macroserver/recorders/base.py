@@ -1,11 +1,12 @@
 """The recorder plug-in contract.
 
 A recorder class is instantiated once per scan with a `RecorderContext`, then receives
-`start(info)`, `record(point)` for every point in order (or `record_block(block)` for
-consecutive points at once; by default it calls `record`), and always `end(end)`, all in
-its own worker thread (see `manager.py`). It may buffer; a recorder that overrides
-`flush()` gets it once its queue has run empty (at most every `flush_gap` seconds, and
-within that time of going idle), so it can bound the data at risk in time.
+`destination(info)` and `start(info)`, `record(point)` for every point in order (or
+`record_block(block)` for consecutive points at once; by default it calls `record`), and
+always `end(end)`, all in its own worker thread (see `manager.py`). It may buffer; a
+recorder that overrides `flush()` gets it once its queue has run empty (at most every
+`flush_gap` seconds, and within that time of going idle), so it can bound the data at
+risk in time.
 
 How a recorder is selected for a scan is declared by class attributes:
 
@@ -70,6 +71,17 @@ class Recorder:
 
     def __init__(self, context: RecorderContext) -> None:
         self.context = context
+
+    def destination(self, info: ScanInfo) -> list[Written] | None:
+        """Where this scan will be written, decided before the files are opened; called
+        first, in the scan's thread (keep it short), then `start` in the recorder's
+        thread. A file recorder that
+        answers (a list, as `written()` would give once started) lets the scan go on
+        while it opens its files (the points queue up meanwhile); a file that then
+        cannot be opened stops the scan. None (the default): the scan waits for `start`
+        and asks `written()`. What fails here leaves the recorder out before the scan
+        starts, as a failing `start` does then."""
+        return None
 
     def start(self, info: ScanInfo) -> None:
         """Called once before any point."""

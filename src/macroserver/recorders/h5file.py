@@ -40,6 +40,11 @@ def scans_folder(master: Path) -> Path:
     return master.with_name(f"{master.stem}_scans")
 
 
+def open_scans_folder(parent: Folder, master: Path) -> Folder:
+    """The folder of the scan files of `master` (created if missing, never a link)."""
+    return parent.subfolder(scans_folder(master).name)
+
+
 def master_entries(folder: Folder, name: str) -> set[str]:
     """The names at the root of the master `name` in `folder` (none when it is new).
 
@@ -59,10 +64,11 @@ def master_entries(folder: Folder, name: str) -> set[str]:
 
 
 class ScanFile:
-    """One scan's own HDF5 file, new, in the `_scans` folder beside the master."""
+    """One scan's own HDF5 file, new, in `folder`: the `_scans` folder beside the master
+    (`open_scans_folder`; the file closes it)."""
 
-    def __init__(self, parent: Folder, master: Path, scan_id: int) -> None:
-        self.folder = parent.subfolder(scans_folder(master).name)
+    def __init__(self, folder: Folder, master: Path, scan_id: int) -> None:
+        self.folder = folder
         stem, suffix = master.stem, master.suffix
         name, n = f"{stem}_{scan_id}{suffix}", 1
         while self.folder.exists(name):  # ScanID reused (an environment put back?)

@@ -10,6 +10,15 @@ A recorder that raises is reported on the Error stream, gets `end` with status f
 critical recorder's failure makes `check()` raise, so the engine stops the scan
 cleanly. One that stops taking points for `hang_timeout` seconds is declared hung and
 left behind.
+
+The scan does not wait for the files to be opened: a file recorder that says where it
+will write (`Recorder.destination`) opens its files in its own thread while the live
+recorders start (the JSON description carries that destination) and the first points
+are taken, queued meanwhile. Opening a file is the slow part of a scan's start (HDF5
+objects, fsyncs). A file that then cannot be opened stops the scan, like a critical
+recorder (the points taken stay in the other recorders' files); what fails before the
+scan starts (`destination` itself, or the start of a recorder that does not say where
+it writes) only disables that recorder, the scan going on without it.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import queue
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from macroserver.errors import MacroServerError
 from macroserver.recorders.base import Recorder, RecorderContext
@@ -75,6 +85,10 @@ class _BoundedQueue(queue.Queue):
             self.not_empty.notify()
 
 
+def _nothing() -> None:
+    pass
+
+
 class RecorderFailed(MacroServerError):
     """A critical recorder failed; the scan stops with this reason."""
 
@@ -123,6 +137,17 @@ class _Worker:
         self.waits = 0
         self._lock = threading.Lock()
         self._failure: str | None = None
+        #: the failure stops the scan (a critical recorder, or one whose file could not
+        #: be opened once the scan had started)
+        self.stops_scan = critical
+        #: where the recorder writes (`destination`, or `written()` after `start`)
+        self.destination: list[Written] = []
+        #: set once `start` has returned or failed
+        self.started = threading.Event()
+        #: the destination was known before `start`, which runs while the scan does
+        self.opens_later = False
+        #: called before `start` (the manager's `before_files`)
+        self.before_start: Callable[[], None] = _nothing
         self._idle = self.queue.all_tasks_done
         self._unflushed = False  # handled items not flushed yet
         self.thread = threading.Thread(target=self._loop, name=f"recorder-{self.name}", daemon=True)
@@ -181,6 +206,8 @@ class _Worker:
                         self._set_unflushed(True)
                 except Exception as exc:  # isolate: report, close, disable
                     self._fail(_where(item), exc, close=not isinstance(item, ScanEnd))
+            if isinstance(item, ScanInfo):
+                self.started.set()  # also after a failure: nobody waits for nothing
             self.queue.task_done()
             if isinstance(item, ScanEnd):
                 return
@@ -204,17 +231,45 @@ class _Worker:
         elif type(item) is PointBlock:
             self.recorder.record_block(item)
         elif isinstance(item, ScanInfo):
-            self.recorder.start(item)
+            self._start(item)
         elif isinstance(item, ScanEnd):
             self.recorder.end(item)
+
+    def announce(self, info: ScanInfo) -> None:
+        """Ask the recorder, in the scan's thread, where it will write (see `opens_later`);
+        a failure disables it before the scan starts."""
+        try:
+            destination = self.recorder.destination(info)
+        except Exception as exc:
+            self._fail(_where(info), exc, close=True)
+            return
+        if destination is not None:
+            self.destination, self.opens_later = destination, True
+
+    def _start(self, info: ScanInfo) -> None:
+        self.before_start()
+        self.recorder.start(info)
+        if not self.opens_later:
+            self.destination = self.written()
+
+    def written(self) -> list[Written]:
+        """The recorder's `written()`; a failure to answer is a Warning."""
+        try:
+            return self.recorder.written()
+        except Exception as exc:
+            _report(self.listener, Level.WARNING, f"recorder {self.name} cannot say what it "
+                    f"wrote: {type(exc).__name__}: {exc}")
+            return []
 
     def _fail(self, where: str, exc: Exception, close: bool) -> None:
         path = self.recorder.context.path
         name = f"{self.name} ({path})" if path is not None else self.name
         failure = f"recorder {name} failed {where}: {type(exc).__name__}: {exc}"
+        if self.opens_later and not self.started.is_set():
+            self.stops_scan = True  # the scan started without this file: it stops
         if not self._set_failure(failure):
             return
-        consequence = "the scan stops" if self.critical else "it is disabled for this scan"
+        consequence = "the scan stops" if self.stops_scan else "it is disabled for this scan"
         _report(self.listener, Level.ERROR, f"{failure}; {consequence}", exc)
         if close:
             try:
@@ -278,42 +333,41 @@ class RecorderManager:
             return
         self._workers.append(_Worker(recorder, critical, self._listener, point_size))
 
-    def start(self, info: ScanInfo) -> ScanInfo:
-        """Start every recorder: the file recorders first, then the others (the table,
-        the JSON stream) with `info.written` saying where the files went. Returns that
-        info (the engine passes it on)."""
+    def start(self, info: ScanInfo, before_files: Callable[[], None] = _nothing) -> ScanInfo:
+        """Start every recorder. The file recorders say where they will write (most
+        before opening their files, see the module's docstring; the others are started
+        and waited for), then the others (the table, the JSON stream) start with that in
+        `info.written`, then the files are opened, each calling `before_files` first
+        (the engine writes the ScanID there). Returns that info (the engine passes it
+        on)."""
         size = point_bytes(info)
         for cls, context in self._selection.chosen:
             self._create(cls, context, size)
         files = [worker for worker in self._workers if worker.writes_file]
         for worker in files:
-            worker.thread.start()
-            worker.put(info, self._hang_timeout)
+            worker.before_start = before_files
+            worker.announce(info)
+        waited = [w for w in files if not w.opens_later and w.failure is None]
+        self._launch(waited, info)
         deadline = time.monotonic() + self._hang_timeout
-        for worker in files:
+        for worker in waited:
             worker.wait_idle(max(0.0, deadline - time.monotonic()), flushed=False)
-        info = dataclasses.replace(info, written=tuple(self._written(files)))
-        for worker in self._workers:
-            if not worker.writes_file:
-                worker.thread.start()
-                worker.put(info, self._hang_timeout)
+        info = dataclasses.replace(info, written=tuple(
+            where for worker in files if worker.failure is None for where in worker.destination))
+        self._launch([w for w in self._workers if not w.writes_file], info)
+        self._launch([w for w in files if w.opens_later and w.failure is None], info)
         return info
 
-    def _written(self, workers: list[_Worker]) -> list[Written]:
-        written: list[Written] = []
+    def _launch(self, workers: list[_Worker], info: ScanInfo) -> None:
         for worker in workers:
-            if worker.failure is None:
-                try:
-                    written += worker.recorder.written()
-                except Exception as exc:
-                    _report(self._listener, Level.WARNING,
-                            f"recorder {worker.name} cannot say what it wrote: "
-                            f"{type(exc).__name__}: {exc}")
-        return written
+            worker.thread.start()
+            worker.put(info, self._hang_timeout)
 
     def written(self) -> list[Written]:
         """Where the recorders that finished put the scan (after `end`)."""
-        return self._written([w for w in self._workers if not w.thread.is_alive()])
+        return [where for worker in self._workers
+                if not worker.thread.is_alive() and worker.failure is None
+                for where in worker.written()]
 
     def record(self, point: Point) -> None:
         hang_timeout = self._hang_timeout
@@ -328,21 +382,28 @@ class RecorderManager:
                 worker.put(block, self._hang_timeout)
 
     def check(self) -> None:
-        """Raise RecorderFailed if a critical recorder has failed."""
+        """Raise RecorderFailed if a critical recorder has failed, or a file could not
+        be opened once the scan had started."""
         for worker in self._workers:
-            if worker.critical and worker.failure is not None:
+            if worker.failure is not None and worker.stops_scan:
                 raise RecorderFailed(worker.failure)
 
     def settle(self) -> None:
-        """After the last point: let critical recorders catch up, then `check()`.
+        """After the last point: let critical recorders catch up and the files be
+        opened, then `check()`.
 
-        A critical recorder failing on one of the last points would otherwise go
-        unnoticed, and the scan would end `done` although its file is broken.
+        A critical recorder failing on one of the last points, or a file failing to
+        open behind a short scan, would otherwise go unnoticed, and the scan would end
+        `done` although its file is broken.
         """
         deadline = time.monotonic() + self._hang_timeout
         for worker in self._workers:
-            if worker.critical and worker.failure is None:
+            if worker.failure is not None:
+                continue
+            if worker.critical:
                 worker.wait_idle(max(0.0, deadline - time.monotonic()))
+            elif worker.writes_file:
+                worker.started.wait(max(0.0, deadline - time.monotonic()))
         self.check()
 
     def files_written(self) -> list[tuple[Path, str]]:

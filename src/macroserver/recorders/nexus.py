@@ -16,7 +16,6 @@ import datetime
 import json
 import re
 import time
-from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ import h5py
 import numpy as np
 
 from macroserver.datafiles import DataPathError, Folder
-from macroserver.metadata.sidecar import snapshot_record
+from macroserver.metadata.sidecar import program_version, snapshot_record
 from macroserver.recorders.base import Recorder, RecorderContext, ensure_parent, value_bytes
 from macroserver.recorders.h5file import (
     ScanFile,
@@ -33,6 +32,7 @@ from macroserver.recorders.h5file import (
     changing,
     link_into_master,
     master_entries,
+    open_scans_folder,
 )
 from macroserver.recorders.names import make_unique
 from macroserver.recorders.nxlinks import DetectorLinks
@@ -202,6 +202,7 @@ class NexusRecorder(Recorder):
         super().__init__(context)
         self._file: h5py.File | None = None
         self._folder: Folder | None = None
+        self._scans: Folder | None = None  # the `_scans` folder until the scan file holds it
         self._scan: ScanFile | None = None
         self._path: Path | None = None  # this scan's own file (see h5file.py)
         self._series: list[_Series] = []
@@ -218,7 +219,9 @@ class NexusRecorder(Recorder):
 
     # -- start --------------------------------------------------------------------------
 
-    def start(self, info: ScanInfo) -> None:
+    def destination(self, info: ScanInfo) -> list[Written]:
+        """The master and the entry this scan gets (the master's names read now), its
+        folders opened (a link there is refused before the scan starts)."""
         path = self.context.path
         if path is None:
             raise ValueError("the NeXus recorder needs a file path")
@@ -229,11 +232,26 @@ class NexusRecorder(Recorder):
         except OSError as exc:
             taken = set()
             self.context.message(Level.WARNING, f"cannot read {path} ({exc})")
-        scan = self._scan = ScanFile(folder, path, info.scan_id)
+        self._entry_name = _entry_name(info.scan_id, taken)
+        if self._entry_name != f"entry{info.scan_id}":
+            self.context.message(
+                Level.WARNING,
+                f"{path} already holds entry{info.scan_id} (ScanID reused?); "
+                f"this scan is written to {self._entry_name}",
+            )
+        self._scans = open_scans_folder(folder, path)
+        return [Written(path, self.format_name, entry=self._entry_name)]
+
+    def start(self, info: ScanInfo) -> None:
+        if self._scans is None:
+            self.destination(info)
+        assert self._scans is not None and self.context.path is not None
+        path = self.context.path
+        scans, self._scans = self._scans, None
+        scan = self._scan = ScanFile(scans, path, info.scan_id)
         self._file, self._path = scan.file, scan.path
         self._file.attrs.update(_root_attrs(scan.path))
-        entry = self._entry = self._new_entry(info, taken)
-        self._entry_name = entry.name
+        entry = self._entry = self._new_entry(info)
         keys = [c.name for c in info.columns]
         names = dict(zip(keys, nexus_names(keys, "column")))
         self._create_measurement(entry, info, names)
@@ -262,20 +280,10 @@ class NexusRecorder(Recorder):
                 Level.WARNING,
                 f"cannot add {entry} to {master} ({exc}); this scan is in {self._path}")
 
-    def _new_entry(self, info: ScanInfo, taken: set[str]) -> h5py.Group:
+    def _new_entry(self, info: ScanInfo) -> h5py.Group:
         f = self._file
         assert f is not None
-        base = name = f"entry{info.scan_id}"
-        n = 0
-        while name in taken:
-            n += 1
-            name = f"{base}_{n}"
-        if name != base:
-            self.context.message(
-                Level.WARNING,
-                f"{self.context.path} already holds {base} (ScanID reused?); "
-                f"this scan is written to {name}",
-            )
+        name = self._entry_name
         f.attrs["default"] = name
         entry = f.create_group(name)
         entry.attrs.update(NX_class="NXentry", default="data")
@@ -284,7 +292,7 @@ class NexusRecorder(Recorder):
         entry.create_dataset("end_time", shape=(), dtype=h5py.string_dtype("utf-8", TIME_LENGTH))
         entry["entry_identifier"] = str(info.scan_id)
         entry["program_name"] = PROGRAM
-        entry["program_name"].attrs["version"] = _version()
+        entry["program_name"].attrs["version"] = program_version()
         if info.metadata.get("user/name") is None:
             user = entry.create_group("user")
             user.attrs["NX_class"] = "NXuser"
@@ -547,10 +555,10 @@ class NexusRecorder(Recorder):
             self._close_files()
 
     def _close_files(self) -> None:
-        for opened in (self._scan, self._folder):
+        for opened in (self._scan, self._scans, self._folder):
             if opened is not None:
                 opened.close()
-        self._scan = self._folder = None
+        self._scan = self._scans = self._folder = None
 
     def _finish_links(self, end: ScanEnd) -> list[DetectorLinks]:
         """Frame counts and flags of the linked detectors; those whose virtual dataset
@@ -587,9 +595,9 @@ class NexusRecorder(Recorder):
         """The master the scan is in (through a link to its own file) and its entry
         (`entry<ID>_<n>` when `entry<ID>` was taken)."""
         path = self.context.path
-        if path is None or not path.is_file() or not self._entry_name:
+        if path is None or not path.is_file() or self._entry is None:
             return []
-        return [Written(path, self.format_name, entry=self._entry_name.lstrip("/"))]
+        return [Written(path, self.format_name, entry=self._entry_name)]
 
     def files_written(self) -> list[tuple[Path, str]]:
         """The scan's own file, the master that links it, and the self-saving detectors'
@@ -602,6 +610,16 @@ class NexusRecorder(Recorder):
                       for name, _ in linked.files(linked.planned)
                       if (linked.folder / name).is_file()]
         return files
+
+
+def _entry_name(scan_id: int, taken: set[str]) -> str:
+    """`entry<ScanID>`, or with a suffix (`_1`, `_2`...) when the master holds it."""
+    base = name = f"entry{scan_id}"
+    n = 0
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 def _root_attrs(path: Path) -> dict[str, str]:
@@ -637,10 +655,3 @@ def _linkable(dataset: h5py.Dataset) -> h5py.Dataset:
     """Mark `dataset` as a NeXus link source (nxvalidate wants `@target`), then share it."""
     dataset.attrs["target"] = dataset.name
     return dataset
-
-
-def _version() -> str:
-    try:
-        return metadata.version(PROGRAM)
-    except metadata.PackageNotFoundError:
-        return "unknown"

@@ -187,13 +187,24 @@ class SpecRecorder(Recorder):
         self._scan_number: int | None = None  # the #S line once written
         self._noted_nonfinite = False
 
-    def start(self, info: ScanInfo) -> None:
+    def destination(self, info: ScanInfo) -> list[Written]:
+        """The file, the scan number (the ScanID) and the images' folder, opened (a link
+        there is refused before the scan starts)."""
         path = self.context.path
         if path is None:
             raise ValueError("the SPEC recorder needs a file path")
         policy = self.context.file_policy
         ensure_parent(path, policy)
         folder = self._folder = Folder(path.parent, policy)
+        if any(c.ndim >= 2 for c in info.columns):
+            self._edf = EdfWriter(folder, path, info.scan_id)
+        return self._written(path, info.scan_id)
+
+    def start(self, info: ScanInfo) -> None:
+        if self._folder is None:
+            self.destination(info)
+        assert self._folder is not None and self.context.path is not None
+        path, folder = self.context.path, self._folder
         self._info = info
         self._scalars = [c for c in info.columns if c.ndim == 0]
         self._spectra = [c for c in info.columns if c.ndim == 1]
@@ -201,7 +212,6 @@ class SpecRecorder(Recorder):
         self._motor_names = unique_labels((m.name for m in info.motor_positions), "motor")
         self._counters = [c for c in self._scalars if c.role in (Role.TIMER, Role.COUNTER)]
         if self._images:
-            self._edf = EdfWriter(folder, path, info.scan_id)
             self._start_edf_motors(info)
 
         parts = []
@@ -360,8 +370,11 @@ class SpecRecorder(Recorder):
         path = self.context.path
         if path is None or not path.is_file() or self._scan_number is None:
             return []
+        return self._written(path, self._scan_number)
+
+    def _written(self, path: Path, scan_number: int) -> list[Written]:
         images = str(self._edf.folder / self._edf.pattern) if self._edf is not None else ""
-        return [Written(path, self.format_name, scan_number=self._scan_number, images=images)]
+        return [Written(path, self.format_name, scan_number=scan_number, images=images)]
 
     def files_written(self) -> list[tuple[Path, str]]:
         """The SPEC file and the EDF images of this scan."""
