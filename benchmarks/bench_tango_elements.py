@@ -16,9 +16,12 @@ side:
   timer `Elapsed` with `Start(seconds)`, the counters each detector's `Counts`.
 
 One motor, a timer and three counters; `ascan m1 0 <N-1> <N-1> <t>` with an instant motor
-(SimMotor Velocity 1e9) at integration time 0 and 10 ms, Output only (no files, no JSON):
-what each point costs beyond motion and integration. Goal (issue 21): under 2 ms per point
-through Tango. `--profile` prints cProfile of the scan thread for the plain pair.
+(SimMotor Velocity 1e9) at integration time 0 and 10 ms, then with a motor that moves
+(100 units/s: 10 ms per step of 1) at integration 0, where what counts is how soon the
+end of each move is seen (State events, elements/state_events.py, where the devices send
+them: ours do, the plain SimMotor does not). Output only (no files, no JSON): what each
+point costs beyond motion and integration. Goal (issue 21): under 2 ms per point through
+Tango. `--profile` prints cProfile of the scan thread for our Pool-like devices.
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     CONFIG_TOML,
     ascan,
-    best_of,
     make_core,
     process_cpu,
     tango_system,
@@ -46,6 +48,8 @@ from _common import (  # noqa: E402
 DEVICES = Path(__file__).resolve().parent.parent / "tests" / "devices"
 INSTANCE = "bench"
 GROUP = "mg_scalar"  # the benchmarks' scalar group: m1, timer, ct1..3
+VELOCITY = 100.0  # units/s of the moving rows' motor: 10 ms per step
+MOVING_POINTS = 50  # points of a moving row (each run also moves back to 0 first)
 
 
 def tango_config(motor: str, timer: str, counters: list[str], stop: bool) -> str:
@@ -64,6 +68,8 @@ POOL_LIKE = tango_config(f"motor/{INSTANCE}/m1", f"expchan/{INSTANCE}/timer/Valu
                          [f"expchan/{INSTANCE}/ct{n}/Value" for n in (1, 2, 3)], stop=False)
 PLAIN = tango_config("bench/motor/1", "bench/det/1/Elapsed",
                      [f"bench/det/{n}/Counts" for n in (1, 2, 3)], stop=True)
+IN_PROCESS_MOVING = CONFIG_TOML.replace("[motors.m1]\n", f"[motors.m1]\nvelocity = {VELOCITY}\n")
+PLAIN_MOVING = PLAIN.replace("bench/motor/1", "bench/motor/2")
 
 
 def start_plain_pair(folder: Path, tango_host: str) -> list:
@@ -73,7 +79,8 @@ def start_plain_pair(folder: Path, tango_host: str) -> list:
     processes = []
     for script, server, devices in (
             ("sim_motor.py", "SimMotor",
-             {"SimMotor": {"bench/motor/1": {"properties": {"Velocity": ["1e9"]}}}}),
+             {"SimMotor": {"bench/motor/1": {"properties": {"Velocity": ["1e9"]}},
+                           "bench/motor/2": {"properties": {"Velocity": [str(VELOCITY)]}}}}),
             ("sim_detector.py", "SimDetector",
              {"SimDetector": {f"bench/det/{n}": {} for n in (1, 2, 3)}})):
         apply_dsconfig({"servers": {server: {INSTANCE: devices}}}, tango_host)
@@ -84,20 +91,23 @@ def start_plain_pair(folder: Path, tango_host: str) -> list:
 
 
 def per_point(folder: Path, config: str, points: int, integration: float,
-              profile: bool = False) -> tuple[float, float]:
-    """(ms per point beyond the integration time, CPU ms per point of this process),
-    best of 3 runs."""
+              profile: bool = False, velocity: float = 0.0) -> tuple[float, float]:
+    """(ms per point beyond motion and integration, CPU ms per point of this process),
+    best of 3 runs; with a `velocity`, the motion is each run's distance at it (the
+    way back to 0 from where the last run ended, then N-1 steps of 1)."""
     from macroserver.engine.runner import MacroRunner
     from macroserver.streams import NullListener
 
     core = make_core(folder, config, env={"ActiveMntGrp": GROUP, "JsonRecorder": False})
     runner_command = ascan(points, integration)
     MacroRunner(core, NullListener()).run(ascan(3, integration))  # proxies made, warm
-    cpu = []
-
-    def run(_: int) -> None:
-        before = process_cpu()
+    beyond, cpu = [], []
+    for _ in range(3):
+        start = core.pool.motors["m1"].position()
+        motion = (abs(start) + points - 1) / velocity if velocity else 0.0
+        before, began = process_cpu(), time.perf_counter()
         outcome = MacroRunner(core, NullListener()).run(runner_command)
+        beyond.append((time.perf_counter() - began - motion) / points - integration)
         cpu.append(process_cpu() - before)
         if outcome.state != "finish":
             raise SystemExit(f"{runner_command}: {outcome.error}")
@@ -117,8 +127,7 @@ def per_point(folder: Path, config: str, points: int, integration: float,
                 channel.read()
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-    best = best_of(run)
-    return 1000.0 * (best / points - integration), 1000.0 * min(cpu) / points
+    return 1000.0 * min(beyond), 1000.0 * min(cpu) / points
 
 
 def main() -> int:
@@ -127,6 +136,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile one scan on our Pool-like devices (calls from this thread)")
     args = parser.parse_args()
+    import tango
+
     from macroserver.tango.database import stop_process
 
     rows = []
@@ -145,15 +156,26 @@ def main() -> int:
                                                   args.points, integration,
                                                   args.profile and config is POOL_LIKE
                                                   and integration == 0)
-                        rows.append((name, integration, overhead, cpu))
+                        rows.append((name, "instant", integration, overhead, cpu))
+                pool_motor = tango.DeviceProxy(f"motor/{INSTANCE}/m1")
+                pool_motor.write_attribute("Velocity", VELOCITY)
+                for name, config in (("in-process simulated", IN_PROCESS_MOVING),
+                                     ("our Pool-like devices", POOL_LIKE),
+                                     ("plain Tango motor + detector", PLAIN_MOVING)):
+                    overhead, cpu = per_point(folder / f"{len(rows)}", config,
+                                              MOVING_POINTS, 0.0, velocity=VELOCITY)
+                    rows.append((name, f"{1000 / VELOCITY:g} ms", 0.0, overhead, cpu))
+                pool_motor.write_attribute("Velocity", 0.0)
             finally:
                 for process in pair:
                     stop_process(process)
-    print(f"ascan of {args.points} points, 1 motor + timer + 3 counters, Output only; "
-          f"best of 3; {time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}")
-    print(f"{'elements':<32}{'integration':>12}{'ms/point beyond':>18}{'CPU ms/point':>14}")
-    for name, integration, overhead, cpu in rows:
-        print(f"{name:<32}{integration:>11g}s{overhead:>18.2f}{cpu:>14.2f}")
+    print(f"ascan of {args.points} points ({MOVING_POINTS} with a moving motor), 1 motor + "
+          f"timer + 3 counters, Output only; best of 3; {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"{'elements':<32}{'step':>8}{'integration':>12}{'ms/point beyond':>18}"
+          f"{'CPU ms/point':>14}")
+    for name, step, integration, overhead, cpu in rows:
+        print(f"{name:<32}{step:>8}{integration:>11g}s{overhead:>18.2f}{cpu:>14.2f}")
     print("goal through Tango: < 2 ms per point beyond motion and integration")
     return 0
 

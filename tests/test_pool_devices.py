@@ -272,6 +272,7 @@ def test_a_tango_motor_and_channel_on_these_devices_wait_on_their_state_events(
     assert motor.position() == 2.0
     motor.start_move(0.0)  # again, on the same subscription
     assert motor.wait_move(5.0) and motor.position() == 0.0
+    assert motor._device._wake.trusted  # every end so far came with its ON event
     timer.start(0.3)
     timer._count_until = 0.0  # poll from now, as for a count of unknown length
     assert timer.wait(5.0)

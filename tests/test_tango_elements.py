@@ -245,8 +245,8 @@ def test_state_events_that_never_come_or_a_device_gone_do_not_stall_a_wait(
 ) -> None:
     """A motor whose server polls State once a minute accepts the State event subscription
     but sends no event in time: the wait still ends with the move (the poll decides,
-    events only wake it early). When the device goes away during a wait, the wait fails
-    naming it, subscription or not."""
+    events only wake it early), and the next wait polls as without events. When the
+    device goes away during a wait, the wait fails naming it, subscription or not."""
     device = "test/motor/slowpoll"
     server = device_server(SIM_MOTOR_SERVER, "SimMotor", "slowpoll",
                            {"SimMotor": {device: {"properties": {"Velocity": ["20"]}}}})
@@ -259,6 +259,7 @@ def test_state_events_that_never_come_or_a_device_gone_do_not_stall_a_wait(
     assert motor.position() == pytest.approx(target)
     motor.start_move(target - 100.0)  # 5 s
     assert motor.wait_move(0.1) is False
+    assert motor._device._wake.trusted is False  # the end came without its event
     server.kill()
     server.wait(10)
     with pytest.raises(ElementError, match=f"motor slow \\({device}\\)"):

@@ -16,13 +16,22 @@ import threading
 
 import tango
 
+BUSY_STATES = (tango.DevState.MOVING, tango.DevState.RUNNING)
+
 
 class StateWake:
-    """A wake-up set by every State change event of one device (errors included: the
-    poll then reads the device and reports what failed)."""
+    """A wake-up set by a State change event of one device saying it is no longer busy,
+    or failing (the poll then reads the device and reports what failed). A MOVING event
+    (the move just started) wakes nothing: the poll knows that already."""
 
     def __init__(self) -> None:
         self._changed = threading.Event()
+        #: the events announce the ends: the waits rely on them, polling every
+        #: POLL_INTERVAL only in case one is lost (cleared by an end whose event never
+        #: came, a server polling State slowly say; set again by the next end an event
+        #: announces)
+        self.trusted = True
+        self._unannounced = False  # a poll found an end before its event came
 
     @classmethod
     def subscribe(cls, proxy: tango.DeviceProxy) -> StateWake | None:
@@ -35,14 +44,27 @@ class StateWake:
             return None
         return wake
 
-    def _on_event(self, _event: tango.EventData) -> None:
-        self._changed.set()
+    def _on_event(self, event: tango.EventData) -> None:
+        if event.err or event.attr_value is None or event.attr_value.value not in BUSY_STATES:
+            self._changed.set()
 
     def arm(self) -> None:
         """Forget earlier events: call before reading State, so that a change after the
         read wakes the next `sleep` and none before it does."""
+        if self._unannounced:  # judged now: its event had the time of a scan step to come
+            self.trusted = self._changed.is_set()
+            self._unannounced = False
         self._changed.clear()
 
-    def sleep(self, seconds: float) -> None:
-        """Sleep up to `seconds`, less if State changed since `arm`."""
-        self._changed.wait(seconds)
+    def unannounced(self) -> None:
+        """A poll found the device done before any event said so: a safety poll that
+        came just before the event, or events that do not come. The next `arm` tells."""
+        self._unannounced = True
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, less if the device said it is done since `arm`; True if
+        it did."""
+        if self._changed.wait(seconds):
+            self.trusted = True
+            return True
+        return False

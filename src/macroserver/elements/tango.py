@@ -25,14 +25,13 @@ from macroserver.elements.base import (
     outside_limits,
 )
 from macroserver.elements.calibration import Calibration
-from macroserver.elements.state_events import StateWake
+from macroserver.elements.state_events import BUSY_STATES, StateWake
 from macroserver.records import Role
 from macroserver.wire import description, error_text
 
 POLL_INTERVAL = 0.02  # the longest wait between two State polls
 FIRST_POLL = 0.0005  # the first; doubled after each poll still busy (a step scan's move
 #                      or count that ends at once costs a fraction of a ms, not 20 ms)
-BUSY_STATES = (tango.DevState.MOVING, tango.DevState.RUNNING)
 MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit", "settling_time"}
 #: The attribute a motor's device may tell its settling time in (seconds, read at each
 #: scan's start; our Pool-like Motor devices serve it)
@@ -105,13 +104,15 @@ class _TangoDevice:
     def wait_not_busy(self, timeout: float) -> bool:
         """Poll State until it is neither MOVING nor RUNNING; False after `timeout`.
         Between polls, a State change event of the device (when it sends them) ends the
-        pause early (`StateWake`).
+        pause early (`StateWake`); while the device's events announce every end, the
+        polls between are only a safety net, every POLL_INTERVAL.
 
         FAULT is raised as an error with the device's Status, since waiting longer will
         not help.
         """
         deadline = time.monotonic() + timeout
         pause = FIRST_POLL
+        announced = True  # no pause yet, or the last one ended by an event
         while True:
             if self._wake is not None:
                 self._wake.arm()
@@ -121,23 +122,29 @@ class _TangoDevice:
                     status = proxy.status()
                 raise ElementError(f"{self.what} ({self.device}) is in FAULT: {status}")
             if state not in BUSY_STATES:
+                if not announced and self._wake is not None:
+                    self._wake.unannounced()  # if its event never comes: poll as before
                 return True
             if time.monotonic() >= deadline:
                 return False
-            self._pause(pause)
+            announced = self._pause(pause)
             pause = min(2 * pause, POLL_INTERVAL)
 
-    def _pause(self, seconds: float) -> None:
-        """Sleep between two polls, woken by a State event; the subscription is tried at
-        the first pause (a device that is never busy when polled is never subscribed)."""
+    def _pause(self, seconds: float) -> bool:
+        """Sleep between two polls, woken by a State event; False if the device's events
+        are trusted and none came (the subscription is tried at the first pause: a
+        device that is never busy when polled is never subscribed)."""
         if not self._events_tried:
             self._events_tried = True
             with self.call(f"{self.device}/State") as proxy:
                 self._wake = StateWake.subscribe(proxy)
-        if self._wake is not None:
-            self._wake.sleep(seconds)
-        else:
+        if self._wake is None:
             time.sleep(seconds)
+            return True
+        if self._wake.trusted:
+            return self._wake.sleep(POLL_INTERVAL)
+        self._wake.sleep(seconds)
+        return True
 
 
 def _configured_limit(value: str, default: float) -> float:

@@ -4,9 +4,10 @@ A motor moved by a macro never passes through its Tango device, so the device ca
 push events when it is written to: one thread per server looks at every watched device
 ten times a second and lets each push what changed (State, Position while moving).
 Looking costs a position read per motor; nothing is pushed while nothing changes.
-A device that started to move or count while a client follows its State is looked at
-every millisecond until it is done (`follow`), so that the client waiting on its State
-events hears of the end at once, not up to a period late (issue 21: dead time).
+A device that started to move or count while a client follows its State is followed
+until it is done (`follow`: the thread waits on the element itself, which wakes it when
+the move or count ends), so that the client waiting on its State events hears of the
+end at once, not up to a period late (issue 21: dead time).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 class Watched(Protocol):
     def push_changes(self) -> None:
         """Push change events for what changed since the last call."""
+
+    def wait_done(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the device's move or count to end; True once it has."""
 
     def follow_state(self) -> bool:
         """Push State if it changed; True while the device moves or counts."""
@@ -80,18 +84,20 @@ class ElementWatch:
 
     def _loop(self) -> None:
         with tango.EnsureOmniThread():
-            next_look = time.monotonic()
+            next_look = next_follow = time.monotonic()
             while True:
                 pause = next_look - time.monotonic()
-                if self._following:
-                    pause = min(pause, FOLLOW_PERIOD)
+                if self._following:  # (the elements' waits in _follow take most of it)
+                    pause = min(pause, next_follow - time.monotonic())
                 self._wake.wait(max(0.0, pause))
                 self._wake.clear()
                 with self._lock:
                     soon, self._soon = self._soon, []
                     devices = list(self._devices)
                     following = list(self._following)
-                self._follow(following)
+                if following:
+                    next_follow = time.monotonic() + FOLLOW_PERIOD
+                    self._follow(following)
                 every = soon is None or time.monotonic() >= next_look
                 if soon is not None and not every:
                     devices = [d for d in soon if d in devices]
@@ -104,8 +110,11 @@ class ElementWatch:
                     next_look = time.monotonic() + self._period
 
     def _follow(self, devices: list[Watched]) -> None:
+        """Wait for each device's end (up to FOLLOW_PERIOD: an element's own wait wakes
+        when it ends, not at the next look) and push its State."""
         for device in devices:
             try:
+                device.wait_done(FOLLOW_PERIOD)
                 busy = device.follow_state()
             except Exception:  # one failing device must not silence the others
                 log.exception("cannot push the State of %s", device)

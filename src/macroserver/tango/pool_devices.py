@@ -98,6 +98,12 @@ class ElementDevice(Device):
 
     def busy(self) -> bool:
         """True while the element moves or acquires."""
+        return not self.wait_done(0.0)
+
+    def wait_done(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the element's move or acquisition to end; True once
+        it has (the element's own wait: the watch following the device wakes at the
+        end)."""
         raise NotImplementedError
 
     def _call(self, action: Any, origin: str) -> Any:
@@ -222,8 +228,8 @@ class Motor(ElementDevice):
             self._served = motor
         return cast(ServedMotor, motor)
 
-    def busy(self) -> bool:
-        return not self.element().wait_move(0)
+    def wait_done(self, timeout: float) -> bool:
+        return self.element().wait_move(timeout)
 
     def push_changes(self) -> None:
         try:
@@ -380,8 +386,8 @@ class _AcquirableDevice(ElementDevice):
     def element(self) -> Channel | Group:
         raise NotImplementedError
 
-    def busy(self) -> bool:
-        return not self.element().wait(0)
+    def wait_done(self, timeout: float) -> bool:
+        return self.element().wait(timeout)
 
     def event_values(self) -> dict[str, Any]:
         return {"Status": self.dev_status(), "IntegrationTime": self._integration_time}
