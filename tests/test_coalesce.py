@@ -71,7 +71,7 @@ def test_rows_held_back_go_out_once_the_recorder_is_idle() -> None:
     workers = [_Worker(OutputRecorder(RecorderContext(listener=collector)), False, collector),
                _Worker(JsonRecorder(RecorderContext(listener=collector)), False, collector)]
     for worker in workers:
-        worker.thread.start()
+        worker.launch()
         worker.put(info, 10.0)
         for index in range(50):
             worker.put(make_point(info, index), 10.0)
@@ -81,4 +81,4 @@ def test_rows_held_back_go_out_once_the_recorder_is_idle() -> None:
     assert [p["data"]["point_nb"] for p in collector.per_point()[1:]] == list(range(50))
     for worker in workers:
         worker.put(ScanEnd(EndStatus.DONE, time.time(), 50), 10.0)
-        worker.thread.join(10.0)
+        worker.join(10.0)
