@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import pytest
 
@@ -67,15 +68,15 @@ print(json.dumps(results))
 """
 
 
-def run_each(tmp_path: Path, config: str, commands: list[str]
+def run_each(tmp_path: Path, config: str, runs: Iterable[str | Sequence[str]]
              ) -> list[subprocess.CompletedProcess[str]]:
-    """What `run_configured(tmp_path, config, command)` gives for each command, one after
-    the other, from one process instead of one process per command (start-up is most of
-    the time of a short command)."""
+    """What `run_configured(tmp_path, config, *commands)` gives for each run (a command,
+    or a sequence of commands for one `macroserver run`), one after the other, from one
+    process instead of one process per run (start-up is most of a short run's time)."""
     path = tmp_path / "beamline.toml"
     path.write_text(config)
     argvs = [["run", "--config", str(path), "--env", str(tmp_path / "state" / "env.json"),
-              command] for command in commands]
+              *([commands] if isinstance(commands, str) else commands)] for commands in runs]
     done = subprocess.run([sys.executable, "-c", EACH_SCRIPT, json.dumps(argvs)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fault_helpers import nexus_points, spec_scans, spec_text_is_clean
-from tango_helpers import start_macroserver, write_config
+from tango_helpers import LiveDoorEvents, start_macroserver, write_config
 
 from macroserver.records import EndStatus
 from macroserver.tango.client import DoorClient
@@ -47,7 +47,9 @@ def server(module_device_server, tango_db, tmp_path_factory):
                             write_config(folder, text=CONFIG))
     srv.set_env({"ActiveMntGrp": "mg", "JsonRecorder": True,
                  "ScanDir": str(srv.data_dir), "ScanFile": ["ct.h5", "ct.dat"]})
-    return srv
+    live = LiveDoorEvents(srv.ms, [srv.door])  # each test subscribes, then starts a scan
+    yield srv
+    live.close()
 
 
 class Points:
@@ -101,7 +103,9 @@ def test_subscribed_client_gets_every_point(server):
 def test_stop_mid_motion_keeps_every_point_acquired(server):
     with DoorClient(server.door, timeout_ms=30000) as client:
         received = Points(client)
-        running = client.start("ascanct m1 0 100 5000 0.001")  # about 5 s of motion
+        # about 5 s of motion; relative: m1 starts where the module's previous scan left
+        # it (an absolute scan from 0 would first travel 20 s back from 20000)
+        running = client.start("dscanct m1 0 100 5000 0.001")
         deadline = time.monotonic() + 30
         while len(received.numbers) < 200 and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -1,7 +1,8 @@
 """Measurement groups from the shell (defmeas, udefmeas, lsmeas, set_meas, get_meas,
 set_meas_conf, get_meas_conf) and the element lists (lsa, lsct, ls0d, ls1d, ls2d, lsdef,
-lsmaclib, lsrec), through `macroserver run` in fresh processes: what is changed is
-there after a restart, in Sardana's layouts."""
+lsmaclib, lsrec), through `macroserver run`, in Sardana's layouts. What is changed is
+there after a restart: fresh processes; the other runs from one process
+(test_cli_run.run_each: each run still builds its server from the state files)."""
 
 from __future__ import annotations
 
@@ -95,8 +96,11 @@ def test_bad_group_commands_are_refused_with_the_reason(tmp_path):
 
 
 def test_element_and_library_lists_in_sardanas_layout(tmp_path):
-    done = run(tmp_path, "lsa", "lsct", "ls0d", "ls1d", "ls2d", "lsa c.*", "lsdef ct",
-               "lsmaclib groups", "lsrec spec")
+    done, lsm, lsp, lsexp = run_each(tmp_path, CONFIG, [
+        ("lsa", "lsct", "ls0d", "ls1d", "ls2d", "lsa c.*", "lsdef ct", "lsmaclib groups",
+         "lsrec spec"),
+        ("lsm", "lsmac lsm.*"), ("lsp", "lsi", "prdef lsp"),
+        ("lsexp", "lspm", "lstg", "lsreclib n.*")])
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "\n".join([
@@ -114,18 +118,17 @@ def test_element_and_library_lists_in_sardanas_layout(tmp_path):
     assert " Name   Module Brief Description" in out and "   ct   motion Count with" in out
     assert "   groups " in out and out.count("groups.py") == 1
     assert out.endswith("   Name   Module\n ------ --------\n   spec     spec\n")
-    done = run(tmp_path, "lsm", "lsmac lsm.*")
+    done = lsm
     assert done.stdout.splitlines()[:3] == ["   Name    Type   Controller   Axis",
                                             " ------ ------- ------------ ------",
                                             "     m1   Motor   simulation      1"]
     assert [line.split()[0] for line in done.stdout.splitlines()[5:]] == [
         "lsm", "lsmac", "lsmaclib", "lsmeas", "lsmeta", "lsmg"]
-    done = run(tmp_path, "lsp", "lsi", "prdef lsp")
-    assert done.stdout.splitlines() == [
+    assert lsp.stdout.splitlines() == [
         "No pools defined", "No instruments defined", "class lsp(_lsobj):",
         '    """Lists all pools (none: the elements come from the configuration file)."""',
         "", '    types, what = ("Pool",), "pool"']
-    done = run(tmp_path, "lsexp", "lspm", "lstg", "lsreclib n.*")
+    done = lsexp
     assert done.returncode == 0, done.stderr
     assert "     c2     CTExpChannel   simulation      4" in done.stdout
     assert "m1" not in done.stdout  # channels only
@@ -135,17 +138,19 @@ def test_element_and_library_lists_in_sardanas_layout(tmp_path):
 
 
 def test_pre_scan_snapshot_group_from_the_shell(tmp_path):
-    assert run(tmp_path, "lssnap").stdout == "No pre-scan snapshot\n"
-    done = run(tmp_path, "senv Sample x", "defsnap m1 Sample", "lssnap")
+    refusals = {"defsnap m1": "m1 already in pre-scan snapshot",
+                "defsnap nosuch": "'nosuch' is not a motor",
+                "udefsnap c1": "c1 not in pre-scan snapshot"}
+    empty, done, *refused, done_last = run_each(tmp_path, CONFIG, [
+        "lssnap", ("senv Sample x", "defsnap m1 Sample", "lssnap"), *refusals,
+        ("udefsnap m1", "lssnap", "udefsnap", "lssnap")])
+    assert empty.stdout == "No pre-scan snapshot\n"
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1:] == [
         "   Snap item   Snap item full name", " ----------- ---------------------",
         "          m1                    m1", "      Sample                Sample"]
-    for command, reason in {"defsnap m1": "m1 already in pre-scan snapshot",
-                            "defsnap nosuch": "'nosuch' is not a motor",
-                            "udefsnap c1": "c1 not in pre-scan snapshot"}.items():
-        done = run(tmp_path, command)
+    for (command, reason), done in zip(refusals.items(), refused):
         assert done.returncode == 1 and reason in done.stderr, (command, done.stderr)
-    done = run(tmp_path, "udefsnap m1", "lssnap", "udefsnap", "lssnap")
+    done = done_last
     assert done.stdout.splitlines()[2:] == ["      Sample                Sample",
                                             "No pre-scan snapshot"]
