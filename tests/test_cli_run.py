@@ -53,8 +53,8 @@ def run_configured(tmp_path: Path, config: str, *commands: str
                        *commands, cwd=tmp_path)
 
 
-# `macroserver run` once per argument list, in one Python process: each call builds its
-# server from the files as a fresh process would; prints [returncode, stdout, stderr] each.
+# `macroserver ARGS` once per argument list, in one Python process; prints
+# [exit status, stdout, stderr] of each (argparse's exits, --version and usage errors, too).
 EACH_SCRIPT = """
 import contextlib, io, json, sys
 from macroserver.cli.admin import main
@@ -62,26 +62,37 @@ results = []
 for argv in json.loads(sys.argv[1]):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
     results.append([code, out.getvalue(), err.getvalue()])
 print(json.dumps(results))
 """
 
 
+def macroserver_each(argvs: Sequence[Sequence[str]], cwd: Path,
+                     env: dict[str, str] | None = None
+                     ) -> list[subprocess.CompletedProcess[str]]:
+    """What `macroserver *argv` gives for each argument list, one after the other, from
+    one process instead of one process each (start-up is most of a short command's time;
+    each `run` still builds its server from the files, as a fresh process would)."""
+    done = subprocess.run([sys.executable, "-c", EACH_SCRIPT, json.dumps(argvs)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [subprocess.CompletedProcess(argv, code, out, err)
+            for argv, (code, out, err) in zip(argvs, json.loads(done.stdout))]
+
+
 def run_each(tmp_path: Path, config: str, runs: Iterable[str | Sequence[str]]
              ) -> list[subprocess.CompletedProcess[str]]:
     """What `run_configured(tmp_path, config, *commands)` gives for each run (a command,
-    or a sequence of commands for one `macroserver run`), one after the other, from one
-    process instead of one process per run (start-up is most of a short run's time)."""
+    or a sequence of commands for one `macroserver run`), from one process."""
     path = tmp_path / "beamline.toml"
     path.write_text(config)
     argvs = [["run", "--config", str(path), "--env", str(tmp_path / "state" / "env.json"),
               *([commands] if isinstance(commands, str) else commands)] for commands in runs]
-    done = subprocess.run([sys.executable, "-c", EACH_SCRIPT, json.dumps(argvs)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return [subprocess.CompletedProcess(argv, code, out, err)
-            for argv, (code, out, err) in zip(argvs, json.loads(done.stdout))]
+    return macroserver_each(argvs, tmp_path)
 
 
 def rows(stdout: str) -> list[str]:

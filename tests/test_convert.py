@@ -24,6 +24,7 @@ import pytest
 import silx.io.nxdata as nxdata
 from collect import make_core, run
 from silx.io.specfile import SpecFile
+from test_cli_run import macroserver_each
 from test_file_validators import need, punx_validate, under_nxcollection
 
 from macroserver.convert import ConvertError, convert, read_scans
@@ -324,8 +325,8 @@ def test_bad_input_one_line_errors_nonzero_exit_nothing_half_written(engine_file
         (["convert", str(h5), "a.txt"], "unknown output format '.txt'"),
         (["catalogue", "truncated.h5"], "damaged or truncated"),
     ]
-    for args, message in cases:
-        result = cli(*args, cwd=tmp_path)
+    for (args, message), result in zip(cases, macroserver_each([a for a, _ in cases],
+                                                              tmp_path)):
         assert result.returncode == 4, (args, result.stderr)  # nothing could run
         assert result.stderr.count("\n") == 1 and message in result.stderr, (args,
                                                                             result.stderr)

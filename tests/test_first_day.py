@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from process_groups import ignore_sigint, kill_group, read_until, start_group
 from tango_helpers import write_config
+from test_cli_run import macroserver_each
 
 from macroserver.cli.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_STOPPED
 from macroserver.tango.client import DoorClient
@@ -68,13 +69,15 @@ def test_a_scan_dir_left_in_another_folder_falls_back_with_a_warning(tmp_path):
 
 def test_an_error_is_said_once_and_exit_statuses_follow_one_table(tmp_path):
     env = user_env(tmp_path)
-    done = run([*MACROSERVER, "run", "senv ScanDir /"], tmp_path, env)
+    done, misspelt, bogus, version = macroserver_each(
+        [["run", "senv ScanDir /"], ["run", "ascn theta"], ["run", "--bogus", "wa"],
+         ["--version"]], tmp_path, env)
     assert done.returncode == EXIT_ERROR
     assert done.stderr.startswith("Error: ScanDir '/' (resolved to /) is outside"), done.stderr
     assert "Error: Error:" not in done.stderr
     # refused before it runs: an error (1), as mspock -c says it; usage errors: 4
-    assert run([*MACROSERVER, "run", "ascn theta"], tmp_path, env).returncode == EXIT_ERROR
-    assert run([*MACROSERVER, "run", "--bogus", "wa"], tmp_path, env).returncode == 4
+    assert misspelt.returncode == EXIT_ERROR
+    assert bogus.returncode == 4
     assert run([*MSPOCK, "--bogus"], tmp_path, env).returncode == 4
     # no Tango database configured anywhere: said once, with what to do
     lost = run([*MSPOCK, "-c", "wa"], tmp_path,
@@ -83,8 +86,7 @@ def test_an_error_is_said_once_and_exit_statuses_follow_one_table(tmp_path):
         "mspock: TANGO_HOST is not set (not in the environment, ~/.tangorc or /etc/tangorc)\n"
         "Start a system with 'macroserver up' (it prints the TANGO_HOST to export) or give "
         "the door with --door / MSPOCK_DOOR.\n"), lost.stderr
-    for tool in (MACROSERVER, MSPOCK):  # --version: the installed package's
-        shown = run([*tool, "--version"], tmp_path, env)
+    for shown in (version, run([*MSPOCK, "--version"], tmp_path, env)):  # the package's
         assert shown.returncode == 0 and re.fullmatch(r"tango-macroserver \d+\.\d+\S*\n",
                                                        shown.stdout), shown
 
