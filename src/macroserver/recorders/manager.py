@@ -37,6 +37,7 @@ from typing import Callable
 
 from macroserver.errors import MacroServerError
 from macroserver.recorders.base import Recorder, RecorderContext
+from macroserver.recorders.pointqueue import PointQueue
 from macroserver.recorders.registry import Selection
 from macroserver.records import EndStatus, Point, PointBlock, ScanEnd, ScanInfo, Written
 from macroserver.streams import Level, MacroListener
@@ -53,39 +54,6 @@ MAX_QUEUE_BYTES = 64 << 20
 def point_bytes(info: ScanInfo) -> int:
     """Approximate size of one point's values (8 bytes per value)."""
     return sum(8 * math.prod(c.shape) for c in info.columns)
-
-
-class _BoundedQueue(queue.Queue):
-    """A queue of (item, bytes) full at `maxsize` items or `max_bytes` bytes; `get`
-    returns the item. An item is taken whenever the queue holds less than the bounds,
-    so one larger than `max_bytes` still goes through (alone)."""
-
-    def __init__(self, items: int, max_bytes: int) -> None:
-        super().__init__(items)
-        self.max_bytes = max_bytes
-        self.bytes = 0
-
-    def _put(self, entry: tuple[Item, int]) -> None:
-        self.queue.append(entry)
-        self.bytes += entry[1]
-
-    def _get(self) -> Item:
-        item, size = self.queue.popleft()
-        self.bytes -= size
-        return item
-
-    def put(self, entry: tuple[Item, int], block: bool = True,
-            timeout: float | None = None) -> None:
-        with self.not_full:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while len(self.queue) >= self.maxsize or self.bytes >= self.max_bytes:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if not block or remaining is not None and remaining <= 0:
-                    raise queue.Full
-                self.not_full.wait(remaining)
-            self._put(entry)
-            self.unfinished_tasks += 1
-            self.not_empty.notify()
 
 
 def _nothing() -> None:
@@ -175,7 +143,8 @@ class _Worker:
         self.critical = critical
         self.listener = listener
         self.point_size = max(1, point_size)
-        self.queue = _BoundedQueue(max(1, type(recorder).queue_size), MAX_QUEUE_BYTES)
+        self.queue: PointQueue[Item] = PointQueue(max(1, type(recorder).queue_size),
+                                                  MAX_QUEUE_BYTES)
         self.waits = 0
         self._lock = threading.Lock()
         self._failure: str | None = None
@@ -279,12 +248,16 @@ class _Worker:
         False on timeout."""
         deadline = time.monotonic() + timeout
         with self._idle:
-            while ((self.queue.unfinished_tasks or flushed and self._unflushed)
-                   and self._failure is None):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.is_alive():
-                    return False
-                self._idle.wait(min(remaining, 0.1))
+            self.queue.idle_waiters += 1
+            try:
+                while ((self.queue.unfinished_tasks or flushed and self._unflushed)
+                       and self._failure is None):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self.is_alive():
+                        return False
+                    self._idle.wait(min(remaining, 0.1))
+            finally:
+                self.queue.idle_waiters -= 1
         return True
 
     def _handle(self, item: Item) -> None:
