@@ -230,21 +230,26 @@ class Environment:
         write_atomically(self.path, text, ".env-")
 
 
-def write_atomically(path: Path, text: str, prefix: str) -> None:
+def write_atomically(path: Path, text: str, prefix: str, sync: bool = True) -> None:
     """Replace `path` with `text` so that a kill leaves the old or the new file, never a
-    mix: written beside it, synced, renamed over it, the folder synced."""
+    mix: written beside it, synced, renamed over it, the folder synced (`sync` False:
+    not synced, for a cache whose loss costs nothing: a crash of the machine may leave
+    the old file or a damaged one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    if not sync:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -151,8 +151,9 @@ class EnvView:
         values = self.server_env.snapshot()
         return {name: values[self._key(name) or name] for name in self}
 
-    def update(self, changes: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
-        self.server_env.update(changes, remove)
+    def update(self, changes: Mapping[str, Any], remove: Iterable[str] = (),
+               write: bool = True) -> None:
+        self.server_env.update(changes, remove, write)
 
     def set(self, name: str, value: Any) -> None:
         self.server_env.set(name, value)

@@ -398,14 +398,16 @@ class Scan:
 
     def _end_statistics(self, info: ScanInfo, channels: Sequence[str]) -> dict[str, Any]:
         """Compute the statistics once the points are in, keep them in `ScanStats` (for
-        this door, as Sardana's scanstats does); {} when there are none. Never fails the
-        scan: a problem is a Warning."""
+        this door, as Sardana's scanstats does; into the file with ScanHistory, by
+        `_remember`: one write of the environment, two fsyncs, per scan end); {} when there
+        are none. Never fails the scan: a problem is a Warning."""
         self.macro.context.scan_stats = None
         if self.series is None or not len(self.series) or not channels:
             return {}
         try:
             stats = self._statistics(info, channels)
-            self.macro.env.set(stats_variable(self.macro.context.door_name), stats)
+            self.macro.env.update({stats_variable(self.macro.context.door_name): stats},
+                                  write=False)
             return stats
         except Exception as exc:
             self.listener.message(Level.WARNING, f"no scan statistics: {exc}")
