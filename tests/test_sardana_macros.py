@@ -13,7 +13,7 @@ import sys
 import time
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 from collect import Collect
@@ -31,7 +31,13 @@ from sardana_macro_files import (
     example_config,
 )
 from tango import DevState
-from tango_helpers import FINAL_STATES, Events, MacroServerInstance, start_macroserver
+from tango_helpers import (
+    FINAL_STATES,
+    Events,
+    LiveDoorEvents,
+    MacroServerInstance,
+    start_macroserver,
+)
 
 from macroserver.config import load_config
 from macroserver.engine.core import MacroServerCore
@@ -219,7 +225,7 @@ def test_every_example_loads_and_is_run_or_left_out_with_a_reason(tmp_path) -> N
 # -- through Tango, sardana importable -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def server(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
+def server(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServerInstance]:
     root = tmp_path_factory.mktemp("ms-sardana-macros")
     folder = macro_folder(root, broken=True)
     config = example_config(root)
@@ -227,7 +233,9 @@ def server(tango_db, module_device_server, tmp_path_factory) -> MacroServerInsta
                                                  f'macro_path = ["{folder}"]'))
     instance = start_macroserver(module_device_server, tango_db.tango_host, "sdm", root, config)
     instance.set_env({"ActiveMntGrp": "mg_demo"})
-    return instance
+    live = LiveDoorEvents(instance.ms, [instance.door])  # run_door subscribes, then runs
+    yield instance
+    live.close()
 
 
 def run_door(server: MacroServerInstance, line: str, timeout: float = 120
