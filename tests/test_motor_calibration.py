@@ -1,13 +1,14 @@
-"""Motors as Sardana's Pool motors, through `macroserver run` in fresh processes: dial and
-user positions, offset, sign, limits in both coordinates, and the layouts of wa, wm, wu,
-wum, pwa, pwm, the calibration kept in the state folder across restarts."""
+"""Motors as Sardana's Pool motors, through `macroserver run` (fresh processes where a
+restart matters): dial and user positions, offset, sign, limits in both coordinates, and
+the layouts of wa, wm, wu, wum, pwa, pwm, the calibration kept in the state folder
+across restarts."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from test_cli_run import macroserver
+from test_cli_run import macroserver, macroserver_each
 
 CONFIG = """
 [motors.theta]
@@ -42,14 +43,26 @@ class sardana_positions(Macro):
 """
 
 
-def run(tmp_path, *commands):
+def options(tmp_path) -> list[str]:
+    """`macroserver run`'s options: the configuration, state and macro folder (written)."""
     config = tmp_path / "beamline.toml"
     config.write_text(CONFIG)
     macros = tmp_path / "macros"
     macros.mkdir(exist_ok=True)
     (macros / "positions.py").write_text(SARDANA_POSITIONS)
-    return macroserver("--config", str(config), "--env", str(tmp_path / "state" / "env.json"),
-                       "--macro-path", str(macros), *commands, cwd=tmp_path)
+    return ["--config", str(config), "--env", str(tmp_path / "state" / "env.json"),
+            "--macro-path", str(macros)]
+
+
+def run(tmp_path, *commands):
+    """One `macroserver run` process (a restart each time)."""
+    return macroserver(*options(tmp_path), *commands, cwd=tmp_path)
+
+
+def run_in_one_process(tmp_path, *runs: tuple[str, ...]):
+    """What `run(tmp_path, *commands)` gives for each run, from one process."""
+    return macroserver_each([["run", *options(tmp_path), *commands] for commands in runs],
+                            tmp_path)
 
 
 def test_user_position_and_limits_follow_the_offset_and_survive_a_restart(tmp_path):
@@ -97,17 +110,19 @@ def test_user_position_and_limits_follow_the_offset_and_survive_a_restart(tmp_pa
 
 
 def test_deprecated_names_warn_and_bad_calibrations_are_refused(tmp_path):
-    done = run(tmp_path, "set_lim theta 1 -1")
+    done, deprecated, zero, scaled = run_in_one_process(
+        tmp_path, ("set_lim theta 1 -1",), ("set_pos theta 3", "set_lm chi -5 5", "wm chi"),
+        ("set_step_per_unit theta 0",), ("set_step_per_unit theta 2 True", "wm theta"))
     assert done.returncode == 1
     assert "lower limit 1 must be lower than the upper limit -1" in done.stderr
-    done = run(tmp_path, "set_pos theta 3", "set_lm chi -5 5", "wm chi")
+    done = deprecated
     assert done.returncode == 0, done.stderr
     assert 'you should use "set_dial_pos" instead of "set_pos"' in done.stderr
     assert 'you should use "set_dial_lim" instead of "set_lm"' in done.stderr
     assert re.search(r"^Dial\s*\n High\s+5\.0\n Current\s+0\.0\n Low\s+-5\.0$", done.stdout,
                      re.M)
-    done = run(tmp_path, "set_step_per_unit theta 0")
+    done = zero
     assert done.returncode == 1 and "step per unit must be a number above 0" in done.stderr
     # step per unit keeps the steps: the dial scales; the limits follow when asked
-    done = run(tmp_path, "set_step_per_unit theta 2 True", "wm theta")
+    done = scaled
     assert re.search(r" High\s+5\.0\n Current\s+1\.5\n Low\s+-5\.0", done.stdout), done.stdout
