@@ -14,13 +14,21 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import pytest
 import tango
 from fault_helpers import table_rows
 from tango import DevState
-from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state, write_config
+from tango_helpers import (
+    Events,
+    LiveDoorEvents,
+    MacroServerInstance,
+    start_macroserver,
+    wait_state,
+    write_config,
+)
 
 from macroserver.tango.client import DoorClient
 
@@ -30,7 +38,7 @@ DATA_ROW = "data row"
 
 
 @pytest.fixture(scope="module")
-def ms(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
+def ms(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServerInstance]:
     folder = tmp_path_factory.mktemp("ms-t1")
     config = write_config(folder)
     instance = start_macroserver(module_device_server, tango_db.tango_host, "t1", folder, config)
@@ -38,7 +46,11 @@ def ms(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
     client.set_environment({"ScanDir": str(instance.data_dir),
                             "ScanFile": ["scans.dat", "scans.h5"],
                             "ActiveMntGrp": "mg1"})
-    return instance
+    # the tests subscribe and at once run: the doors' events are live from here
+    live = LiveDoorEvents(instance.ms,
+                          [instance.door_name(i) for i in range(len(instance.doors))])
+    yield instance
+    live.close()
 
 
 @pytest.fixture

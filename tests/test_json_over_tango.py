@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import h5py
 import pytest
 import tango
+from tango_helpers import wait_events_live
 
 from macroserver.tango.client import DoorClient
 from macroserver.tango.stack import doors_of, server_description
@@ -112,6 +113,7 @@ def door(module_device_server: Any, tmp_path_factory: pytest.TempPathFactory
                                     tmp_path_factory.mktemp("json-over-tango"))
     raw = RawRecordData(name)
     client = DoorClient(name).connect()
+    wait_events_live(client.macro_server.dev_name())  # the tests subscribe no more
     client.set_environment({"JsonRecorder": True, "ScanDir": str(data),
                             "ScanFile": ["scans.dat", "scans.h5"]})
     try:

@@ -15,11 +15,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import tango
-from tango_helpers import Events, MacroServerInstance, start_macroserver, write_config
+from tango_helpers import (
+    Events,
+    LiveDoorEvents,
+    MacroServerInstance,
+    start_macroserver,
+    write_config,
+)
 
 pytest.importorskip("sardana", reason="the sardana-clients extra is not installed")
 
@@ -29,13 +35,15 @@ PROBE = Path(__file__).with_name("sardana_probe.py")
 
 
 @pytest.fixture(scope="module")
-def ms(tango_db, module_device_server, tmp_path_factory) -> MacroServerInstance:
+def ms(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServerInstance]:
     folder = tmp_path_factory.mktemp("ms-sardana")
     instance = start_macroserver(module_device_server, tango_db.tango_host, "sapi", folder,
                                  write_config(folder))
     instance.set_env({"ScanDir": str(instance.data_dir), "ScanFile": ["sardana.dat"],
                       "ActiveMntGrp": "mg1", "JsonRecorder": True})
-    return instance
+    live = LiveDoorEvents(instance.ms, [instance.door])  # tests subscribe, then run at once
+    yield instance
+    live.close()
 
 
 def client_env(tango_host: str, home: Path) -> dict[str, str]:
