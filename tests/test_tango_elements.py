@@ -264,3 +264,29 @@ def test_state_events_that_never_come_or_a_device_gone_do_not_stall_a_wait(
     server.wait(10)
     with pytest.raises(ElementError, match=f"motor slow \\({device}\\)"):
         motor.wait_move(10.0)
+
+
+def test_equal_steps_wait_out_what_the_last_step_moved_before_polling(sim_motor: str) -> None:
+    """A device without State events: after a few equal steps the wait's first poll comes
+    no earlier than most of a step (it polled at once before), and every wait still ends
+    with its move."""
+    motor = TangoMotor("steps", sim_motor)
+    polls: list[float] = []
+    state = motor._device.state
+
+    def timed_state() -> tango.DevState:
+        polls.append(time.monotonic())
+        return state()
+
+    motor._device.state = timed_state  # type: ignore[method-assign]
+    here = motor.position()
+    step = 1.0 if here < 900 else -1.0  # 50 ms at the sim velocity
+    first_polls = []
+    for n in range(1, 6):
+        polls.clear()
+        motor.start_move(here + n * step)
+        written = time.monotonic()
+        assert motor.wait_move(5.0) is True
+        assert motor.position() == pytest.approx(here + n * step)
+        first_polls.append(polls[0] - written)
+    assert min(first_polls[3:]) >= 0.025, first_polls  # polled at once without MoveTiming

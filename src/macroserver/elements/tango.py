@@ -25,6 +25,7 @@ from macroserver.elements.base import (
     outside_limits,
 )
 from macroserver.elements.calibration import Calibration
+from macroserver.elements.move_timing import MoveTiming
 from macroserver.elements.state_events import BUSY_STATES, StateWake
 from macroserver.records import Role
 from macroserver.wire import description, error_text
@@ -51,6 +52,7 @@ class _TangoDevice:
         self._argument_types: dict[str, tango.CmdArgType] = {}
         self._wake: StateWake | None = None  # State events, once subscribed
         self._events_tried = False
+        self.seen_busy = 0.0  # when the last poll that found it busy was sent (monotonic)
 
     @contextmanager
     def call(self, target: str) -> Iterator[tango.DeviceProxy]:
@@ -101,21 +103,26 @@ class _TangoDevice:
         with self.call(self.device) as proxy:
             return name.lower() in (c.lower() for c in proxy.get_command_list())
 
-    def wait_not_busy(self, timeout: float) -> bool:
+    def wait_not_busy(self, timeout: float, busy_for: float = 0.0) -> bool:
         """Poll State until it is neither MOVING nor RUNNING; False after `timeout`.
-        Between polls, a State change event of the device (when it sends them) ends the
-        pause early (`StateWake`); while the device's events announce every end, the
-        polls between are only a safety net, every POLL_INTERVAL.
+        The first poll comes after `busy_for` seconds (the device is known to be busy
+        until then: `MoveTiming`). Between polls, a State change event of the device
+        (when it sends them) ends the pause early (`StateWake`); while the device's
+        events announce every end, the polls between are only a safety net, every
+        POLL_INTERVAL.
 
         FAULT is raised as an error with the device's Status, since waiting longer will
         not help.
         """
         deadline = time.monotonic() + timeout
+        if busy_for > 0:
+            time.sleep(min(busy_for, timeout))
         pause = FIRST_POLL
         announced = True  # no pause yet, or the last one ended by an event
         while True:
             if self._wake is not None:
                 self._wake.arm()
+            sent = time.monotonic()
             state = self.state()
             if state == tango.DevState.FAULT:
                 with self.call(self.device) as proxy:
@@ -125,6 +132,7 @@ class _TangoDevice:
                 if not announced and self._wake is not None:
                     self._wake.unannounced()  # if its event never comes: poll as before
                 return True
+            self.seen_busy = sent
             if time.monotonic() >= deadline:
                 return False
             announced = self._pause(pause)
@@ -185,6 +193,7 @@ class TangoMotor:
         self._calibration: Calibration | None = None
         self._settling = None if settling_time is None else checked_settling(name, settling_time)
         self._settling_attribute: bool | None = None  # the device has one: asked once
+        self._moves = MoveTiming()
 
     @property
     def unit(self) -> str:
@@ -231,6 +240,7 @@ class TangoMotor:
         with self._device.call(self._target) as proxy:
             proxy.put_property({CALIBRATION_PROPERTY: [json.dumps(calibration.to_json())]})
         self._calibration = calibration
+        self._moves.forget()
 
     def define_position(self, user: float) -> None:
         """The device's DefinePosition with the dial position `user` means."""
@@ -238,6 +248,7 @@ class TangoMotor:
             raise ElementError(f"motor {self.name}: {self.device} has no DefinePosition "
                                f"command; set_user_pos changes the offset instead")
         self._device.run("DefinePosition", self.calibration().dial(user))
+        self._moves.forget()
 
     def keep_position(self) -> None:
         """Nothing to do: the device keeps its position."""
@@ -257,10 +268,15 @@ class TangoMotor:
         refused = outside_limits(self, target)
         if refused:
             raise ElementError(refused)
-        self._device.write(self.attribute, self.calibration().dial(float(target)))
+        dial = self.calibration().dial(float(target))
+        self._device.write(self.attribute, dial)
+        self._moves.started(dial)
 
     def wait_move(self, timeout: float) -> bool:
-        return self._device.wait_not_busy(timeout)
+        done = self._device.wait_not_busy(timeout, self._moves.moving_for())
+        if done:
+            self._moves.ended(self._device.seen_busy)
+        return done
 
     def settling_time(self) -> float:
         """The configured settling time, else the device's SettlingTime (read now: a
@@ -296,11 +312,13 @@ class TangoMotor:
                               _configured_limit(limit, math.inf))
 
     def set_motion_settings(self, settings: MotionSettings) -> None:
+        self._moves.forget()
         if settings.velocity:
             self._device.write("Velocity", float(settings.velocity))
         self._device.write("Acceleration", float(settings.acceleration))
 
     def stop(self) -> None:
+        self._moves.forget()
         if self._device.has_command("Stop"):
             self._device.run("Stop")
 
