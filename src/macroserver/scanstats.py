@@ -23,7 +23,6 @@ import operator
 import os
 import tempfile
 import threading
-from array import array
 from typing import IO, Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
@@ -72,8 +71,8 @@ class ScanSeries:
         self._width = len(self.names)
         self._row = _row_getter(self.names)
         self._pending: list[Sequence[Any]] = []  # points added, not converted yet
-        self._buffer = array("d")
-        self._buffered = 0  # rows in _buffer
+        self._blocks: list[np.ndarray] = []  # (rows, width) float64, not in the file yet
+        self._buffered = 0  # rows in _blocks
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._lock = threading.Lock()  # the file and the buffer swap, against readers
@@ -91,24 +90,26 @@ class ScanSeries:
     def add_columns(self, columns: Mapping[str, Any], count: int) -> None:
         """Append `count` points given column by column (a continuous scan's block)."""
         self._settle()
-        matrix = np.full((count, self._width), math.nan)
+        matrix = np.empty((count, self._width))
         for index, name in enumerate(self.names):
             values = columns.get(name)
-            if values is not None:
-                try:
-                    matrix[:, index] = np.asarray(values, dtype=float)
-                except (TypeError, ValueError):
-                    matrix[:, index] = [_number(v) for v in values]
+            if values is None:
+                matrix[:, index] = math.nan
+                continue
+            try:
+                matrix[:, index] = np.asarray(values, dtype=float)
+            except (TypeError, ValueError):
+                matrix[:, index] = [_number(v) for v in values]
         self._append(matrix)
 
     def _settle(self) -> None:
-        """The points added one by one, converted to floats and into the buffer."""
+        """The points added one by one, converted to floats, as one block."""
         if self._pending:
             self._append(_floats(self._pending, self._width), pending=[])
 
     def _append(self, matrix: np.ndarray, pending: list | None = None) -> None:
-        with self._lock:  # readers see a row in _pending or in _buffer, never both
-            self._buffer.frombytes(np.ascontiguousarray(matrix).data.cast("B"))
+        with self._lock:  # readers see a row in _pending or in _blocks, never both
+            self._blocks.append(matrix)
             self._buffered += len(matrix)
             if pending is not None:
                 self._pending = pending
@@ -119,10 +120,11 @@ class ScanSeries:
         with self._lock:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="scanstats-")
-            self._file.write(self._buffer.tobytes())
+            for block in self._blocks:
+                self._file.write(np.ascontiguousarray(block).data.cast("B"))
             self._file.flush()
             self._spilled += self._buffered
-            self._buffer, self._buffered = array("d"), 0
+            self._blocks, self._buffered = [], 0
 
     def __len__(self) -> int:
         return self._spilled + self._buffered + len(self._pending)
@@ -130,13 +132,13 @@ class ScanSeries:
     def _view(self) -> "_View":
         """The rows so far, as they are now (points added later are not in it)."""
         with self._lock:
-            buffered = np.frombuffer(self._buffer.tobytes(), dtype=float)
+            parts = list(self._blocks)
             pending = list(self._pending)  # the scan's thread may append meanwhile
             fd = self._file.fileno() if self._file is not None else -1
-            spilled, rows = self._spilled, self._buffered
-        tail = buffered.reshape(rows, self._width)
+            spilled = self._spilled
         if pending:
-            tail = np.concatenate([tail, _floats(pending, self._width)])
+            parts.append(_floats(pending, self._width))
+        tail = np.concatenate(parts) if parts else np.empty((0, self._width))
         return _View(fd, spilled, self._width, tail)
 
     def records(self) -> list[dict[str, float]]:

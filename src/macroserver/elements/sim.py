@@ -87,7 +87,8 @@ class SimMotor:
 
     def positions_at(self, times: np.ndarray) -> np.ndarray:
         calibration = self._calibration
-        return calibration.sign * self._trajectory.positions_at(times) + calibration.offset
+        dial = self._trajectory.positions_at(times)
+        return dial if calibration.identity else calibration.sign * dial + calibration.offset
 
     def attach(self, store: CalibrationStore) -> None:
         """Take the dial and the calibration kept in `store` (if any); keep changes there.
@@ -178,7 +179,8 @@ class SimMotor:
     def wait_move(self, timeout: float) -> bool:
         remaining = self._trajectory.end_time - time.monotonic()
         if remaining <= 0:
-            self._stopped.set()
+            if not self._stopped.is_set():  # set() notifies under a lock: not per point
+                self._stopped.set()
             return True
         self._stopped.wait(min(remaining, timeout))
         return self._stopped.is_set() or time.monotonic() >= self._trajectory.end_time

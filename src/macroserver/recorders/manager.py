@@ -419,9 +419,9 @@ class RecorderManager:
     def check(self) -> None:
         """Raise RecorderFailed if a critical recorder has failed, or a file could not
         be opened once the scan had started."""
-        for worker in self._workers:
-            if worker.failure is not None and worker.stops_scan:
-                raise RecorderFailed(worker.failure)
+        for worker in self._workers:  # every point: no property
+            if worker._failure is not None and worker.stops_scan:
+                raise RecorderFailed(worker._failure)
 
     def settle(self) -> None:
         """After the last point: let critical recorders catch up and the files be

@@ -50,8 +50,8 @@ class PointQueue(Generic[T]):
             timeout: float | None = None) -> None:
         """Append `entry`; when full, queue.Full at once (`block` False) or after
         `timeout` seconds (None: wait as long as it takes)."""
-        with self._lock:
-            if self._full():
+        with self._lock:  # _full() written out: this runs per point and recorder
+            if len(self._entries) >= self.maxsize or self.bytes >= self.max_bytes:
                 if not block:
                     raise queue.Full
                 self._wait_for_room(timeout)
