@@ -144,7 +144,7 @@ class ElementDevice(Device):
                 self._push_state(started=True)
 
     def follow_state(self) -> bool:
-        with tango.AutoTangoMonitor(self):  # see push_changes
+        with tango.AutoTangoMonitor(self):  # in order with the requests: see push_changes
             return self._watched("State") and self._push_state() == DevState.MOVING
 
     def _push_state(self, started: bool = False) -> DevState:
@@ -161,32 +161,33 @@ class ElementDevice(Device):
         return state
 
     def push_changes(self) -> None:
-        # under the device's monitor, as requests are: a push takes it anyway, and a
-        # lock of our own taken before it deadlocked against a request's push_state
-        with tango.AutoTangoMonitor(self):
-            self._push_changes()
-
-    def _push_changes(self) -> None:
+        """Push what changed of the attributes clients follow. The values are computed
+        first; State and they are pushed under the device's monitor, as requests run,
+        so that a request's push_state and these pushes come in order (a lock of our
+        own, taken before the monitor a push takes, deadlocked against a request)."""
         watched = [name for name in self.EVENTS if self._watched(name)]
-        state = self._push_state() if self._watched("State") else None
-        if not watched:
-            return
-        if state is None:
-            state = self.dev_state()  # the values' quality depends on it
-        try:
-            values = self.event_values()
-        except FAULTS:
-            return  # State says FAULT, Status why
-        now = time.time()
-        for name in watched:
-            value = values[name]
-            if not _same(self._pushed.get(name, _NOTHING), value):
-                self._pushed[name] = value
-                if name == "Status":
-                    self.set_status(value)  # as State: Tango sends the stored one
-                    self.push_change_event(name, value)
-                else:
-                    self.push_change_event(name, value, now, self.quality(name, state))
+        values = None
+        if watched:
+            try:
+                values = self.event_values()
+            except FAULTS:
+                pass  # State says FAULT, Status why
+        with tango.AutoTangoMonitor(self):
+            state = self._push_state() if self._watched("State") else None
+            if values is None:
+                return
+            if state is None:
+                state = self.dev_state()  # the values' quality depends on it
+            now = time.time()
+            for name in watched:
+                value = values[name]
+                if not _same(self._pushed.get(name, _NOTHING), value):
+                    self._pushed[name] = value
+                    if name == "Status":
+                        self.set_status(value)  # as State: Tango sends the stored one
+                        self.push_change_event(name, value)
+                    else:
+                        self.push_change_event(name, value, now, self.quality(name, state))
 
     def event_values(self) -> dict[str, Any]:
         """The current value of every attribute in EVENTS."""
