@@ -92,17 +92,16 @@ def check_edf_folder(folder: Path, shape: tuple[int, int]) -> tuple[int, int]:
 
 
 # A Door client in its own process: subscribes to Output with its own DeviceProxy, says
-# "ready" once its subscription receives events (tango_helpers.wait_events_live), and
+# "ready" once its subscription receives events (the door's ProbeEvents), and
 # after `scans` scans ended prints the point numbers of each scan's table rows as JSON.
 # Bounded: it gives up when no event came for `idle` seconds (a client at low priority on
 # a loaded machine may take long over its backlog, but it keeps receiving).
 CLIENT_SCRIPT = """
 import json, os, sys, threading, time
-sys.path.insert(0, sys.argv[6])
 import tango
-from tango_helpers import wait_events_live
-door, ms, scans, idle = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-os.nice(int(sys.argv[5]))
+from macroserver.tango.event_probe import wait_subscriptions_live
+door, scans, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+os.nice(int(sys.argv[4]))
 proxy = tango.DeviceProxy(door)
 lock = threading.Condition()
 runs, current, first, last = [], [], [True], [time.monotonic()]
@@ -123,7 +122,7 @@ def on_event(event):
                 current.clear()
                 lock.notify_all()
 proxy.subscribe_event("Output", tango.EventType.CHANGE_EVENT, on_event)
-wait_events_live(ms)
+wait_subscriptions_live(proxy)
 print("ready", flush=True)
 with lock:
     last[0] = time.monotonic()
@@ -140,12 +139,8 @@ def start_clients(door: str, count: int, scans: int, idle: float = 60.0, nice: i
     `nice` lowers their priority: clients normally run on other hosts; on one small test
     machine they would otherwise take the CPU the server needs, measuring the machine.
     """
-    import tango
-
-    prefix = door[:door.index("/", len("tango://"))] + "/" if door.startswith("tango://") else ""
-    ms = prefix + tango.DeviceProxy(door).read_attribute("MacroServer").value
-    processes = [subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, door, ms, str(scans),
-                                   str(idle), str(nice), str(Path(__file__).parent)],
+    processes = [subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, door, str(scans),
+                                   str(idle), str(nice)],
                                   stdout=subprocess.PIPE, text=True)
                  for _ in range(count)]
     try:

@@ -9,7 +9,8 @@
   restart it and reach its devices.
 - `Events` subscribes to change events of a device and keeps them in arrival order.
 - `LiveDoorEvents` keeps a door's events subscribed from the moment they are known to
-  arrive (`wait_events_live`), so a test's own subscriptions miss none.
+  arrive (the door's ProbeEvents, as DoorClient.connect uses it), so a test's own
+  subscriptions miss none.
 - `wait_state` polls a device until it is in a state.
 """
 
@@ -30,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping
 import tango
 
 from macroserver.tango.database import apply_dsconfig
+from macroserver.tango.event_probe import wait_subscriptions_live
 from macroserver.tango.stack import server_description
 
 SERVE = [sys.executable, "-m", "macroserver.cli.admin", "serve"]
@@ -323,58 +325,25 @@ class Events:
 DOOR_EVENT_ATTRIBUTES = ("Output", "Info", "Warning", "Error", "Critical", "Debug", "Result",
                          "RecordData", "MacroStatus", "Input", "State", "Status",
                          "ReservedElements")
-NO_CHANGE = json.dumps({"change": {}})  # written to Environment: nothing changes, one event
-
-
-def wait_events_live(ms_name: str, timeout: float = 30.0) -> None:
-    """Return once the event subscriptions this process made so far receive events.
-
-    ZeroMQ applies a subscription at the server's publisher some time after
-    subscribe_event returned (its "late joiner"): events pushed meanwhile never come, so a
-    client that subscribes and at once runs a macro can miss every event of it on a
-    loaded machine (3 macros in 150 had none, under load). This subscribes to the
-    MacroServer's Environment last and writes an empty change (nothing changes; the
-    server pushes Environment) until that event arrives: a process's subscriptions reach
-    the publisher in order, so the earlier ones are applied too. Environment must not be
-    subscribed already in this process (the probe would then prove nothing)."""
-    proxy = tango.DeviceProxy(ms_name)
-    arrived, subscribed = threading.Event(), threading.Event()
-
-    def on_event(event: tango.EventData) -> None:
-        if subscribed.is_set():  # the current value comes within subscribe_event
-            arrived.set()
-
-    event_id = proxy.subscribe_event("Environment", tango.EventType.CHANGE_EVENT, on_event)
-    subscribed.set()
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            proxy.command_inout("SetEnvironment", NO_CHANGE)
-            if arrived.wait(0.5):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no Environment event of {ms_name} within {timeout} s")
-    finally:
-        proxy.unsubscribe_event(event_id)
-
-
 class LiveDoorEvents:
     """Keeps this process subscribed to every event attribute of some doors, from the
-    moment those subscriptions are known to receive events (`wait_events_live`).
+    moment those subscriptions are known to receive events (`wait_subscriptions_live`:
+    ZeroMQ applies a subscription late, and events pushed meanwhile are lost).
 
     While it is open, a later subscription to the same attribute in this process (an
     `Events`, a DoorClient) adds a callback to the live one and gets every event at once,
     without the late-joiner window. Open it for a module's server, close it before that
     server stops (a server killed and restarted needs new subscriptions)."""
 
-    def __init__(self, ms_name: str, doors: Iterable[str]) -> None:
+    def __init__(self, doors: Iterable[str]) -> None:
+        """`doors` of one device server (the last one's probe proves them all live)."""
         self._subscriptions: list[tuple[tango.DeviceProxy, int]] = []
         for door in doors:
             proxy = tango.DeviceProxy(door)
             for attr in DOOR_EVENT_ATTRIBUTES:
                 self._subscriptions.append((proxy, proxy.subscribe_event(
                     attr, tango.EventType.CHANGE_EVENT, lambda event: None)))
-        wait_events_live(ms_name)
+        wait_subscriptions_live(proxy)
 
     def close(self) -> None:
         while self._subscriptions:

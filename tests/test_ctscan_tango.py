@@ -47,7 +47,7 @@ def server(module_device_server, tango_db, tmp_path_factory):
                             write_config(folder, text=CONFIG))
     srv.set_env({"ActiveMntGrp": "mg", "JsonRecorder": True,
                  "ScanDir": str(srv.data_dir), "ScanFile": ["ct.h5", "ct.dat"]})
-    live = LiveDoorEvents(srv.ms, [srv.door])  # each test subscribes, then starts a scan
+    live = LiveDoorEvents([srv.door])  # each test subscribes, then starts a scan
     yield srv
     live.close()
 

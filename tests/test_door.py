@@ -47,8 +47,7 @@ def ms(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServer
                             "ScanFile": ["scans.dat", "scans.h5"],
                             "ActiveMntGrp": "mg1"})
     # the tests subscribe and at once run: the doors' events are live from here
-    live = LiveDoorEvents(instance.ms,
-                          [instance.door_name(i) for i in range(len(instance.doors))])
+    live = LiveDoorEvents([instance.door_name(i) for i in range(len(instance.doors))])
     yield instance
     live.close()
 

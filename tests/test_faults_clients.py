@@ -56,7 +56,7 @@ def server(module_device_server, tango_db, tmp_path_factory):
     srv = start_macroserver(module_device_server, tango_db.tango_host, "faultclients", folder,
                             write_config(folder, text=CONFIG))
     srv.set_env({"ActiveMntGrp": "mg1", "JsonRecorder": False})
-    live = LiveDoorEvents(srv.ms, [srv.door])  # run_scan subscribes, then starts the scan
+    live = LiveDoorEvents([srv.door])  # run_scan subscribes, then starts the scan
     yield srv
     live.close()
 

@@ -25,7 +25,6 @@ from typing import Any, Iterator
 import h5py
 import pytest
 import tango
-from tango_helpers import wait_events_live
 
 from macroserver.tango.client import DoorClient
 from macroserver.tango.stack import doors_of, server_description
@@ -112,8 +111,7 @@ def door(module_device_server: Any, tmp_path_factory: pytest.TempPathFactory
     name, data = _start_macroserver(module_device_server, "jsonpk",
                                     tmp_path_factory.mktemp("json-over-tango"))
     raw = RawRecordData(name)
-    client = DoorClient(name).connect()
-    wait_events_live(client.macro_server.dev_name())  # the tests subscribe no more
+    client = DoorClient(name).connect()  # its probe proves raw's subscription live too
     client.set_environment({"JsonRecorder": True, "ScanDir": str(data),
                             "ScanFile": ["scans.dat", "scans.h5"]})
     try:

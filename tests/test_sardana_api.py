@@ -41,7 +41,7 @@ def ms(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServer
                                  write_config(folder))
     instance.set_env({"ScanDir": str(instance.data_dir), "ScanFile": ["sardana.dat"],
                       "ActiveMntGrp": "mg1", "JsonRecorder": True})
-    live = LiveDoorEvents(instance.ms, [instance.door])  # tests subscribe, then run at once
+    live = LiveDoorEvents([instance.door])  # tests subscribe, then run at once
     yield instance
     live.close()
 

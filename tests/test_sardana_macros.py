@@ -233,7 +233,7 @@ def server(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroSe
                                                  f'macro_path = ["{folder}"]'))
     instance = start_macroserver(module_device_server, tango_db.tango_host, "sdm", root, config)
     instance.set_env({"ActiveMntGrp": "mg_demo"})
-    live = LiveDoorEvents(instance.ms, [instance.door])  # run_door subscribes, then runs
+    live = LiveDoorEvents([instance.door])  # run_door subscribes, then runs
     yield instance
     live.close()
 

@@ -39,7 +39,7 @@ def ms(tango_db, module_device_server, tmp_path_factory) -> Iterator[MacroServer
                                  write_config(folder))
     DoorClient(instance.door).set_environment({"ScanDir": str(instance.data_dir),
                                                "ActiveMntGrp": "mg1"})
-    live = LiveDoorEvents(instance.ms, [instance.door])  # each test subscribes and runs
+    live = LiveDoorEvents([instance.door])  # each test subscribes and runs
     yield instance
     live.close()
 

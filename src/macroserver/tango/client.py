@@ -3,7 +3,9 @@
 Run a macro and wait or not, get callbacks per stream, stop/abort/pause/resume, read and
 write the environment, list macros and elements. Events for a run are matched by macro
 id; the first event of each subscription (the attribute's current value, which Tango
-sends on subscribe) is skipped.
+sends on subscribe) is skipped. `connect` returns once the subscriptions receive events
+(tango/event_probe.py: ZeroMQ applies them late), and `wait` reads the door's
+MacroStatus when no event came for a while, so a lost final event cannot hang it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -18,11 +21,14 @@ import tango
 
 from macroserver.packets import decode, per_point
 from macroserver.records import EndStatus
+from macroserver.tango.event_probe import wait_subscriptions_live
 from macroserver.wire import from_wire, lines_from_wire, lines_to_wire, to_wire
 
 STREAMS = ("Output", "Info", "Warning", "Error", "Critical", "Debug", "Result")
 EVENT_ATTRIBUTES = (*STREAMS, "RecordData", "MacroStatus", "Input")
 _ATTRIBUTES = {name.lower(): name for name in EVENT_ATTRIBUTES}
+QUIET_S = 2.0  # no event for this long while waiting for a run's end: read the door
+BUSY_STATES = (tango.DevState.RUNNING, tango.DevState.STANDBY)
 
 StreamCallback = Callable[[str, list[str]], None]
 RecordCallback = Callable[[dict[str, Any]], None]
@@ -65,6 +71,7 @@ class DoorClient:
         self._runs: dict[str, tuple[RunOutcome, threading.Event]] = {}
         self._current: RunOutcome | None = None
         self._early_status: dict[str, list[dict[str, Any]]] = {}
+        self._last_event = time.monotonic()
         #: questions of running macros (`Macro.input`), oldest first; answer with `answer`
         self.questions: queue.Queue[dict[str, Any]] = queue.Queue()
 
@@ -81,12 +88,15 @@ class DoorClient:
     def on_status(self, callback: StatusCallback) -> None:
         self._status_callbacks.append(callback)
 
-    def connect(self) -> "DoorClient":
-        """Subscribe to the door's streams, RecordData, MacroStatus and Input."""
+    def connect(self, timeout: float = 30.0) -> "DoorClient":
+        """Subscribe to the door's streams, RecordData, MacroStatus and Input; return
+        once they receive events (a macro run at once loses none), TimeoutError if the
+        door's events do not reach this client within `timeout` s."""
         for attr in EVENT_ATTRIBUTES:
             self._skip_first.add(attr)
             self._event_ids.append(self.door.subscribe_event(
                 attr, tango.EventType.CHANGE_EVENT, self._on_event))
+        wait_subscriptions_live(self.door, timeout)
         return self
 
     def close(self) -> None:
@@ -106,6 +116,7 @@ class DoorClient:
     def _on_event(self, event: tango.EventData) -> None:
         name = event.attr_name.rsplit("/", 1)[-1]
         attr = _ATTRIBUTES.get(name.lower(), name)
+        self._last_event = time.monotonic()
         if self._skip_first:  # only until each subscription's first event has come
             with self._lock:
                 if attr in self._skip_first:
@@ -161,6 +172,7 @@ class DoorClient:
         outcome = RunOutcome("")
         with self._lock:
             self._current = outcome
+        self._last_event = time.monotonic()
         macro_id = self.door.RunMacro(args)[0]
         outcome.macro_id = macro_id
         done = threading.Event()
@@ -179,14 +191,34 @@ class DoorClient:
         return json.loads(reply[0]), reply[1:]
 
     def wait(self, outcome: RunOutcome, timeout: float | None = None) -> RunOutcome:
-        """Wait until the run ends (its final MacroStatus event arrives)."""
+        """Wait until the run ends: its final MacroStatus event arrives or, once no event
+        came for QUIET_S, the door's MacroStatus says it ended (events can be lost)."""
         _, done = self._runs[outcome.macro_id]
-        if not done.wait(timeout):
-            raise TimeoutError(f"{outcome.macro_id} did not end within {timeout} s")
-        return outcome
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = QUIET_S if deadline is None else min(QUIET_S, deadline - time.monotonic())
+            if done.wait(max(left, 0.0)):
+                return outcome
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"{outcome.macro_id} did not end within {timeout} s")
+            if time.monotonic() - self._last_event >= QUIET_S:
+                self._read_end(outcome)
+
+    def _read_end(self, outcome: RunOutcome) -> None:
+        """Finish `outcome` from the door's State and MacroStatus (read in this order:
+        an idle door has published its last macro's final status)."""
+        idle = self.door.state() not in BUSY_STATES
+        statuses = json.loads(self.door.read_attribute("MacroStatus").value[1])
+        ours = [s for s in statuses if s.get("id") == outcome.macro_id]
+        for status in ours:
+            self._finish_if_final(self._runs[outcome.macro_id], status)
+        if idle and not ours:
+            others = ", ".join(s.get("id", "?") for s in statuses)
+            raise RuntimeError(f"{outcome.macro_id} ended, but its final status was lost "
+                               f"(events missed) and the door ran {others} since")
 
     def run(self, command: str | Sequence[str], timeout: float | None = None) -> RunOutcome:
-        """Run a macro and wait for its end."""
+        """Run a macro and wait for its end (see `wait`)."""
         return self.wait(self.start(command), timeout)
 
     def answer(self, text: str | None) -> None:

@@ -4,7 +4,8 @@ Members and encodings are Sardana's: RunMacro takes Sardana's XML (keeping the
 client's macro id) or a command line, MacroStatus carries id/state/range/step in every
 packet, State goes RUNNING then ON/ALARM for every macro (set and pushed in order with
 the other events, so a client never sees a short macro's end before its start), Input
-carries `Macro.input` questions and takes the answers.
+carries `Macro.input` questions and takes the answers, and ProbeEvents tells a client when
+its subscriptions receive events (ZeroMQ applies them late).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class Door(Device):
         self._last["Result"] = []
         self._last["RecordData"] = (CODEC, b"")
         self._last["MacroStatus"] = (CODEC, b"[]")
+        self._last["EventProbe"] = ""
+        self.set_change_event("EventProbe", True, False)  # ProbeEvents works on a faulty door
         self.server = self._find_server()
         if self.server is None or not hasattr(self.server, "core"):
             self.set_state(DevState.FAULT)
@@ -185,6 +188,18 @@ class Door(Device):
     def ReleaseMacro(self) -> None:
         self._call(self.runner.abort, "Door.ReleaseMacro")
 
+    @command(dtype_in=str, doc_in="a token of the caller's choice (unique: a UUID)")
+    def ProbeEvents(self, token: str) -> None:
+        """Push `token` as an EventProbe change event, and nothing else.
+
+        ZeroMQ applies a client's subscription at this server some time after
+        subscribe_event returned, in the order the client made them: a client that
+        subscribes to EventProbe last and sees its token come knows that its earlier
+        subscriptions receive events too (DoorClient.connect). Only EventProbe's
+        subscribers see it; no state, stream or environment changes."""
+        self._last["EventProbe"] = token
+        self.push_change_event("EventProbe", token)
+
     @command(dtype_in=(str,), dtype_out=(str,), doc_in="macro name [, variable names]",
              doc_out="variable, JSON value, ... as the macro sees them on this door")
     def GetMacroEnv(self, argin: list[str]) -> list[str]:
@@ -253,6 +268,11 @@ class Door(Device):
         held = self.runner.server.reservations.held() if hasattr(self, "runner") else {}
         reserved = sorted(name for name, door in held.items() if door == self.get_name())
         return CODEC, to_json([{"elements": reserved}] if reserved else [])
+
+    @attribute(dtype=str, doc="the last ProbeEvents token (its change events prove a "
+                              "client's subscriptions live)")
+    def EventProbe(self) -> str:
+        return self._last["EventProbe"]
 
     @attribute(dtype=str, doc="the MacroServer device this door runs macros on")
     def MacroServer(self) -> str:
