@@ -15,6 +15,7 @@ import pytest
 from collect import collector_class, make_core, run, write_collector
 
 from macroserver.elements.sim import SimMotor
+from macroserver.engine import ctscan
 from macroserver.engine.runner import MacroRunner
 from macroserver.records import EndStatus
 
@@ -302,3 +303,46 @@ def test_continuous_scan_variables_are_checked_when_set(core, command, error):
     outcome, out = run(core, command)
     assert outcome.state == "exception"
     assert error in " ".join(out.errors)
+
+
+@pytest.mark.parametrize("taken, busy, last, expected, not_expected", [
+    # a steady rate too high: latency_time can fix it, and the figure is the measured one
+    (5, 5 * 0.08, 0.08, "each point takes 0.08 s to trigger, read and record (measured on "
+     "5 points), more than integ_time + latency_time (0.051 s): give latency_time 0.079 or "
+     "more", "stall"),
+    # one point stalled where the others kept the rate (the case the old message got
+    # wrong: 0.0382 s per point on average, "more than 0.051 s")
+    (40, 39 * 0.03 + 0.3, 0.3, "point 40 stalled, taking 0.3 s to trigger, read and record "
+     "where integ_time + latency_time is 0.051 s (the 39 points before took 0.03 s each "
+     "on average, within it: a longer latency_time would not help)", "give latency_time"),
+    # an earlier stall, the last points on time but never catching up
+    (10, 10 * 0.04, 0.04, "the 10 points took 0.04 s each on average (the last 0.04 s), "
+     "within integ_time + latency_time (0.051 s): a stall before point 40", "give latency"),
+    (0, 0.0, 0.0, "point 41 was due 0.2 s ago, before any point was taken", "give latency"),
+])
+def test_software_timing_says_why_it_fell_behind(taken, busy, last, expected, not_expected):
+    message = ctscan.behind_message(41, 0.2, busy, taken, last, 0.001, 0.051)
+    assert expected in message and not_expected not in message, message
+
+
+@pytest.mark.parametrize("slow_points, expected", [
+    (range(10**6), "each point takes"),  # every read 0.03 s, integ + latency 0.011 s
+    (range(5, 6), "point 5 stalled, taking 0."),  # one read of 0.3 s
+])
+def test_software_timing_falling_behind_ends_the_scan_saying_why(tmp_path, slow_points,
+                                                                  expected):
+    core = make(tmp_path, CtTiming="software")
+    channel = core.pool.channel("c1")
+    reads, read = [0], channel.read
+
+    def slow_read() -> Any:  # a counter whose readout is slower than it says
+        reads[0] += 1
+        if reads[0] - 1 in slow_points:
+            time.sleep(0.03 if len(slow_points) > 1 else 0.3)
+        return read()
+
+    channel.read = slow_read
+    outcome, out = run(core, "ascanct m1 0 1 40 0.01 0.001", timeout=30)
+    assert outcome.state == "exception", out.errors
+    assert "software timing fell behind" in outcome.error and expected in outcome.error, \
+        outcome.error

@@ -326,6 +326,7 @@ class ContinuousScan(Scan):
         motors = [p.motor for p in parts]
         last_emit = monotonic()
         busy, taken = 0.0, 0  # seconds spent triggering and reading, points taken
+        before = last_emit  # when the point being taken began (to time the last one)
         try:
             for index, due in enumerate(starts):
                 control.check_interrupt()  # a pause waits for the row's end
@@ -333,12 +334,9 @@ class ContinuousScan(Scan):
                 if now < due:
                     control.sleep(due - now)
                 elif now > due + max(period, SOFTWARE_SLACK):
-                    cycle = busy / taken if taken else now - due
-                    raise ContinuousScanError(
-                        f"software timing fell behind: point {block.offset + index} was due "
-                        f"{now - due:.3g} s ago; each point takes {cycle:.3g} s to trigger "
-                        f"and read, more than integ_time + latency_time ({period:g} s): give "
-                        f"latency_time {max(0.0, cycle - integ):.2g} or more")
+                    last = now - before if taken else 0.0  # the previous point's cycle
+                    raise ContinuousScanError(behind_message(
+                        block.offset + index, now - due, busy, taken, last, integ, period))
                 before = monotonic()
                 positions = [m.position() for m in motors]
                 triggered = 0.5 * (before + monotonic())  # when the positions were read
@@ -414,6 +412,37 @@ class ContinuousScan(Scan):
         for part in parts:
             part.motor.start_move(part.final)
         self._wait_motors([p.motor for p in parts])
+
+
+def behind_message(point: int, late: float, busy: float, taken: int, last: float,
+                   integ: float, period: float) -> str:
+    """Why software timing fell behind, from what was measured: a rate too high for
+    integ_time + latency_time (latency_time can fix it), or a stall (it cannot).
+
+    `point` was due `late` s ago; `taken` points took `busy` s to trigger, read and
+    record, the last of them (point - 1) `last` s; integ + latency_time is `period`."""
+    head = f"software timing fell behind: point {point} was due {late:.3g} s ago"
+    if not taken:
+        return (f"{head}, before any point was taken: the scan reached its first trigger "
+                f"late (integ_time + latency_time is {period:g} s)")
+    mean = busy / taken
+    if taken > 1 and last - period >= late / 2:  # mostly the last point's doing
+        earlier = (busy - last) / (taken - 1)
+        others = (f"the {taken - 1} points before took {earlier:.3g} s each on average")
+        advice = (f"; they too need latency_time {earlier - integ:.2g} or more"
+                  if earlier > period else ", within it: a longer latency_time would not help")
+        return (f"{head}: point {point - 1} stalled, taking {last:.3g} s to trigger, read "
+                f"and record where integ_time + latency_time is {period:g} s ({others}"
+                f"{advice}); look at what held that point (motors, channels, recorders, "
+                "the machine's load)")
+    if mean > period:
+        return (f"{head}; each point takes {mean:.3g} s to trigger, read and record "
+                f"(measured on {taken} points), more than integ_time + latency_time "
+                f"({period:g} s): give latency_time {max(0.0, mean - integ):.2g} or more")
+    return (f"{head}; the {taken} points took {mean:.3g} s each on average (the last "
+            f"{last:.3g} s), within integ_time + latency_time ({period:g} s): a stall "
+            f"before point {point - 1} put the scan behind; a longer latency_time would "
+            "not help")
 
 
 class _RowBlock:
