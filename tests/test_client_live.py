@@ -27,8 +27,8 @@ from macroserver.tango.client import DoorClient
 
 pytestmark = pytest.mark.timeout(240)
 
-RUNS = 40
-LOAD_PROCESSES = 3
+RUNS = 20
+LOAD_PROCESSES = 2
 # a busy loop that ends by itself after argv[1] seconds, in case its killer cannot
 BUSY = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\n" \
        "while time.monotonic() < end:\n    pass\n"
