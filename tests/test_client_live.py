@@ -15,6 +15,7 @@ import sys
 from typing import Any, Iterator
 
 import pytest
+import tango
 from tango_helpers import (
     DOOR_STREAMS,
     Events,
@@ -24,6 +25,7 @@ from tango_helpers import (
 )
 
 from macroserver.tango.client import DoorClient
+from macroserver.tango.event_probe import wait_subscriptions_live
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -111,3 +113,9 @@ def test_probe_is_seen_by_no_one_else_and_wait_reads_the_door_when_events_are_lo
             deaf.wait(outcome)
     finally:
         watcher.close()
+
+
+def test_a_device_without_probe_events_is_connected_without_proof(sim_motor: str) -> None:
+    """Sardana's own door (or an older server of ours) has no ProbeEvents: the probe says
+    so at once instead of failing the client's connect."""
+    assert wait_subscriptions_live(tango.DeviceProxy(sim_motor), timeout=5) is False

@@ -91,7 +91,8 @@ class DoorClient:
     def connect(self, timeout: float = 30.0) -> "DoorClient":
         """Subscribe to the door's streams, RecordData, MacroStatus and Input; return
         once they receive events (a macro run at once loses none), TimeoutError if the
-        door's events do not reach this client within `timeout` s."""
+        door's events do not reach this client within `timeout` s. A door without
+        ProbeEvents (Sardana's) is connected at once, without that proof."""
         for attr in EVENT_ATTRIBUTES:
             self._skip_first.add(attr)
             self._event_ids.append(self.door.subscribe_event(

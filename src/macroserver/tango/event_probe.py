@@ -27,9 +27,13 @@ RETRY_S = 0.5  # a probe pushed before the probe's own subscription was applied 
 _PROBING = threading.Lock()
 
 
-def wait_subscriptions_live(door: tango.DeviceProxy, timeout: float = 30.0) -> None:
+def wait_subscriptions_live(door: tango.DeviceProxy, timeout: float = 30.0) -> bool:
     """Return once the subscriptions this process made so far to `door`'s server
-    receive events; TimeoutError if the probe's token has not come within `timeout`."""
+    receive events; TimeoutError if the probe's token has not come within `timeout`.
+    False, at once, for a door without ProbeEvents (Sardana's own, or an older server
+    of ours): nothing can prove its subscriptions live, and the client still works."""
+    if "ProbeEvents" not in door.get_command_list():
+        return False
     token = uuid.uuid4().hex
     arrived = threading.Event()
 
@@ -45,7 +49,7 @@ def wait_subscriptions_live(door: tango.DeviceProxy, timeout: float = 30.0) -> N
             while True:
                 door.command_inout("ProbeEvents", token)
                 if arrived.wait(RETRY_S):
-                    return
+                    return True
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{door.dev_name()}: no EventProbe event within "
                                        f"{timeout} s: its events do not reach this client")
