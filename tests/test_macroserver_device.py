@@ -7,6 +7,8 @@ a Tango motor and detector channels served by the test devices (tests/devices/).
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import tango
@@ -95,6 +97,43 @@ def test_a_tango_motor_refusing_a_target_fails_the_macro_not_the_server(ms) -> N
         assert client.state() == DevState.ALARM
         assert client.run("wa", timeout=30).ok
         assert client.state() == DevState.ON
+
+
+def test_environment_events_carry_each_change_in_order(ms) -> None:
+    """Every change sends the whole environment as it was right after that change (they
+    are encoded in the event pump's thread, off a scan's start), in the order made; a
+    scan's new ScanID is in one of them."""
+    server = tango.DeviceProxy(ms.ms_name())
+    seen: list[dict] = []
+    lock = threading.Lock()
+
+    def on_event(event: tango.EventData) -> None:
+        if not event.err and event.attr_value is not None:
+            with lock:
+                seen.append(json.loads(event.attr_value.value[1])["new"])
+
+    event_id = server.subscribe_event("Environment", tango.EventType.CHANGE_EVENT, on_event)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(new.get("Probe") == 0 for new in list(seen)):  # late joiner
+            server.SetEnvironment(json.dumps({"change": {"Probe": 0}}))
+            time.sleep(0.2)
+            assert time.monotonic() < deadline, "no Environment event"
+        for value in range(1, 6):
+            server.SetEnvironment(json.dumps({"change": {"Probe": value}}))
+        with DoorClient(ms.door_name(0)) as client:
+            assert client.run("ascan m1 0 1 2 0", timeout=30).ok
+            scan_id = client.environment()["ScanID"]
+        while not any(new.get("ScanID") == scan_id for new in list(seen)):
+            time.sleep(0.05)
+            assert time.monotonic() < deadline + 30, "no event with the scan's ScanID"
+    finally:
+        server.unsubscribe_event(event_id)
+    probes = [new["Probe"] for new in seen if "Probe" in new]
+    after = probes[probes.index(1):]
+    assert after[:5] == [1, 2, 3, 4, 5] and set(after[5:]) <= {5}
+    ids = [new["ScanID"] for new in seen if "ScanID" in new]
+    assert ids == sorted(ids) and scan_id in ids
 
 
 def test_sigkill_and_restart_keep_the_environment_and_scan_ids(

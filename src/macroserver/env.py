@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from macroserver.errors import EnvError
 from macroserver.statedir import ENVIRONMENT_FILE, instance_state_dir
@@ -176,6 +176,11 @@ class Environment:
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return json.loads(json.dumps(self._values))
+
+    def current(self) -> Mapping[str, Any]:
+        """The values now, without a copy (`snapshot` copies them): every change makes a
+        new mapping of new values, so this one stays as it is; read it, never change it."""
+        return self._values
 
     def update(self, changes: dict[str, Any], remove: Iterable[str] = (),
                write: bool = True) -> None:

@@ -42,6 +42,10 @@ class ServerEnvironment:
     def snapshot(self) -> dict[str, Any]:
         return self.store.snapshot()
 
+    def current(self) -> Mapping[str, Any]:
+        """The values now, without a copy; read only (`Environment.current`)."""
+        return self.store.current()
+
     def subscribe(self, listener: Listener) -> None:
         """Call `listener(changed, removed)` after every change (for Environment events)."""
         self.store.subscribe(listener)

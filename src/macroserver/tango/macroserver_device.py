@@ -98,7 +98,7 @@ class MacroServer(Device):
             print(f"{name}: cannot start: {exc}", file=sys.stderr, flush=True)
             log.error("%s cannot start: %s", name, exc)
             return
-        self._pump = EventPump(self.push_change_event, name)
+        self._pump = EventPump(self._push, name)
         self.core.reload_listeners.append(self._macros_reloading)
         # every attribute sends events (Taurus shows nothing for one without: its polling
         # fallback does not refresh them); Sardana declares the same lists
@@ -112,8 +112,7 @@ class MacroServer(Device):
         self._groups_seen = self._group_entries()
         self.core.pool.group_listeners.append(self._groups_changed)
         self.core.env.subscribe(lambda changed, removed: self._pump.send(
-            "Environment", CODEC, to_json(envcodec.event_value(self.core.env.snapshot(),
-                                                               removed))))
+            "Environment", self.core.env.current(), removed))
         problems = self.core.load_problems + self.core.recover_scan_files(name)
         self.set_state(DevState.ON)
         self.set_status(to_wire("ready" + "".join(f"\nwarning: {p}" for p in problems)))
@@ -126,6 +125,12 @@ class MacroServer(Device):
             self._pump.close()
         if hasattr(self, "_log"):
             self._log.close()
+
+    def _push(self, name: str, *value: Any) -> None:
+        if name == "Environment":  # encoded here, in the pump's thread: a scan's ScanID
+            values, removed = value  # change does not wait for it (about 0.5 ms)
+            value = (CODEC, to_json(envcodec.event_value(dict(values), removed)))
+        self.push_change_event(name, *value)
 
     def _publish_scan(self, document: dict[str, Any]) -> None:
         self._last_scan = to_json(document)
