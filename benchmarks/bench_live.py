@@ -22,7 +22,9 @@ spectrum and a 251 x 251 frame), integration time 0, 1 ms and 100 ms. Goals (iss
 median < 5 ms, p99 < 20 ms, every point received (coalesced packets hold every point).
 
 Then the start of a scan right after another: RunMacro's return to the first point's
-RecordData event, after an image scan with files and after a scalar one (goal < 20 ms).
+RecordData event, after an image scan with files and after a scalar one (goal < 20 ms),
+and how long the RunMacro call itself took; `--starts N` starts per kind (median, p90,
+max), `--starts-only` measures only these.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ CASES = [(SCALAR_GROUP, 0.0, 1000), (SCALAR_GROUP, 0.001, 500), (SCALAR_GROUP, 0
          (IMAGE_GROUP, 0.0, 200), (IMAGE_GROUP, 0.001, 200), (IMAGE_GROUP, 0.1, 40)]
 QUICK_CASES = [(SCALAR_GROUP, 0.0, 500), (SCALAR_GROUP, 0.001, 200), (SCALAR_GROUP, 0.1, 20),
                (IMAGE_GROUP, 0.0, 100), (IMAGE_GROUP, 0.001, 100), (IMAGE_GROUP, 0.1, 20)]
-STARTS = 5  # back-to-back scan starts measured per kind
+STARTS = 5  # back-to-back scan starts measured per kind (--starts)
 GOAL_MEDIAN_MS = 5.0
 GOAL_P99_MS = 20.0
 
@@ -258,12 +260,15 @@ def verdict(delays: list[float], got: int, expected: int) -> str:
 
 
 def measure_starts(proxy: Any, arrivals: Arrivals, folder: Path, client: Any,
-                   before_group: str, rounds: int, files: list[str] = FILES) -> list[float]:
+                   before_group: str, rounds: int, files: list[str] = FILES,
+                   calls: list[float] | None = None) -> list[float]:
     """RunMacro's return -> first RecordData point event, for a scalar scan (integration
-    time 0, writing `files`) started the moment a `before_group` scan with files ended."""
+    time 0, writing `files`) started the moment a `before_group` scan with files ended;
+    the RunMacro calls' own durations are added to `calls`."""
     from macroserver.wire import lines_to_wire
 
     starts = []
+    calls = [] if calls is None else calls
     for _ in range(rounds):
         client.set_environment(scan_env(folder, before_group, files=FILES))
         proxy.RunMacro(lines_to_wire([ascan(50 if before_group == IMAGE_GROUP else 200)]))
@@ -272,8 +277,11 @@ def measure_starts(proxy: Any, arrivals: Arrivals, folder: Path, client: Any,
         if not files and "ScanFile" in client.environment():
             client.set_environment({}, remove=["ScanFile"])
         arrivals.reset()
-        proxy.RunMacro(lines_to_wire([ascan(5)]))
+        command = lines_to_wire([ascan(5)])
+        called = time.time()
+        proxy.RunMacro(command)
         returned = time.time()
+        calls.append(1000.0 * (returned - called))
         wait_for(lambda: arrivals.first_point is not None, 10)
         wait_ready(proxy)
         if arrivals.first_point is not None:
@@ -286,6 +294,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer points")
     parser.add_argument("--no-coalescing", action="store_true",
                         help="JsonRecordBlocks False: one event per point, as Sardana sends")
+    parser.add_argument("--starts", type=int, default=STARTS, metavar="N",
+                        help=f"scan starts measured per kind (default {STARTS})")
+    parser.add_argument("--starts-only", action="store_true",
+                        help="measure only the scan starts, not the live points")
     parser.add_argument("--watch", choices=("doorclient", "web"), help=argparse.SUPPRESS)
     parser.add_argument("target", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -299,7 +311,7 @@ def main() -> int:
     from macroserver.tango.client import DoorClient
     from macroserver.tango.database import free_port, stop_process
 
-    cases = QUICK_CASES if args.quick else CASES
+    cases = [] if args.starts_only else QUICK_CASES if args.quick else CASES
     load_at_start = os.getloadavg()[0]
     results: list[tuple[str, str, int, int, list[float], int]] = []
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
@@ -347,21 +359,36 @@ def main() -> int:
                         results.append((label, f"{who} {stream}", len(delays), points, delays,
                                         events if who == "plain PyTango"
                                         and stream == "RecordData" else 0))
+                calls: list[float] = []
                 after_image = measure_starts(proxy, arrivals, folder, client, IMAGE_GROUP,
-                                             STARTS)
+                                             args.starts, calls=calls)
                 after_scalar = measure_starts(proxy, arrivals, folder, client, SCALAR_GROUP,
-                                              STARTS)
+                                              args.starts, calls=calls)
                 no_files = measure_starts(proxy, arrivals, folder, client, IMAGE_GROUP,
-                                          STARTS, files=[])
+                                          args.starts, files=[], calls=calls)
             finally:
                 for watcher in watchers:
                     watcher.stop()
                 for event_id in ids:
                     proxy.unsubscribe_event(event_id)
                 stop_process(web)
+    if results:
+        print_live(results, args.no_coalescing)
+    print(f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    for label, starts in (("after an image scan with files", after_image),
+                          ("after a scalar scan with files", after_scalar),
+                          ("the next scan writing no file, after an image scan", no_files)):
+        print(f"RunMacro return -> first point event, {label}: {spread(starts)}")
+    print(f"goal < 20 ms; the RunMacro call itself (not counted above): {spread(calls)}")
+    return 0
+
+
+def print_live(results: list[tuple[str, str, int, int, list[float], int]],
+               no_coalescing: bool) -> None:
+    """The table of the live points' delays, with the goal's verdict per row."""
     print("delay from a point's measurement to its arrival at the client; ascan, all file "
           "recorders (SPEC+EDF, NeXus) + JSON on"
-          + (", JsonRecordBlocks False (no coalescing)" if args.no_coalescing else ""))
+          + (", JsonRecordBlocks False (no coalescing)" if no_coalescing else ""))
     print(f"{'case':<18}{'client, stream':<30}{'points':>12}{'events':>8}{'median ms':>10}"
           f"{'p99 ms':>9}  goal")
     missed = []
@@ -374,17 +401,15 @@ def main() -> int:
     print(f"goal: median < {GOAL_MEDIAN_MS:g} ms, p99 < {GOAL_P99_MS:g} ms, every point; met in "
           f"{len(results) - len(missed)} of {len(results)} rows"
           + (f"; missed: {'; '.join(missed)}" if missed else "")
-          + f" (load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
-          "end: other work on this machine delays every client)")
-    print(f"RunMacro return -> first point event, after an image scan with files: "
-          f"median {percentile(after_image, 0.5):.1f} ms, max {max(after_image):.1f} ms "
-          f"({len(after_image)} starts)")
-    print(f"RunMacro return -> first point event, after a scalar scan with files: "
-          f"median {percentile(after_scalar, 0.5):.1f} ms, max {max(after_scalar):.1f} ms "
-          f"({len(after_scalar)} starts); goal < 20 ms")
-    print(f"the same, the next scan writing no file, after an image scan with files: "
-          f"median {percentile(no_files, 0.5):.1f} ms, max {max(no_files):.1f} ms")
-    return 0
+          + " (other work on this machine delays every client)")
+
+
+def spread(values: list[float]) -> str:
+    """Median, p90 and max of `values` (ms), and how many."""
+    if not values:
+        return "none measured"
+    return (f"median {percentile(values, 0.5):.1f} ms, p90 {percentile(values, 0.9):.1f} ms, "
+            f"max {max(values):.1f} ms ({len(values)})")
 
 
 def _answers(port: int) -> bool:

@@ -254,3 +254,64 @@ def test_door_is_idle_before_the_final_status_goes_out(tmp_path):
     assert runner.run("ascan m1 0 1 2 0").state == "finish"
     assert runner.run("mv m1 1e9").state == "exception"
     assert seen == [("finish", "ON"), ("exception", "ALARM")]
+
+
+EXITING_SOURCE = '''
+import sys
+import threading
+from macroserver.macros import Macro
+
+
+class exiting(Macro):
+    """Ends its thread the hard way, as a careless site macro might."""
+
+    def run(self):
+        self.output(f"worker {threading.get_ident()}")
+        sys.exit(3)
+
+
+class worker_id(Macro):
+    """Says which thread runs it."""
+
+    def run(self):
+        self.output(f"worker {threading.get_ident()}")
+'''
+
+
+def test_the_door_outlives_a_macro_that_crashes_its_worker(tmp_path):
+    """One worker thread per door runs every macro (RunMacro only hands it over). A
+    macro raising SystemExit, and a listener failing in the worker outside any macro,
+    end that macro failed (ALARM); the next macro is accepted and runs, in the same
+    worker when it survived."""
+    macros = tmp_path / "macros"
+    macros.mkdir()
+    (macros / "exiting.py").write_text(EXITING_SOURCE)
+    core = make_core(tmp_path, macro_path=[macros])
+    states = States()
+    fail_start = threading.Event()
+
+    class Failing(Collect):
+        def status(self, status):
+            if status["state"] == "start" and fail_start.is_set():
+                raise RuntimeError("listener broke")
+            super().status(status)
+
+    listener = Failing()
+    runner = MacroRunner(core, listener, on_state=states)
+    outcome = runner.run("exiting")
+    assert outcome.state == "exception" and outcome.error == "SystemExit: 3"
+    assert runner.state is DoorState.ALARM and listener.statuses[-1]["state"] == "exception"
+    assert runner.run("worker_id").state == "finish"
+    workers = {line for line in listener.output if line.startswith("worker ")}
+    assert len(workers) == 1  # the same thread ran both
+
+    fail_start.set()
+    runner.start("worker_id")
+    outcome = runner.wait(10)
+    assert outcome is not None and outcome.state == "exception"
+    assert "worker failed" in outcome.error and runner.state is DoorState.ALARM
+    assert states.seen[-2:] == [DoorState.RUNNING, DoorState.ALARM]
+    fail_start.clear()
+    assert runner.run("ascan m1 0 1 2 0").state == "finish"
+    assert runner.state is DoorState.ON
+    runner.close()

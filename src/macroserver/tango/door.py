@@ -84,6 +84,8 @@ class Door(Device):
         self.set_status("idle")
 
     def delete_device(self) -> None:
+        if hasattr(self, "runner"):
+            self.runner.close()
         if hasattr(self, "_pump"):
             self._pump.close()
 
