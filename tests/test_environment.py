@@ -508,3 +508,22 @@ def test_a_scan_file_left_for_a_recorder_not_loaded_names_the_environment_file(t
         f"; ScanDir, ScanFile come from the environment file {path}: `senv NAME VALUE` "
         "changes one, `usenv NAME` clears it, `macroserver run --env FILE` starts from "
         "another file")
+
+
+def test_a_scan_reads_the_environment_without_a_copy_and_cannot_change_it(tmp_path):
+    """EnvView.current (a scan's start reads it): the values snapshot copies, each from
+    its most specific scope, read only, and unaltered by a later change."""
+    from macroserver.engine.environment import EnvView
+
+    core = make_core(tmp_path)
+    core.env.update({"ScanFile": "all.dat", "ascan.ScanFile": "ascan.dat",
+                     "door/x/1.ScanFile": "door.dat", "Hist": [1, 2]})
+    view = EnvView(core.env, "Door/X/1", "ascan")
+    current = view.current()
+    assert dict(current) == view.snapshot()
+    assert current["ScanFile"] == "door.dat" and current["Hist"] == [1, 2]
+    assert EnvView(core.env, "door/x/2", "dscan").current()["ScanFile"] == "all.dat"
+    with pytest.raises(TypeError):
+        current["ScanFile"] = "other.dat"  # type: ignore[index]
+    core.env.update({"door/x/1.ScanFile": "later.dat"})
+    assert current["ScanFile"] == "door.dat" and view.current()["ScanFile"] == "later.dat"

@@ -293,3 +293,22 @@ def test_the_next_scan_waits_only_for_the_hashing_of_its_own_files(tmp_path):
     thread.join(30)
     assert started[0][0].state == "finish"
     assert core.sidecars.wait(30) and (tmp_path / "data" / "s_2.scan.json").exists()
+
+
+def test_metadata_is_checked_again_only_when_it_changed():
+    """A scan start re-checks the same stored ScanMetadata from what was kept; another
+    value, or the unknown-key setting changed, is checked again with the same refusal."""
+    from macroserver.errors import EnvError
+    from macroserver.metadata.schema import load_schema
+
+    schema = load_schema()
+    stored = {"sample/name": "Si", "beamline/mirror": 3.1}
+    schema.refuse_unknown = False
+    assert schema.validate(stored) == schema.validate(stored) == {
+        "sample/name": ("Si", ""), "beamline/mirror": (3.1, "")}
+    schema.refuse_unknown = True
+    with pytest.raises(EnvError, match="unknown key 'beamline/mirror'"):
+        schema.validate(stored)
+    with pytest.raises(EnvError, match="sample/name must be a string, not 5"):
+        schema.validate({"sample/name": 5})
+    assert schema.validate({"sample/name": "Ge"}) == {"sample/name": ("Ge", "")}

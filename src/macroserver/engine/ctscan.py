@@ -191,7 +191,7 @@ class ContinuousScan(Scan):
 
     def loop(self, group: MeasurementGroup, manager: RecorderManager, t0: float) -> None:
         self._t0 = time.monotonic() - (time.time() - t0)
-        self.timing = self._choose_timing(group, self.macro.env.snapshot())
+        self.timing = self._choose_timing(group, self.macro.env.current())
         self.macro.debug(f"continuous scan with {self.timing} timing")
         macro = self.macro
         self._hooks = {place: macro.hooks_at(place) for place in CONTINUOUS_SCAN_PLACES}

@@ -10,6 +10,7 @@ check and the write, and a read-modify-write (`modify`) is one step.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from macroserver.engine.envcheck import check_env_size, check_env_value, check_scan_files
@@ -105,7 +106,7 @@ class ServerEnvironment:
         return int(self.modify("ScanID", increment, write))
 
     def _check(self, changes: dict[str, Any], remove: list[str]) -> None:
-        after = {**self.store.snapshot(), **changes}
+        after = {**self.store.current(), **changes}  # read only: no copy of every value
         for name in remove:
             after.pop(name, None)
         for name, value in changes.items():
@@ -151,9 +152,24 @@ class EnvView:
         return default if key is None else self.server_env.get(key)
 
     def snapshot(self) -> dict[str, Any]:
-        """Every visible variable with the value that applies here."""
-        values = self.server_env.snapshot()
-        return {name: values[self._key(name) or name] for name in self}
+        """Every visible variable with the value that applies here, copied."""
+        return self._applying(self.server_env.snapshot())
+
+    def current(self) -> Mapping[str, Any]:
+        """`snapshot` without copying the values (a scan's start reads it twice): read
+        only, as `Environment.current`; a later change does not alter it."""
+        return MappingProxyType(self._applying(self.server_env.current()))
+
+    def _applying(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The value of each name visible here, from its most specific scope in `values`."""
+        chosen: dict[str, tuple[int, Any]] = {}
+        for key, value in values.items():
+            scope, name = scoped_name(key)
+            if scope in self._scopes:
+                rank = self._scopes.index(scope)
+                if name not in chosen or chosen[name][0] < rank:
+                    chosen[name] = (rank, value)
+        return {name: chosen[name][1] for name in sorted(chosen)}
 
     def update(self, changes: Mapping[str, Any], remove: Iterable[str] = (),
                write: bool = True) -> None:

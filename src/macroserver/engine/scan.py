@@ -271,7 +271,7 @@ class Scan:
         self.check()
         group = active_measurement_group(macro)
         server = macro.server
-        env = macro.env.snapshot()
+        env = macro.env.current()  # read only, no copy: recorders and plug-ins get it too
         if server.scan_dir_fallback:
             env = scan_dir_in_roots(env, server.data_roots, macro.warning)
         try:
@@ -331,7 +331,7 @@ class Scan:
                 raise
             self.macro.error(f"{exc} (after the scan ended: {failure})")
 
-    def _record(self, group: MeasurementGroup, selection: Selection, env: dict[str, Any],
+    def _record(self, group: MeasurementGroup, selection: Selection, env: Mapping[str, Any],
                 metadata: ScanMetadata) -> Iterator[float]:
         """Allocate the ScanID, then run the points through the recorders (`self.end`
         says how it ended)."""
@@ -414,7 +414,7 @@ class Scan:
             return {}
 
     def _arm(self, detectors: list, info: ScanInfo, files: list,
-             env: dict[str, Any]) -> ScanInfo:
+             env: Mapping[str, Any]) -> ScanInfo:
         """Arm the self-saving detectors in a new folder under ScanDir (refused outside
         the data roots); the scan description then says where their frames go."""
         server = self.macro.server
@@ -686,8 +686,8 @@ class LinearPositions(Computed[float]):
         return linear(self.start, self.final, self.intervals, index)
 
 
-def scan_dir_in_roots(env: dict[str, Any], data_roots: DataRoots,
-                      warn: Callable[[str], None]) -> dict[str, Any]:
+def scan_dir_in_roots(env: Mapping[str, Any], data_roots: DataRoots,
+                      warn: Callable[[str], None]) -> Mapping[str, Any]:
     """`env` with a ScanDir left outside the data roots replaced by the first root.
 
     The environment outlives a folder change (`macroserver run` in another folder, the

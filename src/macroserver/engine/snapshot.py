@@ -4,6 +4,7 @@ the scan goes on (a snapshot documents a scan, it does not gate it)."""
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
@@ -41,7 +42,7 @@ def _read(name: str, kind: SnapshotKind | None, pool: Pool,
     if kind == "attribute":
         return read_attribute(name)
     if kind == "environment" and name in env:
-        return env[name], ""
+        return copy.deepcopy(env[name]), ""  # the store's own value: the scan gets a copy
     raise LookupError(f"{name} is no longer a motor or an environment variable")
 
 
@@ -50,7 +51,7 @@ def read_snapshot(macro: "Macro", elements: Mapping[str, Mapping[str, Any]] | No
     """Every PreScanSnapshot item, then the elements a MetadataManager marks `snapshot`,
     each with its source and read time; failed reads with value None, their reason,
     and a Warning on the macro's stream."""
-    env = macro.env.snapshot()
+    env = macro.env.current()
     entries = _entries(env.get("PreScanSnapshot"))
     listed = {name for name, _ in entries}
     entries += [(name, name) for name, fields in (elements or {}).items()

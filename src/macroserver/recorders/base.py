@@ -36,7 +36,7 @@ class RecorderContext:
     """What a recorder may use: its file, the environment, and the macro's streams."""
 
     listener: MacroListener = field(default_factory=NullListener)
-    env: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, Any] = field(default_factory=dict)  # read only: the server's own values
     path: Path | None = None
     file_policy: FilePolicy = field(default_factory=FilePolicy)
     door_name: str = "local"
