@@ -60,6 +60,23 @@ def test_the_whole_environment_is_bounded_and_usenv_makes_room(core, tmp_path):
     assert run(core, "ascan m1 0 1 2 0")[0].state == "finish"  # scans go on
 
 
+def test_the_size_kept_between_changes_is_never_below_the_real_one(core):
+    """The whole environment is serialized only when a change could pass the limit: the
+    bound kept between changes (set, replace, remove, in any order) stays above the real
+    size, so the limit above is never missed."""
+    from macroserver.engine.envcheck import _json_size
+
+    rng = __import__("random").Random(7)
+    for step in range(300):
+        name = f"V{rng.randrange(12)}"
+        if rng.random() < 0.2 and name in core.env:
+            core.env.unset(name)
+        else:
+            core.env.update({name: "z" * rng.randrange(2000) if step % 2 else [step, "ü"]})
+        values, bound = core.env._sized
+        assert values is core.env.current() and bound >= _json_size(dict(values)), step
+
+
 # -- item 9: ScanFile entries, integration time and latency -----------------------------
 
 

@@ -198,19 +198,29 @@ MAX_VALUE_BYTES = 1 << 20
 MAX_ENV_BYTES = 4 << 20
 
 
-def check_env_size(values: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
+def check_env_size(values: Mapping[str, Any], changes: Mapping[str, Any],
+                   bound: int | None = None) -> int:
     """Raise EnvError if a changed value, or the whole environment `values` after the
     change, is larger than the bounds (as JSON). The environment is written to disk and
-    sent to every client on each change, scans included: 50 MB made each scan 3 s slower."""
+    sent to every client on each change, scans included: 50 MB made each scan 3 s slower.
+
+    Returns an upper bound of the size of `values`. Given `bound`, one of the size before
+    the change (the last return), the whole environment is serialized only when the
+    change could take it past the limit (every scan's ScanID would serialize it)."""
+    added = 0
     for name, value in changes.items():
         size = _json_size(value)
         if size > MAX_VALUE_BYTES:
             raise EnvError(f"value of {name} is {size:,} bytes as JSON; an environment value "
                            f"may hold at most {MAX_VALUE_BYTES:,} (keep large data in files)")
+        added += _json_size(name) + size + 4  # a new item, its ', ' and ': ' at most
+    if bound is not None and bound + added <= MAX_ENV_BYTES:
+        return bound + added
     total = _json_size(dict(values))
     if total > MAX_ENV_BYTES:
         raise EnvError(f"the environment would hold {total:,} bytes as JSON, more than "
                        f"{MAX_ENV_BYTES:,}; remove variables (usenv) before adding more")
+    return total
 
 
 def _json_size(value: Any) -> int:

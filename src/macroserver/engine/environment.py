@@ -28,6 +28,9 @@ class ServerEnvironment:
         #: the unchecked store (persistence only); write through `update`, not through it
         self.store = store
         self._server = server
+        #: (the store's values, an upper bound of their size as JSON): `check_env_size`
+        #: serializes the whole environment only when a change could pass the limit
+        self._sized: tuple[Mapping[str, Any], int] | None = None
 
     # -- reading ---------------------------------------------------------------------
 
@@ -73,8 +76,9 @@ class ServerEnvironment:
         `write` False: written at the next `write_pending` (`Environment.update`)."""
         changes, remove = dict(changes), list(remove)
         with self.store.lock:
-            self._check(changes, remove)
+            bound = self._check(changes, remove)
             self.store.update(changes, remove, write)
+            self._sized = (self.store.current(), bound)
 
     def write_pending(self) -> None:
         """Write what was changed with `write=False` (returns once it is in the file)."""
@@ -105,15 +109,18 @@ class ServerEnvironment:
 
         return int(self.modify("ScanID", increment, write))
 
-    def _check(self, changes: dict[str, Any], remove: list[str]) -> None:
-        after = {**self.store.current(), **changes}  # read only: no copy of every value
+    def _check(self, changes: dict[str, Any], remove: list[str]) -> int:
+        """Refuse what cannot be stored; returns an upper bound of the size after."""
+        before = self.store.current()
+        after = {**before, **changes}  # read only: no copy of every value
         for name in remove:
             after.pop(name, None)
         for name, value in changes.items():
             check_name(name)
             check_env_value(scoped_name(name)[1], value, self._server, after)  # door.ScanFile
         check_scan_files(changes, after, self._server)
-        check_env_size(after, changes)
+        sized = self._sized  # for these very values (a change by another route: measured)
+        return check_env_size(after, changes, sized[1] if sized and sized[0] is before else None)
 
 
 class EnvView:
