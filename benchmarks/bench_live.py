@@ -400,8 +400,7 @@ def print_live(results: list[tuple[str, str, int, int, list[float], int]],
             missed.append(f"{label} {who}")
     print(f"goal: median < {GOAL_MEDIAN_MS:g} ms, p99 < {GOAL_P99_MS:g} ms, every point; met in "
           f"{len(results) - len(missed)} of {len(results)} rows"
-          + (f"; missed: {'; '.join(missed)}" if missed else "")
-          + " (other work on this machine delays every client)")
+          + (f"; missed: {'; '.join(missed)}" if missed else ""))
 
 
 def spread(values: list[float]) -> str:
