@@ -24,6 +24,7 @@ from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_s
 
 from macroserver.config import build_config
 from macroserver.elements.tango import TangoChannel, TangoMotor
+from macroserver.tango.event_probe import wait_subscriptions_live
 from macroserver.tango.pool_elements import pool_elements
 
 pytestmark = pytest.mark.timeout(180)
@@ -99,13 +100,18 @@ def run_macro(ms: MacroServerInstance, *command: str) -> dict[str, Any]:
 
 
 class ChangeEvents:
-    """Change events of one attribute, the first (current value) included."""
+    """Change events of one attribute of an element device of `ms`, the first (current
+    value) included. Returns once the subscription is live: the elements share the
+    door's server, whose probe proves this process's earlier subscriptions to it
+    (ZeroMQ's late joiner would otherwise lose the events of an action started at once)."""
 
-    def __init__(self, device: tango.DeviceProxy, attr: str) -> None:
+    def __init__(self, ms: MacroServerInstance, name: str, attr: str) -> None:
         self.values: list[tuple[Any, AttrQuality]] = []
         self._cond = threading.Condition()
-        self._device = device
-        self._id = device.subscribe_event(attr, tango.EventType.CHANGE_EVENT, self._on_event)
+        self._device = proxy(ms, name)
+        self._id = self._device.subscribe_event(attr, tango.EventType.CHANGE_EVENT,
+                                                self._on_event)
+        assert wait_subscriptions_live(ms.proxy())
 
     def _on_event(self, event: tango.EventData) -> None:
         if event.err:
@@ -171,8 +177,8 @@ def test_a_move_through_the_device_sends_position_events_and_is_seen_by_macros(
     motor = proxy(ms, "pdm1")
     motor.write_attribute("Position", 0.0)
     wait_state(motor, DevState.ON)
-    positions = ChangeEvents(motor, "Position")
-    states = ChangeEvents(motor, "State")
+    positions = ChangeEvents(ms, "pdm1", "Position")
+    states = ChangeEvents(ms, "pdm1", "State")
     try:
         motor.write_attribute("Position", 3.0)  # 0.3 s at 10 mm/s
         positions.wait_for(lambda v: v[-1] == (3.0, AttrQuality.ATTR_VALID))
@@ -191,7 +197,7 @@ def test_a_move_through_the_device_sends_position_events_and_is_seen_by_macros(
 
 def test_a_move_by_a_macro_shows_in_the_device_events(ms: MacroServerInstance) -> None:
     motor = proxy(ms, "pdm1")
-    positions = ChangeEvents(motor, "Position")
+    positions = ChangeEvents(ms, "pdm1", "Position")
     try:
         assert run_macro(ms, "mv", "pdm1", "-2")["state"] == "finish"
         positions.wait_for(lambda v: v[-1] == (-2.0, AttrQuality.ATTR_VALID))
@@ -237,7 +243,7 @@ def test_settling_time_is_served_read_by_tango_motors_and_forecast(
     with pytest.raises(tango.DevFailed, match="settling_time must be from 0 to 3600 s, "
                                               "not -1.0"):
         motor.write_attribute("SettlingTime", -1.0)
-    events = ChangeEvents(motor, "SettlingTime")
+    events = ChangeEvents(ms, "pdfast", "SettlingTime")
     motor.write_attribute("SettlingTime", 0.25)
     try:
         events.wait_for(lambda v: v[-1][0] == 0.25)
@@ -287,7 +293,7 @@ def test_channels_serve_their_values_and_count_when_started(ms: MacroServerInsta
     assert proxy(ms, "pdtimer").get_attribute_config("Value").unit == "s"
     timer = proxy(ms, "pdtimer")
     timer.write_attribute("IntegrationTime", 0.4)
-    states = ChangeEvents(timer, "State")
+    states = ChangeEvents(ms, "pdtimer", "State")
     try:
         timer.command_inout("Start")
         states.wait_for(lambda v: [s for s, _ in v][-2:] == [DevState.MOVING, DevState.ON])
