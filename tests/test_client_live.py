@@ -3,7 +3,9 @@
 A subscription reaches the server's publisher some time after subscribe_event returned;
 events pushed meanwhile are lost. `DoorClient.connect` returns only once its
 subscriptions receive events (the door's ProbeEvents), and `wait` falls back to reading
-the door when no event came for a while, so it never hangs on a lost end.
+the door when no event came for a while, so it never hangs on a lost end. A connect that
+fails midway (a door-shaped device whose probe never answers) leaves nothing subscribed,
+in DoorClient and in mspock's DoorConnection.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import pytest
 import tango
+from conftest import DEVICES_DIR
 from tango_helpers import (
     DOOR_STREAMS,
     Events,
@@ -24,12 +29,15 @@ from tango_helpers import (
     write_config,
 )
 
+from macroserver.cli.console import Console
+from macroserver.cli.door import DoorConnection
 from macroserver.tango.client import DoorClient
 from macroserver.tango.event_probe import wait_subscriptions_live
 
 pytestmark = pytest.mark.timeout(240)
 
 RUNS = 20
+DEAF_DOOR = "test/deafdoor/1"
 LOAD_PROCESSES = 2
 # a busy loop that ends by itself after argv[1] seconds, in case its killer cannot
 BUSY = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\n" \
@@ -119,3 +127,86 @@ def test_a_device_without_probe_events_is_connected_without_proof(sim_motor: str
     """Sardana's own door (or an older server of ours) has no ProbeEvents: the probe says
     so at once instead of failing the client's connect."""
     assert wait_subscriptions_live(tango.DeviceProxy(sim_motor), timeout=5) is False
+
+
+@pytest.fixture(scope="module")
+def deaf_door(ms: MacroServerInstance, module_device_server: Any) -> Iterator[str]:
+    """A door-shaped device (tests/devices/deaf_door.py): while deaf, a connect to it
+    subscribes to everything, then times out waiting for the probe."""
+    module_device_server([sys.executable, str(DEVICES_DIR / "deaf_door.py")], "DeafDoor",
+                         "test", {"DeafDoor": {DEAF_DOOR: {}}})
+    yield f"tango://{ms.tango_host}/{DEAF_DOOR}"
+
+
+@contextmanager
+def listening(door_name: str) -> Iterator[list[str]]:
+    """The Output lines a connected client gets, while the block runs."""
+    heard: list[str] = []
+    client = DoorClient(door_name)
+    client.on_stream(lambda _stream, lines: heard.extend(lines))
+    client.connect(timeout=30)
+    try:
+        yield heard
+    finally:
+        client.close()
+
+
+def said(door: tango.DeviceProxy, line: str, *listeners: list[str]) -> None:
+    """The door pushes `line` on Output; return once every listener (the lines a live
+    client's callback got) has it. One event's callbacks all run before the next's."""
+    door.Say(line)
+    deadline = time.monotonic() + 20
+    while not all(line in heard for heard in listeners):
+        assert time.monotonic() < deadline, f"{line!r} never reached a live client"
+        time.sleep(0.05)
+
+
+def test_a_connect_that_fails_midway_leaves_no_callback_and_a_reconnect_works(
+        deaf_door: str) -> None:
+    """The probe times out after every subscription was made: the failed client is left
+    unsubscribed (its callback gets none of the door's later events, which the same
+    process's live client does get) and a new connect works."""
+    door = tango.DeviceProxy(deaf_door)
+    door.write_attribute("Deaf", True)
+    dead: list[str] = []
+    failed = DoorClient(deaf_door)
+    failed.on_stream(lambda _stream, lines: dead.extend(lines))
+    with pytest.raises(TimeoutError, match="no EventProbe event within 1"):
+        failed.connect(timeout=1)
+    assert failed.door.__dict__.get("_subscribed_events", {}) == {}
+
+    door.write_attribute("Deaf", False)
+    with listening(deaf_door) as heard:
+        said(door, "after the failed connect", heard)
+        failed.connect(timeout=30)  # the same client, once the door answers, connects too
+        try:
+            said(door, "both connected", heard, dead)
+            assert dead == ["both connected"]
+        finally:
+            failed.close()
+
+
+def test_mspock_drops_a_door_it_could_not_open_without_leaking_callbacks(
+        ms: MacroServerInstance, deaf_door: str) -> None:
+    """mspock's open fails after the connect (no MacroServer to read the catalogue from):
+    the client it drops calls none of mspock's callbacks; once the door names its
+    MacroServer, open works."""
+    door = tango.DeviceProxy(deaf_door)
+    door.write_attribute("Deaf", False)
+    door.write_attribute("MacroServer", "")
+    dead: list[str] = []
+    connection = DoorConnection(deaf_door, Console(False, False, False),
+                                on_stream=lambda _stream, lines: dead.extend(lines),
+                                on_status=lambda _status: None,
+                                on_record=lambda _packet: None)
+    assert connection.open() is False
+    with listening(deaf_door) as heard:
+        said(door, "after the failed open", heard)
+        door.write_attribute("MacroServer", ms.macro_server)
+        assert connection.open() is True
+        try:
+            assert connection.state == "ON" and "ascan" in connection.catalogue.macros
+            said(door, "mspock connected", heard, dead)
+            assert dead == ["mspock connected"]
+        finally:
+            connection.close()

@@ -76,18 +76,24 @@ class DoorConnection:
         self.on_change: Callable[[], None] = lambda: None
 
     def open(self) -> bool:
-        """Connect (subscribe, read macros and elements); False when the door does not answer."""
+        """Connect (subscribe, read macros and elements); False when the door does not
+        answer, with nothing left subscribed (a dropped client would still call our
+        callbacks)."""
         try:
             client = DoorClient(self.name, timeout_ms=5000)
-            on_stream, on_status, on_record = self._callbacks
-            client.on_stream(on_stream)
-            client.on_status(on_status)
-            client.on_record(on_record)
+        except tango.DevFailed:
+            return False
+        on_stream, on_status, on_record = self._callbacks
+        client.on_stream(on_stream)
+        client.on_status(on_status)
+        client.on_record(on_record)
+        try:
             client.connect()
             self.catalogue.load(client.elements(), client.environment())
             self._env_read = time.monotonic()
             state = str(client.state())
         except (tango.DevFailed, OSError, ValueError):
+            client.close()
             return False
         self.client, self.online, self.state = client, True, state
         return True

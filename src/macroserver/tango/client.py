@@ -92,15 +92,23 @@ class DoorClient:
         """Subscribe to the door's streams, RecordData, MacroStatus and Input; return
         once they receive events (a macro run at once loses none), TimeoutError if the
         door's events do not reach this client within `timeout` s. A door without
-        ProbeEvents (Sardana's) is connected at once, without that proof."""
-        for attr in EVENT_ATTRIBUTES:
-            self._skip_first.add(attr)
-            self._event_ids.append(self.door.subscribe_event(
-                attr, tango.EventType.CHANGE_EVENT, self._on_event))
-        wait_subscriptions_live(self.door, timeout)
+        ProbeEvents (Sardana's) is connected at once, without that proof. A connect that
+        fails midway unsubscribes what it subscribed: no callback of a client its caller
+        drops keeps receiving the door's events."""
+        try:
+            for attr in EVENT_ATTRIBUTES:
+                self._skip_first.add(attr)
+                self._event_ids.append(self.door.subscribe_event(
+                    attr, tango.EventType.CHANGE_EVENT, self._on_event))
+            wait_subscriptions_live(self.door, timeout)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
+        """Unsubscribe from the door (again at will: a closed client can connect anew)."""
+        self._skip_first.clear()
         for event_id in self._event_ids:
             try:
                 self.door.unsubscribe_event(event_id)
