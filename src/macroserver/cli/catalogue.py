@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from macroserver.cli.unforeseen import add_debug_option, unforeseen_errors
 from macroserver.convert.catalogue import STYLES, catalogue_records
 from macroserver.convert.source import ConvertError
 from macroserver.metadata.sidecar import write_json_atomically
@@ -24,11 +25,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("-o", "--output", type=Path,
                         help="write the JSON here (atomically), not to stdout")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
+    add_debug_option(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    records = catalogue_records(args.file, args.scan, args.style)
+    with unforeseen_errors(f"cannot read {args.file}", args.debug):
+        records = catalogue_records(args.file, args.scan, args.style)
     document: Any = records[0] if len(records) == 1 else records
     if args.output is None:
         json.dump(document, sys.stdout, indent=1, ensure_ascii=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from macroserver.cli.exitcodes import EXIT_UNUSABLE
+from macroserver.cli.unforeseen import add_debug_option, unforeseen_errors
 
 
 def add_parser(commands: Any) -> None:
@@ -30,15 +31,18 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.add_argument("--consolidate", action="store_true",
                         help="a self-contained NeXus copy: linked frames copied in")
+    add_debug_option(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.consolidate:
-        return _consolidate(args)
-    from macroserver.convert import convert
+    with unforeseen_errors(f"cannot convert {args.input} to {args.output}", args.debug):
+        if args.consolidate:
+            return _consolidate(args)
+        from macroserver.convert import convert
 
-    for note in convert(args.input, args.output, args.scan, args.force):
+        notes = convert(args.input, args.output, args.scan, args.force)
+    for note in notes:
         print(note, file=sys.stderr)
     print(f"{args.output} written")
     return 0

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from macroserver.cli.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
+from macroserver.cli.unforeseen import add_debug_option, unforeseen_errors
 from macroserver.recorders.nxlinks import open_source, saved_in_file
 from macroserver.untrusted import (
     MAX_FRAMES,
@@ -63,6 +64,9 @@ def _links(group: h5py.Group, prefix: str = "",
         if isinstance(link, h5py.SoftLink):
             continue
         item = group.get(name)
+        if item is None:  # the link is there, the object it names cannot be opened
+            raise UnusableFile(f"{group.file.filename}: {path} cannot be opened (a damaged "
+                               "HDF5 file)")
         address = h5py.h5o.get_info(item.id).addr
         if address in seen:
             continue
@@ -246,12 +250,14 @@ def add_parser(commands: Any) -> None:
                         "(default: the file's folder)")
     parser.add_argument("--checksum", action="store_true", help="SHA-256 of each source file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_debug_option(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        checks = verify(args.file, args.root, args.checksum)
+        with unforeseen_errors(f"cannot verify {args.file}", args.debug):
+            checks = verify(args.file, args.root, args.checksum)
     except UnusableFile as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -42,4 +42,4 @@ def convert(source: Path, target: Path, scan_id: int | None = None,
     if target.resolve() == source.resolve():
         raise ConvertError(f"{target} is the input file")
     scans = pick(read_scans(source, scan_id), scan_id, str(source))
-    return write(scans, target, force)
+    return write(scans, target, force, source)

@@ -265,4 +265,5 @@ def _read_edf(path: Path) -> np.ndarray:
         regular_file(path)
         return fabio.open(str(path)).data
     except Exception as exc:
-        raise ConvertError(f"cannot read the EDF image {path}: {exc}") from None
+        raise ConvertError(f"cannot read the EDF image {path}: "
+                           f"{type(exc).__name__}: {exc}") from None

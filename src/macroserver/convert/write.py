@@ -131,8 +131,9 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def write(scans: list[SourceScan], target: Path, force: bool) -> list[str]:
-    """Write `scans` to `target` (format from its extension); the recorders' notes."""
+def write(scans: list[SourceScan], target: Path, force: bool, source: Path) -> list[str]:
+    """Write `scans` (of the file `source`) to `target` (format from its extension); the
+    recorders' notes. The points are read as they are written: an error names both."""
     fmt = output_format(target)
     if fmt == ".csv" and len(scans) != 1:
         numbers = ", ".join(str(s.info.scan_id) for s in scans[:20])
@@ -145,7 +146,7 @@ def write(scans: list[SourceScan], target: Path, force: bool) -> list[str]:
             notes = replay(scans, path, target)
             _name_target(path, target)
         except (OSError, ValueError, KeyError) as exc:
-            raise ConvertError(f"cannot write {target}: {exc}") from None
+            raise ConvertError(f"cannot convert {source} to {target}: {exc}") from None
         return notes
 
 
