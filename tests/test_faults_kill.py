@@ -212,3 +212,92 @@ def test_sigkill_while_a_scan_is_added_to_an_existing_file(server):
         check_complete_entries(h5, complete)
     print(f"{len(ADD_KILL_DELAYS)} kills while adding a scan: master and "
           f"{len(complete)} complete scans readable after each")
+
+
+def started_ids(events: Events) -> list[int]:
+    """The ScanIDs of the "Scan #N started" lines seen on Output."""
+    return [int(line.split()[1][1:]) for line in events.lines("Output")
+            if line.startswith("Scan #") and " started at " in line]
+
+
+@pytest.mark.parametrize("files", [False, True], ids=["no files", "with files"])
+def test_a_scan_id_given_before_a_kill_is_never_given_again(server, files):
+    """SIGKILL the moment "Scan #N started" reaches a client (the next ScanID used to be
+    written only with the first file, or at the end of a scan without files), restart:
+    the environment holds N, the next scan is N + 1."""
+    folder = server.data_dir / "reuse"
+    server.set_env({"ScanDir": str(folder), "ActiveMntGrp": "mg_demo"})
+    if files:
+        server.set_env({"ScanFile": ["reuse.h5", "reuse.dat"]})
+    elif "ScanFile" in server.environment():
+        server.set_env({}, remove=["ScanFile"])
+    events = Events(server.door)
+    try:
+        server.proxy().RunMacro(["ascan theta 0 1 200 0.05"])
+        events.wait_for(lambda ev: bool(started_ids(ev)), 30)
+        server.kill()
+        given = started_ids(events)[0]
+    finally:
+        events.close()
+    server.start()
+    assert server.environment()["ScanID"] == given
+    events = Events(server.door)
+    try:
+        macro_id = server.proxy().RunMacro(["ascan theta 0 1 2 0"])[0]
+        assert events.wait_end(macro_id)["state"] == "finish"
+        assert started_ids(events) == [given + 1]
+    finally:
+        events.close()
+    if files:  # the killed scan may have reached its files or not: the next is apart
+        with h5py.File(folder / "reuse.h5", "r") as f:
+            assert f"entry{given + 1}" in f and f"entry{given + 1}_1" not in f
+        assert f"{given + 1}.1" in spec_scans(folder / "reuse.dat")
+
+
+def test_an_environment_file_that_cannot_be_written_refuses_the_scan(server):
+    """The environment file replaced by a folder (a write fails for root too): a scan is
+    refused before anything moves or any file is written, naming the file and the
+    reason; the server stays up, and once the file can be written again nothing is lost
+    and the next scan gets the next ScanID."""
+    folder = server.data_dir / "unwritable"  # the refused scan writes no file there
+    server.set_env({"ScanDir": str(folder), "ScanFile": ["u.h5", "u.dat"],
+                    "ActiveMntGrp": "mg_demo", "FaultMarker": "kept"})
+    run_to_end(server, "mv theta 0.25")
+    before = server.environment()
+    env_file = server.env_path
+    kept = env_file.read_bytes()
+    env_file.unlink()
+    env_file.mkdir()
+    try:
+        events = Events(server.door)
+        try:
+            macro_id = server.proxy().RunMacro(["ascan theta 1 2 3 0"])[0]
+            assert events.wait_end(macro_id)["state"] == "exception"
+            errors = events.lines("Error")
+            output = events.lines("Output")
+        finally:
+            events.close()
+        assert any(f"cannot write the environment file {env_file}: Is a directory" in line
+                   and "the scan was not started" in line for line in errors), errors
+        assert not [line for line in output if line.startswith("Scan #")], output
+        assert not folder.exists() or not list(folder.iterdir())  # lock files removed too
+        assert server.environment()["ScanID"] == before["ScanID"]
+        moved, events = Events(server.door), None
+        try:
+            macro_id = server.proxy().RunMacro(["wm theta"])[0]
+            assert moved.wait_end(macro_id)["state"] == "finish"
+            current = [line for line in moved.lines() if line.split()[:1] == ["Current"]]
+        finally:
+            moved.close()
+        assert float(current[0].split()[1]) == 0.25  # nothing moved
+    finally:
+        env_file.rmdir()
+        env_file.write_bytes(kept)
+    run_to_end(server, "ascan theta 0 1 2 0")
+    after = server.environment()
+    assert after["ScanID"] == before["ScanID"] + 1 and after["FaultMarker"] == "kept"
+    server.kill()  # what the file holds is what a restart finds
+    server.start()
+    assert server.environment()["ScanID"] == before["ScanID"] + 1
+    with h5py.File(folder / "u.h5", "r") as f:
+        assert list(f) == [f"entry{before['ScanID'] + 1}"]

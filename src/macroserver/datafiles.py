@@ -268,16 +268,21 @@ class Folder:
 
     def size(self, name: str) -> int:
         """Size of file `name` (0 if missing); anything but a plain file is refused."""
+        info = self.stat(name)
+        return 0 if info is None else info.st_size
+
+    def stat(self, name: str) -> os.stat_result | None:
+        """`os.stat` of file `name` (None if missing); anything but a plain file is refused."""
         try:
             info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
-            return 0
+            return None
         if stat.S_ISDIR(info.st_mode):
             raise DataPathError(f"{self.path / name} is a folder, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise DataPathError(f"{self.path / name} is not a plain file (a symbolic link?); "
                                 "the server does not write through links")
-        return info.st_size
+        return info
 
     def replace(self, source: str, target: str) -> None:
         """Rename `source` over `target` (a symlink at `target` is replaced, not followed)."""

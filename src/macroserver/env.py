@@ -2,7 +2,10 @@
 
 Values are Python literals. Text typed by a user is parsed with `ast.literal_eval`,
 never `eval`. The store is a JSON file replaced atomically (write, fsync, rename) on
-every change, so a kill at any moment leaves either the old or the new version.
+every change, so a kill at any moment leaves either the old or the new version. A
+scan's ScanID is written at its start without the fsyncs (a killed process keeps it, as
+the kernel holds it) and synced before the scan's first file: its number is never given
+twice, and no scan waits for a disk in front of its first point.
 A damaged file is never silently replaced: loading it fails with a clear message and a
 copy is kept aside.
 """
@@ -19,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import orjson
 
 from macroserver.errors import EnvError
 from macroserver.statedir import ENVIRONMENT_FILE, instance_state_dir
@@ -125,8 +130,9 @@ class Environment:
         #: held by every change; a checker holds it across its check and the write
         self.lock = threading.RLock()
         self._values: dict[str, Any] = {}
-        # every change is a new version; the file holds `_written` (see `write_pending`)
-        self._version = self._written = 0
+        # every change is a new version; the file holds `_written`, synced up to `_synced`
+        # (see `write_pending`)
+        self._version = self._written = self._synced = 0
         self._write_lock = threading.Lock()  # taken after `lock`, never before it
         self._listeners: list[Listener] = []
         #: True until values are loaded from a file or set: a new environment
@@ -183,10 +189,13 @@ class Environment:
         return self._values
 
     def update(self, changes: dict[str, Any], remove: Iterable[str] = (),
-               write: bool = True) -> None:
-        """Set and remove several variables in one atomic write. `write` False: in memory
-        now (readers and listeners see them), in the file at the next `write_pending` or
-        write (a scan's ScanID: its fsyncs are not in front of the scan's start)."""
+               write: bool = True, sync: bool = True) -> None:
+        """Set and remove several variables in one atomic write; EnvError naming the file
+        and the reason when it cannot be written (nothing changes then). `write` False:
+        in memory now (readers and listeners see them), in the file at the next
+        `write_pending` or write. `sync` False: in the file now, which a killed process
+        leaves there, synced (two fsyncs) at the next `write_pending` or synced write (a
+        scan's ScanID: the fsyncs are not in front of the scan's first point)."""
         remove = list(dict.fromkeys(normalized_name(n) for n in remove))  # `usenv X X`: once
         changes = {normalized_name(name): value for name, value in changes.items()}
         with self.lock:
@@ -205,8 +214,10 @@ class Environment:
                 del values[name]
             if write:
                 with self._write_lock:
-                    self._save(values)
+                    self._save(values, sync)
                     self._written = self._version + 1
+                    if sync:
+                        self._synced = self._written
             self._values = values
             self._version += 1
             self.is_new = False
@@ -214,37 +225,60 @@ class Environment:
             listener(dict(changes), list(remove))
 
     def write_pending(self) -> None:
-        """Write the changes made with `write=False`, unless a later write did; returns
-        once the file holds them. EnvError when it cannot be written."""
+        """Write and sync the changes made with `write=False` or `sync=False`, unless a
+        later synced write did; returns once the file holds them on disk. EnvError when
+        it cannot be written."""
         with self.lock:
             values, version = self._values, self._version
         with self._write_lock:
-            if version <= self._written:
+            if version <= self._synced:
                 return
-            try:
-                self._save(values)
-            except OSError as exc:
-                raise EnvError(f"cannot write the environment file {self.path}: "
-                               f"{exc.strerror or exc}") from None
-            self._written = version
+            if version <= self._written:  # in the file already: only its fsyncs
+                self._sync()
+            else:
+                self._save(values, sync=True)
+                self._written = version
+            self._synced = version
 
-    def _save(self, values: dict[str, Any]) -> None:
+    def _save(self, values: dict[str, Any], sync: bool) -> None:
         if self.path is None:
             return
-        text = json.dumps({"version": FORMAT_VERSION, "env": values}, indent=1, sort_keys=True)
-        write_atomically(self.path, text, ".env-")
+        document = {"version": FORMAT_VERSION, "env": values}
+        try:  # orjson: 30 times faster than json's indented encoder (ScanID at each start)
+            text = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        except TypeError:  # integers beyond 64 bits
+            text = json.dumps(document, indent=1, sort_keys=True).encode()
+        try:
+            write_atomically(self.path, text, ".env-", sync)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _sync(self) -> None:
+        """Sync what `_save(sync=False)` wrote (the file, then its folder's entry)."""
+        if self.path is None:
+            return
+        try:
+            sync_path(self.path)
+            sync_path(self.path.parent)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> EnvError:
+        return EnvError(f"cannot write the environment file {self.path}: "
+                        f"{exc.strerror or exc}")
 
 
-def write_atomically(path: Path, text: str, prefix: str, sync: bool = True) -> None:
-    """Replace `path` with `text` so that a kill leaves the old or the new file, never a
-    mix: written beside it, synced, renamed over it, the folder synced (`sync` False:
-    not synced, for a cache whose loss costs nothing: a crash of the machine may leave
-    the old file or a damaged one)."""
+def write_atomically(path: Path, text: str | bytes, prefix: str, sync: bool = True) -> None:
+    """Replace `path` with `text` (bytes: as they are; str: UTF-8) so that a kill leaves
+    the old or the new file, never a mix: written beside it, synced, renamed over it, the
+    folder synced (`sync` False: not synced, for a cache whose loss costs nothing or a
+    file synced later with `sync_path`: a crash of the machine may leave the old file or
+    a damaged one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(text if isinstance(text, bytes) else text.encode())
             stream.flush()
             if sync:
                 os.fsync(stream.fileno())
@@ -253,13 +287,17 @@ def write_atomically(path: Path, text: str, prefix: str, sync: bool = True) -> N
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    if not sync:
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    if sync:
+        sync_path(path.parent)
+
+
+def sync_path(path: Path) -> None:
+    """fsync a file or a folder (its entries) by name."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def scoped_name(name: str) -> tuple[str, str]:

@@ -70,18 +70,20 @@ class ServerEnvironment:
     # -- writing ---------------------------------------------------------------------
 
     def update(self, changes: Mapping[str, Any], remove: Iterable[str] = (),
-               write: bool = True) -> None:
+               write: bool = True, sync: bool = True) -> None:
         """Check, then set `changes` and remove `remove` in one atomic write; EnvError
-        naming the variable and the problem when anything is refused (nothing changes).
-        `write` False: written at the next `write_pending` (`Environment.update`)."""
+        naming the variable and the problem (or the file that cannot be written) when
+        anything is refused (nothing changes). `write` False: written at the next
+        `write_pending`; `sync` False: written, synced there (`Environment.update`)."""
         changes, remove = dict(changes), list(remove)
         with self.store.lock:
             bound = self._check(changes, remove)
-            self.store.update(changes, remove, write)
+            self.store.update(changes, remove, write, sync)
             self._sized = (self.store.current(), bound)
 
     def write_pending(self) -> None:
-        """Write what was changed with `write=False` (returns once it is in the file)."""
+        """Write and sync what was changed with `write=False` or `sync=False` (returns
+        once it is on disk)."""
         self.store.write_pending()
 
     def set(self, name: str, value: Any) -> None:
@@ -90,24 +92,26 @@ class ServerEnvironment:
     def unset(self, *names: str) -> None:
         self.update({}, names)
 
-    def modify(self, name: str, change: Callable[[Any], Any], write: bool = True) -> Any:
+    def modify(self, name: str, change: Callable[[Any], Any], sync: bool = True) -> Any:
         """Set `name` to `change(current value or None)` and return the new value: a
         read-modify-write (ScanHistory, ScanID) that no other door's change can slip into."""
         with self.store.lock:
             value = change(self.store.get(name))
-            self.update({name: value}, write=write)
+            self.update({name: value}, sync=sync)
             return value
 
-    def next_scan_id(self, write: bool = True) -> int:
-        """Increment `ScanID` and persist it (`write` False: at `write_pending`, which a
-        scan calls before any file names it), so no id is ever reused."""
+    def next_scan_id(self, sync: bool = True) -> int:
+        """Increment `ScanID` and write it, so no number is ever given twice, even after
+        a kill; EnvError when the file cannot be written (the number is not taken).
+        `sync` False: synced at `write_pending`, which a scan calls before any file names
+        it (a crash of the machine before then may lose it, a kill of the process not)."""
         def increment(current: Any) -> int:
             current = 0 if current is None else current
             if not isinstance(current, int) or isinstance(current, bool) or current < 0:
                 raise EnvError(f"ScanID must be a non-negative integer, not {current!r}")
             return current + 1
 
-        return int(self.modify("ScanID", increment, write))
+        return int(self.modify("ScanID", increment, sync))
 
     def _check(self, changes: dict[str, Any], remove: list[str]) -> int:
         """Refuse what cannot be stored; returns an upper bound of the size after."""
@@ -179,8 +183,8 @@ class EnvView:
         return {name: chosen[name][1] for name in sorted(chosen)}
 
     def update(self, changes: Mapping[str, Any], remove: Iterable[str] = (),
-               write: bool = True) -> None:
-        self.server_env.update(changes, remove, write)
+               write: bool = True, sync: bool = True) -> None:
+        self.server_env.update(changes, remove, write, sync)
 
     def set(self, name: str, value: Any) -> None:
         self.server_env.set(name, value)
@@ -191,8 +195,8 @@ class EnvView:
     def modify(self, name: str, change: Callable[[Any], Any]) -> Any:
         return self.server_env.modify(name, change)
 
-    def next_scan_id(self, write: bool = True) -> int:
-        return self.server_env.next_scan_id(write)
+    def next_scan_id(self, sync: bool = True) -> int:
+        return self.server_env.next_scan_id(sync)
 
     def write_pending(self) -> None:
         self.server_env.write_pending()

@@ -2,9 +2,10 @@
 
 `start` parses and checks the command in the caller's thread (so bad input is refused
 at once, before anything moves) and returns the macro id while the macro runs in the
-door's worker. The worker is one thread per door, started with the door's first macro
-and kept: `start` only hands the macro over (starting a thread waits for it to run,
-0.4-23 ms on a loaded machine, in front of RunMacro's return). A macro that raises
+door's worker. The worker is one thread per door, kept: `start` only hands the macro
+over (starting a thread waits for it to run, 0.4-23 ms on a loaded machine, in front of
+RunMacro's return). A door starts it when it starts (`start_worker`), so not even its
+first macro waits for it. A macro that raises
 anything, even SystemExit, ends failed; the worker outlives it. Stop, abort, pause and
 resume reach the macro through `MacroControl`.
 Messages, status, result and record packets reach the caller through one listener.
@@ -124,11 +125,15 @@ class MacroRunner:
             self._set_state(DoorState.RUNNING, f"running {line}")
             self._done = threading.Event()
             self._jobs.put((macro, values, self._done))
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work,
-                                                name=f"door-{self.door_name}", daemon=True)
-                self._worker.start()
+            self.start_worker()
             return context.macro_id
+
+    def start_worker(self) -> None:
+        """Start the worker unless it runs (`start` does it when nobody did before)."""
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work,
+                                            name=f"door-{self.door_name}", daemon=True)
+            self._worker.start()
 
     def _work(self) -> None:
         """The door's worker: runs the macros handed over, one after the other, for as

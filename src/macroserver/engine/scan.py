@@ -298,13 +298,14 @@ class Scan:
             ensure_parent(path, policy)
         locks = DataFileLocks(paths, macro.context.door_name, policy)
         try:
+            scan_id = self._next_scan_id()  # after the refusals: a refused scan takes none
             run_hooks(PRE_SCAN, macro.hooks_at(PRE_SCAN))
             post_scan = self.macro.hooks_at(POST_SCAN)
             closing = [restore] if restore is not None else []
             if post_scan:
                 closing.append(lambda: run_hooks(POST_SCAN, post_scan))
             try:
-                yield from self._record(group, selection, env, metadata)
+                yield from self._record(group, selection, env, metadata, scan_id)
             except BaseException as exc:
                 self.closing(closing, exc)
                 raise
@@ -314,6 +315,16 @@ class Scan:
             locks.release()
         learn(server.overheads, self, self.forecast,
               [cls.name for cls, _ in selection.chosen], elapsed)
+
+    def _next_scan_id(self) -> int:
+        """The scan's number, written to the environment file before anything moves (the
+        pre-scan hooks) or any data file is made, unsynced (a killed server keeps it; it
+        is synced before the first data file); refused when the file cannot be written."""
+        try:
+            return self.macro.env.next_scan_id(sync=False)
+        except EnvError as exc:
+            exc.args = (f"{exc}; the scan was not started (nothing moved, no file written)",)
+            raise
 
     def closing(self, steps: Sequence[Callable[[], None]],
                 failure: BaseException | None) -> None:
@@ -332,9 +343,8 @@ class Scan:
             self.macro.error(f"{exc} (after the scan ended: {failure})")
 
     def _record(self, group: MeasurementGroup, selection: Selection, env: Mapping[str, Any],
-                metadata: ScanMetadata) -> Iterator[float]:
-        """Allocate the ScanID, then run the points through the recorders (`self.end`
-        says how it ended)."""
+                metadata: ScanMetadata, scan_id: int) -> Iterator[float]:
+        """Run the points through the recorders (`self.end` says how it ended)."""
         server = self.macro.server
         critical_names = env.get("CriticalRecorders") or ()
         if isinstance(critical_names, str):  # one name, as senv accepts it
@@ -342,9 +352,9 @@ class Scan:
         critical = frozenset(critical_names)
         manager = RecorderManager(selection, self.listener, critical,
                                   float(env.get("RecorderTimeout", 60.0)))
-        info = self._describe(group, selection.files, metadata)
+        info = self._describe(group, selection.files, metadata, scan_id)
         detectors = frames.self_saving(group.channels)
-        if detectors:  # their frames are named with the ScanID: written first
+        if detectors:  # their frames are named with the ScanID: synced first
             self.macro.env.write_pending()
             info = self._arm(detectors, info, selection.files, env)
         for level, text in selection.hints:
@@ -432,11 +442,10 @@ class Scan:
         return dataclasses.replace(info, linked=linked)
 
     def _describe(self, group: MeasurementGroup, files: list,
-                  metadata: ScanMetadata) -> ScanInfo:
+                  metadata: ScanMetadata, scan_id: int) -> ScanInfo:
         macro, env = self.macro, self.macro.env
         motor_positions = _read_positions(macro)
         snapshot = read_snapshot(macro, metadata.elements)
-        scan_id = env.next_scan_id(write=False)  # written before any file names it
         rank = env.get("DataCompressionRank", -1)
         return ScanInfo(
             scan_id=scan_id,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -45,22 +46,62 @@ def open_scans_folder(parent: Folder, master: Path) -> Folder:
     return parent.subfolder(scans_folder(master).name)
 
 
-def master_entries(folder: Folder, name: str) -> set[str]:
+class _MasterNames:
+    """The root names of the masters read lately, each with the identity of the version
+    read (device, inode, size, times): a master replaced (renamed over) or changed in
+    place has another, and is read again. Opening a master with h5py to list its names
+    took 1-3 ms of each scan's start once it held a few dozen entries."""
+
+    KEEP = 32
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read: dict[Path, tuple[tuple[int, ...], frozenset[str]]] = {}
+
+    def get(self, path: Path, info: os.stat_result) -> frozenset[str] | None:
+        with self._lock:
+            kept = self._read.get(path)
+        return kept[1] if kept is not None and kept[0] == _identity(info) else None
+
+    def keep(self, path: Path, info: os.stat_result, names: frozenset[str]) -> None:
+        with self._lock:
+            self._read.pop(path, None)
+            if len(self._read) >= self.KEEP:
+                del self._read[next(iter(self._read))]
+            self._read[path] = (_identity(info), names)
+
+
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+_MASTER_NAMES = _MasterNames()
+
+
+def master_entries(folder: Folder, name: str) -> frozenset[str]:
     """The names at the root of the master `name` in `folder` (none when it is new).
 
     Raises OSError when it cannot be read (a writer of an older version was killed)."""
-    if not folder.size(name):
-        return set()
+    info = folder.stat(name)
+    if info is None or not info.st_size:
+        return frozenset()
+    path = folder.path / name
+    names = _MASTER_NAMES.get(path, info)
+    if names is not None:
+        return names
     fd = folder.open(name, os.O_RDONLY)
     try:
+        info = os.fstat(fd)  # the version read (it may have been replaced meanwhile)
         try:
             with h5py.File(fd_path(fd), "r") as f:
-                return set(f)
+                names = frozenset(f)
         except OSError:  # marked open by a killed writer of an older version
             with h5py.File(fd_path(fd), "r", libver="latest", swmr=True) as f:
-                return set(f)
+                names = frozenset(f)
     finally:
         os.close(fd)
+    _MASTER_NAMES.keep(path, info, names)
+    return names
 
 
 class ScanFile:
@@ -120,6 +161,8 @@ def link_into_master(
             with changing(h5py.File(fd_path(fd), "r+", libver="latest")) as f:
                 f[entry] = link
                 f.attrs["default"] = entry
+                names = frozenset(f)
+            _MASTER_NAMES.keep(folder.path / name, os.fstat(fd), names)
         finally:
             os.close(fd)
         return
@@ -136,6 +179,7 @@ def link_into_master(
                 f.attrs.update(root_attrs)
             f[entry] = link
             f.attrs["default"] = entry
+            names = frozenset(f)
         os.fsync(fd)
     except BaseException:
         folder.remove(temporary)
@@ -144,6 +188,9 @@ def link_into_master(
         os.close(fd)
     folder.replace(temporary, name)
     folder.fsync()
+    written = folder.stat(name)  # after the rename, which changes the file's ctime
+    if written is not None:  # the next scan's start reads its names here
+        _MASTER_NAMES.keep(folder.path / name, written, names)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import re
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import AbstractSet, Any, Iterable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -230,7 +230,7 @@ class NexusRecorder(Recorder):
         try:
             taken = master_entries(folder, path.name)
         except OSError as exc:
-            taken = set()
+            taken = frozenset()
             self.context.message(Level.WARNING, f"cannot read {path} ({exc})")
         self._entry_name = _entry_name(info.scan_id, taken)
         if self._entry_name != f"entry{info.scan_id}":
@@ -612,7 +612,7 @@ class NexusRecorder(Recorder):
         return files
 
 
-def _entry_name(scan_id: int, taken: set[str]) -> str:
+def _entry_name(scan_id: int, taken: AbstractSet[str]) -> str:
     """`entry<ScanID>`, or with a suffix (`_1`, `_2`...) when the master holds it."""
     base = name = f"entry{scan_id}"
     n = 0

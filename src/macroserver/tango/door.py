@@ -80,6 +80,7 @@ class Door(Device):
             self.set_change_event(attr, True, False)
         self.runner = MacroRunner(self.server.core, _DoorListener(self), self.get_name(),
                                   on_state=self._on_state)
+        self.runner.start_worker()  # not in front of the first RunMacro's return
         self.set_state(DevState.ON)
         self.set_status("idle")
 
