@@ -13,7 +13,9 @@ What the documents show for another machine stands for this one's: `$ export
 TANGO_HOST=X` sets nothing (the system's TANGO_HOST is set) and X in the output is its
 address; `/home/me` is the folder the commands run in; `macroserver web` runs with
 `--port 0` (tests never take a fixed port) and prints whatever port it got. Other
-`$ export NAME=VALUE` lines hold for the document's next commands.
+`$ export NAME=VALUE` lines hold for the document's next commands. README's `serve` and
+`db`, and the fixed ports and addresses of deployment.md and mspock.md, run in
+tests/test_docs_serve_examples.py.
 """
 
 from __future__ import annotations
