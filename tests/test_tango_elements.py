@@ -290,3 +290,42 @@ def test_equal_steps_wait_out_what_the_last_step_moved_before_polling(sim_motor:
         assert motor.position() == pytest.approx(here + n * step)
         first_polls.append(polls[0] - written)
     assert min(first_polls[3:]) >= 0.025, first_polls  # polled at once without MoveTiming
+
+
+def test_a_tango_counter_declares_its_latency_and_a_continuous_scan_heeds_it(
+        sim_detector: str, sim_motor: str, tmp_path) -> None:
+    """The device's LatencyTime is the channel's least time between acquisitions, read at
+    each scan (a write counts from the next): a continuous scan whose period leaves less
+    is refused before anything moves, saying what latency_time to give, and runs with
+    it. A device without the attribute declares none; a bad value is named."""
+    from collect import make_core, run
+
+    device = tango.DeviceProxy(sim_detector)
+    channel = _triggered("det", sim_detector, "Counts", "counter")
+    assert channel.min_latency(0.01) == 0.0
+    assert TangoChannel("pos", f"{sim_motor}/Position").min_latency(0.01) == 0.0
+    core = make_core(tmp_path, {
+        "motors": {"m1": {"limits": [-1000.0, 1000.0], "velocity": 1000.0,
+                          "acceleration": 0.05}},
+        "channels": {"t": {"kind": "timer"},
+                     "det": {"type": "tango", "attribute": f"{sim_detector}/Counts",
+                             "start_command": "Start", "stop_command": "Stop"}},
+        "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "det"]}},
+    }, env={"ScanDir": str(tmp_path / "data"), "ScanFile": ["lat.h5"]})
+    device.write_attribute("LatencyTime", 0.05)
+    try:
+        assert channel.min_latency(0.01) == 0.05
+        outcome, out = run(core, "ascanct m1 0 1 5 0.01", timeout=60)
+        assert outcome.state == "exception"
+        message = " ".join(out.errors)
+        assert "channel det needs 0.05 s between acquisitions" in message, message
+        assert "give latency_time 0.05 or more" in message and not (tmp_path / "data" /
+                                                                    "lat.h5").exists()
+        outcome, out = run(core, "ascanct m1 0 1 5 0.01 0.05", timeout=60)
+        assert outcome.state == "finish", out.errors
+        device.write_attribute("LatencyTime", -1.0)
+        with pytest.raises(ElementError, match=f"channel det: {sim_detector}/LatencyTime "
+                                               "must be a number of seconds from 0, not -1.0"):
+            channel.min_latency(0.01)
+    finally:
+        device.write_attribute("LatencyTime", 0.0)

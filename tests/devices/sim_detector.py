@@ -1,6 +1,8 @@
 """A simulated Tango detector: `Start(seconds)` counts (RUNNING meanwhile), then the
 scalar `Counts`, the 256-point `Spectrum` and the 64x64 int32 `Image` hold values
 proportional to the time counted; `Elapsed` is that time (a timer to read).
+`LatencyTime` (s, writable, 0 at start) is the readout time it declares it needs between
+two acquisitions, as Sardana's counters do.
 
 Run as `python sim_detector.py <instance> [Tango options]`; it registers as server
 "SimDetector", device class "SimDetector".
@@ -12,7 +14,7 @@ import sys
 import time
 
 import numpy as np
-from tango import AttrDataFormat, DevState
+from tango import AttrDataFormat, AttrWriteType, DevState
 from tango.server import Device, attribute, command, device_property, run
 
 SPECTRUM_SIZE = 256
@@ -25,6 +27,7 @@ class SimDetector(Device):
     def init_device(self) -> None:
         super().init_device()
         self._t0 = self._t1 = time.monotonic()
+        self._latency = 0.0
 
     def _counted(self) -> float:
         """Seconds counted so far in the last acquisition."""
@@ -52,6 +55,14 @@ class SimDetector(Device):
     @attribute(dtype=float, unit="s")
     def Elapsed(self) -> float:
         return self._counted()
+
+    @attribute(dtype=float, unit="s", access=AttrWriteType.READ_WRITE)
+    def LatencyTime(self) -> float:
+        return self._latency
+
+    @LatencyTime.write
+    def LatencyTime(self, seconds: float) -> None:
+        self._latency = seconds
 
     @command(dtype_in=float)
     def Start(self, seconds: float) -> None:

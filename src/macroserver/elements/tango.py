@@ -37,6 +37,10 @@ MOTOR_KEYS = {"type", "device", "attribute", "limits", "unit", "settling_time"}
 #: The attribute a motor's device may tell its settling time in (seconds, read at each
 #: scan's start; our Pool-like Motor devices serve it)
 SETTLING_ATTRIBUTE = "SettlingTime"
+#: The attributes a channel's device may tell, in seconds, the least time it needs
+#: between the end of one acquisition and the next start in (Sardana's name first; read
+#: at each continuous scan's pre-flight)
+LATENCY_ATTRIBUTES = ("LatencyTime", "Latency")
 CHANNEL_KEYS = {"type", "kind", "attribute", "label", "unit", "shape",
                 "start_command", "stop_command"}
 
@@ -52,6 +56,7 @@ class _TangoDevice:
         self._argument_types: dict[str, tango.CmdArgType] = {}
         self._wake: StateWake | None = None  # State events, once subscribed
         self._events_tried = False
+        self._declares: dict[tuple[str, ...], str | None] = {}  # see `declared_seconds`
         self.seen_busy = 0.0  # when the last poll that found it busy was sent (monotonic)
 
     @contextmanager
@@ -80,6 +85,21 @@ class _TangoDevice:
             except tango.DevFailed:
                 del self._written[attribute]  # asked again next time: the device may be new
                 raise
+
+    def declared_seconds(self, names: tuple[str, ...]) -> tuple[str, float] | None:
+        """The first attribute of `names` the device has (which one it has is asked once)
+        and its value now, in seconds: None when it has none of them. A value read now:
+        a change written to the device counts from the next scan."""
+        if names not in self._declares:
+            with self.call(f"{self.device}/{names[0]}") as proxy:
+                has = {a.lower(): a for a in proxy.get_attribute_list()}
+            self._declares[names] = next((has[n.lower()] for n in names if n.lower() in has),
+                                         None)
+        attribute = self._declares[names]
+        if attribute is None:
+            return None
+        with self.call(f"{self.device}/{attribute}") as proxy:
+            return attribute, float(proxy.read_attribute(attribute).value)
 
     def argument_type(self, command: str) -> tango.CmdArgType:
         """The argument type of `command`, asked once."""
@@ -192,7 +212,6 @@ class TangoMotor:
         self._unit = unit
         self._calibration: Calibration | None = None
         self._settling = None if settling_time is None else checked_settling(name, settling_time)
-        self._settling_attribute: bool | None = None  # the device has one: asked once
         self._moves = MoveTiming()
 
     @property
@@ -283,18 +302,13 @@ class TangoMotor:
         change written to the device counts from the next scan), else 0."""
         if self._settling is not None:
             return self._settling
-        target = f"{self.device}/{SETTLING_ATTRIBUTE}"
-        with self._device.call(target) as proxy:
-            if self._settling_attribute is None:
-                self._settling_attribute = SETTLING_ATTRIBUTE.lower() in (
-                    a.lower() for a in proxy.get_attribute_list())
-            if not self._settling_attribute:
-                return 0.0
-            seconds = float(proxy.read_attribute(SETTLING_ATTRIBUTE).value)
+        declared = self._device.declared_seconds((SETTLING_ATTRIBUTE,))
+        if declared is None:
+            return 0.0
         try:
-            return checked_settling(self.name, seconds)
+            return checked_settling(self.name, declared[1])
         except ValueError as exc:
-            raise ElementError(f"{exc} (attribute {target})") from None
+            raise ElementError(f"{exc} (attribute {self.device}/{declared[0]})") from None
 
     def motion_settings(self) -> MotionSettings:
         """Sardana's `Velocity` (its max_value the fastest allowed) and `Acceleration`
@@ -332,7 +346,8 @@ class TangoChannel:
     device with Sardana's `IntegrationTime` attribute, such as our Pool-like channels,
     after writing it when it changed) and `wait` lets the integration time pass, then
     polls State until the device is no longer RUNNING or MOVING. What the command takes
-    is asked once, not at every point.
+    is asked once, not at every point. The device's `LatencyTime` (or `Latency`), when
+    it has one, is the time it needs between acquisitions (`min_latency`).
     """
 
     def __init__(self, name: str, attribute: str, kind: Role | str = Role.COUNTER, *,
@@ -399,6 +414,19 @@ class TangoChannel:
         if self._shape is None:
             self._shape = value.shape
         self._dtype = value.dtype.name
+
+    def min_latency(self, integration_time: float) -> float:
+        """The least time the device needs between acquisitions (readout, dead time), as
+        its `LatencyTime` (or `Latency`) attribute says in seconds; 0 without one. The
+        pre-flight of a continuous scan refuses a period shorter than that."""
+        declared = self._device.declared_seconds(LATENCY_ATTRIBUTES)
+        if declared is None:
+            return 0.0
+        attribute, seconds = declared
+        if not 0.0 <= seconds < math.inf:
+            raise ElementError(f"channel {self.name}: {self.device}/{attribute} must be a "
+                               f"number of seconds from 0, not {seconds!r}")
+        return seconds
 
     def start(self, integration_time: float) -> None:
         if self.start_command:
