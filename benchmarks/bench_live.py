@@ -137,11 +137,18 @@ def watch_web(url: str) -> None:
                 continue
             now = time.time()
             message = json.loads(raw[6:])
-            if message.get("kind") == "point" and isinstance(message.get("taken"), float):
-                point_nb = message["row"].get("point_nb")
-                with arrivals.lock:
-                    arrivals.taken[point_nb] = message["taken"]
-                    arrivals.received.setdefault("stream", {}).setdefault(point_nb, now)
+            if message.get("kind") == "points":  # the points of one packet
+                points = zip(message["rows"], message["taken"])
+            elif message.get("kind") == "point":  # one message per point, before 2026-12-08
+                points = zip([message["row"]], [message.get("taken")])
+            else:
+                continue
+            with arrivals.lock:
+                got = arrivals.received.setdefault("stream", {})
+                for row, taken in points:
+                    if isinstance(taken, float):
+                        arrivals.taken[row.get("point_nb")] = taken
+                        got.setdefault(row.get("point_nb"), now)
 
     threading.Thread(target=read, daemon=True).start()
     serve_dumps(arrivals)
@@ -354,7 +361,7 @@ def main() -> int:
                     dumps = [w.dump() for w in watchers]
                     rows += [("DoorClient", "on_record", dumps[0]["delays"].get("RecordData", [])),
                              ("DoorClient", "Output", dumps[0]["delays"].get("Output", [])),
-                             ("web /events", "point", dumps[1]["delays"].get("stream", []))]
+                             ("web /events", "points", dumps[1]["delays"].get("stream", []))]
                     for who, stream, delays in rows:
                         results.append((label, f"{who} {stream}", len(delays), points, delays,
                                         events if who == "plain PyTango"

@@ -336,9 +336,9 @@ def test_image_png_and_strict_messages() -> None:
     assert json.loads(dumps({"v": [float("nan"), float("inf"), 1.5]})) == {"v": [None, None, 1.5]}
 
 
-def test_continuous_scan_blocks_reach_the_page_point_by_point() -> None:
-    """A record_block (continuous scans, coalesced step scans) becomes one `point`
-    message per point, each with its own `taken`, none dropped."""
+def test_continuous_scan_blocks_reach_the_page_in_one_message_with_every_point() -> None:
+    """A record_block (continuous scans, coalesced step scans) becomes one `points`
+    message holding every point's row and its own `taken`, none dropped."""
     from macroserver.packets import decode
     from macroserver.web.door_model import DoorModel
 
@@ -348,7 +348,9 @@ def test_continuous_scan_blocks_reach_the_page_point_by_point() -> None:
         "type": "record_block", "macro_id": "m", "taken": [10.0, 10.5, 11.0],
         "data": {"point_nb": [0, 1, 2], "m1": [0.0, 0.5, 1.0], "c1": [3, None, 5]}}))
     messages, _ = model.apply_record(block)
-    assert [(m["row"]["point_nb"], m["row"]["c1"], m["taken"]) for m in messages] == [
+    assert [m["kind"] for m in messages] == ["points"]
+    assert [(r["point_nb"], r["c1"], t) for r, t in zip(messages[0]["rows"],
+                                                         messages[0]["taken"])] == [
         (0, 3, 10.0), (1, None, 10.5), (2, 5, 11.0)]
     assert model.scan is not None and len(model.scan["rows"]) == 3
     assert decode('{"c1": NaN}')["c1"] != 0  # Sardana's own packets decode too

@@ -1,5 +1,6 @@
 """`macroserver web` under hostile clients (issue 13, item 13): a flood of half-open
-connections, and requests for a foreign host name (DNS rebinding).
+connections, requests for a foreign host name (DNS rebinding), and event streams whose
+browser reads slowly or not at all.
 
 The real HTTP server class on a real loopback socket, in this process (its hub is not
 started: no Tango needed). The 3,000-connection figures come from
@@ -18,6 +19,7 @@ import pytest
 
 from macroserver.web.bridge import Hub
 from macroserver.web.server import WebServer, host_name
+from macroserver.web.stream import EventStream
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -98,3 +100,81 @@ def test_half_open_connections_are_capped_and_timed_out(server):
             break
         time.sleep(0.2)
     assert code == 200
+
+
+def _serving(stream: EventStream, connection: socket.socket, errors: list[OSError]
+             ) -> threading.Thread:
+    """`stream.serve` in a thread of its own, as the connection's handler runs it."""
+    def serve() -> None:
+        try:
+            stream.serve(connection.sendall, 60.0)
+        except OSError as error:  # the handler ends the connection on these
+            errors.append(error)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_event_stream_keeps_order_through_a_full_socket_and_drops_a_stalled_browser():
+    """Messages are written by the delivering thread while the socket takes them and by
+    the stream's own when it is full: a browser that reads late still gets every one,
+    in order. One that stops reading is closed past its backlog (it reconnects for a
+    fresh snapshot), never blocking the thread that delivers."""
+    server_side, browser = socket.socketpair()
+    server_side.settimeout(5)
+    stream = EventStream(server_side, backlog=64 << 20)
+    errors: list[OSError] = []
+    serving = _serving(stream, server_side, errors)
+    messages = [b"data: %d %s\n\n" % (i, b"x" * 1000) for i in range(5000)]  # ~5 MB
+    delivered = threading.Event()
+    received: list[bytes] = []
+    waited: list[bool] = []
+
+    def read_late() -> None:  # after every delivery, or 20 s if a delivery blocked
+        waited.append(not delivered.wait(20))
+        received.extend(_read_all(browser, sum(map(len, messages))))
+
+    reader = threading.Thread(target=read_late, daemon=True)
+    reader.start()
+    assert all(stream.deliver(m) for m in messages)
+    delivered.set()
+    reader.join(40)
+    assert waited == [False]  # no delivery waited for the reader
+    assert b"".join(received) == b"".join(messages)
+    stream.close()
+    serving.join(5)
+    assert not serving.is_alive() and errors == []
+    server_side.close()
+    browser.close()
+
+    server_side, browser = socket.socketpair()
+    server_side.settimeout(5)
+    stream = EventStream(server_side, backlog=1 << 20)
+    serving = _serving(stream, server_side, errors)
+    chunk = b"data: %s\n\n" % (b"x" * 100_000)
+    count = 0
+    while stream.deliver(chunk):
+        count += 1
+        assert count < 100, "a browser that reads nothing was never dropped"
+        time.sleep(0.01)  # the stream's thread blocks in its write meanwhile
+    assert stream.closed and not stream.deliver(b"data: more\n\n")
+    serving.join(2)  # its blocked write ended with the connection, not its 5 s timeout
+    assert not serving.is_alive()
+    assert [type(e) for e in errors] == [BrokenPipeError]
+    server_side.close()
+    browser.close()
+    with pytest.raises(ValueError, match="needs a connection with a timeout"):
+        EventStream(socket.socket())
+
+
+def _read_all(sock: socket.socket, size: int) -> list[bytes]:
+    sock.settimeout(20)
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return chunks

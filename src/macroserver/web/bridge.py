@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from macroserver.packets import decode
 from macroserver.web.door_model import DoorModel
 from macroserver.web.images import frame_png
-from macroserver.web.messages import Message, dumps
+from macroserver.web.messages import Message, dumps, event_data
 from macroserver.web.tango_events import (
     Subscriptions,
     channel_sources,
@@ -42,8 +41,17 @@ from macroserver.wire import error_text, lines_from_wire
 
 HISTORY = 20
 IMAGE_INTERVAL = 0.5  # seconds between two reads of the image file per door
-CLIENT_QUEUE = 20000  # messages a slow browser may lag; then it is dropped and reconnects
 REDISCOVER_INTERVAL = 10.0
+
+
+class Client(Protocol):
+    """A browser's event stream (`web/stream.py`)."""
+
+    def deliver(self, data: bytes) -> bool:
+        """Take `data` (server-sent events) in order; False once it takes no more."""
+
+    def close(self) -> None:
+        """Take no more; its connection ends."""
 
 
 class Hub:
@@ -52,7 +60,7 @@ class Hub:
     def __init__(self, door_names: Iterable[str] | None = None) -> None:
         self._fixed = list(door_names) if door_names else None
         self._lock = threading.RLock()
-        self._clients: list[queue.Queue] = []
+        self._clients: list[Client] = []
         self.doors: dict[str, DoorModel] = {}
         self.histories: dict[str, list[dict[str, Any]]] = {}
         self._subscriptions = Subscriptions()
@@ -65,18 +73,17 @@ class Hub:
 
     # -- clients ----------------------------------------------------------------------
 
-    def connect(self) -> tuple[str, queue.Queue]:
-        """The snapshot (JSON text) and the queue of every later message (JSON texts),
-        consistent with each other."""
-        box: queue.Queue = queue.Queue(CLIENT_QUEUE)
+    def connect(self, client: Client) -> bytes:
+        """The snapshot message (server-sent event); every later message goes to
+        `client`, consistent with it."""
         with self._lock:
-            self._clients.append(box)
-            return dumps(self.snapshot()), box
+            self._clients.append(client)
+            return event_data([self.snapshot()])
 
-    def disconnect(self, box: queue.Queue) -> None:
+    def disconnect(self, client: Client) -> None:
         with self._lock:
-            if box in self._clients:
-                self._clients.remove(box)
+            if client in self._clients:
+                self._clients.remove(client)
 
     def snapshot(self) -> Message:
         with self._lock:
@@ -115,16 +122,14 @@ class Hub:
 
     def _send(self, *messages: Message) -> None:
         """Called with the lock held, so messages keep the order of the model changes;
-        encoded at once, since the model they point into changes afterwards."""
-        for message in messages:
-            text = dumps(message)
-            for box in list(self._clients):
-                try:
-                    box.put_nowait(text)
-                except queue.Full:  # too slow: drop it; EventSource reconnects for a snapshot
-                    self._clients.remove(box)
-                    box.queue.clear()
-                    box.put_nowait(None)
+        encoded at once (the model they point into changes afterwards), once for every
+        client, and what one event brought goes out in one write."""
+        if not messages:
+            return
+        data = event_data(list(messages))
+        for client in list(self._clients):
+            if not client.deliver(data):  # gone, or too slow: EventSource reconnects
+                self._clients.remove(client)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -140,8 +145,8 @@ class Hub:
         self._image_wakeup.set()
         self._subscriptions.close()
         with self._lock:
-            for box in self._clients:
-                box.put_nowait(None)
+            for client in self._clients:
+                client.close()
             self._clients.clear()
         for thread in self._threads:
             thread.join(timeout=2)
@@ -208,9 +213,9 @@ class Hub:
         value = encoded_text(event)
         if not value:
             return
-        for status in json.loads(value):
-            with self._lock:
-                self._send(*model.apply_macro_status(status))
+        with self._lock:
+            self._send(*(m for status in json.loads(value)
+                         for m in model.apply_macro_status(status)))
 
     def _on_output(self, model: DoorModel, event: Any) -> None:
         if not has_value(event):

@@ -108,15 +108,9 @@ class DoorModel:
             self.image_pending = self.image_request = None
             return [{"kind": "desc", "door": self.name, "scan": self.scan}], False
         if kind == "record_data" and self.scan is not None:
-            return self._apply_point(data, packet.get("taken"))
+            return self._apply_points([(data, packet.get("taken"))])
         if kind == "record_block" and self.scan is not None:
-            messages: list[Message] = []
-            read = False
-            for point in per_point(packet):
-                more, pending = self._apply_point(point["data"], point.get("taken"))
-                messages += more
-                read = read or pending
-            return messages, read
+            return self._apply_points([(p["data"], p.get("taken")) for p in per_point(packet)])
         if kind == "record_end" and self.scan is not None:
             self.scan["end"] = data
             read = self.image_request is not None
@@ -125,33 +119,51 @@ class DoorModel:
             return [{"kind": "end", "door": self.name, "end": data}], read
         return [], False
 
-    def _apply_point(self, data: dict[str, Any], taken: Any = None
-                     ) -> tuple[list[Message], bool]:
+    def _apply_points(self, points: list[tuple[dict[str, Any], Any]]
+                      ) -> tuple[list[Message], bool]:
+        """One `points` message for what came in one packet (a coalesced block: every
+        point's row and `taken`, the newest spectrum of each column, which is all the
+        page and the snapshot keep), then any image message."""
         assert self.scan is not None
-        row = {k: v for k, v in data.items() if _scalar(v)}
-        spectra = {k: v["values"] for k, v in data.items()
-                   if isinstance(v, dict) and isinstance(v.get("values"), list)}
-        self.scan["rows"].append(row)
-        point_nb = data.get("point_nb", len(self.scan["rows"]) - 1)
-        for name, values in spectra.items():
-            self.spectra[name] = {"point_nb": point_nb, "values": values}
+        rows: list[dict[str, Any]] = []
+        taken: list[Any] = []
+        spectra: dict[str, Any] = {}
+        images: list[Message] = []
+        asked = self.image_request
+        for data, when in points:
+            row = {k: v for k, v in data.items() if _scalar(v)}
+            self.scan["rows"].append(row)
+            rows.append(row)
+            taken.append(when)
+            point_nb = data.get("point_nb", len(self.scan["rows"]) - 1)
+            for name, value in data.items():
+                if isinstance(value, dict) and isinstance(value.get("values"), list):
+                    spectra[name] = self.spectra[name] = {"point_nb": point_nb,
+                                                          "values": value["values"]}
+            note = self._apply_frame_ref(data, int(point_nb))
+            if note is not None:
+                images.append(note)
+        return ([{"kind": "points", "door": self.name, "rows": rows, "taken": taken,
+                  "spectra": spectra}, *images], self.image_request is not asked)
+
+    def _apply_frame_ref(self, data: dict[str, Any], point_nb: int) -> Message | None:
+        """Asks for the point's frame (`image_pending`), or says once per column that it
+        cannot be read (the image message)."""
         images = {k: v for k, v in data.items()
                   if isinstance(v, dict) and (len(v.get("shape") or []) == 2
                                               or "dataset" in v)}  # a linked frame
-        messages = [{"kind": "point", "door": self.name, "row": row, "taken": taken,
-                     "spectra": {k: self.spectra[k] for k in spectra}}]
         if not images:
-            return messages, False
+            return None
         column, ref = next(iter(images.items()))
-        request = self._frame_request(column, ref, int(point_nb))
+        request = self._frame_request(column, ref, point_nb)
         if request is not None:
             self.image_pending = self.image_request = request
-            return messages, True
+            return None
         if self.image is None or self.image.get("column") != column:
             self.image = {"column": column, "shape": ref.get("shape"), "point_nb": None,
                           "url": None, "note": "no file holds it and its device is unknown"}
-            messages.append({"kind": "image", "door": self.name, "image": self.image})
-        return messages, False
+            return {"kind": "image", "door": self.name, "image": self.image}
+        return None
 
     def _frame_request(self, column: str, ref: dict[str, Any], point_nb: int
                        ) -> FrameRequest | None:

@@ -12,3 +12,9 @@ Message = dict[str, Any]
 def dumps(message: Message) -> str:
     """Strict JSON (never NaN/Infinity: browsers' JSON.parse refuses them)."""
     return strictjson.dumps(message)
+
+
+def event_data(messages: list[Message]) -> bytes:
+    """`messages` as server-sent events, one `data:` line each: encoded once, the same
+    bytes written to every browser."""
+    return b"".join(b"data: " + strictjson.dumps_bytes(m) + b"\n\n" for m in messages)

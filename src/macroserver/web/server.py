@@ -4,7 +4,7 @@ Stdlib only (`http.server.ThreadingHTTPServer`, one thread per connection). Rout
 GET/HEAD (anything else is 405: the view is read-only):
 
 - `/` — the page; `/static/<file>` — its JavaScript and CSS (in this package);
-- `/events` — server-sent events: a `snapshot` message, then one message per change;
+- `/events` — server-sent events: a `snapshot` message, then the changes (`web/stream.py`);
 - `/api/state` — the snapshot as JSON (for scripts and debugging);
 - `/image?door=<name>` — the door's latest image frame as PNG (404 if none);
 - `/file?path=<full path>` — a data file of a scan listed in "Last scans" (a download;
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import queue
 import shutil
 import sys
 import threading
@@ -32,10 +31,10 @@ from typing import Any, Sequence
 from urllib.parse import parse_qs, quote, urlsplit
 
 from macroserver.web.bridge import Hub
+from macroserver.web.stream import EventStream
 
 KEEPALIVE = 15.0  # seconds between comment lines on an idle event stream
 FILE_CHUNK = 1 << 20  # bytes per write of a downloaded data file
-SEND_BATCH = 500  # queued messages written to a browser at once (points come faster)
 MAX_CONNECTIONS = 64
 IDLE_TIMEOUT = 10.0  # seconds a connection may wait for a request line or a write
 LOOPBACK_NAMES = ("localhost",)
@@ -174,39 +173,27 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
 
     def _events(self) -> None:
+        """The snapshot, then every change as the hub delivers it (`web/stream.py`:
+        written by the hub's thread while this browser keeps up, by this one when not)."""
         hub = self.server.hub
-        snapshot, box = hub.connect()
+        stream = EventStream(self.connection)
         try:
+            snapshot = hub.connect(stream)  # later messages wait in `stream` until serve
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self._write("retry: 2000\n\n")
-            self._write(f"data: {snapshot}\n\n")
-            while True:
-                try:
-                    message = box.get(timeout=KEEPALIVE)
-                except queue.Empty:
-                    self._write(": keepalive\n\n")
-                    continue
-                batch = [message]
-                while message is not None and len(batch) < SEND_BATCH:
-                    try:  # what queued meanwhile goes out in one write (nothing dropped)
-                        message = box.get_nowait()
-                    except queue.Empty:
-                        break
-                    batch.append(message)
-                self._write("".join(f"data: {m}\n\n" for m in batch if m is not None))
-                if message is None:  # server closing, or this client fell too far behind
-                    return
+            self._write(b"retry: 2000\n\n" + snapshot)
+            stream.serve(self._write, KEEPALIVE)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass
-        finally:
-            hub.disconnect(box)
+        finally:  # closed before the server closes the socket: no write after that
+            stream.close()
+            hub.disconnect(stream)
             self.close_connection = True
 
-    def _write(self, text: str) -> None:
-        self.wfile.write(text.encode("utf-8"))
+    def _write(self, data: bytes) -> None:
+        self.wfile.write(data)
         self.wfile.flush()
 
 

@@ -1,6 +1,6 @@
 // macroserver web: the live scan page. Plain JavaScript, no library, no build step.
 // One EventSource on /events: a "snapshot" message, then one message per change
-// (kinds: door, door_info, state, macro, output, desc, point, end, image, history).
+// (kinds: door, door_info, state, macro, output, desc, points, end, image, history).
 "use strict";
 
 const MAX_TABLE_ROWS = 1000;   // older rows leave the table (the plot keeps every point)
@@ -314,15 +314,24 @@ class DoorView {
       .map(c => c.name);
     const labels = Object.fromEntries(desc.column_desc.map(c => [c.name, c.label]));
     this.series = this.yNames.map(n => ({name: labels[n], key: n, xs: [], ys: []}));
-    for (const row of scan.rows) this.addPoint(row, false);
+    for (const row of scan.rows) this.appendRow(row);
     this.plot.setSeries(labels[this.xName] || this.xName, this.series);
     this.updateProgress();
     if (scan.end) this.setEnd(scan.end);
   }
 
-  addPoint(row, redraw = true) {
+  // The points of one message (a coalesced block): rows, table and plot at once.
+  addPoints(rows) {
     if (!this.scan) return;
-    if (redraw) this.scan.rows.push(row);
+    this.scan.rows.push(...rows);
+    for (const row of rows) this.appendRow(row);
+    this.plot.redraw();
+    this.updateProgress();
+    const wrap = this.table.parentElement;
+    wrap.scrollTop = wrap.scrollHeight;
+  }
+
+  appendRow(row) {
     const tr = el("tr", {"data-point": row.point_nb},
       ...this.columns.map(c => el("td", {}, formatValue(row[c.name]))));
     this.tableBody.append(tr);
@@ -334,12 +343,6 @@ class DoorView {
     for (const s of this.series) {
       s.xs.push(x);
       s.ys.push(row[s.key] === undefined ? null : row[s.key]);
-    }
-    if (redraw) {
-      this.plot.redraw();
-      this.updateProgress();
-      const wrap = this.table.parentElement;
-      wrap.scrollTop = wrap.scrollHeight;
     }
   }
 
@@ -469,9 +472,9 @@ function handle(message) {
     case "macro": viewOf(message.door).setMacro(message.macro); break;
     case "output": viewOf(message.door).addOutput(message.lines); break;
     case "desc": viewOf(message.door).setScan(message.scan); break;
-    case "point": {
+    case "points": {
       const view = viewOf(message.door);
-      view.addPoint(message.row);
+      view.addPoints(message.rows);
       if (Object.keys(message.spectra).length) view.setSpectra(message.spectra);
       break;
     }
