@@ -1,19 +1,22 @@
-"""DoorClient against ZeroMQ's late joiner: connect, then run at once, under load.
+"""DoorClient and the web view against ZeroMQ's late joiner: connect, then run at once,
+under load.
 
 A subscription reaches the server's publisher some time after subscribe_event returned;
-events pushed meanwhile are lost. `DoorClient.connect` returns only once its
-subscriptions receive events (the door's ProbeEvents), and `wait` falls back to reading
-the door when no event came for a while, so it never hangs on a lost end. A connect that
-fails midway (a door-shaped device whose probe never answers) leaves nothing subscribed,
-in DoorClient and in mspock's DoorConnection.
+events pushed meanwhile are lost. `DoorClient.connect` and the web view's `Hub.start`
+return only once their subscriptions receive events (the door's ProbeEvents), and
+`DoorClient.wait` falls back to reading the door when no event came for a while, so it
+never hangs on a lost end. A connect that fails midway (a door-shaped device whose probe
+never answers) leaves nothing subscribed, in DoorClient and in mspock's DoorConnection.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -33,10 +36,12 @@ from macroserver.cli.console import Console
 from macroserver.cli.door import DoorConnection
 from macroserver.tango.client import DoorClient
 from macroserver.tango.event_probe import wait_subscriptions_live
+from macroserver.web.bridge import Hub
 
 pytestmark = pytest.mark.timeout(240)
 
 RUNS = 20
+WEB_RUNS = 10  # without the web view's probe, 9 of 20 runs lost their events here
 DEAF_DOOR = "test/deafdoor/1"
 LOAD_PROCESSES = 2
 # a busy loop that ends by itself after argv[1] seconds, in case its killer cannot
@@ -63,17 +68,87 @@ def starve_zmq_io(pid: int) -> None:
             os.setpriority(os.PRIO_PROCESS, int(task), 19)
 
 
+class Load:
+    """The server's ZeroMQ I/O starved and both cores busy, while in the `with`."""
+
+    def __init__(self, ms: MacroServerInstance) -> None:
+        self.ms = ms
+
+    def __enter__(self) -> "Load":
+        assert self.ms.process is not None
+        starve_zmq_io(self.ms.process.pid)
+        self.processes = [subprocess.Popen([sys.executable, "-c", BUSY, "200"])
+                          for _ in range(LOAD_PROCESSES)]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in self.processes:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+class Browser:
+    """What the hub delivers to one browser (`web/bridge.Client`), decoded."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.changed = threading.Condition()
+
+    def deliver(self, data: bytes) -> bool:
+        with self.changed:
+            self.messages += [json.loads(line[6:]) for line in data.split(b"\n")
+                              if line.startswith(b"data: ")]
+            self.changed.notify_all()
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def macro_end(self, macro_id: str, timeout: float) -> bool:
+        """Whether the final status of `macro_id` and an Output line came."""
+        def ended() -> bool:
+            kinds = {m["kind"] for m in self.messages}
+            return "output" in kinds and any(
+                m["kind"] == "macro" and m["macro"].get("id") == macro_id
+                and m["macro"].get("state") == "finish" for m in self.messages)
+
+        with self.changed:
+            return self.changed.wait_for(ended, timeout)
+
+
+def test_web_view_started_then_run_at_once_under_load_gets_every_event(
+        ms: MacroServerInstance) -> None:
+    """A fresh web view hub each time (the last one closed), a macro run by another
+    client the moment `start` returned, with the server's ZeroMQ I/O starved: every
+    run's Output and final MacroStatus reach the browser. The runner subscribes to
+    nothing (a subscription of this process to the same events would be shared)."""
+    runner = tango.DeviceProxy(ms.door)
+    lost: list[int] = []
+    with Load(ms):
+        for index in range(WEB_RUNS):
+            browser = Browser()
+            hub = Hub([ms.door])
+            hub.start()
+            try:
+                hub.connect(browser)
+                macro_id = runner.RunMacro(["ct", "0.001"])[0]
+                deadline = time.monotonic() + 10
+                while runner.state() != tango.DevState.ON and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if not browser.macro_end(macro_id, timeout=5):
+                    lost.append(index)
+            finally:
+                hub.close()
+    assert lost == [], f"{len(lost)} of {WEB_RUNS} runs lost events: {lost}"
+
+
 def test_connect_then_run_at_once_under_load_gets_every_event(ms: MacroServerInstance
                                                               ) -> None:
     """Fresh subscriptions each time (a new client, the last one closed), run at once,
     with the server's ZeroMQ I/O starved: every run's Output and final MacroStatus come
     as events."""
-    assert ms.process is not None
-    starve_zmq_io(ms.process.pid)
-    load = [subprocess.Popen([sys.executable, "-c", BUSY, "200"])
-            for _ in range(LOAD_PROCESSES)]
     lost: list[tuple[int, str]] = []
-    try:
+    with Load(ms):
         for index in range(RUNS):
             statuses: list[dict[str, Any]] = []
             client = DoorClient(ms.door)
@@ -91,10 +166,6 @@ def test_connect_then_run_at_once_under_load_gets_every_event(ms: MacroServerIns
             if not ends or not outcome.messages["Output"]:
                 lost.append((index, f"{len(ends)} end events, "
                                     f"{len(outcome.messages['Output'])} Output lines"))
-    finally:
-        for process in load:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(10)
     assert lost == [], f"{len(lost)} of {RUNS} runs lost events: {lost}"
 
 

@@ -5,7 +5,11 @@ State, MacroStatus, Output and RecordData (the JsonRecorder packets) and to the
 Environment of each door's MacroServer (for ScanHistory), keeps a `DoorModel` per door
 and hands every change to the connected browsers as small JSON messages (`kind` + fields).
 
-It only reads: it never calls a command on a door, never writes an attribute.
+It only reads: it never writes an attribute and calls no command on a door but
+ProbeEvents, which pushes a token only this process reads (`tango/event_probe.py`):
+`discover` (and so `start`, before `macroserver web` listens) returns once a door's
+subscriptions receive events, so a scan started from then on reaches the page from its
+first event (ZeroMQ drops what a server publishes before it applied a new subscription).
 
 Images are not in the JSON packets (2D values arrive as `{"shape", "ref"}`): the hub reads
 the newest frame at most every `IMAGE_INTERVAL` seconds per door and serves it as a PNG:
@@ -36,6 +40,7 @@ from macroserver.web.tango_events import (
     exported_doors,
     has_value,
     read_value,
+    wait_live,
 )
 from macroserver.wire import error_text, lines_from_wire
 
@@ -194,6 +199,7 @@ class Hub:
             server_proxy = device(server)
             self._server_proxies[server.lower()] = server_proxy
             subscribe(server_proxy, "Environment", lambda ev: self._on_environment(server, ev))
+        wait_live(proxy)  # also the Environment's when one process serves both (ours)
         if server:
             try:  # where 1D/2D values are when no file holds them
                 model.sources = channel_sources(self._server_proxies[server.lower()])

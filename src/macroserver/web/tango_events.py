@@ -1,6 +1,7 @@
 """Reading doors through Tango for `macroserver web`: finding them, subscribing to change
-events that survive a door going away (stateless: they retry on their own), and decoding
-the events. Never a command, never a write."""
+events that survive a door going away (stateless: they retry on their own), knowing when
+those subscriptions are live, and decoding the events. Never a write, and no command but
+the door's ProbeEvents (a token only the prober reads)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,15 @@ class Subscriptions:
             except Exception:  # noqa: BLE001 - the device may be gone already
                 pass
         self._ids.clear()
+
+
+def wait_live(door: Any) -> None:
+    """Return once this process's subscriptions to `door`'s server receive events
+    (ZeroMQ's late joiner: a scan started before would lose its first events), at once
+    for a door without ProbeEvents; TimeoutError after 30 s without."""
+    from macroserver.tango.event_probe import wait_subscriptions_live
+
+    wait_subscriptions_live(door)
 
 
 def has_value(event: Any) -> bool:
