@@ -87,17 +87,18 @@ def truncated_spec(path: Path) -> Path:
     return path
 
 
-def spec_with_bad_edf(path: Path) -> Path:
-    """A SPEC scan of two images, the second EDF file's header damaged."""
-    images = path.parent / "bad_edf"
+def spec_with_bad_edf(path: Path, bad: int) -> Path:
+    """A SPEC scan of two images, the header of point `bad`'s EDF file damaged."""
+    images = path.parent / path.stem
     images.mkdir()
-    fabio.edfimage.EdfImage(data=np.ones((4, 4), "u2")).write(str(images / "img_00000.edf"))
-    (images / "img_00001.edf").write_bytes(
+    fabio.edfimage.EdfImage(data=np.ones((4, 4), "u2")).write(
+        str(images / f"img_{1 - bad:05d}.edf"))
+    (images / f"img_{bad:05d}.edf").write_bytes(
         b"{\nHeaderID = EH:000001:000000:000000 ;\nSize = abc ;\nDim_1 = -5 ;\n"
         b"DataType = Nonsense ;\n" + b" " * 400 + b"}\n" + b"\x00" * 20)
     path.write_text(SPEC_HEAD.format(name=path.name) + "#S 1 ascan m1 0 1 1 0.1\n"
-                    "#C EDF images: bad_edf/img_{point:05d}.edf, point = img, channel in: "
-                    "img\n#N 3\n#L m1  img  c1\n0 0 1\n1 1 2\n")
+                    f"#C EDF images: {path.stem}/img_{{point:05d}}.edf, point = img, "
+                    "channel in: img\n#N 3\n#L m1  img  c1\n0 0 1\n1 1 2\n")
     return path
 
 
@@ -109,7 +110,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     title_group(path / "title_group.h5")
     compound_column(path / "compound.h5")
     truncated_spec(path / "truncated.dat")
-    spec_with_bad_edf(path / "bad_edf.dat")
+    spec_with_bad_edf(path / "bad_edf.dat", bad=1)
+    spec_with_bad_edf(path / "bad_first_edf.dat", bad=0)
     (path / "folder.h5").mkdir()
     unreadable = path / "unreadable.dat"
     unreadable.write_text(SPEC_HEAD.format(name="unreadable.dat"))
@@ -136,6 +138,8 @@ CASES = [
      "column 'mca_1': value of shape (3,), declared (8,)"),
     (["convert", "bad_edf.dat", "out.h5"], "img_00001.edf",
      "cannot read the EDF image bad_edf/img_00001.edf: KeyError: 'Nonsense'"),
+    (["convert", "bad_first_edf.dat", "out.h5"], "img_00000.edf",  # not a column dropped
+     "cannot read the EDF image bad_first_edf/img_00000.edf: KeyError: 'Nonsense'"),
     (["verify", "folder.h5"], "folder.h5", "is a folder, not a regular file"),
     (["convert", "folder.h5", "out.dat"], "folder.h5", "is a folder, not a regular file"),
 ]

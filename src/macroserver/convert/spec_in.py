@@ -200,7 +200,7 @@ def _scan(path: Path, scan: Any) -> SourceScan:
     spectra = _spectrum_names(scan.mca_header_dict, len(scan.mca), npoints)
     n = len(scan.mca[0]) if spectra else 0
     columns += [Column(name, name, Role.SPECTRUM, shape=(n,)) for name in spectra]
-    images = _images(path, edf) if edf else {}
+    images = _images(path, edf, npoints) if edf else {}
     columns += [Column(name, name, Role.IMAGE, shape=shape)
                 for name, (shape, _) in images.items()]
     metadata, snapshot = _metadata(header)
@@ -245,17 +245,16 @@ def _spectrum_names(mca_header: dict[str, str], count: int, npoints: int) -> lis
             for i in range(count // npoints)]
 
 
-def _images(path: Path, edf: re.Match[str]) -> dict[str, tuple[tuple, str]]:
-    """channel -> (shape, file pattern) from our `#C EDF images:` line (edf_names.py)."""
+def _images(path: Path, edf: re.Match[str], npoints: int) -> dict[str, tuple[tuple, str]]:
+    """channel -> (shape, file pattern) from our `#C EDF images:` line (edf_names.py),
+    the shape read from the first point's image: one that cannot be read is an error
+    naming it, as any later one is (a column is never dropped). A scan without points
+    has no images."""
     pattern, channels = check_pattern(edf.group(1), path), edf.group(3).split()
-    images = {}
-    for channel in channels:
-        try:
-            shape = _read_edf(edf_path(pattern, path.parent, channel, 0)).shape
-        except ConvertError:
-            continue
-        images[channel] = (tuple(shape), pattern)
-    return images
+    if not npoints:
+        return {}
+    return {channel: (tuple(_read_edf(edf_path(pattern, path.parent, channel, 0)).shape),
+                      pattern) for channel in channels}
 
 
 def _read_edf(path: Path) -> np.ndarray:
