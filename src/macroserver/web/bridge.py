@@ -237,9 +237,9 @@ class Hub:
         packet = decode(value)
         with self._lock:
             messages, read_frame = model.apply_record(packet)
-            if read_frame:
-                self._image_wakeup.set()
             self._send(*messages)
+        if read_frame:  # after the writes: the frame read would take the GIL from them
+            self._image_wakeup.set()
 
     def _on_environment(self, server: str, event: Any) -> None:
         value = encoded_text(event)
