@@ -8,6 +8,7 @@ through a Motor device and through a macro is the same element: each shows in th
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -260,30 +261,69 @@ def test_settling_time_is_served_read_by_tango_motors_and_forecast(
     assert motor.read_attribute("SettlingTime").value == 0.02
 
 
-def test_a_tango_motor_and_channel_on_these_devices_wait_on_their_state_events(
+def test_a_tango_motor_and_channel_on_these_devices_learn_each_end_from_the_reply(
     ms: MacroServerInstance
 ) -> None:
-    """A scan driving these devices through `type = "tango"` elements subscribes to State
-    events at the first busy poll, and its waits end with the move or count: the watch
-    follows a started device and pushes ON when it is done, a poll confirms it."""
+    """`type = "tango"` elements on these devices move with MoveAndReport, count with
+    StartAndReport and wait with WaitAndReport: the device tells the end in its reply
+    (with a scalar's value, read after the end), never before it. No State poll, so no
+    State subscription either (issue 21: dead time)."""
     motor = TangoMotor("m", f"tango://{ms.tango_host}/{DEVICES['pdm1'][0]}")
     timer = TangoChannel("t", f"tango://{ms.tango_host}/{DEVICES['pdtimer'][0]}/Value",
                          "timer", start_command="Start")
+    counter = TangoChannel("c", f"tango://{ms.tango_host}/{DEVICES['pdct'][0]}/Value",
+                           start_command="Start")
     motor.start_move(0.0)
     assert motor.wait_move(5.0)
     motor.start_move(2.0)  # 0.2 s at 10 mm/s
+    assert motor.wait_move(0.01) is False  # one WaitAndReport of 10 ms: still moving
     assert motor.wait_move(5.0)
-    assert motor._device._wake is not None  # subscribed: the device sends State events
-    assert proxy(ms, "pdm1").state() == DevState.ON
-    assert motor.position() == 2.0
-    motor.start_move(0.0)  # again, on the same subscription
-    assert motor.wait_move(5.0) and motor.position() == 0.0
-    assert motor._device._wake.trusted  # every end so far came with its ON event
-    timer.start(0.3)
-    timer._count_until = 0.0  # poll from now, as for a count of unknown length
-    assert timer.wait(5.0)
-    assert timer._device._wake is not None
-    assert timer.read() == pytest.approx(0.3)
+    assert motor.position() == 2.0  # the reply's, read after the end (taken once)
+    proxy(ms, "pdm1").write_attribute("Position", 2.5)  # another client moves it
+    wait_until(lambda: proxy(ms, "pdm1").state() == DevState.ON, "the other move's end")
+    assert motor.position() == 2.5  # asked again
+    motor.start_move(2.5)  # no move: over in MoveAndReport's own reply
+    assert motor._over and motor.wait_move(0.0)
+    assert motor._device._reports and motor._device._wake is None
+    for integration in (0.3, 0.0):
+        began = time.monotonic()
+        timer.start(integration)
+        counter.start(integration)
+        assert timer.wait(5.0) and counter.wait(5.0)
+        assert time.monotonic() - began >= integration
+        assert timer._reported == (pytest.approx(integration),)  # the reply's value
+        assert timer.read() == pytest.approx(integration)
+        assert timer._reported is None  # taken once: the next read asks the device
+        assert isinstance(counter.read(), float)
+    assert timer._device._wake is None and counter._device._wake is None
+
+
+def test_report_commands_tell_the_end_and_refuse_a_bad_wait(ms: MacroServerInstance) -> None:
+    """The replies themselves: [0] while the count goes on, whatever the wait asked (a
+    WaitAndReport holds the device 20 ms at most), [1, Value] after its end; an array
+    channel's report carries no value, an instant move's its Position at once; a bad
+    wait is refused by name."""
+    timer = proxy(ms, "pdtimer")
+    timer.write_attribute("IntegrationTime", 0.3)
+    began = time.monotonic()
+    assert list(timer.command_inout("StartAndReport")) == [0.0]
+    asked = time.monotonic()
+    assert list(timer.command_inout("WaitAndReport", 10.0)) == [0.0]
+    assert time.monotonic() - asked < 0.25  # capped, not 10 s
+    while (report := list(timer.command_inout("WaitAndReport", 0.02))) == [0.0]:
+        assert time.monotonic() - began < 10.0
+    assert time.monotonic() - began >= 0.3
+    assert report == [1.0, pytest.approx(0.3)]
+    for bad in (-1.0, math.nan):
+        with pytest.raises(tango.DevFailed, match=f"time to wait must be >= 0 s, not {bad}"):
+            timer.command_inout("WaitAndReport", bad)
+    spectrum = proxy(ms, "pdspec")
+    spectrum.write_attribute("IntegrationTime", 0.0)
+    assert list(spectrum.command_inout("StartAndReport")) == [1.0]
+    motor = proxy(ms, "pdfast")
+    here = motor.read_attribute("Position").value
+    assert list(motor.command_inout("MoveAndReport", here + 1.0)) == [1.0, here + 1.0]
+    assert list(motor.command_inout("WaitAndReport", 0.0)) == [1.0, here + 1.0]
 
 
 def test_channels_serve_their_values_and_count_when_started(ms: MacroServerInstance) -> None:

@@ -10,9 +10,11 @@ import tomllib
 import numpy as np
 import pytest
 import tango
+from collect import wait_until
 from conftest import SIM_MOTOR_SERVER
 
 from macroserver.elements.base import Channel, ElementError, MeasurementGroup, Motor
+from macroserver.elements.state_events import StateWake
 from macroserver.elements.tango import TangoChannel, TangoMotor, build_tango_element
 
 pytestmark = pytest.mark.timeout(60)
@@ -241,16 +243,33 @@ def test_a_tango_motor_is_calibrated_and_its_device_keeps_it(sim_motor: str, tmp
 
 
 def test_state_events_that_never_come_or_a_device_gone_do_not_stall_a_wait(
-    device_server
+    device_server, monkeypatch
 ) -> None:
-    """A motor whose server polls State once a minute accepts the State event subscription
+    """A motor whose server polls State every 20 ms sends the State events that wake a
+    wait. One whose server polls State once a minute accepts the State event subscription
     but sends no event in time: the wait still ends with the move (the poll decides,
     events only wake it early), and the next wait polls as without events. When the
     device goes away during a wait, the wait fails naming it, subscription or not."""
-    device = "test/motor/slowpoll"
+    device, fast = "test/motor/slowpoll", "test/motor/fastpoll"
     server = device_server(SIM_MOTOR_SERVER, "SimMotor", "slowpoll",
-                           {"SimMotor": {device: {"properties": {"Velocity": ["20"]}}}})
+                           {"SimMotor": {name: {"properties": {"Velocity": ["20"]}}
+                                         for name in (device, fast)}})
     tango.DeviceProxy(device).poll_attribute("State", 60000)
+    tango.DeviceProxy(fast).poll_attribute("State", 20)
+    heard: list[tango.DevState] = []
+    on_event = StateWake._on_event
+
+    def listen(wake: StateWake, event: tango.EventData) -> None:
+        if not event.err:
+            heard.append(event.attr_value.value)
+        on_event(wake, event)
+
+    monkeypatch.setattr(StateWake, "_on_event", listen)
+    polled = TangoMotor("fast", fast)
+    polled.start_move(polled.position() + 10.0)  # 0.5 s: subscribed while it moves
+    assert polled.wait_move(5.0) is True
+    assert polled._device._wake is not None  # subscribed, and its ON event comes
+    wait_until(lambda: tango.DevState.ON in heard, "the ON event of the move's end", 10.0)
     motor = TangoMotor("slow", device)
     target = motor.position() + 5.0  # 0.25 s
     motor.start_move(target)

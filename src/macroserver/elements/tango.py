@@ -43,6 +43,17 @@ SETTLING_ATTRIBUTE = "SettlingTime"
 LATENCY_ATTRIBUTES = ("LatencyTime", "Latency")
 CHANNEL_KEYS = {"type", "kind", "attribute", "label", "unit", "shape",
                 "start_command", "stop_command"}
+#: Our Pool-like devices' commands (tango/pool_devices.py) that reply whether the move or
+#: count is over, [1, values read after its end...], or not, [0]: a State poll and a
+#: value read fewer per move or count (issue 21: dead time)
+MOVE_AND_REPORT = "MoveAndReport"
+START_AND_REPORT = "StartAndReport"
+WAIT_AND_REPORT = "WaitAndReport"
+REPORT_WAIT = POLL_INTERVAL  # the longest one WaitAndReport waits (the device's cap)
+#: how long the position a move's report carries (read by the device after the move's
+#: end) stands for the next position read: a step scan reads it at once; a read later
+#: asks the device, which someone else may have moved since
+REPORT_FRESH = 0.1
 
 
 class _TangoDevice:
@@ -57,6 +68,7 @@ class _TangoDevice:
         self._wake: StateWake | None = None  # State events, once subscribed
         self._events_tried = False
         self._declares: dict[tuple[str, ...], str | None] = {}  # see `declared_seconds`
+        self._reports: bool | None = None  # it has WaitAndReport: asked once
         self.seen_busy = 0.0  # when the last poll that found it busy was sent (monotonic)
 
     @contextmanager
@@ -122,6 +134,33 @@ class _TangoDevice:
     def has_command(self, name: str) -> bool:
         with self.call(self.device) as proxy:
             return name.lower() in (c.lower() for c in proxy.get_command_list())
+
+    def reports(self) -> bool:
+        """Whether the device reports ends in its replies (one of our Pool-like devices:
+        it has WaitAndReport; asked once)."""
+        if self._reports is None:
+            self._reports = self.has_command(WAIT_AND_REPORT)
+        return self._reports
+
+    def reported(self, command: str, argument: Any = None) -> tuple[float, ...] | None:
+        """Run a command replying [1, values...] when the move or count is over (the
+        values, read by the device after the end), [0] while it goes on (None)."""
+        reply = [float(v) for v in self.run(command, argument)]
+        if not reply:
+            raise ElementError(f"{self.what} ({self.device}/{command}): empty reply")
+        return tuple(reply[1:]) if reply[0] == 1.0 else None
+
+    def wait_reported(self, timeout: float) -> tuple[float, ...] | None:
+        """Wait up to `timeout` for the move or count under way to end: the values its
+        end's report carries, None after `timeout`. The device waits on its element for
+        up to REPORT_WAIT per request, so the end is seen as it comes, with its values,
+        in one round trip where polling took a State read or more and a value read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            values = self.reported(WAIT_AND_REPORT, min(REPORT_WAIT, left))
+            if values is not None or time.monotonic() >= deadline:
+                return values
 
     def wait_not_busy(self, timeout: float, busy_for: float = 0.0) -> bool:
         """Poll State until it is neither MOVING nor RUNNING; False after `timeout`.
@@ -198,6 +237,11 @@ class TangoMotor:
 
     The settling time a step scan waits after each move is the configured one, else the
     device's `SettlingTime` attribute (seconds) when it has one, else 0.
+
+    Our Pool-like Motor devices are moved with `MoveAndReport` and waited for with
+    `WaitAndReport`: their replies tell the end, with the position read after it, which
+    the next position read within REPORT_FRESH takes instead of asking again. Any other
+    device is moved by writing its attribute and waited for by polling State.
     """
 
     def __init__(self, name: str, device: str, attribute: str = "Position",
@@ -213,6 +257,9 @@ class TangoMotor:
         self._calibration: Calibration | None = None
         self._settling = None if settling_time is None else checked_settling(name, settling_time)
         self._moves = MoveTiming()
+        self._reported = False  # the move under way was sent with MoveAndReport
+        self._over = False  # and its end reported
+        self._end: tuple[float, float] | None = None  # (dial position, monotonic) reported
 
     @property
     def unit(self) -> str:
@@ -268,6 +315,7 @@ class TangoMotor:
                                f"command; set_user_pos changes the offset instead")
         self._device.run("DefinePosition", self.calibration().dial(user))
         self._moves.forget()
+        self._end = None
 
     def keep_position(self) -> None:
         """Nothing to do: the device keeps its position."""
@@ -277,6 +325,9 @@ class TangoMotor:
         return self.calibration().allowed()
 
     def dial_position(self) -> float:
+        reported, self._end = self._end, None
+        if reported is not None and time.monotonic() - reported[1] < REPORT_FRESH:
+            return reported[0]  # read by the device after the move's end, taken once
         with self._device.call(self._target) as proxy:
             return float(proxy.read_attribute(self.attribute).value)
 
@@ -288,14 +339,32 @@ class TangoMotor:
         if refused:
             raise ElementError(refused)
         dial = self.calibration().dial(float(target))
+        self._over, self._end = False, None
+        if self.attribute == "Position" and self._device.reports():
+            self._over = self._ended(self._device.reported(MOVE_AND_REPORT, dial))
+            self._reported = True
+            return
+        self._reported = False
         self._device.write(self.attribute, dial)
         self._moves.started(dial)
 
     def wait_move(self, timeout: float) -> bool:
+        if self._reported:
+            if not self._over:
+                self._over = self._ended(self._device.wait_reported(timeout))
+            return self._over
         done = self._device.wait_not_busy(timeout, self._moves.moving_for())
         if done:
             self._moves.ended(self._device.seen_busy)
         return done
+
+    def _ended(self, report: tuple[float, ...] | None) -> bool:
+        """Whether a report says the move is over; its position is kept for the next
+        position read."""
+        if report is None:
+            return False
+        self._end = (report[0], time.monotonic()) if report else None
+        return True
 
     def settling_time(self) -> float:
         """The configured settling time, else the device's SettlingTime (read now: a
@@ -333,6 +402,7 @@ class TangoMotor:
 
     def stop(self) -> None:
         self._moves.forget()
+        self._end = None
         if self._device.has_command("Stop"):
             self._device.run("Stop")
 
@@ -347,7 +417,10 @@ class TangoChannel:
     after writing it when it changed) and `wait` lets the integration time pass, then
     polls State until the device is no longer RUNNING or MOVING. What the command takes
     is asked once, not at every point. The device's `LatencyTime` (or `Latency`), when
-    it has one, is the time it needs between acquisitions (`min_latency`).
+    it has one, is the time it needs between acquisitions (`min_latency`). Our Pool-like
+    channels are started with `StartAndReport` and waited for with `WaitAndReport`:
+    their replies tell the end of the count and carry a scalar's Value, read after it,
+    so neither State nor the value is read after it.
     """
 
     def __init__(self, name: str, attribute: str, kind: Role | str = Role.COUNTER, *,
@@ -378,6 +451,8 @@ class TangoChannel:
         self._start_takes_time: bool | None = None  # learnt at the first start
         self._time_attribute = False  # the device has IntegrationTime (Start takes none)
         self._time_written: float | None = None
+        self._reports = False  # our Pool-like channel: StartAndReport, WaitAndReport
+        self._reported: tuple[float, ...] | None = None  # the count's end, when reported
 
     @property
     def unit(self) -> str:
@@ -443,15 +518,24 @@ class TangoChannel:
             with self._device.call(self._device.device) as proxy:
                 self._time_attribute = not self._start_takes_time and "integrationtime" in (
                     a.lower() for a in proxy.get_attribute_list())
+            self._reports = (self._time_attribute and self.start_command.lower() == "start"
+                             and self._device.reports())
         if self._start_takes_time:
             self._device.run(self.start_command, integration_time)
             return
         if self._time_attribute and integration_time != self._time_written:
             self._device.write("IntegrationTime", integration_time)
             self._time_written = integration_time
-        self._device.run(self.start_command)
+        if self._reports:
+            self._reported = self._device.reported(START_AND_REPORT)
+        else:
+            self._device.run(self.start_command)
 
     def wait(self, timeout: float) -> bool:
+        if self._reports:  # the device waits for the end of the count and reports it
+            if self._reported is None:
+                self._reported = self._device.wait_reported(timeout)
+            return self._reported is not None
         remaining = self._count_until - time.monotonic()
         if remaining > 0:  # sleep(0) still gives the GIL away: ~0.25 ms under load
             time.sleep(min(remaining, timeout))
@@ -460,6 +544,9 @@ class TangoChannel:
         return remaining <= timeout
 
     def read(self) -> Any:
+        reported, self._reported = self._reported, None
+        if reported and self._attr.lower() == "value" and self.kind.scalar:
+            return reported[0]  # the count's Value, read by the device after its end
         with self._device.call(self.attribute) as proxy:
             return self._value(proxy.read_attribute(self._attr))
 
@@ -493,6 +580,7 @@ class TangoChannel:
 
     def stop(self) -> None:
         self._count_until = 0.0
+        self._reported = None
         if self.stop_command:
             self._device.run(self.stop_command)
 

@@ -40,6 +40,9 @@ _NOTHING = object()  # no value pushed yet
 ACQUISITION_MODE = "Timer"  # groups count for a time, not to a monitor count
 FAULTS = (MacroServerError, ElementError, ValueError)
 NO_SWITCHES = [False, False, False]  # home, upper, lower: simulated motors have none
+#: the longest a WaitAndReport waits for the end (it holds the device's monitor: other
+#: requests to the device, a Stop say, wait for it meanwhile)
+REPORT_WAIT = 0.02
 
 
 def tango_host() -> str:
@@ -63,6 +66,11 @@ class ElementDevice(Device):
     (its polling fallback did not refresh them), and with them follows every change.
     Only attributes some client subscribed to are looked at: a scan driving these devices
     must not pay, in this process, for events nobody receives (issue 21: dead time).
+
+    Ours, not Sardana's: `MoveAndReport`, `StartAndReport` and `WaitAndReport` reply
+    whether the move or count is over ([1, values...], the values read after its end)
+    or not ([0]), so that a client needs no State poll and no value read after it
+    (elements/tango.py; issue 21: dead time).
     """
 
     EVENTS: tuple[str, ...] = ("Status",)
@@ -196,6 +204,29 @@ class ElementDevice(Device):
     def quality(self, name: str, state: DevState) -> AttrQuality:
         return AttrQuality.ATTR_VALID
 
+    def report(self, max_wait: float) -> list[float]:
+        """[1, values...] once the move or count is over (`ended_values`, read after its
+        end), [0] while it still goes on after `max_wait` seconds (REPORT_WAIT at most:
+        the element's own wait, which ends with it)."""
+        if not max_wait >= 0:
+            raise ValueError(f"{self.Element}: the time to wait must be >= 0 s, not "
+                             f"{max_wait}")
+        if not self.wait_done(min(max_wait, REPORT_WAIT)):
+            return [0.0]
+        return [1.0, *self.ended_values()]
+
+    def ended_values(self) -> list[float]:
+        """What a report carries after the 1 (here nothing: a group's values are its
+        channels')."""
+        return []
+
+    @command(dtype_in=float, dtype_out=(float,),
+             doc_in=f"seconds to wait for the end of the move or count (at most {REPORT_WAIT})",
+             doc_out="[1, values...] once it is over (a motor's Position, a scalar "
+                     "channel's Value, read after the end), [0] while it goes on")
+    def WaitAndReport(self, max_wait: float) -> list[float]:
+        return self._call(lambda: self.report(max_wait), "WaitAndReport")
+
     @command(doc_in="stop the motion or acquisition")
     def Stop(self) -> None:
         self._call(lambda: self.element().stop(), "Stop")
@@ -287,6 +318,17 @@ class Motor(ElementDevice):
     def write_Position(self, target: float) -> None:
         self._call(lambda: self.element().start_move(target), "Position")
         self.push_state()
+
+    def ended_values(self) -> list[float]:
+        """The position the move ended at (what Position reads)."""
+        return [self.element().position()]
+
+    @command(dtype_in=float, dtype_out=(float,), doc_in="the target, as written to Position",
+             doc_out="[1, Position] if the move is over already, else [0] (then "
+                     "WaitAndReport)")
+    def MoveAndReport(self, target: float) -> list[float]:
+        self.write_Position(target)
+        return self._call(lambda: self.report(0.0), "MoveAndReport")
 
     @attribute(dtype=float, access=RW, unit="units/s", doc="0: moves are instant")
     def Velocity(self) -> float:
@@ -408,6 +450,12 @@ class _AcquirableDevice(ElementDevice):
         self._call(lambda: self.element().start(self._integration_time), "Start")
         self.started()
 
+    @command(dtype_out=(float,), doc_out="[1, a scalar's value] if the count is over "
+                                        "already, else [0] (then WaitAndReport)")
+    def StartAndReport(self) -> list[float]:
+        self.Start()
+        return self._call(lambda: self.report(0.0), "StartAndReport")
+
     def started(self) -> None:
         """Tell the clients following State that it changed (a group's: below)."""
         self.push_state()
@@ -424,6 +472,11 @@ class _ChannelDevice(_AcquirableDevice):
 
     def element(self) -> Channel:
         return self.core().pool.channel(self.Element)
+
+    def ended_values(self) -> list[float]:
+        """A scalar's value (what Value reads); an array is read by its client."""
+        channel = self.element()
+        return [float(channel.read())] if channel.kind.scalar else []
 
     def read_value(self) -> Any:
         return self._call(lambda: self.element().read(), "Value")
