@@ -24,6 +24,7 @@ from tango import AttrQuality, DevState
 from tango_helpers import Events, MacroServerInstance, start_macroserver, wait_state
 
 from macroserver.config import build_config
+from macroserver.elements.base import MeasurementGroup
 from macroserver.elements.tango import TangoChannel, TangoMotor
 from macroserver.tango.event_probe import wait_subscriptions_live
 from macroserver.tango.pool_elements import pool_elements
@@ -324,6 +325,44 @@ def test_report_commands_tell_the_end_and_refuse_a_bad_wait(ms: MacroServerInsta
     here = motor.read_attribute("Position").value
     assert list(motor.command_inout("MoveAndReport", here + 1.0)) == [1.0, here + 1.0]
     assert list(motor.command_inout("WaitAndReport", 0.0)) == [1.0, here + 1.0]
+
+
+def test_channels_of_this_server_are_read_together(ms: MacroServerInstance) -> None:
+    """A group's scalar Values on these devices come in one ReadValues per server (the
+    timer's from its count's report, when it had one); an array channel is read on its
+    own; ReadValues refuses by name what is no scalar channel of the server."""
+    def channel(name: str, **options: Any) -> TangoChannel:
+        device = f"tango://{ms.tango_host}/{DEVICES[name][0]}"
+        kind = {"pdtimer": "timer", "pdspec": "spectrum"}.get(name, "counter")
+        return TangoChannel(name, f"{device}/Value", kind, **options)
+
+    sent: list[str] = []
+    timer, counter, spectrum = channel("pdtimer"), channel("pdct"), channel("pdspec")
+    counted_timer = channel("pdtimer", start_command="Start")
+    for element in (timer, counter, spectrum, counted_timer):
+        run = element._device.run
+
+        def counted(command: str, argument: Any = None, run: Any = run) -> Any:
+            sent.append(command)
+            return run(command, argument)
+
+        element._device.run = counted  # type: ignore[method-assign]
+    group = MeasurementGroup("g", [counted_timer, counter], "pdtimer")
+    group.start(0.25)
+    assert group.wait(5.0)
+    sent.clear()
+    values = group.read()  # the timer's from its report, the counter alone: read
+    assert sent == [] and values["pdtimer"] == 0.25
+    group = MeasurementGroup("g", [timer, counter, spectrum], "pdtimer")
+    values = group.read()
+    assert sent == ["ReadValues"] and values["pdtimer"] == 0.25  # the last count's
+    assert isinstance(values["pdct"], float) and values["pdspec"].shape == (16,)
+    device = proxy(ms, "pdct")
+    for name, problem in (("expchan/pd/nosuch", "is no device of this server"),
+                          (DEVICES["pdm1"][0], "is no scalar channel"),
+                          (DEVICES["pdspec"][0], "is no scalar channel")):
+        with pytest.raises(tango.DevFailed, match=f"ReadValues: '?{name}'? {problem}"):
+            device.command_inout("ReadValues", [DEVICES["pdtimer"][0], name])
 
 
 def test_channels_serve_their_values_and_count_when_started(ms: MacroServerInstance) -> None:

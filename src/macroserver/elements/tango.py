@@ -50,6 +50,9 @@ MOVE_AND_REPORT = "MoveAndReport"
 START_AND_REPORT = "StartAndReport"
 WAIT_AND_REPORT = "WaitAndReport"
 REPORT_WAIT = POLL_INTERVAL  # the longest one WaitAndReport waits (the device's cap)
+#: and the command of their channels that reads the Values of several channel devices of
+#: their server in one request
+READ_VALUES = "ReadValues"
 #: how long the position a move's report carries (read by the device after the move's
 #: end) stands for the next position read: a step scan reads it at once; a read later
 #: asks the device, which someone else may have moved since
@@ -69,6 +72,7 @@ class _TangoDevice:
         self._events_tried = False
         self._declares: dict[tuple[str, ...], str | None] = {}  # see `declared_seconds`
         self._reports: bool | None = None  # it has WaitAndReport: asked once
+        self._served_by: tuple[str, str] | None = None  # (its server, its name there)
         self.seen_busy = 0.0  # when the last poll that found it busy was sent (monotonic)
 
     @contextmanager
@@ -141,6 +145,13 @@ class _TangoDevice:
         if self._reports is None:
             self._reports = self.has_command(WAIT_AND_REPORT)
         return self._reports
+
+    def served_by(self) -> tuple[str, str]:
+        """(its server's admin device, its name in that server), asked once."""
+        if self._served_by is None:
+            with self.call(self.device) as proxy:
+                self._served_by = (proxy.adm_name(), proxy.dev_name())
+        return self._served_by
 
     def reported(self, command: str, argument: Any = None) -> tuple[float, ...] | None:
         """Run a command replying [1, values...] when the move or count is over (the
@@ -453,6 +464,7 @@ class TangoChannel:
         self._time_written: float | None = None
         self._reports = False  # our Pool-like channel: StartAndReport, WaitAndReport
         self._reported: tuple[float, ...] | None = None  # the count's end, when reported
+        self._server: str | None = None  # see `_values_server`; "": none (asked once)
 
     @property
     def unit(self) -> str:
@@ -544,11 +556,27 @@ class TangoChannel:
         return remaining <= timeout
 
     def read(self) -> Any:
-        reported, self._reported = self._reported, None
-        if reported and self._attr.lower() == "value" and self.kind.scalar:
-            return reported[0]  # the count's Value, read by the device after its end
+        told = self._told()
+        if told is not None:
+            return told
         with self._device.call(self.attribute) as proxy:
             return self._value(proxy.read_attribute(self._attr))
+
+    def _scalar_value(self) -> bool:
+        return self._attr.lower() == "value" and self.kind.scalar
+
+    def _told(self) -> float | None:
+        """The Value the count's report carried (read by the device after its end), once."""
+        reported, self._reported = self._reported, None
+        return reported[0] if reported and self._scalar_value() else None
+
+    def _values_server(self) -> str | None:
+        """The server of our Pool-like channel devices whose ReadValues reads this
+        channel's scalar Value with the others it serves; None for any other channel."""
+        if self._server is None:
+            ours = self._scalar_value() and self._device.reports()
+            self._server = self._device.served_by()[0] if ours else ""
+        return self._server or None
 
     def _value(self, reading: tango.DeviceAttribute) -> Any:
         if reading.has_failed:  # in a read_attributes reply, instead of a DevFailed
@@ -562,12 +590,32 @@ class TangoChannel:
     def read_many(channels: Sequence[TangoChannel]) -> list[Any]:
         """The values of `channels`, with one `read_attributes` per device: a group whose
         timer and counters live on one device costs one round trip, not one per channel
-        (issue 21: dead time). Asynchronous requests to several devices at once were
-        measured slower here (more CPU in PyTango than the round trips they overlap)."""
+        (issue 21: dead time); the scalar Values of our Pool-like channels with one
+        ReadValues per server, and a Value their count's report carried not at all.
+        Asynchronous requests to several devices at once were measured slower here (more
+        CPU in PyTango than the round trips they overlap)."""
+        values: dict[str, Any] = {}
+        by_server: dict[str, list[TangoChannel]] = {}
         by_device: dict[str, list[TangoChannel]] = {}
         for channel in channels:
-            by_device.setdefault(channel.device, []).append(channel)
-        values: dict[str, Any] = {}
+            told = channel._told()
+            server = None if told is not None else channel._values_server()
+            if told is not None:
+                values[channel.name] = told
+            elif server is not None:
+                by_server.setdefault(server, []).append(channel)
+            else:
+                by_device.setdefault(channel.device, []).append(channel)
+        for members in by_server.values():
+            if len(members) == 1:
+                by_device.setdefault(members[0].device, []).append(members[0])
+                continue
+            names = [channel._device.served_by()[1] for channel in members]
+            reply = members[0]._device.run(READ_VALUES, names)
+            if len(reply) != len(members):
+                raise ElementError(f"{members[0]._device.what} ({members[0].device}/"
+                                   f"{READ_VALUES}): {len(reply)} values for {names}")
+            values.update((c.name, float(v)) for c, v in zip(members, reply))
         for members in by_device.values():
             if len(members) == 1:
                 values[members[0].name] = members[0].read()
