@@ -212,6 +212,25 @@ def test_slow_recorder_with_full_queue_throttles_without_loss(tmp_path):
     assert lag < 6 * SLEEP + 0.5, lag
 
 
+def test_a_live_recorder_slow_on_its_first_point_holds_the_scan_only_briefly(tmp_path):
+    """The scan lets the live recorders send the first point before it goes on (and the
+    files open after it): bounded by LIVE_FIRST_WAIT, so a slow one does not hold it."""
+    folder = tmp_path / "recorders"
+    write_collector(folder)
+    write_collector(folder, name="slow", cls="SlowRecorder", sleep=0.4)
+    (folder / "colfile.py").write_text(FILE_RECORDER)
+    core = make_core(tmp_path, recorder_path=[folder])
+    core.env.update({"ScanDir": str(tmp_path / "data"), "ScanFile": ["s.col"]})
+    outcome, out = run(core, "ascan m1 0 1 2 0")
+    assert outcome.state == "finish", out.errors
+    fast, slow = collector_class(core).scans[-1], collector_class(core, "slow").scans[-1]
+    assert [index for index, _ in slow["points"]] == [0, 1, 2]
+    assert fast["received_at"][-1] - fast["received_at"][0] < 0.3  # 0.05 s waited at most
+    assert slow["received_at"][0] - fast["received_at"][-1] > 0.2  # still on its first
+    assert (tmp_path / "data" / "s.col").read_text().splitlines()[1:] == [
+        "0 0.0", "1 0.5", "2 1.0", "#E done"]
+
+
 # -- selection from the environment ---------------------------------------------------------
 
 

@@ -15,7 +15,9 @@ The scan does not wait for the files to be opened: a file recorder that says whe
 will write (`Recorder.destination`) opens its files in its own thread while the live
 recorders start (the JSON description carries that destination) and the first points
 are taken, queued meanwhile. Opening a file is the slow part of a scan's start (HDF5
-objects, fsyncs). A file that then cannot be opened stops the scan, like a critical
+objects, fsyncs), so the live recorders send the first point before the files open and
+before the scan takes the next point (`_LiveFirst`, at most 50 ms each). A file that
+then cannot be opened stops the scan, like a critical
 recorder (the points taken stay in the other recorders' files); what fails before the
 scan starts (`destination` itself, or the start of a recorder that does not say where
 it writes) only disables that recorder, the scan going on without it.
@@ -99,6 +101,41 @@ class _Threads:
 _THREADS = _Threads()
 
 
+class _LiveFirst:
+    """Set once every live recorder (the table, the JSON stream) has handled the scan's
+    first point. The scan waits for it after handing that point over, and the files
+    before they open, each at most `LIVE_FIRST_WAIT`: in front of the first point's
+    event, the live recorders' threads otherwise waited for the GIL at each hand-off,
+    beside a scan thread that keeps it between points at integration time 0 and a
+    NeXus start of ~130 HDF5 calls that hold it. The points taken meanwhile wait in the
+    files' queues."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+
+    def one_done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left <= 0:
+                self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait(LIVE_FIRST_WAIT)
+
+    def before(self, action: Callable[[], None]) -> Callable[[], None]:
+        """`action`, once the live recorders are through (or after `LIVE_FIRST_WAIT`)."""
+        def waited() -> None:
+            self.wait()
+            action()
+        return waited
+
+
+#: the longest a file waits for the live recorders' first point before it opens (s)
+LIVE_FIRST_WAIT = 0.05
+
+
 class RecorderFailed(MacroServerError):
     """A critical recorder failed; the scan stops with this reason."""
 
@@ -159,6 +196,8 @@ class _Worker:
         self.opens_later = False
         #: called before `start` (the manager's `before_files`)
         self.before_start: Callable[[], None] = _nothing
+        #: called once the first item after the ScanInfo was handled (or skipped)
+        self.after_first: Callable[[], None] = _nothing
         self._idle = self.queue.all_tasks_done
         self._unflushed = False  # handled items not flushed yet
         self._launched = False
@@ -214,6 +253,7 @@ class _Worker:
         buffering = type(self.recorder).flush is not Recorder.flush
         gap = type(self.recorder).flush_gap
         flushed_at = 0.0
+        after_first: Callable[[], None] | None = None
         while True:
             if self._unflushed:
                 wait = flushed_at + gap - time.monotonic()
@@ -237,8 +277,12 @@ class _Worker:
                         self._set_unflushed(True)
                 except Exception as exc:  # isolate: report, close, disable
                     self._fail(_where(item), exc, close=not isinstance(item, ScanEnd))
+            if after_first is not None:
+                after_first()
+                after_first = None
             if isinstance(item, ScanInfo):
                 self.started.set()  # also after a failure: nobody waits for nothing
+                after_first = self.after_first
             self.queue.task_done()
             if isinstance(item, ScanEnd):
                 return
@@ -354,6 +398,7 @@ class RecorderManager:
         # 1e308 written straight into the environment file must not break the scan's end)
         self._hang_timeout = min(hang_timeout, 86400.0)
         self._workers: list[_Worker] = []
+        self._live_first: _LiveFirst | None = None  # until the first point is out
 
     def _create(self, cls: type[Recorder], context: RecorderContext, point_size: int) -> None:
         name = cls.name or cls.__name__
@@ -389,8 +434,16 @@ class RecorderManager:
             worker.wait_idle(max(0.0, deadline - time.monotonic()), flushed=False)
         info = dataclasses.replace(info, written=tuple(
             where for worker in files if worker.failure is None for where in worker.destination))
-        self._launch([w for w in self._workers if not w.writes_file], info)
-        self._launch([w for w in files if w.opens_later and w.failure is None], info)
+        live = [w for w in self._workers if not w.writes_file]
+        later = [w for w in files if w.opens_later and w.failure is None]
+        if live:
+            first = self._live_first = _LiveFirst(len(live))
+            for worker in live:
+                worker.after_first = first.one_done
+            for worker in later:
+                worker.before_start = first.before(before_files)
+        self._launch(live, info)
+        self._launch(later, info)
         return info
 
     def _launch(self, workers: list[_Worker], info: ScanInfo) -> None:
@@ -409,12 +462,22 @@ class RecorderManager:
         for worker in self._workers:  # every point: no property, no size() call
             if worker._failure is None:
                 worker.put(point, hang_timeout, worker.point_size)
+        if self._live_first is not None:
+            self._first_out()
+
+    def _first_out(self) -> None:
+        """After the first point: let the live recorders send it (`_LiveFirst`)."""
+        first, self._live_first = self._live_first, None
+        if first is not None:
+            first.wait()
 
     def record_block(self, block: PointBlock) -> None:
         """Hand consecutive points over at once (one queue item per recorder)."""
         for worker in self._workers:
             if worker.failure is None:
                 worker.put(block, self._hang_timeout)
+        if self._live_first is not None:
+            self._first_out()
 
     def check(self) -> None:
         """Raise RecorderFailed if a critical recorder has failed, or a file could not
