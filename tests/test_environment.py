@@ -237,10 +237,34 @@ def test_scan_id_increments_and_is_never_reused(tmp_path):
     assert any(line.startswith("Scan #4 started at") for line in out.output)
 
 
+def test_an_unsynced_change_is_in_the_file_at_once_and_synced_later(tmp_path):
+    """`sync=False` (a scan's ScanID): in the file at once (a killed process leaves it
+    there), synced by `write_pending` without writing it again; a file that cannot be
+    written is an EnvError naming it and the reason, and nothing changes."""
+    path = tmp_path / "e.json"
+    env = Environment(path)
+    env.update({"ScanID": 1})
+    env.update({"ScanID": 2}, sync=False)
+    assert Environment(path).get("ScanID") == 2
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+    env.write_pending()  # only the fsyncs: the same file
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written
+    path.unlink()
+    path.mkdir()  # fails for root too
+    with pytest.raises(EnvError, match=f"cannot write the environment file {path}: "
+                                       "Is a directory"):
+        env.update({"ScanID": 3}, sync=False)
+    assert env.get("ScanID") == 2
+    path.rmdir()
+    env.update({"ScanID": 3}, sync=False)
+    assert Environment(path).get("ScanID") == 3
+
+
 def test_a_change_written_later_is_in_the_file_before_the_scan_s_files(tmp_path):
-    """A scan's ScanID is set in memory at once and written (two fsyncs) by whichever
-    comes first: the start of a file recorder, before it creates a file named with it,
-    or any later write. Readers see it at once; the file gets it before any data file."""
+    """A change made with `write=False` is in memory at once and written (two fsyncs)
+    by whichever comes first: the start of a file recorder, before it creates a file
+    named with it, or any later write. Readers see it at once; the file gets it before
+    any data file."""
     path = tmp_path / "e.json"
     env = Environment(path)
     env.update({"ScanID": 1})
