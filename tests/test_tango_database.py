@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -46,6 +47,19 @@ def test_second_database_on_the_same_port_is_refused(
     with pytest.raises(RuntimeError, match=rf"127\.0\.0\.1:{tango_db.port}.*port is in use"):
         EmbeddedDatabase(tango_db.port, tmp_path).start(timeout=10)
     assert database_answers(tango_db.tango_host, timeout=5)
+
+
+def test_a_picked_port_taken_by_another_process_first_is_replaced(tmp_path: Path) -> None:
+    """The race of a port picked free: another socket binds it before the database does
+    (here on purpose, held for the whole start); the database takes another free port."""
+    database = EmbeddedDatabase(None, tmp_path)
+    taken = database.port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind(("127.0.0.1", taken))
+        other.listen()
+        with database:
+            assert database.port != taken
+            assert database_answers(database.tango_host, timeout=5)
 
 
 def test_context_manager_starts_and_stops_its_own_database(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ import h5py
 import pytest
 
 from macroserver.tango.client import DoorClient
-from macroserver.tango.database import free_port, stop_process
+from macroserver.tango.database import stop_process
 from macroserver.tango.stack import doors_of, server_description
 
 pytestmark = pytest.mark.timeout(120)
@@ -76,13 +77,18 @@ def _with_files(system: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def web(system: dict[str, Any]) -> Iterator[str]:
     """`macroserver web` as its own process; its URL once it shows our door."""
-    port = free_port()
     log_path = system["base"] / "web.log"
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log:  # port 0: it binds the port it says (no race)
         process = subprocess.Popen(
-            [sys.executable, "-m", "macroserver.cli.admin", "web", "--port", str(port)],
+            [sys.executable, "-m", "macroserver.cli.admin", "web", "--port", "0"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/"
+
+    def listens() -> str | None:
+        if process.poll() is not None:
+            raise AssertionError(f"macroserver web exited: {log_path.read_text()}")
+        found = re.search(r"live scan view on (http://127\.0\.0\.1:\d+/)",
+                          log_path.read_text())
+        return found[1] if found else None
 
     def shows_door() -> bool:
         if process.poll() is not None:
@@ -95,6 +101,7 @@ def web(system: dict[str, Any]) -> Iterator[str]:
         return any(d["name"] == system["door"] and d["state"] == "ON" for d in state["doors"])
 
     try:
+        url = _wait(listens, 30, "macroserver web to listen", 0.2)
         _wait(shows_door, 30, "macroserver web to show the door", 0.2)
         yield url
     finally:

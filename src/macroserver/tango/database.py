@@ -26,6 +26,13 @@ LOOPBACK_ENDPOINT = "giop:tcp:127.0.0.1:0"
 POLL_INTERVAL = 0.1
 
 
+PORT_PICKS = 3  # free ports tried in turn by a database whose port is ours to pick
+
+
+class _PortTaken(Exception):
+    """Another process bound the port we picked before our server did."""
+
+
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -91,6 +98,7 @@ class EmbeddedDatabase:
     """PyTango's database server (sqlite3 backend) on 127.0.0.1, its file in `workdir`."""
 
     def __init__(self, port: int | None, workdir: Path) -> None:
+        self._picked = not port  # ours to change if another process takes it first
         self.port = port or free_port()
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "database.log"
@@ -101,10 +109,26 @@ class EmbeddedDatabase:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        """Start the server and return once it answers; RuntimeError with its output if not."""
+        """Start the server and return once it answers; RuntimeError with its output if not.
+
+        A port picked free (none given) is only free until some other process binds it
+        (any client's outgoing connection may get it from the same ephemeral range):
+        taken before the server bound it, another one is picked."""
         if self._process is not None:
             raise RuntimeError(f"database on {self.tango_host} is already started")
+        for _ in range(PORT_PICKS):
+            if self._launch(timeout):
+                return
+            self.port = free_port()
+        raise RuntimeError(f"cannot start a Tango database: each of {PORT_PICKS} free ports "
+                           "picked was taken by another process before it could bind it")
+
+    def _launch(self, timeout: float) -> bool:
+        """Start the server on self.port; False if another process holds that port (before
+        the server started, or bound it first), for a port we picked; else RuntimeError."""
         if _port_in_use(self.port):
+            if self._picked:
+                return False
             raise RuntimeError(
                 f"cannot start a Tango database on {self.tango_host}: the port is in use"
             )
@@ -117,15 +141,22 @@ class EmbeddedDatabase:
             self._process = subprocess.Popen(command, cwd=self.workdir, env=env,
                                              stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while READY_LINE not in self.log_path.read_text(errors="replace"):
-            self._check_alive(deadline)
-            time.sleep(POLL_INTERVAL)
-        if not database_answers(self.tango_host, max(deadline - time.monotonic(), 1.0)):
-            self._check_alive(0.0)
+        try:
+            while READY_LINE not in self.log_path.read_text(errors="replace"):
+                self._check_alive(deadline)
+                time.sleep(POLL_INTERVAL)
+            if not database_answers(self.tango_host, max(deadline - time.monotonic(), 1.0)):
+                self._check_alive(0.0)
+        except _PortTaken:
+            return False
+        return True
 
     def _check_alive(self, deadline: float) -> None:
         assert self._process is not None
         if self._process.poll() is not None:
+            if self._picked and _port_in_use(self.port):
+                self._process = None
+                raise _PortTaken(self.port)
             reason = f"it exited with code {self._process.returncode}"
         elif time.monotonic() >= deadline:
             reason = "it did not answer in time"
