@@ -216,8 +216,11 @@ except ImportError:  # the `sps` extra is not installed
 READER = textwrap.dedent("""
     import json, sys
     from PyMca5.PyMcaCore.SpsDataSource import SpsDataSource
-    source = SpsDataSource(sys.argv[1])
+    print("ready", flush=True)  # imported: it answers at once from now on
+    source = None
     for _ in sys.stdin:
+        if source is None:  # the scan's SCAN_D exists by the first question
+            source = SpsDataSource(sys.argv[1])
         labels = source.getKeyInfo("SCAN_D")["LabelNames"]
         obj = source.getDataObject("SCAN_D", {"cntlist": labels, "x": [0], "y": [3]})
         print(json.dumps({"labels": labels, "x": obj.x[0].tolist(), "y": obj.y[0].tolist()}),
@@ -250,14 +253,19 @@ def test_pymca_reads_scan_d_during_a_scan_and_nothing_is_left(
     with DoorClient(door_name) as client:
         client.set_environment({"SharedMemory": "sps", "SharedMemoryProgram": program,
                                 "ScanDir": str(data), "ScanFile": ["scans.h5"]})
-        outcome = client.start("ascan theta 0 10 60 0.05")
         try:
+            # the reader started (PyMca imported) before the scan: a slow start on a
+            # loaded machine would otherwise miss the 3 s scan
+            reader = subprocess.Popen([sys.executable, "-c", READER, program],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert reader.stdout is not None
+            ready, _, _ = select.select([reader.stdout], [], [], 60)
+            assert ready and reader.stdout.readline() == "ready\n", "the reader did not start"
+            outcome = client.start("ascan theta 0 10 60 0.05")
             deadline = time.monotonic() + 30
             while program not in sps.getspeclist():
                 assert time.monotonic() < deadline, f"SCAN_D never appeared: {outcome}"
                 time.sleep(0.05)
-            reader = subprocess.Popen([sys.executable, "-c", READER, program],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             snapshots = []
             while outcome.state == "" and time.monotonic() < deadline:
                 snapshots.append(_ask(reader))

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -401,9 +402,11 @@ def test_showscan_online_needs_the_json_recorder_then_plots_live(system: System)
         viewer = subprocess.Popen([*MSPOCK, "-c", "showscan online"], env=system.env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(3)  # subscribed
+            # its note comes once its door connection is live (DoorClient.connect's probe)
+            ready = read_line_until(viewer, "Plotting the scans of door", timeout=60)
             assert mspock_c(system, "ascan theta 0 1 5 0").returncode == 0
             out, err = viewer.communicate(timeout=30)
+            out = ready + out
         finally:
             if viewer.poll() is None:
                 viewer.kill()
@@ -412,6 +415,26 @@ def test_showscan_online_needs_the_json_recorder_then_plots_live(system: System)
         assert "6/6 points, ended: done" in out and "x: theta" in out
     finally:
         client.set_environment({"JsonRecorder": False})
+
+
+def read_line_until(process: subprocess.Popen, text: str, timeout: float) -> str:
+    """`process`'s stdout up to the line holding `text`; fails naming what came instead
+    if that line has not come within `timeout` s (or the process ended)."""
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if text in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert found.is_set(), f"no {text!r} within {timeout} s; got {''.join(lines)!r}"
+    return "".join(lines)
 
 
 def test_helpers_text_plot_and_repeat_parameters() -> None:

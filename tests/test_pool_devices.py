@@ -305,14 +305,21 @@ def test_report_commands_tell_the_end_and_refuse_a_bad_wait(ms: MacroServerInsta
     channel's report carries no value, an instant move's its Position at once; a bad
     wait is refused by name."""
     timer = proxy(ms, "pdtimer")
-    timer.write_attribute("IntegrationTime", 0.3)
-    began = time.monotonic()
+    # a count that surely goes on while a loaded machine makes these calls (a 0.3 s one
+    # could end before them), stopped after
+    timer.write_attribute("IntegrationTime", 60.0)
     assert list(timer.command_inout("StartAndReport")) == [0.0]
     asked = time.monotonic()
-    assert list(timer.command_inout("WaitAndReport", 10.0)) == [0.0]
-    assert time.monotonic() - asked < 0.25  # capped, not 10 s
-    while (report := list(timer.command_inout("WaitAndReport", 0.02))) == [0.0]:
+    assert list(timer.command_inout("WaitAndReport", 30.0)) == [0.0]
+    assert time.monotonic() - asked < 3.0  # capped, far below the 30 s asked
+    timer.command_inout("Stop")
+    wait_until(lambda: timer.state() == DevState.ON, "the stopped count's end")
+    timer.write_attribute("IntegrationTime", 0.3)
+    began = time.monotonic()
+    report = list(timer.command_inout("StartAndReport"))
+    while report == [0.0]:
         assert time.monotonic() - began < 10.0
+        report = list(timer.command_inout("WaitAndReport", 0.02))
     assert time.monotonic() - began >= 0.3
     assert report == [1.0, pytest.approx(0.3)]
     for bad in (-1.0, math.nan):

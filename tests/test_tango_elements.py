@@ -58,7 +58,7 @@ def test_stop_ends_a_move_half_way(sim_motor: str) -> None:
     start = motor.position()
     target = start + 20.0 * (1 if start < 0 else -1)  # 1 s at the sim velocity
     motor.start_move(target)
-    time.sleep(0.1)
+    wait_until(lambda: motor.position() != start, "the move's start")  # not a guessed sleep
     motor.stop()
     assert motor.wait_move(1.0) is True
     stopped = motor.position()
