@@ -3,7 +3,9 @@
 A scan whose files do not fit is refused before it starts (engine/preflight.py), so the
 disk fills the way it does at a beamline: another writer takes the space while the scan
 runs. Each try starts an image scan into SPEC (+ EDF) and NeXus that fits, fills the
-tmpfs with a ballast file once its first point is out, then scans into a folder with
+tmpfs with a ballast file once its first point is out and its files are open (they open
+after the first point reached the live recorders; a file that cannot be opened once the
+scan started stops it, by design), then scans into a folder with
 space, then once more into the full one and the one with space. The server
 must never die (HDF5 used to crash it with a segfault on a later NeXus scan), the
 failing scan ends with an Error naming the recorder, its file and the cause, what
@@ -67,14 +69,16 @@ def fill(folder: Path) -> None:
 def scan(server, folder, stem: str, command: str = "ascan theta 0 1 9 0",
          filled: Path | None = None):
     """Run `command` into `folder`; with `filled`, that file system is filled once the
-    first point is out."""
+    first point is out and both files are open (the SPEC file and the NeXus master,
+    which gets its link at the end of the NeXus start)."""
     server.set_env({"ScanDir": str(folder), "ScanFile": [f"{stem}.h5", f"{stem}.dat"],
                     "ActiveMntGrp": "mg_demo"})
     events = Events(server.door)
     try:
         macro_id = events.proxy.RunMacro([command])[0]
         if filled is not None:
-            events.wait_for(lambda e: data_rows(e.lines("Output")), 60)
+            events.wait_for(lambda e: bool(data_rows(e.lines("Output"))) and all(
+                (filled / f"{stem}{ext}").exists() for ext in (".h5", ".dat")), 60)
             fill(filled)
         status = events.wait_end(macro_id, 120)
         return status, events.lines("Error"), data_rows(events.lines("Output"))
