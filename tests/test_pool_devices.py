@@ -274,11 +274,11 @@ def test_a_tango_motor_and_channel_on_these_devices_learn_each_end_from_the_repl
                          "timer", start_command="Start")
     counter = TangoChannel("c", f"tango://{ms.tango_host}/{DEVICES['pdct'][0]}/Value",
                            start_command="Start")
-    motor.start_move(0.0)
-    assert motor.wait_move(5.0)
-    motor.start_move(2.0)  # 0.2 s at 10 mm/s
+    motor.start_move(-4.0)
+    assert motor.wait_move(10.0)
+    motor.start_move(2.0)  # 0.6 s at 10 mm/s
     assert motor.wait_move(0.01) is False  # one WaitAndReport of 10 ms: still moving
-    assert motor.wait_move(5.0)
+    assert motor.wait_move(10.0)
     assert motor.position() == 2.0  # the reply's, read after the end (taken once)
     proxy(ms, "pdm1").write_attribute("Position", 2.5)  # another client moves it
     wait_until(lambda: proxy(ms, "pdm1").state() == DevState.ON, "the other move's end")
