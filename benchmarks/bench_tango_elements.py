@@ -18,10 +18,11 @@ side:
 One motor, a timer and three counters; `ascan m1 0 <N-1> <N-1> <t>` with an instant motor
 (SimMotor Velocity 1e9) at integration time 0 and 10 ms, then with a motor that moves
 (100 units/s: 10 ms per step of 1) at integration 0, where what counts is how soon the
-end of each move is seen (State events, elements/state_events.py, where the devices send
-them: ours do, the plain SimMotor does not). Output only (no files, no JSON): what each
-point costs beyond motion and integration. Goal (issue 21): under 2 ms per point through
-Tango. `--profile` prints cProfile of the scan thread for our Pool-like devices.
+end of each move is seen (our devices tell it in the reply of a WaitAndReport that waits
+on the move itself; the plain SimMotor is polled, elements/move_timing.py). Output only
+(no files, no JSON): what each point costs beyond motion and integration. Goal (issue
+21): under 2 ms per point through Tango. `--profile` prints cProfile of the scan thread
+for our Pool-like devices.
 """
 
 from __future__ import annotations
