@@ -68,7 +68,9 @@ def test_abort_during_long_count_is_prompt(core):
     outcome = runner.wait(5)
     took = time.monotonic() - asked
     assert outcome is not None and outcome.state == "abort"
-    assert took < 1.0, f"abort took {took:.2f} s"
+    # the count was cut, not waited for (how fast is the machine's: benchmarks'
+    # reliability_campaign ctstop); 0 points recorded below says so too
+    assert took < 5.0, f"abort took {took:.2f} s of the 10 s count"
     for name in ("collector", "second"):
         scan = collector_class(core, name).scans[-1]
         assert scan["end"] is not None, f"{name} got no end"
@@ -86,20 +88,24 @@ def test_abort_during_ct_and_long_move(core):
     listener = Collect()
     runner = MacroRunner(core, listener)
     runner.start("ct 10")
-    time.sleep(0.2)
+    group = core.pool.measurement_group("mg")
+    wait_until(lambda: not group.wait(0.0), "ct counting")  # not a guessed sleep
     asked = time.monotonic()
     runner.abort()
-    assert runner.wait(5).state == "abort"
-    assert time.monotonic() - asked < 1.0
+    assert runner.wait(5).state == "abort"  # the 10 s count cut, not waited for
+    assert time.monotonic() - asked < 5.0
 
+    motor = core.pool.motor("slow")
     runner.start("mv slow 10")  # 10 s at 1 unit/s
-    time.sleep(0.3)
+    wait_until(lambda: motor.position() > 0.1, "slow moving")  # not a guessed sleep
+    before = motor.position()
     asked = time.monotonic()
     runner.abort()
     assert runner.wait(5).state == "abort"
-    assert time.monotonic() - asked < 1.0
-    position = core.pool.motor("slow").position()
-    assert 0.1 < position < 2.0, "the motor stops where it was when aborted"
+    took = time.monotonic() - asked
+    position = motor.position()
+    # it stops where it was when aborted: at most `took` s at 1 unit/s further
+    assert before <= position <= before + took + 1e-6, (before, position, took)
     time.sleep(0.1)
     assert core.pool.motor("slow").position() == position
 

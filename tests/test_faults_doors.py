@@ -15,11 +15,14 @@ from pathlib import Path
 
 import h5py
 import pytest
+import tango
+from collect import wait_until
 from fault_helpers import spec_scans, spec_text_is_clean
 from tango_helpers import Events, start_macroserver
 
 from macroserver.errors import FileBusy
 from macroserver.filelocks import DataFileLocks
+from macroserver.tango.pool_elements import served_device_name
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -58,8 +61,16 @@ def position(server, motor: str) -> float:
 def test_stop_halts_a_move_and_a_count(server):
     door = server.proxy()
     run(server.door, "mv phi 0")
-    # mv phi 150 takes 3 s (50 deg/s); ct 3 counts 3 s; both are stopped after ~0.3 s
-    final, _ = run(server.door, "mv phi 150", then=lambda: (time.sleep(0.3), door.StopMacro()))
+    # mv phi 150 takes 3 s (50 deg/s); ct 3 counts 3 s; both are stopped after ~0.3 s,
+    # the move once phi's own device shows it under way (not a guessed sleep)
+    phi = tango.DeviceProxy(f"tango://{server.tango_host}/"
+                            f"{served_device_name('Motor', server.instance, 'phi')}")
+
+    def stop_once_moving() -> None:
+        wait_until(lambda: phi.read_attribute("Position").value > 0, "phi moving")
+        door.StopMacro()
+
+    final, _ = run(server.door, "mv phi 150", then=stop_once_moving)
     assert final["state"] == "stop", final
     stopped_at = position(server, "phi")
     assert 0 < stopped_at < 150

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import tango
+from collect import wait_until
 
 from macroserver.cli.completion import flat_parameters
 from macroserver.cli.console import Console
@@ -25,6 +26,7 @@ from macroserver.cli.showscan import read_png_data, read_spec, text_plot
 from macroserver.records import EndStatus
 from macroserver.tango.client import DoorClient
 from macroserver.tango.database import apply_dsconfig, stop_process
+from macroserver.tango.pool_elements import served_device_name
 from macroserver.tango.stack import SERVER, doors_of, server_description
 
 pexpect = pytest.importorskip("pexpect")
@@ -261,7 +263,8 @@ def test_ctrl_c_stops_then_a_second_aborts(shell: Terminal, system: System) -> N
 
     shell.run("mv phi 150")  # 3 s at 50 deg/s: the first Ctrl-C halts the motion
     wait_until_running(system)
-    time.sleep(0.2)  # phi has left 0
+    phi = tango.DeviceProxy(served_device_name("Motor", INSTANCE, "phi"))
+    wait_until(lambda: phi.read_attribute("Position").value > 0, "phi leaving 0")
     shell.child.sendintr()
     shell.expect(r"Ctrl-C received: Stopping\.\.\.")
     shell.expect(r"was stopped")
