@@ -34,7 +34,9 @@ def test_first_ascanct_with_the_demo_eiger(tmp_path, device_server):
     assert "nothing was moved" in outcome.error and "eiger needs" in outcome.error
     assert theta.position() == before and not list((tmp_path / "data").iterdir())
     latency = float(re.search(r"give latency_time ([0-9.e-]+) or more", outcome.error)[1])
-    assert 0.01 < latency < 0.2, outcome.error  # 1/rate and the Tango calls
+    # 1/rate and the Tango calls a point costs, timed on this machine: how long those take
+    # is its load's (no upper bound but a sane one); the figure's worth is that it runs
+    assert 0.01 < latency < 1.0, outcome.error
     outcome, out = run(core, f"ascanct theta 0 1 100 0.001 {latency}", timeout=120)
     assert outcome.state == "finish", (outcome.error, out.errors)
     with h5py.File(tmp_path / "data" / "first.h5", "r") as f:

@@ -80,7 +80,6 @@ def test_the_last_task_done_wakes_who_waits_for_idle():
     assert q.get() == 1
     time.sleep(0.02)
     assert not done.is_set()
-    started = time.monotonic()
     q.task_done()
-    assert done.wait(5) and time.monotonic() - started < 1  # notified, not timed out
+    assert done.wait(5)  # notified: its wait(10) had not timed out
     waiter.join(5)
