@@ -1,6 +1,6 @@
 """Dead time per point of a step scan whose motor and counters are Tango devices.
 
-Run by hand: `python benchmarks/bench_tango_elements.py [--points N] [--profile]`
+Run by hand: `python benchmarks/bench_tango_elements.py [--points N] [--profile] [--only KIND]`
 (starts an embedded Tango database and the device servers on free loopback ports).
 
 The scan engine runs in this process (as in the MacroServer); its elements are, side by
@@ -136,10 +136,15 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=200)
     parser.add_argument("--profile", action="store_true",
                         help="cProfile one scan on our Pool-like devices (calls from this thread)")
+    parser.add_argument("--only", choices=("in-process", "pool-like", "plain"),
+                        help="measure these elements alone (a quicker run, for comparisons)")
     args = parser.parse_args()
     import tango
 
     from macroserver.tango.database import stop_process
+
+    def chosen(elements: tuple) -> list:
+        return [e for e in elements if args.only is None or args.only in e[0].lower()]
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-tango-elements-") as tmp:
@@ -150,9 +155,9 @@ def main() -> int:
             pair = start_plain_pair(folder, tango_host)
             try:
                 for integration in (0.0, 0.01):
-                    for name, config in (("in-process simulated", CONFIG_TOML),
-                                         ("our Pool-like devices", POOL_LIKE),
-                                         ("plain Tango motor + detector", PLAIN)):
+                    for name, config in chosen((("in-process simulated", CONFIG_TOML),
+                                                ("our Pool-like devices", POOL_LIKE),
+                                                ("plain Tango motor + detector", PLAIN))):
                         overhead, cpu = per_point(folder / f"{len(rows)}", config,
                                                   args.points, integration,
                                                   args.profile and config is POOL_LIKE
@@ -160,9 +165,9 @@ def main() -> int:
                         rows.append((name, "instant", integration, overhead, cpu))
                 pool_motor = tango.DeviceProxy(f"motor/{INSTANCE}/m1")
                 pool_motor.write_attribute("Velocity", VELOCITY)
-                for name, config in (("in-process simulated", IN_PROCESS_MOVING),
-                                     ("our Pool-like devices", POOL_LIKE),
-                                     ("plain Tango motor + detector", PLAIN_MOVING)):
+                for name, config in chosen((("in-process simulated", IN_PROCESS_MOVING),
+                                            ("our Pool-like devices", POOL_LIKE),
+                                            ("plain Tango motor + detector", PLAIN_MOVING))):
                     overhead, cpu = per_point(folder / f"{len(rows)}", config,
                                               MOVING_POINTS, 0.0, velocity=VELOCITY)
                     rows.append((name, f"{1000 / VELOCITY:g} ms", 0.0, overhead, cpu))

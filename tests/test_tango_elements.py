@@ -348,3 +348,38 @@ def test_a_tango_counter_declares_its_latency_and_a_continuous_scan_heeds_it(
             channel.min_latency(0.01)
     finally:
         device.write_attribute("LatencyTime", 0.0)
+
+
+def test_a_step_scan_records_each_point_where_the_motor_came_to_rest(
+        sim_motor: str, sim_detector: str, tmp_path) -> None:
+    """A step scan on the plain pair reads the motor's position while the count runs
+    (a round trip hidden under the integration time): each point still carries the
+    position the moving SimMotor came to rest at (its target, as the device reads it
+    after the scan) and counts of the whole integration time, never a value from
+    before the end of the count or of the move."""
+    from collect import collector_class, make_core, run, write_collector
+
+    recorders = tmp_path / "recorders"
+    write_collector(recorders)
+    core = make_core(tmp_path, {
+        "motors": {"tm": {"type": "tango", "device": sim_motor}},
+        "channels": {"t": {"type": "tango", "kind": "timer",
+                           "attribute": f"{sim_detector}/Elapsed",
+                           "start_command": "Start", "stop_command": "Stop"},
+                     "ct": {"type": "tango", "attribute": f"{sim_detector}/Counts"}},
+        "measurement_groups": {"mg": {"timer": "t", "channels": ["t", "ct"]}},
+    }, recorder_path=[recorders])
+    device = tango.DeviceProxy(sim_motor)
+    try:
+        outcome, out = run(core, "ascan tm 1 3 4 0.05", timeout=60)
+        assert outcome.state == "finish", out.errors
+        points = [values for _, values in collector_class(core).scans[-1]["points"]]
+        assert [p["tm"] for p in points] == [1.0, 1.5, 2.0, 2.5, 3.0]
+        assert device.read_attribute("Position").value == 3.0
+        assert device.state() == tango.DevState.ON
+        for point in points:  # the detector counted 0.05 s at every point, to its end
+            assert point["t"] == pytest.approx(0.05, abs=1e-6)
+            assert point["ct"] == pytest.approx(RATE * 0.05, rel=1e-4)
+    finally:
+        device.write_attribute("Position", 0.0)
+        wait_until(lambda: device.state() == tango.DevState.ON, "the motor back at 0")

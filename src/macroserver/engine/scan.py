@@ -548,10 +548,10 @@ class StepScan(Scan):
             if hooks.pre_acq:
                 run_hooks(PRE_ACQ, hooks.pre_acq, f" at point {index}")
             group.start(integration_time)
-            control.wait_until(group.wait, group.stop)
             values: dict[str, Any] = {"point_nb": index}
-            for name, motor in zip(names, motors):
-                values[name] = motor.position()
+            for name, motor in zip(names, motors):  # at rest: read while it counts, a
+                values[name] = motor.position()  # round trip hidden (issue 21: dead time)
+            control.wait_until(group.wait, group.stop)
             values.update(group.read())
             if hooks.post_acq:
                 run_hooks(POST_ACQ, hooks.post_acq, f" at point {index}")
