@@ -238,9 +238,15 @@ class Events:
     MacroStatus), in arrival order.
 
     The first event of every subscription (the current value) is dropped.
+
+    Returns once the subscriptions receive events (ZeroMQ's late joiner would lose those
+    of an action started at once), proven by the ProbeEvents of `probe`, a door of the
+    device's server: by default the device itself when it is one of our doors. Any other
+    device (Sardana's, or of a server without a door) is subscribed without that proof.
     """
 
-    def __init__(self, device: str, attrs: Iterable[str] = DOOR_STREAMS) -> None:
+    def __init__(self, device: str, attrs: Iterable[str] = DOOR_STREAMS,
+                 probe: str | None = None) -> None:
         self.proxy = tango.DeviceProxy(device)
         self.proxy.set_timeout_millis(10000)
         self.events: list[Event] = []
@@ -251,6 +257,11 @@ class Events:
             self._first.add(attr.lower())
             self._ids.append(self.proxy.subscribe_event(
                 attr, tango.EventType.CHANGE_EVENT, self._on_event))
+        try:
+            wait_subscriptions_live(self.proxy if probe is None else tango.DeviceProxy(probe))
+        except BaseException:
+            self.close()
+            raise
 
     def _on_event(self, event: tango.EventData) -> None:
         now, at = time.time(), time.monotonic()

@@ -50,7 +50,8 @@ def manager() -> tango.DeviceProxy:
 
 
 def test_set_from_a_client_with_change_events_and_refusals(two_servers):
-    events = Events("metadata/mm1/1", ["ExperimentMetadata", "Sample"])
+    events = Events("metadata/mm1/1", ["ExperimentMetadata", "Sample"],
+                    probe=two_servers[0].door_name(0))
     proxy = manager()
     proxy.Proposal = "ma1234"
     proxy.SetMetadata(json.dumps({"sample/name": "Si111", "sample/temperature": 300.0,
@@ -81,7 +82,7 @@ def test_both_macroservers_read_it_at_scan_start(two_servers):
                                   "user/name": "A. User"}))
     proxy.SetElementMetadata(json.dumps({"phi": {"snapshot": True, "units": "deg"}}))
     for server in two_servers:
-        published = Events(server.macro_server, ["ScanMetadata"])
+        published = Events(server.macro_server, ["ScanMetadata"], probe=server.door_name(0))
         with DoorClient(server.door_name(0)) as client:
             client.set_environment({"ScanMetadata": {"sample/temperature": 12.0}})
             outcome = client.run("ascan theta 0 1 2 0", timeout=60)

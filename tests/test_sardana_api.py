@@ -178,7 +178,7 @@ def test_macroserver_lists_reload_and_macro_code(ms, tmp_path) -> None:
     assert server.RecorderLibList
     types = set(server.TypeList)
     assert {"Float", "Integer", "Boolean", "String", "Motor*", "MeasurementGroup*"} <= types
-    events = Events(ms.ms, ["Elements"])
+    events = Events(ms.ms, ["Elements"], probe=ms.door)
     try:
         assert list(server.ReloadMacro(["ascan"])) == ["OK"]
         events.wait_for(lambda ev: bool(ev.of("Elements")), 20)
