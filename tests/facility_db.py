@@ -28,7 +28,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, NoReturn
 
-from macroserver.tango.database import database_answers, free_port, stop_process
+from macroserver.tango.database import (
+    PORT_PICKS,
+    PortTaken,
+    database_answers,
+    free_port,
+    port_in_use,
+    stop_process,
+)
 
 DATABASEDS = Path("/usr/lib/tango/DataBaseds")
 SCHEMA_SQL = Path("/usr/share/dbconfig-common/data/tango-db/install/mysql")
@@ -106,11 +113,14 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 
 def _wait_until(ready: Callable[[], bool], process: subprocess.Popen, name: str, doing: str,
-                log: Path, deadline: float) -> None:
+                log: Path, deadline: float, port: int) -> None:
     """Poll `ready`; RuntimeError with the tail of `log` if `process` exits first or
-    `deadline` passes (the message: "<name> did not <doing> in time")."""
+    `deadline` passes (the message: "<name> did not <doing> in time"); PortTaken if it
+    exited while another process holds the `port` it was to listen on."""
     while not ready():
         if process.poll() is not None:
+            if port_in_use(port):
+                raise PortTaken(port)
             raise RuntimeError(f"{name} exited with code {process.returncode}:\n{_tail(log)}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name} did not {doing} in time:\n{_tail(log)}")
@@ -155,7 +165,14 @@ class FacilityDatabase:
         try:
             self._start_mariadb(deadline)
             self._load_schema(deadline)
-            self._start_databaseds(deadline)
+            for _ in range(PORT_PICKS):  # ports picked free: another process may bind first
+                try:
+                    self._start_databaseds(deadline)
+                    return
+                except PortTaken:
+                    self.port = free_port()
+            raise RuntimeError(f"DataBaseds: each of {PORT_PICKS} free ports picked was "
+                               "taken by another process before it could bind it")
         except BaseException:
             self.stop()
             raise
@@ -174,6 +191,16 @@ class FacilityDatabase:
                 timeout=max(deadline - time.monotonic(), 5.0))
         if done.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed ({done.returncode}):\n{_tail(log)}")
+        for _ in range(PORT_PICKS):  # a port picked free: another process may bind it first
+            try:
+                self._run_mariadb(deadline)
+                return
+            except PortTaken:
+                self.mysql_port = free_port()
+        raise RuntimeError(f"MariaDB: each of {PORT_PICKS} free ports picked was taken by "
+                           "another process before it could bind it")
+
+    def _run_mariadb(self, deadline: float) -> None:
         error_log = self.workdir / "mariadb.log"
         command = [_mariadbd(), "--no-defaults", f"--datadir={self.datadir}",
                    f"--socket={self.socket}", f"--port={self.mysql_port}",
@@ -183,7 +210,7 @@ class FacilityDatabase:
         with open(self.workdir / "mariadb.out", "wb") as out:
             self._mariadb = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         _wait_until(lambda: self._mysql_ok("SELECT 1"), self._mariadb, "MariaDB",
-                    "answer", error_log, deadline)
+                    "answer", error_log, deadline, self.mysql_port)
 
     def _mysql(self, sql: str, database: str = "", timeout: float = 30.0
                ) -> subprocess.CompletedProcess:
@@ -231,7 +258,7 @@ class FacilityDatabase:
             self._databaseds = subprocess.Popen(command, cwd=self.workdir, env=env,
                                                 stdout=out, stderr=subprocess.STDOUT)
         _wait_until(lambda: READY_LINE in log.read_text(errors="replace"), self._databaseds,
-                    "DataBaseds", "get ready", log, deadline)
+                    "DataBaseds", "get ready", log, deadline, self.port)
         if not database_answers(self.tango_host, max(deadline - time.monotonic(), 2.0)):
             raise RuntimeError(f"DataBaseds on {self.tango_host} does not answer:\n{_tail(log)}")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,12 +23,23 @@ from typing import Iterator
 
 import pytest
 import tango
-from facility_db import FacilityDatabase, start_facility
+from facility_db import (
+    FacilityDatabase,
+    FacilityUnavailable,
+    require_installed,
+    skip_unavailable,
+    start_facility,
+)
 from fault_helpers import table_rows
 from tango_helpers import write_config
 
 from macroserver.tango.client import DoorClient
-from macroserver.tango.database import connect_database, start_device_server, stop_process
+from macroserver.tango.database import (
+    connect_database,
+    database_answers,
+    start_device_server,
+    stop_process,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -129,6 +141,27 @@ def deployment(facility: FacilityDatabase, tmp_path_factory: pytest.TempPathFact
     finally:
         for process in reversed(list(deployment.processes.values())):
             stop_process(process, timeout=15)
+
+
+def test_ports_taken_before_mariadb_and_databaseds_bind_them_are_replaced(
+        tmp_path: Path) -> None:
+    """The race of ports picked free: another socket binds one before the server does
+    (here both, held on purpose for the whole start); each server gets another port."""
+    try:
+        require_installed()
+    except FacilityUnavailable as exc:
+        skip_unavailable(exc, "the facility database's port test")
+    with socket.create_server(("127.0.0.1", 0)) as one, \
+            socket.create_server(("127.0.0.1", 0)) as two:
+        database = FacilityDatabase(tmp_path)
+        taken = database.mysql_port, database.port = (one.getsockname()[1],
+                                                      two.getsockname()[1])
+        database.start(timeout=90)
+        try:
+            assert database.mysql_port != taken[0] and database.port != taken[1]
+            assert database_answers(database.tango_host, timeout=10)
+        finally:
+            database.stop()
 
 
 def test_it_is_the_cpp_databaseds_on_mariadb(facility: FacilityDatabase) -> None:

@@ -29,7 +29,7 @@ POLL_INTERVAL = 0.1
 PORT_PICKS = 3  # free ports tried in turn by a database whose port is ours to pick
 
 
-class _PortTaken(Exception):
+class PortTaken(Exception):
     """Another process bound the port we picked before our server did."""
 
 
@@ -40,7 +40,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """Whether some socket holds `port` on 127.0.0.1 (we cannot bind it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -126,7 +127,7 @@ class EmbeddedDatabase:
     def _launch(self, timeout: float) -> bool:
         """Start the server on self.port; False if another process holds that port (before
         the server started, or bound it first), for a port we picked; else RuntimeError."""
-        if _port_in_use(self.port):
+        if port_in_use(self.port):
             if self._picked:
                 return False
             raise RuntimeError(
@@ -147,16 +148,16 @@ class EmbeddedDatabase:
                 time.sleep(POLL_INTERVAL)
             if not database_answers(self.tango_host, max(deadline - time.monotonic(), 1.0)):
                 self._check_alive(0.0)
-        except _PortTaken:
+        except PortTaken:
             return False
         return True
 
     def _check_alive(self, deadline: float) -> None:
         assert self._process is not None
         if self._process.poll() is not None:
-            if self._picked and _port_in_use(self.port):
+            if self._picked and port_in_use(self.port):
                 self._process = None
-                raise _PortTaken(self.port)
+                raise PortTaken(self.port)
             reason = f"it exited with code {self._process.returncode}"
         elif time.monotonic() >= deadline:
             reason = "it did not answer in time"
