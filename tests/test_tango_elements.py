@@ -383,3 +383,44 @@ def test_a_step_scan_records_each_point_where_the_motor_came_to_rest(
     finally:
         device.write_attribute("Position", 0.0)
         wait_until(lambda: device.state() == tango.DevState.ON, "the motor back at 0")
+
+
+def test_equal_steps_catch_up_with_a_motor_made_faster(sim_motor: str) -> None:
+    """A generic motor whose steps of 1 take 50 ms, then 5 ms (its Velocity property
+    changed and the device re-initialised behind the element's back): each step found
+    done at its first poll polls the next one earlier, twice as much each time, so
+    within twelve steps a first poll comes within 10 ms of the write (90 % of the last
+    wait, each time, took 22); every wait ends with its move."""
+    device = tango.DeviceProxy(sim_motor)
+    motor = TangoMotor("faster", sim_motor)
+    polls: list[float] = []
+    state = motor._device.state
+
+    def timed_state() -> tango.DevState:
+        polls.append(time.monotonic())
+        return state()
+
+    motor._device.state = timed_state  # type: ignore[method-assign]
+
+    def steps(count: int, start: float) -> list[float]:
+        first_polls = []
+        for n in range(1, count + 1):
+            polls.clear()
+            motor.start_move(start + n)
+            written = time.monotonic()
+            assert motor.wait_move(5.0) is True
+            assert device.read_attribute("Position").value == start + n
+            first_polls.append(polls[0] - written)
+        return first_polls
+
+    try:
+        motor.start_move(-4.0)
+        assert motor.wait_move(5.0) is True
+        steps(4, -4.0)  # 50 ms each: learnt, ending at 0
+        device.put_property({"Velocity": ["200"]})
+        device.Init()  # at 0 still, ten times faster
+        first_polls = steps(12, 0.0)
+        assert min(first_polls) < 0.010, first_polls
+    finally:
+        device.put_property({"Velocity": [str(20.0)]})
+        device.Init()
