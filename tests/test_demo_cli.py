@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import tango
 from process_groups import kill_group, read_until, start_group
 
 from macroserver.tango.client import DoorClient
-from macroserver.tango.database import connect_database, free_port
+from macroserver.tango.database import connect_database
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -68,16 +69,19 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_twice_refuses_the_second_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TANGO_HOST"}
     env["PYTHONUNBUFFERED"] = "1"
-    args = [*MACROSERVER, "up", "--port", str(port), "--dir", str(tmp_path / "state"),
-            "--instance", "uptest", "--data-root", str(tmp_path / "data")]
-    first = start_group(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT, text=True)
+    options = ["--dir", str(tmp_path / "state"), "--instance", "uptest",
+               "--data-root", str(tmp_path / "data")]
+    # port 0: its database picks a free port as it starts (a port picked free here could
+    # be taken by another process before the database binds it)
+    first = start_group([*MACROSERVER, "up", "--port", "0", *options], cwd=tmp_path,
+                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = read_until(first, "Ctrl-C stops", 90)
-        assert f"export TANGO_HOST=127.0.0.1:{port}" in lines
+        (port,) = [int(found[1]) for line in lines
+                   if (found := re.fullmatch(r"export TANGO_HOST=127\.0\.0\.1:(\d+)", line))]
+        args = [*MACROSERVER, "up", "--port", str(port), *options]  # the same database
         assert any("door/uptest/1" in line for line in lines)
         started = _children(first.pid)
         # the database, the demo's simulated eiger detector and the device server
