@@ -285,11 +285,8 @@ def test_state_events_that_never_come_or_a_device_gone_do_not_stall_a_wait(
         motor.wait_move(10.0)
 
 
-def test_equal_steps_wait_out_what_the_last_step_moved_before_polling(sim_motor: str) -> None:
-    """A device without State events: after a few equal steps the wait's first poll comes
-    no earlier than most of a step (it polled at once before), and every wait still ends
-    with its move."""
-    motor = TangoMotor("steps", sim_motor)
+def _timed_polls(motor: TangoMotor) -> list[float]:
+    """The times at which the motor's waits read its device's State, from now on."""
     polls: list[float] = []
     state = motor._device.state
 
@@ -298,6 +295,15 @@ def test_equal_steps_wait_out_what_the_last_step_moved_before_polling(sim_motor:
         return state()
 
     motor._device.state = timed_state  # type: ignore[method-assign]
+    return polls
+
+
+def test_equal_steps_wait_out_what_the_last_step_moved_before_polling(sim_motor: str) -> None:
+    """A device without State events: after a few equal steps the wait's first poll comes
+    no earlier than most of a step (it polled at once before), and every wait still ends
+    with its move."""
+    motor = TangoMotor("steps", sim_motor)
+    polls = _timed_polls(motor)
     here = motor.position()
     step = 1.0 if here < 900 else -1.0  # 50 ms at the sim velocity
     first_polls = []
@@ -393,14 +399,7 @@ def test_equal_steps_catch_up_with_a_motor_made_faster(sim_motor: str) -> None:
     wait, each time, took 22); every wait ends with its move."""
     device = tango.DeviceProxy(sim_motor)
     motor = TangoMotor("faster", sim_motor)
-    polls: list[float] = []
-    state = motor._device.state
-
-    def timed_state() -> tango.DevState:
-        polls.append(time.monotonic())
-        return state()
-
-    motor._device.state = timed_state  # type: ignore[method-assign]
+    polls = _timed_polls(motor)
 
     def steps(count: int, start: float) -> list[float]:
         first_polls = []
