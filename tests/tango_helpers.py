@@ -7,7 +7,9 @@
   renamed); `start_macroserver` also starts `macroserver serve <instance>` through the
   conftest `DeviceServers` factory and returns a `MacroServerInstance`, which can kill and
   restart it and reach its devices.
-- `Events` subscribes to change events of a device and keeps them in arrival order.
+- `Events` subscribes to change events of a device and keeps them in arrival order; it
+  returns once they are known to arrive (the ProbeEvents of the device when it is one of
+  our doors, else of the door of the same server it is given).
 - `LiveDoorEvents` keeps a door's events subscribed from the moment they are known to
   arrive (the door's ProbeEvents, as DoorClient.connect uses it), so a test's own
   subscriptions miss none.
