@@ -277,3 +277,24 @@ def test_dscan_returns_with_moving_motor(tmp_path):
     assert time.monotonic() - started >= 0.18
     assert positions(core, "slow") == approx_list([(1,), (1.5,), (2,), (2.5,), (3,)])
     assert core.pool.motor("slow").position() == 1.0
+
+
+def test_a_position_unreadable_during_the_count_stops_the_count(core, monkeypatch):
+    """The motors' positions are read while the count runs (a round trip hidden in the
+    dead time): when that read fails, the scan fails naming it and the count it cut short
+    is stopped, not left counting its 30 s after the scan ended."""
+    timer = core.pool.channel("t")
+    motor = core.pool.motor("m1")
+    readable = motor.position
+
+    def position() -> float:
+        if not timer.wait(0):  # asked while the timer counts: the encoder is gone
+            raise OSError("encoder cable unplugged")
+        return readable()
+
+    monkeypatch.setattr(motor, "position", position)
+    outcome, _ = run(core, "ascan m1 0 1 2 30")
+    assert outcome.state == "exception"
+    assert "encoder cable unplugged" in outcome.error
+    assert timer.wait(0)  # stopped, not counting on
+    assert last_scan(core)["points"] == []

@@ -9,6 +9,7 @@ the scan is kept in memory beyond the current point.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import getpass
@@ -549,9 +550,15 @@ class StepScan(Scan):
                 run_hooks(PRE_ACQ, hooks.pre_acq, f" at point {index}")
             group.start(integration_time)
             values: dict[str, Any] = {"point_nb": index}
-            for name, motor in zip(names, motors):  # at rest: read while it counts, a
-                values[name] = motor.position()  # round trip hidden (issue 21: dead time)
-            control.wait_until(group.wait, group.stop)
+            try:
+                for name, motor in zip(names, motors):  # at rest: read while it counts,
+                    values[name] = motor.position()  # a round trip hidden (dead time)
+                control.wait_until(group.wait, group.stop)
+            except MacroInterrupted:
+                raise  # wait_until stopped the count
+            except Exception:
+                stop_count_after_failure(group)
+                raise
             values.update(group.read())
             if hooks.post_acq:
                 run_hooks(POST_ACQ, hooks.post_acq, f" at point {index}")
@@ -577,6 +584,14 @@ class StepScan(Scan):
             yield done
         manager.settle()
         self.macro.progress(100.0)
+
+
+def stop_count_after_failure(group: MeasurementGroup) -> None:
+    """Stop a count that a failure (a motor's position unreadable, a channel's wait
+    failing) cut short, so no channel counts on after its scan ended. The failure is
+    what the user is told: a stop that fails too is not raised over it."""
+    with contextlib.suppress(Exception):
+        group.stop()
 
 
 def stats_channels(info: ScanInfo) -> list[str]:
