@@ -29,10 +29,10 @@ from types import TracebackType
 from typing import Any, Callable, NoReturn
 
 from macroserver.tango.database import (
-    PORT_PICKS,
     PortTaken,
     database_answers,
     free_port,
+    on_a_free_port,
     port_in_use,
     stop_process,
 )
@@ -165,14 +165,8 @@ class FacilityDatabase:
         try:
             self._start_mariadb(deadline)
             self._load_schema(deadline)
-            for _ in range(PORT_PICKS):  # ports picked free: another process may bind first
-                try:
-                    self._start_databaseds(deadline)
-                    return
-                except PortTaken:
-                    self.port = free_port()
-            raise RuntimeError(f"DataBaseds: each of {PORT_PICKS} free ports picked was "
-                               "taken by another process before it could bind it")
+            on_a_free_port(lambda: self._start_databaseds(deadline),
+                           lambda port: setattr(self, "port", port), "DataBaseds")
         except BaseException:
             self.stop()
             raise
@@ -191,14 +185,8 @@ class FacilityDatabase:
                 timeout=max(deadline - time.monotonic(), 5.0))
         if done.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed ({done.returncode}):\n{_tail(log)}")
-        for _ in range(PORT_PICKS):  # a port picked free: another process may bind it first
-            try:
-                self._run_mariadb(deadline)
-                return
-            except PortTaken:
-                self.mysql_port = free_port()
-        raise RuntimeError(f"MariaDB: each of {PORT_PICKS} free ports picked was taken by "
-                           "another process before it could bind it")
+        on_a_free_port(lambda: self._run_mariadb(deadline),
+                       lambda port: setattr(self, "mysql_port", port), "MariaDB")
 
     def _run_mariadb(self, deadline: float) -> None:
         error_log = self.workdir / "mariadb.log"

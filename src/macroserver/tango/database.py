@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import tango
 
@@ -38,6 +38,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def on_a_free_port(start: Callable[[], None], repick: Callable[[int], None],
+                   what: str) -> None:
+    """Run `start`; each time it raises PortTaken, give `repick` another free port and
+    run it again, PORT_PICKS times in all: a port picked free is only free until another
+    process binds it (any client's outgoing connection may get it)."""
+    for _ in range(PORT_PICKS):
+        try:
+            start()
+            return
+        except PortTaken:
+            repick(free_port())
+    raise RuntimeError(f"{what}: each of {PORT_PICKS} free ports picked was taken by "
+                       "another process before it could bind it")
 
 
 def port_in_use(port: int) -> bool:
@@ -117,12 +132,12 @@ class EmbeddedDatabase:
         taken before the server bound it, another one is picked."""
         if self._process is not None:
             raise RuntimeError(f"database on {self.tango_host} is already started")
-        for _ in range(PORT_PICKS):
-            if self._launch(timeout):
-                return
-            self.port = free_port()
-        raise RuntimeError(f"cannot start a Tango database: each of {PORT_PICKS} free ports "
-                           "picked was taken by another process before it could bind it")
+        def launch() -> None:
+            if not self._launch(timeout):
+                raise PortTaken(self.port)
+
+        on_a_free_port(launch, lambda port: setattr(self, "port", port),
+                       "cannot start a Tango database")
 
     def _launch(self, timeout: float) -> bool:
         """Start the server on self.port; False if another process holds that port (before
