@@ -21,6 +21,7 @@ import silx.io.nxdata as nxdata
 from limited import run_code
 from recorder_feed import Collector, make_info, make_points, run_scan
 
+from macroserver.recorders import nexus
 from macroserver.recorders.base import RecorderContext
 from macroserver.recorders.nexus import NexusRecorder
 from macroserver.records import EndStatus, Point, ScanEnd
@@ -218,7 +219,7 @@ for _ in sys.stdin:
 """
 
 
-def test_live_read_by_a_second_process(tmp_path):
+def test_live_read_by_a_second_process(tmp_path, monkeypatch):
     path = tmp_path / "live.h5"
     info = make_info(10, 20, spectra=1, images=1, image_shape=(32, 32))
     points = make_points(info, 7)
@@ -242,9 +243,13 @@ def test_live_read_by_a_second_process(tmp_path):
         state = seen()
         assert state["lens"] == [3] * 8
         assert state["ct01"] == [p.values["ct01"] for p in points[:3]]
+        # buffered while the flush interval has not passed (made long here: a loaded
+        # machine may take more than its 0.5 s between the flush above and these records)
+        monkeypatch.setattr(nexus, "FLUSH_INTERVAL", 3600.0)
         recorder.record(points[3])
         recorder.record(points[4])
         assert seen()["lens"] == [3] * 8  # buffered, not yet flushed
+        monkeypatch.setattr(nexus, "FLUSH_INTERVAL", 0.5)
         time.sleep(0.6)
         recorder.record(points[5])  # more than 0.5 s since the last flush: written now
         assert seen()["lens"] == [6] * 8
